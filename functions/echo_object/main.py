@@ -1,0 +1,15 @@
+"""Cloud Function ``echo_object``: record the newest generation of each finalized object."""
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from shared.bootstrap import get_services
+from shared.events import parse_storage_event
+from shared.runtime.entrypoint import entrypoint
+from shared.services.ping import record_object
+
+
+@functions_framework.cloud_event
+@entrypoint("echo_object")
+def echo_object(cloud_event: CloudEvent) -> None:
+    record_object(get_services().documents, parse_storage_event(cloud_event).object)

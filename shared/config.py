@@ -1,0 +1,62 @@
+"""One settings object for the whole system; nothing else reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BucketRole = Literal["annotations", "exports", "videos", "frames"]
+BUCKET_ROLES: tuple[BucketRole, ...] = ("annotations", "exports", "videos", "frames")
+
+
+class Settings(BaseSettings):
+    """Configuration read from ``VIDCURATE_*`` variables (and a ``.env`` file if present).
+
+    The same names are set on every deployed function by terraform, so local and cloud read
+    one schema.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIDCURATE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    backend: Literal["local", "gcp"] = Field(
+        "local", description="'local': folders + SQLite; 'gcp': Cloud Storage, Firestore, Pub/Sub."
+    )
+    home: Path = Field(Path(".vidcurate"), description="Where the local backend keeps its data.")
+    project: str = Field("vidcurate-local", description="Google Cloud project id.")
+    region: str = Field("europe-west1", description="Google Cloud region.")
+    firestore_database: str = Field("(default)", description="Firestore database id.")
+
+    annotations_bucket: str = "vidcurate-annotations"
+    exports_bucket: str = "vidcurate-exports"
+    videos_bucket: str = "vidcurate-videos"
+    frames_bucket: str = "vidcurate-frames"
+
+    max_delivery_attempts: int = Field(
+        5, ge=1, le=100, description="Attempts before a message goes to its dead-letter topic."
+    )
+    ack_deadline_seconds: float = Field(60.0, gt=0, description="Lease of a pulled message.")
+    min_backoff_seconds: float = Field(1.0, ge=0, description="First retry delay.")
+    max_backoff_seconds: float = Field(60.0, ge=0, description="Longest retry delay.")
+    workers: int = Field(4, ge=1, le=256, description="Local runtime worker threads.")
+    scan_interval_seconds: float = Field(
+        0.5, gt=0, description="How often the local runtime looks for files dropped by hand."
+    )
+    max_event_age_seconds: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Events older than this are dropped, not retried."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    def bucket(self, role: BucketRole) -> str:
+        """The bucket name configured for a role."""
+        names: dict[BucketRole, str] = {
+            "annotations": self.annotations_bucket,
+            "exports": self.exports_bucket,
+            "videos": self.videos_bucket,
+            "frames": self.frames_bucket,
+        }
+        return names[role]

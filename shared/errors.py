@@ -1,0 +1,46 @@
+"""The error contract shared by every function, adapter and the runtime.
+
+``PermanentError``: the input is bad and retrying cannot help. The entry point records it
+(quarantine, a document, a log line) and acknowledges the event.
+
+``TransientError``: something outside us failed (a 503, a lock, a timeout). The entry point
+raises, the platform (or the local runtime) retries with backoff, and after the configured
+number of attempts the message lands in a dead-letter topic with its error.
+
+Adapters translate vendor exceptions into the classes below with ``raise ... from exc`` so
+that services never import a cloud SDK.
+"""
+
+from __future__ import annotations
+
+
+class VidcurateError(Exception):
+    """Base class of every error vidcurate raises on purpose."""
+
+
+class PermanentError(VidcurateError):
+    """Bad input: record it and acknowledge; a retry would fail the same way."""
+
+
+class TransientError(VidcurateError):
+    """A temporary failure: raise so that the platform retries."""
+
+
+class ConfigError(VidcurateError):
+    """The configuration is missing or inconsistent."""
+
+
+class NotFoundError(VidcurateError):
+    """A blob or document that must exist does not."""
+
+
+class AlreadyExistsError(VidcurateError):
+    """A create-only write found the target already there."""
+
+
+class PreconditionFailedError(VidcurateError):
+    """A generation (or other) precondition did not hold, like GCS's HTTP 412."""
+
+
+class ContentionError(TransientError):
+    """A transaction could not commit after its attempts because of concurrent writers."""

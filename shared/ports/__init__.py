@@ -1,0 +1,29 @@
+"""Small Protocols that services depend on; adapters in ``shared.adapters`` implement them."""
+
+from shared.ports.blobstore import BlobInfo, BlobStore
+from shared.ports.bus import MessageBus, OutgoingMessage
+from shared.ports.documents import (
+    DELETE_FIELD,
+    SERVER_TIMESTAMP,
+    Document,
+    DocumentStore,
+    Filter,
+    Order,
+    Transaction,
+    WriteBatch,
+)
+
+__all__ = [
+    "DELETE_FIELD",
+    "SERVER_TIMESTAMP",
+    "BlobInfo",
+    "BlobStore",
+    "Document",
+    "DocumentStore",
+    "Filter",
+    "MessageBus",
+    "Order",
+    "OutgoingMessage",
+    "Transaction",
+    "WriteBatch",
+]

@@ -1,0 +1,65 @@
+"""Blob store port: the subset of Cloud Storage that vidcurate uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """An object's metadata. ``generation`` changes on every write, as in GCS."""
+
+    bucket: str
+    name: str
+    generation: int
+    size: int
+    content_type: str
+    md5_hash: str  # base64 of the MD5 digest, as GCS reports it
+    updated: datetime
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class BlobStore(Protocol):
+    """Buckets of objects with generations and GCS-like preconditions.
+
+    ``if_generation_match=0`` means "only if the object does not exist"; a positive value
+    means "only if the live generation is this one". A failed precondition raises
+    :class:`shared.errors.PreconditionFailedError`; a missing object raises
+    :class:`shared.errors.NotFoundError`.
+    """
+
+    def read(self, bucket: str, name: str) -> bytes:
+        """The object's bytes."""
+        ...
+
+    def write(
+        self,
+        bucket: str,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: Mapping[str, str] | None = None,
+        if_generation_match: int | None = None,
+    ) -> BlobInfo:
+        """Create or replace the object atomically and return its new metadata."""
+        ...
+
+    def stat(self, bucket: str, name: str) -> BlobInfo:
+        """The object's metadata, generation included."""
+        ...
+
+    def exists(self, bucket: str, name: str) -> bool:
+        """Whether the object exists."""
+        ...
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[BlobInfo]:
+        """Objects whose names start with ``prefix``, in name order."""
+        ...
+
+    def delete(self, bucket: str, name: str, *, if_generation_match: int | None = None) -> None:
+        """Delete the object; a missing object raises NotFoundError."""
+        ...

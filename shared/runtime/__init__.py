@@ -1,0 +1,1 @@
+"""The function catalogue, the entry-point contract and the local event runtime."""

@@ -1,0 +1,86 @@
+"""Every deployed function and its trigger: the one list the local runtime, the build script
+and the terraform consistency test read.
+
+A function named ``x`` lives in ``functions/x/main.py`` with an entry point also named ``x``,
+and is deployed by ``module "function_x"`` in ``terraform/functions.tf``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.config import BucketRole, Settings
+
+
+@dataclass(frozen=True)
+class StorageTrigger:
+    """Object finalized in the bucket that has this role."""
+
+    bucket: BucketRole
+
+
+@dataclass(frozen=True)
+class TopicTrigger:
+    """Message published on this Pub/Sub topic."""
+
+    topic: str
+
+
+Trigger = StorageTrigger | TopicTrigger
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One Cloud Function: its name (folder, entry point) and what triggers it."""
+
+    name: str
+    trigger: Trigger
+    description: str
+
+    @property
+    def subscription(self) -> str:
+        """The subscription that delivers this function's events."""
+        return self.name
+
+    @property
+    def dead_letter_topic(self) -> str:
+        """Where this function's poison events end."""
+        return f"{self.name}-dead-letter"
+
+    def source_topic(self, settings: Settings) -> str:
+        """The topic this function's subscription reads.
+
+        Storage triggers read the bucket's notification topic, as GCS notifications and
+        Eventarc do (they deliver through Pub/Sub too).
+        """
+        if isinstance(self.trigger, TopicTrigger):
+            return self.trigger.topic
+        return storage_topic(settings.bucket(self.trigger.bucket))
+
+
+def storage_topic(bucket: str) -> str:
+    """The topic that carries a bucket's object notifications."""
+    return f"gcs-notifications-{bucket}"
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        name="ping",
+        trigger=TopicTrigger(topic="ping"),
+        description="Echo a Pub/Sub message into the document store (health check, demo).",
+    ),
+    FunctionSpec(
+        name="echo_object",
+        trigger=StorageTrigger(bucket="annotations"),
+        description="Record the latest generation of every object finalized in a bucket.",
+    ),
+)
+
+
+def function_spec(name: str) -> FunctionSpec:
+    """The catalogue entry for ``name``."""
+    for spec in FUNCTIONS:
+        if spec.name == name:
+            return spec
+    known = ", ".join(spec.name for spec in FUNCTIONS)
+    raise KeyError(f"unknown function {name!r} (known: {known})")

@@ -1,0 +1,83 @@
+"""The contract every ``functions/<name>/main.py`` follows, in one decorator.
+
+- the event is logged with its id and function as labels;
+- an event older than ``max_event_age_seconds`` is acknowledged and logged, never retried
+  forever (Google's "avoid infinite retries" pattern);
+- ``PermanentError``: recorded in the ``failures`` collection under the event id, logged at
+  ERROR, and acknowledged (the function returns);
+- anything else (``TransientError``, a bug, a crash): logged and re-raised so the platform
+  retries; after the subscription's attempts the event lands in its dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from shared.bootstrap import get_services
+from shared.errors import PermanentError
+from shared.events import CloudEventLike, EventContext
+from shared.ports import SERVER_TIMESTAMP
+
+log = logging.getLogger("vidcurate.functions")
+
+FAILURES = "failures"
+
+F = TypeVar("F", bound=Callable[[Any], Any])
+
+
+def entrypoint(function_name: str) -> Callable[[F], F]:
+    """Wrap a CloudEvent function with the error contract above."""
+
+    def decorate(handler: F) -> F:
+        @functools.wraps(handler)
+        def wrapper(cloud_event: CloudEventLike) -> Any:
+            attributes = dict(cloud_event.get_attributes())
+            labels = {"function": function_name, "event_id": str(attributes.get("id", ""))}
+            context = EventContext.model_validate(attributes)
+            settings = get_services().settings
+            if context.time is not None:
+                age = (datetime.now(UTC) - context.time).total_seconds()
+                if age > settings.max_event_age_seconds:
+                    log.warning(
+                        "dropping event older than the maximum age",
+                        extra={"labels": labels, "age_seconds": age},
+                    )
+                    return None
+            try:
+                result = handler(cloud_event)
+            except PermanentError as exc:
+                record_failure(function_name, context, exc)
+                log.error(  # noqa: TRY400 (the reason is the message; no traceback needed)
+                    "event rejected: %s", exc, extra={"labels": labels, "error": str(exc)}
+                )
+                return None
+            except Exception:
+                log.exception("event failed; it will be retried", extra={"labels": labels})
+                raise
+            log.info("event handled", extra={"labels": labels})
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def record_failure(function_name: str, context: EventContext, exc: Exception) -> None:
+    """Keep a rejected event's reason where ``vidcurate status`` and operators can see it."""
+    get_services().documents.set(
+        f"{FAILURES}/{function_name}-{context.id}",
+        {
+            "function": function_name,
+            "event_id": context.id,
+            "event_type": context.type,
+            "source": context.source,
+            "subject": context.subject,
+            "error": str(exc),
+            "error_type": type(exc).__name__,
+            "recorded_at": SERVER_TIMESTAMP,
+        },
+    )
