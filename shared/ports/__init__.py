@@ -2,6 +2,7 @@
 
 from shared.ports.blobstore import BlobInfo, BlobStore
 from shared.ports.bus import MessageBus, OutgoingMessage
+from shared.ports.subscriber import ReceivedMessage, Subscriber
 from shared.ports.documents import (
     DELETE_FIELD,
     SERVER_TIMESTAMP,
@@ -23,6 +24,8 @@ __all__ = [
     "Filter",
     "MessageBus",
     "Order",
+    "ReceivedMessage",
+    "Subscriber",
     "OutgoingMessage",
     "Transaction",
     "WriteBatch",
