@@ -1,0 +1,1 @@
+"""Adapters: ``local`` (folders and SQLite, the embedded default) and ``gcp`` (Google Cloud)."""

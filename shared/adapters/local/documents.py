@@ -1,0 +1,451 @@
+"""The Firestore-shaped document store on SQLite (WAL), with real transactions.
+
+Documents are JSON in one table keyed by (collection path, id). Datetimes and bytes are
+tagged so that they round-trip. Writes in a transaction or batch are buffered and applied
+together under the write lock, as Firestore applies them at commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shared.adapters.local.sqlite import SqliteDatabase
+from shared.errors import AlreadyExistsError, NotFoundError, VidcurateError
+from shared.ports.documents import DELETE_FIELD, SERVER_TIMESTAMP, Document, Filter, Order
+
+T = TypeVar("T")
+
+MAX_BATCH_WRITES = 500
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    create_us INTEGER NOT NULL,
+    update_us INTEGER NOT NULL,
+    PRIMARY KEY (collection, id)
+) WITHOUT ROWID;
+"""
+
+_SIMPLE_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return {"__datetime__": value.astimezone(UTC).isoformat()}
+    if isinstance(value, bytes):
+        return {"__bytes__": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Mapping):
+        return {str(k): _encode_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode_value(v) for v in value]
+    if value is SERVER_TIMESTAMP or value is DELETE_FIELD:
+        raise VidcurateError(f"{value!r} is only allowed as a top-level field value")
+    return value
+
+
+def _decode_hook(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        if "__datetime__" in obj:
+            return datetime.fromisoformat(obj["__datetime__"])
+        if "__bytes__" in obj:
+            return base64.b64decode(obj["__bytes__"])
+    return obj
+
+
+def _dumps(data: Mapping[str, Any]) -> str:
+    return json.dumps(_encode_value(data), separators=(",", ":"), sort_keys=True)
+
+
+def _loads(text: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(text, object_hook=_decode_hook)
+    return loaded
+
+
+def _split(path: str) -> tuple[str, str]:
+    parts = path.split("/")
+    if len(parts) < 2 or len(parts) % 2 or any(not p for p in parts):
+        raise VidcurateError(f"not a document path (collection/id[/collection/id...]): {path!r}")
+    return "/".join(parts[:-1]), parts[-1]
+
+
+def _check_collection(collection: str) -> None:
+    parts = collection.split("/")
+    if len(parts) % 2 == 0 or any(not p for p in parts):
+        raise VidcurateError(f"not a collection path: {collection!r}")
+
+
+def _now_us() -> int:
+    return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+def _from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, UTC)
+
+
+# --- field values ---------------------------------------------------------------------------
+
+
+def _resolve(value: Any, now: datetime) -> Any:
+    if value is SERVER_TIMESTAMP:
+        return now
+    if isinstance(value, Mapping):
+        return {k: _resolve(v, now) for k, v in value.items() if v is not DELETE_FIELD}
+    return value
+
+
+def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in patch.items():
+        if value is DELETE_FIELD:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value, now)
+        else:
+            merged[key] = _resolve(value, now)
+    return merged
+
+
+def _apply_update(base: dict[str, Any], updates: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    result = json.loads(json.dumps(_encode_value(base)), object_hook=_decode_hook)
+    for dotted, value in updates.items():
+        keys = dotted.split(".")
+        node = result
+        for key in keys[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                if value is DELETE_FIELD:
+                    break
+                child = {}
+                node[key] = child
+            node = child
+        else:
+            if value is DELETE_FIELD:
+                node.pop(keys[-1], None)
+            else:
+                node[keys[-1]] = _resolve(value, now)
+    return result  # type: ignore[no-any-return]
+
+
+_MISSING = object()
+
+
+def _field(data: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return _MISSING
+        node = node[key]
+    return node
+
+
+def _kind(value: Any) -> int:
+    # Firestore orders values by type first: null < bool < number < timestamp < string < bytes
+    # < array < map. Comparisons only match values of the same kind.
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, int | float):
+        return 2
+    if isinstance(value, datetime):
+        return 3
+    if isinstance(value, str):
+        return 4
+    if isinstance(value, bytes):
+        return 5
+    if isinstance(value, list):
+        return 6
+    return 7
+
+
+def _same(a: Any, b: Any) -> bool:
+    return _kind(a) == _kind(b) and a == b
+
+
+def _matches(data: Mapping[str, Any], flt: Filter) -> bool:
+    field, op, expected = flt
+    value = _field(data, field)
+    if value is _MISSING:
+        return False
+    if op == "==":
+        return _same(value, expected)
+    if op == "!=":
+        return value is not None and not _same(value, expected)
+    if op == "in":
+        return any(_same(value, item) for item in expected)
+    if op == "not-in":
+        return value is not None and not any(_same(value, item) for item in expected)
+    if op == "array-contains":
+        return isinstance(value, list) and any(_same(item, expected) for item in value)
+    if _kind(value) != _kind(expected) or _kind(value) in (0, 6, 7):
+        return False
+    if op == "<":
+        return bool(value < expected)
+    if op == "<=":
+        return bool(value <= expected)
+    if op == ">":
+        return bool(value > expected)
+    if op == ">=":
+        return bool(value >= expected)
+    raise VidcurateError(f"unsupported filter operator {op!r}")
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    kind = _kind(value)
+    if kind in (0, 6, 7):
+        return kind, json.dumps(_encode_value(value), sort_keys=True)
+    return kind, value
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Write:
+    op: str  # create | set | merge | update | delete
+    path: str
+    data: Mapping[str, Any] | None = None
+
+
+def _row(conn: sqlite3.Connection, path: str) -> tuple[dict[str, Any], int, int] | None:
+    collection, doc_id = _split(path)
+    row = conn.execute(
+        "SELECT data, create_us, update_us FROM documents WHERE collection=? AND id=?",
+        (collection, doc_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return _loads(row[0]), int(row[1]), int(row[2])
+
+
+def _apply(conn: sqlite3.Connection, write: _Write, now_us: int) -> None:
+    collection, doc_id = _split(write.path)
+    now = _from_us(now_us)
+    if write.op == "delete":
+        conn.execute("DELETE FROM documents WHERE collection=? AND id=?", (collection, doc_id))
+        return
+    current = _row(conn, write.path)
+    data = write.data or {}
+    if write.op == "create":
+        if current is not None:
+            raise AlreadyExistsError(f"document already exists: {write.path}")
+        new = _resolve(data, now)
+    elif write.op == "set":
+        new = _resolve(data, now)
+    elif write.op == "merge":
+        new = _deep_merge(current[0] if current else {}, data, now)
+    elif write.op == "update":
+        if current is None:
+            raise NotFoundError(f"no document to update: {write.path}")
+        new = _apply_update(current[0], data, now)
+    else:  # pragma: no cover - _Write is built only below
+        raise VidcurateError(f"unknown write {write.op}")
+    create_us = current[1] if current else now_us
+    conn.execute(
+        "INSERT INTO documents(collection, id, data, create_us, update_us) VALUES (?,?,?,?,?)"
+        " ON CONFLICT(collection, id) DO UPDATE SET data=excluded.data,"
+        " update_us=excluded.update_us",
+        (collection, doc_id, _dumps(new), create_us, now_us),
+    )
+
+
+class _Writes:
+    """Buffered writes, shared by transactions and batches."""
+
+    def __init__(self) -> None:
+        self.writes: list[_Write] = []
+
+    def create(self, path: str, data: Mapping[str, Any]) -> None:
+        _split(path)
+        self.writes.append(_Write("create", path, dict(data)))
+
+    def set(self, path: str, data: Mapping[str, Any], *, merge: bool = False) -> None:
+        _split(path)
+        self.writes.append(_Write("merge" if merge else "set", path, dict(data)))
+
+    def update(self, path: str, data: Mapping[str, Any]) -> None:
+        _split(path)
+        if not data:
+            raise VidcurateError(f"update of {path} with no fields")
+        self.writes.append(_Write("update", path, dict(data)))
+
+    def delete(self, path: str) -> None:
+        _split(path)
+        self.writes.append(_Write("delete", path))
+
+
+class LocalTransaction(_Writes):
+    """Reads go to the locked connection; writes apply at commit."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
+        self._conn = conn
+
+    def get(self, path: str) -> Document | None:
+        if self.writes:
+            raise VidcurateError("transactions must do all their reads before any write")
+        row = _row(self._conn, path)
+        if row is None:
+            return None
+        return Document(path, row[0], _from_us(row[1]), _from_us(row[2]))
+
+
+class LocalWriteBatch(_Writes):
+    """Writes applied together when the batch commits."""
+
+
+class SqliteDocumentStore:
+    """Documents in a SQLite file; safe across threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = SqliteDatabase(path, SCHEMA)
+
+    def _commit(self, writes: Sequence[_Write], conn: sqlite3.Connection | None = None) -> None:
+        now_us = _now_us()
+        if conn is not None:
+            for write in writes:
+                _apply(conn, write, now_us)
+            return
+        with self._db.write() as locked:
+            for write in writes:
+                _apply(locked, write, now_us)
+
+    # single writes
+    def create(self, path: str, data: Mapping[str, Any]) -> None:
+        """Write only if absent (AlreadyExistsError)."""
+        _split(path)
+        self._commit([_Write("create", path, dict(data))])
+
+    def set(self, path: str, data: Mapping[str, Any], *, merge: bool = False) -> None:
+        """Replace, or deep-merge with ``merge=True``."""
+        _split(path)
+        self._commit([_Write("merge" if merge else "set", path, dict(data))])
+
+    def update(self, path: str, data: Mapping[str, Any]) -> None:
+        """Change fields of an existing document (NotFoundError)."""
+        batch = LocalWriteBatch()
+        batch.update(path, data)
+        self._commit(batch.writes)
+
+    def delete(self, path: str) -> None:
+        """Delete; a missing document is fine."""
+        _split(path)
+        self._commit([_Write("delete", path)])
+
+    # reads
+    def get(self, path: str) -> Document | None:
+        """The document or None."""
+        row = _row(self._db.connection(), path)
+        if row is None:
+            return None
+        return Document(path, row[0], _from_us(row[1]), _from_us(row[2]))
+
+    def query(
+        self,
+        collection: str,
+        where: Sequence[Filter] = (),
+        order_by: Sequence[Order] = (),
+        limit: int | None = None,
+    ) -> list[Document]:
+        """Matching documents of one collection, Firestore semantics for missing fields."""
+        _check_collection(collection)
+        sql = "SELECT id, data, create_us, update_us FROM documents WHERE collection=?"
+        params: list[Any] = [collection]
+        for field, op, value in where:
+            # Equality on plain scalars is pre-filtered in SQL; every filter is re-checked
+            # in Python below, which alone knows Firestore's typing rules.
+            if op == "==" and _SIMPLE_FIELD.match(field) and isinstance(value, str | int | float):
+                sql += " AND json_extract(data, ?) = ?"
+                params += ["$." + field, value]
+        docs = []
+        for doc_id, text, create_us, update_us in self._db.connection().execute(sql, params):
+            data = _loads(text)
+            if all(_matches(data, flt) for flt in where):
+                docs.append(
+                    Document(f"{collection}/{doc_id}", data, _from_us(create_us), _from_us(update_us))
+                )
+        docs.sort(key=lambda d: d.id)
+        for field, direction in reversed(order_by):
+            docs = [d for d in docs if _field(d.data, field) is not _MISSING]
+            docs.sort(key=lambda d, f=field: _sort_key(_field(d.data, f)), reverse=direction == "desc")  # type: ignore[misc]
+        return docs[:limit] if limit is not None else docs
+
+    def count(self, collection: str, where: Sequence[Filter] = ()) -> int:
+        """How many documents match."""
+        if not where:
+            _check_collection(collection)
+            row = self._db.connection().execute(
+                "SELECT count(*) FROM documents WHERE collection=?", (collection,)
+            ).fetchone()
+            return int(row[0])
+        return len(self.query(collection, where))
+
+    def collections(self) -> list[str]:
+        """Top-level collection ids."""
+        rows = self._db.connection().execute(
+            "SELECT DISTINCT collection FROM documents WHERE instr(collection, '/') = 0"
+            " ORDER BY collection"
+        )
+        return [row[0] for row in rows]
+
+    def iter_collection(self, collection: str, page_size: int = 500) -> Iterator[Document]:
+        """Every document, in id order, a page at a time."""
+        _check_collection(collection)
+        last = ""
+        while True:
+            rows = self._db.connection().execute(
+                "SELECT id, data, create_us, update_us FROM documents"
+                " WHERE collection=? AND id>? ORDER BY id LIMIT ?",
+                (collection, last, page_size),
+            ).fetchall()
+            for doc_id, text, create_us, update_us in rows:
+                yield Document(
+                    f"{collection}/{doc_id}", _loads(text), _from_us(create_us), _from_us(update_us)
+                )
+            if len(rows) < page_size:
+                return
+            last = rows[-1][0]
+
+    # transactions and batches
+    def run_transaction(self, fn: Callable[[LocalTransaction], T], *, max_attempts: int = 5) -> T:
+        """Run ``fn`` under the write lock; serializable across threads and processes.
+
+        The lock is taken before the first read, so a transaction never has to be retried
+        for a conflict; ``max_attempts`` exists for parity with Firestore.
+        """
+        del max_attempts
+        with self._db.write() as conn:
+            tx = LocalTransaction(conn)
+            result = fn(tx)
+            self._commit(tx.writes, conn)
+            return result
+
+    @contextmanager
+    def batch(self) -> Iterator[LocalWriteBatch]:
+        """Writes committed together when the block ends without an error."""
+        batch = LocalWriteBatch()
+        yield batch
+        if len(batch.writes) > MAX_BATCH_WRITES:
+            raise VidcurateError(f"a batch holds at most {MAX_BATCH_WRITES} writes")
+        if batch.writes:
+            self._commit(batch.writes)
+
+    def close(self) -> None:
+        """Close the SQLite connections."""
+        self._db.close()
