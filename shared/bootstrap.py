@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
-from shared.ports import BlobStore, DocumentStore, MessageBus
+from shared.errors import ConfigError
+from shared.logging import configure_logging
+from shared.ports import BlobStore, DocumentStore, MessageBus, Subscriber
+
+if TYPE_CHECKING:
+    from shared.runtime.dispatch import Handler
+    from shared.runtime.local import EventRuntime, RuntimeStats
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 
 
 @dataclass
@@ -37,7 +47,10 @@ def build_services(settings: Settings) -> Services:
     else:
         from shared.adapters.local import build_local_services  # noqa: PLC0415
 
+        from shared.runtime.topology import ensure_local_topology  # noqa: PLC0415
+
         blobs, documents, bus = build_local_services(settings)
+        ensure_local_topology(settings, bus)
     return Services(settings=settings, blobs=blobs, documents=documents, bus=bus)
 
 
@@ -54,7 +67,9 @@ def get_services() -> Services:
     global _current  # noqa: PLW0603 (one composition per process, like a client cache)
     with _lock:
         if _current is None:
-            _current = build_services(Settings())
+            settings = Settings()
+            configure_logging(settings.log_level)
+            _current = build_services(settings)
         return _current
 
 
@@ -63,3 +78,43 @@ def use_services(services: Services | None) -> None:
     global _current  # noqa: PLW0603
     with _lock:
         _current = services
+
+
+def build_subscriber(services: Services) -> Subscriber:
+    """Where the runtime pulls deliveries from: the local bus, or Pub/Sub subscriptions."""
+    if services.settings.backend == "gcp":
+        from shared.adapters.gcp.pubsub import PubSubSubscriber  # noqa: PLC0415
+
+        return PubSubSubscriber(services.settings)
+    if not isinstance(services.bus, Subscriber):
+        raise ConfigError("the local bus does not implement the subscriber port")
+    return services.bus
+
+
+def build_runtime(
+    services: Services,
+    *,
+    handlers: Mapping[str, Handler] | None = None,
+    functions_dir: Path = FUNCTIONS_DIR,
+    on_progress: Callable[[RuntimeStats], None] | None = None,
+) -> EventRuntime:
+    """The event runtime over every catalogued function (or only those in ``handlers``).
+
+    Without ``handlers`` it serves the deployed entry points from ``functions_dir``.
+    """
+    from shared.runtime.catalog import FUNCTIONS  # noqa: PLC0415
+    from shared.runtime.dispatch import load_entry_point  # noqa: PLC0415
+    from shared.runtime.local import EventRuntime, Route, Scanner  # noqa: PLC0415
+
+    if handlers is None:
+        routes = [Route(spec, load_entry_point(functions_dir, spec.name)) for spec in FUNCTIONS]
+    else:
+        routes = [Route(spec, handlers[spec.name]) for spec in FUNCTIONS if spec.name in handlers]
+    scanner = services.blobs if isinstance(services.blobs, Scanner) else None
+    return EventRuntime(
+        services.settings,
+        build_subscriber(services),
+        routes,
+        scanner=scanner,
+        on_progress=on_progress,
+    )

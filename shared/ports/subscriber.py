@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class ReceivedMessage:
     delivery_attempt: int
 
 
+@runtime_checkable
 class Subscriber(Protocol):
     """Pull, acknowledge, refuse and extend deliveries on subscriptions."""
 

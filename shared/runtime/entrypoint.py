@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from shared.bootstrap import get_services
-from shared.errors import PermanentError
+from shared.errors import PermanentError, TransientError
 from shared.events import CloudEventLike, EventContext
 from shared.ports import SERVER_TIMESTAMP
 
@@ -55,6 +55,11 @@ def entrypoint(function_name: str) -> Callable[[F], F]:
                     "event rejected: %s", exc, extra={"labels": labels, "error": str(exc)}
                 )
                 return None
+            except TransientError as exc:
+                log.warning(
+                    "event failed; it will be retried: %s", exc, extra={"labels": labels}
+                )
+                raise
             except Exception:
                 log.exception("event failed; it will be retried", extra={"labels": labels})
                 raise

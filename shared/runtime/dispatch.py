@@ -1,0 +1,80 @@
+"""Turn a delivery into the CloudEvent that Eventarc would send, and load entry points.
+
+Storage triggers receive GCS Pub/Sub notifications (OBJECT_FINALIZE, JSON_API_V1) and turn
+them into ``google.cloud.storage.object.v1.finalized`` events; topic triggers receive
+``google.cloud.pubsub.topic.v1.messagePublished`` events with the base64 message inside.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cloudevents.http import CloudEvent
+
+from shared.config import Settings
+from shared.errors import ConfigError, PermanentError
+from shared.events import (
+    pubsub_event_attributes,
+    pubsub_event_data,
+    storage_event_attributes,
+)
+from shared.ports.subscriber import ReceivedMessage
+from shared.runtime.catalog import FunctionSpec, StorageTrigger
+
+Handler = Callable[[CloudEvent], Any]
+
+
+def to_cloud_event(
+    spec: FunctionSpec, message: ReceivedMessage, settings: Settings
+) -> CloudEvent | None:
+    """The CloudEvent for ``spec``'s entry point, or None for events it does not take."""
+    if isinstance(spec.trigger, StorageTrigger):
+        if message.attributes.get("eventType") != "OBJECT_FINALIZE":
+            return None  # deletes and metadata updates: storage.finalized triggers ignore them
+        try:
+            resource = json.loads(message.data)
+            bucket, name = resource["bucket"], resource["name"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentError(
+                f"message {message.message_id}: not a GCS JSON_API_V1 notification"
+            ) from exc
+        attributes = storage_event_attributes(bucket, name, message.message_id, message.publish_time)
+        return CloudEvent(attributes, resource)
+    attributes = pubsub_event_attributes(
+        settings.project, message.topic, message.message_id, message.publish_time
+    )
+    data = pubsub_event_data(
+        project=settings.project,
+        subscription=message.subscription,
+        data=message.data,
+        attributes=message.attributes,
+        message_id=message.message_id,
+        publish_time=message.publish_time,
+        delivery_attempt=message.delivery_attempt,
+    )
+    return CloudEvent(attributes, data)
+
+
+def load_entry_point(functions_dir: Path, name: str) -> Handler:
+    """Import ``functions/<name>/main.py`` (the deployed file) and return ``<name>``."""
+    source = functions_dir / name / "main.py"
+    if not source.is_file():
+        raise ConfigError(f"function {name!r}: {source} does not exist")
+    module_name = f"vidcurate_function_{name}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, source)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"function {name!r}: cannot import {source}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    handler = getattr(module, name, None)
+    if not callable(handler):
+        raise ConfigError(f"function {name!r}: {source} defines no callable {name!r}")
+    return handler  # type: ignore[no-any-return]

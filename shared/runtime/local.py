@@ -1,0 +1,234 @@
+"""The event runtime: pull deliveries, call the deployed entry points, ack or nack.
+
+One dispatcher thread pulls batches from every function's subscription, hands each delivery
+to a worker pool, acks finished ones in batches, nacks failures (the subscription decides
+between retry-with-backoff and dead letter), keeps the leases of long handlers alive, and
+notices files dropped into bucket folders by other programs. ``run_until_idle`` returns when
+nothing is left to deliver; ``serve`` runs until asked to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from shared.config import Settings
+from shared.errors import TransientError
+from shared.ports.subscriber import ReceivedMessage, Subscriber
+from shared.runtime.catalog import FunctionSpec
+from shared.runtime.dispatch import Handler, to_cloud_event
+
+log = logging.getLogger("vidcurate.runtime")
+
+
+@dataclass(frozen=True)
+class Route:
+    """A function and the handler that serves it."""
+
+    spec: FunctionSpec
+    handler: Handler
+
+
+@runtime_checkable
+class Backlog(Protocol):
+    """Subscribers that can count what is left (the local bus can; Pub/Sub cannot)."""
+
+    def backlog(self, subscriptions: Sequence[str]) -> int: ...
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    """Blob stores that can find files dropped by other programs."""
+
+    def scan(self, settle_seconds: float = 0.0) -> list[object]: ...
+
+
+@dataclass
+class RuntimeStats:
+    """What the runtime did."""
+
+    handled: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    scanned_files: int = 0
+
+    @property
+    def total_handled(self) -> int:
+        """Deliveries acknowledged."""
+        return sum(self.handled.values())
+
+    @property
+    def total_failed(self) -> int:
+        """Delivery attempts that failed (each is retried or dead-lettered)."""
+        return sum(self.failed.values())
+
+
+@dataclass(frozen=True)
+class _Done:
+    route: Route
+    message: ReceivedMessage
+    error: str | None
+
+
+class EventRuntime:
+    """Serves the catalogue's functions from a subscriber with a worker pool."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        subscriber: Subscriber,
+        routes: Sequence[Route],
+        *,
+        scanner: Scanner | None = None,
+        workers: int | None = None,
+        batch_size: int = 100,
+        poll_interval: float = 0.05,
+        on_progress: Callable[[RuntimeStats], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.subscriber = subscriber
+        self.routes = list(routes)
+        self.scanner = scanner
+        self.workers = workers or settings.workers
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.on_progress = on_progress
+        self.stats = RuntimeStats()
+        self._done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
+        self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
+        self._last_scan = 0.0
+        self._last_extend = time.monotonic()
+
+    # --- public -----------------------------------------------------------------------------
+
+    def run_until_idle(self, timeout: float = 300.0) -> RuntimeStats:
+        """Deliver until no subscription holds anything (retries included), or time out."""
+        deadline = time.monotonic() + timeout
+        empty_rounds = 0
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="vidcurate-worker") as pool:
+            while True:
+                pulled = self._step(pool)
+                if pulled or self._in_flight:
+                    empty_rounds = 0
+                else:
+                    empty_rounds += 1
+                if not self._in_flight and self._idle(empty_rounds):
+                    return self.stats
+                if time.monotonic() > deadline:
+                    self._drain()
+                    raise TransientError(
+                        f"runtime still busy after {timeout:.0f}s "
+                        f"({len(self._in_flight)} in flight); run it again to continue"
+                    )
+
+    def serve(self, stop: threading.Event) -> RuntimeStats:
+        """Deliver until ``stop`` is set, then finish what is in flight."""
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="vidcurate-worker") as pool:
+            while not stop.is_set():
+                self._step(pool)
+            self._drain()
+        return self.stats
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def _idle(self, empty_rounds: int) -> bool:
+        if self.scanner is not None and self.scanner.scan(settle_seconds=0.0):
+            return False  # files dropped since the last scan: their events are now queued
+        if isinstance(self.subscriber, Backlog):
+            return self.subscriber.backlog([r.spec.subscription for r in self.routes]) == 0
+        return empty_rounds >= 3
+
+    def _step(self, pool: ThreadPoolExecutor) -> int:
+        self._scan()
+        pulled = 0
+        capacity = self.workers * 4 - len(self._in_flight)
+        for route in self.routes:
+            if capacity <= 0:
+                break
+            for message in self.subscriber.pull(route.spec.subscription, min(self.batch_size, capacity)):
+                self._in_flight[message.ack_id] = (route, message, time.monotonic())
+                pool.submit(self._handle, route, message)
+                pulled += 1
+                capacity -= 1
+        self._extend_leases()
+        finished = self._collect(wait=self.poll_interval if not pulled else 0.0)
+        if (pulled or finished) and self.on_progress is not None:
+            self.on_progress(self.stats)
+        return pulled
+
+    def _handle(self, route: Route, message: ReceivedMessage) -> None:
+        try:
+            event = to_cloud_event(route.spec, message, self.settings)
+            if event is not None:
+                route.handler(event)
+        except BaseException as exc:  # noqa: BLE001 (every failure is reported to the bus)
+            self._done.put(_Done(route, message, f"{type(exc).__name__}: {exc}"))
+        else:
+            self._done.put(_Done(route, message, None))
+
+    def _collect(self, wait: float) -> int:
+        finished: list[_Done] = []
+        try:
+            finished.append(self._done.get(timeout=wait) if wait else self._done.get_nowait())
+            while True:
+                finished.append(self._done.get_nowait())
+        except queue.Empty:
+            pass
+        acks: dict[str, list[str]] = {}
+        for done in finished:
+            self._in_flight.pop(done.message.ack_id, None)
+            name = done.route.spec.name
+            if done.error is None:
+                acks.setdefault(done.route.spec.subscription, []).append(done.message.ack_id)
+                self.stats.handled[name] += 1
+            else:
+                self.stats.failed[name] += 1
+                log.warning(
+                    "delivery failed; the subscription will retry or dead-letter it",
+                    extra={
+                        "labels": {"function": name, "message_id": done.message.message_id},
+                        "attempt": done.message.delivery_attempt,
+                        "error": done.error,
+                    },
+                )
+                self.subscriber.nack(done.route.spec.subscription, done.message.ack_id, done.error)
+        for subscription, ack_ids in acks.items():
+            self.subscriber.ack(subscription, ack_ids)
+        return len(finished)
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._collect(wait=self.poll_interval)
+
+    def _extend_leases(self) -> None:
+        # Long handlers keep their lease; a dead process stops extending and its deliveries
+        # come back after the ack deadline.
+        interval = self.settings.ack_deadline_seconds / 3
+        now = time.monotonic()
+        if now - self._last_extend < interval:
+            return
+        self._last_extend = now
+        by_subscription: dict[str, list[str]] = {}
+        for ack_id, (route, _message, started) in list(self._in_flight.items()):
+            if now - started >= interval:
+                by_subscription.setdefault(route.spec.subscription, []).append(ack_id)
+        for subscription, ack_ids in by_subscription.items():
+            self.subscriber.extend(subscription, ack_ids, self.settings.ack_deadline_seconds)
+
+    def _scan(self) -> None:
+        if self.scanner is None:
+            return
+        now = time.monotonic()
+        if now - self._last_scan < self.settings.scan_interval_seconds:
+            return
+        self._last_scan = now
+        found = self.scanner.scan(settle_seconds=self.settings.scan_interval_seconds)
+        if found:
+            self.stats.scanned_files += len(found)
+            log.info("registered files dropped into bucket folders", extra={"count": len(found)})
