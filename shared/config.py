@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     max_event_age_seconds: float = Field(
         7 * 24 * 3600.0, gt=0, description="Events older than this are dropped, not retried."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     def bucket(self, role: BucketRole) -> str:
         """The bucket name configured for a role."""

@@ -47,6 +47,11 @@ class FunctionSpec:
         """Where this function's poison events end."""
         return f"{self.name}-dead-letter"
 
+    @property
+    def hold_subscription(self) -> str:
+        """The subscription that keeps dead letters for inspection and replay."""
+        return f"{self.dead_letter_topic}-hold"
+
     def source_topic(self, settings: Settings) -> str:
         """The topic this function's subscription reads.
 

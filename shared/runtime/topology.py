@@ -13,11 +13,6 @@ from shared.config import Settings
 from shared.runtime.catalog import FUNCTIONS, FunctionSpec
 
 
-def hold_subscription(spec: FunctionSpec) -> str:
-    """The subscription that keeps a function's dead letters for inspection and replay."""
-    return f"{spec.dead_letter_topic}-hold"
-
-
 def ensure_local_topology(
     settings: Settings, bus: SqliteMessageBus, specs: Sequence[FunctionSpec] = FUNCTIONS
 ) -> None:
@@ -29,4 +24,4 @@ def ensure_local_topology(
             dead_letter_topic=spec.dead_letter_topic,
             max_delivery_attempts=settings.max_delivery_attempts,
         )
-        bus.create_subscription(hold_subscription(spec), spec.dead_letter_topic)
+        bus.create_subscription(spec.hold_subscription, spec.dead_letter_topic)

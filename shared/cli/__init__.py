@@ -1,0 +1,1 @@
+"""The ``vidcurate`` command line."""

@@ -1,0 +1,279 @@
+"""``vidcurate``: run the pipeline locally, look at its state, handle dead letters."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.bootstrap import Services, build_runtime, build_services, build_subscriber, use_services
+from shared.cli import demo as demo_module
+from shared.cli.progress import runtime_progress
+from shared.config import Settings
+from shared.errors import VidcurateError
+from shared.logging import configure_logging
+from shared.runtime.catalog import FUNCTIONS, FunctionSpec, function_spec
+from shared.services.deadletters import list_dead_letters, replay_dead_letters
+from shared.services.status import collect_status
+
+app = typer.Typer(
+    help="vidcurate: event-driven video-dataset pipeline (local stand-ins or Google Cloud).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+dlq_app = typer.Typer(help="Inspect and replay dead-lettered messages.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    overrides: dict[str, Any] = {}  # noqa: RUF012 (one CLI invocation per process)
+    verbose = False
+
+
+def _settings(log_level: str = "WARNING", **extra: Any) -> Settings:
+    level = "DEBUG" if _State.verbose else log_level
+    return Settings(**{**_State.overrides, "log_level": level, **extra})
+
+
+def _services(settings: Settings) -> Services:
+    configure_logging(settings.log_level)
+    services = build_services(settings)
+    use_services(services)  # entry points served in this process share these stores
+    return services
+
+
+@app.callback()
+def main(
+    home: Annotated[
+        Path | None, typer.Option(help="Local data folder (VIDCURATE_HOME, default .vidcurate).")
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="'local' (default) or 'gcp' (VIDCURATE_BACKEND).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
+) -> None:
+    """Global options apply to every command."""
+    overrides: dict[str, Any] = {}
+    if home is not None:
+        overrides["home"] = home
+    if backend is not None:
+        overrides["backend"] = backend
+    _State.overrides = overrides
+    _State.verbose = verbose
+
+
+def _specs(function: list[str] | None) -> list[FunctionSpec]:
+    try:
+        return [function_spec(name) for name in function] if function else list(FUNCTIONS)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from exc
+
+
+@app.command()
+def serve(
+    workers: Annotated[int | None, typer.Option(help="Worker threads.")] = None,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop when nothing is left to deliver.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="With --until-idle: give up after seconds.")] = 300,
+) -> None:
+    """Serve every function: deliver bucket events and messages until stopped (Ctrl-C)."""
+    settings = _settings("INFO", **({"workers": workers} if workers else {}))
+    services = _services(settings)
+    try:
+        if until_idle:
+            with runtime_progress(console, services) as on_progress:
+                stats = build_runtime(services, on_progress=on_progress).run_until_idle(timeout)
+        else:
+            stop = threading.Event()
+
+            def _stop(signum: int, frame: FrameType | None) -> None:
+                del signum, frame
+                stop.set()
+
+            signal.signal(signal.SIGTERM, _stop)
+            signal.signal(signal.SIGINT, _stop)
+            err_console.print(
+                f"[bold]vidcurate serve[/]: {len(FUNCTIONS)} functions, "
+                f"{settings.workers} workers, home {settings.home} (Ctrl-C to stop)"
+            )
+            stats = build_runtime(services).serve(stop)
+        err_console.print(
+            f"handled {stats.total_handled} events, {stats.total_failed} failed attempts, "
+            f"{stats.scanned_files} files picked up from bucket folders"
+        )
+    except VidcurateError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        services.close()
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """What is in the buckets, the bus (pending, in flight, dead-lettered) and the documents."""
+    settings = _settings()
+    services = _services(settings)
+    try:
+        report = collect_status(services, build_subscriber(services))
+    finally:
+        services.close()
+    if as_json:
+        console.print_json(json.dumps(report, default=str))
+        return
+    buckets = Table(title="Buckets")
+    for column in ("role", "bucket", "objects", "bytes"):
+        buckets.add_column(column, justify="right" if column in ("objects", "bytes") else "left")
+    for row in report["buckets"]:
+        buckets.add_row(row["role"], row["bucket"], str(row["objects"]), str(row["bytes"]))
+    console.print(buckets)
+    bus = Table(title="Message bus")
+    for column in ("function", "topic", "pending", "in flight", "retrying", "dead-lettered"):
+        bus.add_column(column)
+    for row in report["bus"]:
+        bus.add_row(
+            row["function"],
+            row["topic"],
+            *(str(row[k]) for k in ("pending", "in_flight", "retrying", "dead_lettered")),
+        )
+    console.print(bus)
+    docs = Table(title="Documents")
+    docs.add_column("collection")
+    docs.add_column("documents", justify="right")
+    for name, count in report["documents"].items():
+        docs.add_row(name, str(count))
+    console.print(docs)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    function: Annotated[
+        list[str] | None, typer.Option("--function", "-f", help="Only these functions.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Dead-lettered messages with the error that killed them."""
+    settings = _settings()
+    services = _services(settings)
+    try:
+        letters = list_dead_letters(build_subscriber(services), _specs(function))
+    finally:
+        services.close()
+    if as_json:
+        console.print_json(
+            json.dumps(
+                [
+                    {
+                        "function": d.function,
+                        "message_id": d.message_id,
+                        "source_message_id": d.source_message_id,
+                        "error": d.error,
+                        "attempts": d.attempts,
+                        "published": d.published.isoformat(),
+                        "data": d.data.decode("utf-8", errors="replace"),
+                    }
+                    for d in letters
+                ]
+            )
+        )
+        return
+    if not letters:
+        console.print("No dead letters.")
+        return
+    table = Table(title=f"{len(letters)} dead letters")
+    for column in ("function", "message id", "attempts", "error", "data"):
+        table.add_column(column, overflow="fold")
+    for d in letters:
+        preview = d.data[:80].decode("utf-8", errors="replace")
+        table.add_row(d.function, d.message_id, d.attempts or "?", d.error or "?", preview)
+    console.print(table)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    message_id: Annotated[
+        list[str] | None,
+        typer.Option("--message-id", "-m", help="Replay these (dead-letter or original id)."),
+    ] = None,
+    function: Annotated[
+        list[str] | None, typer.Option("--function", "-f", help="Only these functions.")
+    ] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+) -> None:
+    """Publish dead letters back to their function's topic (then run `serve`)."""
+    if not message_id and not replay_all:
+        raise typer.BadParameter("name messages with --message-id, or pass --all")
+    settings = _settings()
+    services = _services(settings)
+    try:
+        replayed = replay_dead_letters(
+            build_subscriber(services),
+            services.bus,
+            settings,
+            _specs(function),
+            None if replay_all else set(message_id or ()),
+        )
+    finally:
+        services.close()
+    console.print(f"Replayed {len(replayed)} dead letters.")
+    if message_id and not replay_all:
+        missing = set(message_id) - {d.message_id for d in replayed} - {
+            d.source_message_id for d in replayed
+        }
+        if missing:
+            err_console.print(f"[yellow]not found:[/] {', '.join(sorted(missing))}")
+            raise typer.Exit(1)
+
+
+@app.command()
+def publish(
+    topic: Annotated[str, typer.Argument(help="Topic name, e.g. 'ping'.")],
+    data: Annotated[str, typer.Argument(help="Message data (text or JSON).")] = "",
+    attribute: Annotated[
+        list[str] | None, typer.Option("--attribute", "-a", help="key=value, repeatable.")
+    ] = None,
+) -> None:
+    """Publish one message to a topic."""
+    attributes: dict[str, str] = {}
+    for item in attribute or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"attribute {item!r} is not key=value")
+        attributes[key] = value
+    settings = _settings()
+    services = _services(settings)
+    try:
+        message_id = services.bus.publish(topic, data.encode(), attributes)
+    finally:
+        services.close()
+    console.print(f"Published {message_id} to {topic}.")
+
+
+@app.command()
+def demo(
+    messages: Annotated[int, typer.Option(help="How many ping messages to publish.")] = 50,
+) -> None:
+    """Run what vidcurate can do so far, end to end, on the embedded stand-ins."""
+    # The demo explains each failure itself; its JSON logs would only bury the story.
+    settings = _settings("CRITICAL", min_backoff_seconds=0.1, max_backoff_seconds=0.5)
+    services = _services(settings)
+    try:
+        demo_module.run_demo(services, console, messages=messages)
+    finally:
+        services.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,48 @@
+"""A snapshot of the system: buckets, bus and documents, for ``vidcurate status``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.bootstrap import Services
+from shared.config import BUCKET_ROLES
+from shared.errors import NotFoundError
+from shared.ports import Subscriber
+from shared.runtime.catalog import FUNCTIONS
+from shared.services.deadletters import list_dead_letters
+
+
+def collect_status(services: Services, subscriber: Subscriber) -> dict[str, Any]:
+    """Counts per bucket, per function subscription and per collection."""
+    settings = services.settings
+    buckets = []
+    for role in BUCKET_ROLES:
+        name = settings.bucket(role)
+        objects = total = 0
+        try:
+            for info in services.blobs.list(name):
+                objects += 1
+                total += info.size
+        except NotFoundError:
+            buckets.append({"role": role, "bucket": name, "objects": "missing", "bytes": 0})
+            continue
+        buckets.append({"role": role, "bucket": name, "objects": objects, "bytes": total})
+
+    stats_fn = getattr(services.bus, "stats", None)
+    by_subscription = {s.subscription: s for s in stats_fn()} if callable(stats_fn) else {}
+    dead = list_dead_letters(subscriber, FUNCTIONS)
+    bus = []
+    for spec in FUNCTIONS:
+        row = by_subscription.get(spec.subscription)
+        bus.append(
+            {
+                "function": spec.name,
+                "topic": spec.source_topic(settings),
+                "pending": row.pending if row else "n/a",
+                "in_flight": row.in_flight if row else "n/a",
+                "retrying": row.retrying if row else "n/a",
+                "dead_lettered": sum(1 for d in dead if d.function == spec.name),
+            }
+        )
+    documents = {name: services.documents.count(name) for name in services.documents.collections()}
+    return {"backend": settings.backend, "buckets": buckets, "bus": bus, "documents": documents}
