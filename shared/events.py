@@ -7,6 +7,7 @@ or :func:`parse_pubsub_event` and hand the typed result to a service.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
 from collections.abc import Mapping
@@ -136,7 +137,9 @@ def parse_storage_event(event: CloudEventLike) -> StorageEvent:
     try:
         context = _context(event)
         if context.type != STORAGE_FINALIZED:
-            raise PermanentError(f"event {context.id}: expected {STORAGE_FINALIZED}, got {context.type}")
+            raise PermanentError(
+                f"event {context.id}: expected {STORAGE_FINALIZED}, got {context.type}"
+            )
         return StorageEvent(context=context, object=StorageObjectData.model_validate(_data(event)))
     except ValidationError as exc:
         raise PermanentError(f"malformed storage event: {exc}") from exc
@@ -147,7 +150,9 @@ def parse_pubsub_event(event: CloudEventLike) -> PubSubEvent:
     try:
         context = _context(event)
         if context.type != PUBSUB_PUBLISHED:
-            raise PermanentError(f"event {context.id}: expected {PUBSUB_PUBLISHED}, got {context.type}")
+            raise PermanentError(
+                f"event {context.id}: expected {PUBSUB_PUBLISHED}, got {context.type}"
+            )
         data = _data(event)
         if not isinstance(data, dict) or "message" not in data:
             raise PermanentError(f"event {context.id}: no 'message' in Pub/Sub event data")
@@ -160,6 +165,7 @@ def parse_pubsub_event(event: CloudEventLike) -> PubSubEvent:
         raise PermanentError(f"malformed Pub/Sub event: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=1024)
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -196,7 +202,9 @@ def storage_object_resource(
     return resource
 
 
-def storage_event_attributes(bucket: str, name: str, event_id: str, time: datetime) -> dict[str, str]:
+def storage_event_attributes(
+    bucket: str, name: str, event_id: str, time: datetime
+) -> dict[str, str]:
     """CloudEvent attributes of an object-finalized event, as Eventarc sends them."""
     return {
         "specversion": "1.0",
@@ -209,7 +217,9 @@ def storage_event_attributes(bucket: str, name: str, event_id: str, time: dateti
     }
 
 
-def pubsub_event_attributes(project: str, topic: str, message_id: str, time: datetime) -> dict[str, str]:
+def pubsub_event_attributes(
+    project: str, topic: str, message_id: str, time: datetime
+) -> dict[str, str]:
     """CloudEvent attributes of a messagePublished event, as Eventarc sends them."""
     return {
         "specversion": "1.0",

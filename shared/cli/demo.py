@@ -40,7 +40,9 @@ def run_demo(services: Services, console: Console, *, messages: int = 50) -> Non
     uploads = [f"default/subject/demo-{run}-{i:03d}_feedback.json" for i in range(3)]
     for name in uploads:
         body = {"video_id": name.rsplit("/", 1)[-1], "caption": "a demo caption", "run": run}
-        services.blobs.write(bucket, name, json.dumps(body).encode(), content_type="application/json")
+        services.blobs.write(
+            bucket, name, json.dumps(body).encode(), content_type="application/json"
+        )
     console.print(f"• wrote {len(uploads)} files to gs://{bucket}/default/subject/")
 
     if isinstance(services.blobs, LocalBlobStore):

@@ -229,9 +229,11 @@ def dlq_replay(
         services.close()
     console.print(f"Replayed {len(replayed)} dead letters.")
     if message_id and not replay_all:
-        missing = set(message_id) - {d.message_id for d in replayed} - {
-            d.source_message_id for d in replayed
-        }
+        missing = (
+            set(message_id)
+            - {d.message_id for d in replayed}
+            - {d.source_message_id for d in replayed}
+        )
         if missing:
             err_console.print(f"[yellow]not found:[/] {', '.join(sorted(missing))}")
             raise typer.Exit(1)

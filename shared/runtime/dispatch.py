@@ -43,7 +43,9 @@ def to_cloud_event(
             raise PermanentError(
                 f"message {message.message_id}: not a GCS JSON_API_V1 notification"
             ) from exc
-        attributes = storage_event_attributes(bucket, name, message.message_id, message.publish_time)
+        attributes = storage_event_attributes(
+            bucket, name, message.message_id, message.publish_time
+        )
         return CloudEvent(attributes, resource)
     attributes = pubsub_event_attributes(
         settings.project, message.topic, message.message_id, message.publish_time

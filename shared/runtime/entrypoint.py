@@ -56,9 +56,7 @@ def entrypoint(function_name: str) -> Callable[[F], F]:
                 )
                 return None
             except TransientError as exc:
-                log.warning(
-                    "event failed; it will be retried: %s", exc, extra={"labels": labels}
-                )
+                log.warning("event failed; it will be retried: %s", exc, extra={"labels": labels})
                 raise
             except Exception:
                 log.exception("event failed; it will be retried", extra={"labels": labels})

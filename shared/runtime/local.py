@@ -14,8 +14,8 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -26,6 +26,8 @@ from shared.runtime.catalog import FunctionSpec
 from shared.runtime.dispatch import Handler, to_cloud_event
 
 log = logging.getLogger("vidcurate.runtime")
+
+CHUNK_LIMIT = 8
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class EventRuntime:
         scanner: Scanner | None = None,
         workers: int | None = None,
         batch_size: int = 100,
+        max_in_flight: int | None = None,
         poll_interval: float = 0.05,
         on_progress: Callable[[RuntimeStats], None] | None = None,
     ) -> None:
@@ -97,10 +100,16 @@ class EventRuntime:
         self.scanner = scanner
         self.workers = workers or settings.workers
         self.batch_size = batch_size
+        # Deliveries leased but not yet finished: enough to keep every worker busy between
+        # two pulls, small enough that a crash hands back little work.
+        self.max_in_flight = max_in_flight or max(2 * batch_size, 4 * self.workers)
         self.poll_interval = poll_interval
         self.on_progress = on_progress
         self.stats = RuntimeStats()
-        self._done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[list[_Done]] = queue.SimpleQueue()
+        self._work: queue.SimpleQueue[list[tuple[Route, ReceivedMessage]] | None] = (
+            queue.SimpleQueue()
+        )
         self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
         self._last_scan = 0.0
         self._last_extend = time.monotonic()
@@ -111,9 +120,9 @@ class EventRuntime:
         """Deliver until no subscription holds anything (retries included), or time out."""
         deadline = time.monotonic() + timeout
         empty_rounds = 0
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="vidcurate-worker") as pool:
+        with self._worker_pool():
             while True:
-                pulled = self._step(pool)
+                pulled = self._step()
                 if pulled or self._in_flight:
                     empty_rounds = 0
                 else:
@@ -129,9 +138,9 @@ class EventRuntime:
 
     def serve(self, stop: threading.Event) -> RuntimeStats:
         """Deliver until ``stop`` is set, then finish what is in flight."""
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="vidcurate-worker") as pool:
+        with self._worker_pool():
             while not stop.is_set():
-                self._step(pool)
+                self._step()
             self._drain()
         return self.stats
 
@@ -144,40 +153,69 @@ class EventRuntime:
             return self.subscriber.backlog([r.spec.subscription for r in self.routes]) == 0
         return empty_rounds >= 3
 
-    def _step(self, pool: ThreadPoolExecutor) -> int:
+    @contextmanager
+    def _worker_pool(self) -> Iterator[None]:
+        # Long-lived threads on a plain queue: cheaper per delivery than an executor's
+        # futures, which matters when handlers are fast.
+        threads = [
+            threading.Thread(target=self._work_loop, name=f"vidcurate-worker-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            for _ in threads:
+                self._work.put(None)
+            for thread in threads:
+                thread.join()
+
+    def _work_loop(self) -> None:
+        while (chunk := self._work.get()) is not None:
+            self._done.put([self._handle(route, message) for route, message in chunk])
+
+    def _step(self) -> int:
         self._scan()
         pulled = 0
-        capacity = self.workers * 4 - len(self._in_flight)
+        capacity = self.max_in_flight - len(self._in_flight)
         for route in self.routes:
             if capacity <= 0:
                 break
-            for message in self.subscriber.pull(route.spec.subscription, min(self.batch_size, capacity)):
-                self._in_flight[message.ack_id] = (route, message, time.monotonic())
-                pool.submit(self._handle, route, message)
-                pulled += 1
-                capacity -= 1
+            batch = self.subscriber.pull(route.spec.subscription, min(self.batch_size, capacity))
+            if not batch:
+                continue
+            started = time.monotonic()
+            for message in batch:
+                self._in_flight[message.ack_id] = (route, message, started)
+            # Hand work over in chunks, one queue operation per chunk instead of per
+            # delivery; small chunks keep slow handlers from holding up many others.
+            size = max(1, min(CHUNK_LIMIT, -(-len(batch) // self.workers)))
+            for offset in range(0, len(batch), size):
+                self._work.put([(route, message) for message in batch[offset : offset + size]])
+            pulled += len(batch)
+            capacity -= len(batch)
         self._extend_leases()
         finished = self._collect(wait=self.poll_interval if not pulled else 0.0)
         if (pulled or finished) and self.on_progress is not None:
             self.on_progress(self.stats)
         return pulled
 
-    def _handle(self, route: Route, message: ReceivedMessage) -> None:
+    def _handle(self, route: Route, message: ReceivedMessage) -> _Done:
         try:
             event = to_cloud_event(route.spec, message, self.settings)
             if event is not None:
                 route.handler(event)
         except BaseException as exc:  # noqa: BLE001 (every failure is reported to the bus)
-            self._done.put(_Done(route, message, f"{type(exc).__name__}: {exc}"))
-        else:
-            self._done.put(_Done(route, message, None))
+            return _Done(route, message, f"{type(exc).__name__}: {exc}")
+        return _Done(route, message, None)
 
     def _collect(self, wait: float) -> int:
         finished: list[_Done] = []
         try:
-            finished.append(self._done.get(timeout=wait) if wait else self._done.get_nowait())
+            finished.extend(self._done.get(timeout=wait) if wait else self._done.get_nowait())
             while True:
-                finished.append(self._done.get_nowait())
+                finished.extend(self._done.get_nowait())
         except queue.Empty:
             pass
         acks: dict[str, list[str]] = {}

@@ -152,11 +152,15 @@ class LocalBlobStore:
     def _record(
         self, bucket: str, name: str, conn: sqlite3.Connection | None = None
     ) -> tuple[BlobInfo, int] | None:
-        row = (conn or self._db.connection()).execute(
-            "SELECT name, generation, size, content_type, md5_hash, updated_us, metadata,"
-            " mtime_ns FROM objects WHERE bucket=? AND name=?",
-            (bucket, name),
-        ).fetchone()
+        row = (
+            (conn or self._db.connection())
+            .execute(
+                "SELECT name, generation, size, content_type, md5_hash, updated_us, metadata,"
+                " mtime_ns FROM objects WHERE bucket=? AND name=?",
+                (bucket, name),
+            )
+            .fetchone()
+        )
         return None if row is None else (self._info(bucket, row), row[7])
 
     # --- writes -----------------------------------------------------------------------------
@@ -265,7 +269,9 @@ class LocalBlobStore:
             "objectGeneration": str(info.generation),
             "eventTime": resource["updated"],
         }
-        self._bus.publish_in(conn, topic, [OutgoingMessage(json.dumps(resource).encode(), attributes)])
+        self._bus.publish_in(
+            conn, topic, [OutgoingMessage(json.dumps(resource).encode(), attributes)]
+        )
 
     def _register(self, bucket: str, name: str) -> BlobInfo:
         """Record (and announce) a file that appeared or changed without our write."""
@@ -321,9 +327,9 @@ class LocalBlobStore:
         for bucket in self.buckets():
             base = self.root / bucket
             records = dict(
-                self._db.connection().execute(
-                    "SELECT name, mtime_ns FROM objects WHERE bucket=?", (bucket,)
-                ).fetchall()
+                self._db.connection()
+                .execute("SELECT name, mtime_ns FROM objects WHERE bucket=?", (bucket,))
+                .fetchall()
             )
             for directory, _dirs, files in os.walk(base):
                 for file_name in files:

@@ -10,10 +10,11 @@ to it, as Pub/Sub does.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(subscription, available_at);
 """
 
+ROWS_PER_STATEMENT = 400  # well under SQLite's 32,766 bound parameters per statement
+
 DEAD_LETTER_SOURCE = "CloudPubSubDeadLetterSourceSubscription"
 DEAD_LETTER_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
 DEAD_LETTER_ERROR = "vidcurate-error"
@@ -71,6 +74,16 @@ def _ack_id(row_id: int, attempts: int) -> str:
     # The attempt number makes a late ack (after the lease expired and the message was
     # redelivered) a no-op instead of removing the newer delivery.
     return f"{row_id}:{attempts}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _timestamp(seconds: float) -> datetime:
+    # Messages published together share a publish time: convert it once.
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _attributes_json(attributes: Mapping[str, str]) -> str:
+    return json.dumps(dict(attributes)) if attributes else "{}"
 
 
 def _parse_ack_id(ack_id: str) -> tuple[int, int]:
@@ -155,18 +168,22 @@ class SqliteMessageBus:
     ) -> list[str]:
         """Publish inside a transaction the caller holds (the blob store's outbox)."""
         now = time.time()
-        ids = [uuid.uuid4().hex for _ in messages]
+        ids = [os.urandom(16).hex() for _ in messages]
         subscriptions = self._subscriptions_of(conn, topic)
         rows = [
-            (sub, topic, mid, bytes(msg.data), json.dumps(dict(msg.attributes)), now, now)
+            (sub, topic, mid, bytes(msg.data), _attributes_json(msg.attributes), now, now)
             for mid, msg in zip(ids, messages, strict=True)
             for sub in subscriptions
         ]
-        conn.executemany(
-            "INSERT INTO deliveries(subscription, topic, message_id, data, attributes,"
-            " publish_time, available_at) VALUES (?,?,?,?,?,?,?)",
-            rows,
-        )
+        # One multi-row statement per chunk rather than executemany: each statement step
+        # releases and re-takes the GIL, which busy worker threads make expensive.
+        for offset in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[offset : offset + ROWS_PER_STATEMENT]
+            conn.execute(
+                "INSERT INTO deliveries(subscription, topic, message_id, data, attributes,"
+                " publish_time, available_at) VALUES " + ",".join(["(?,?,?,?,?,?,?)"] * len(chunk)),  # noqa: S608 (placeholders only)
+                [value for row in chunk for value in row],
+            )
         return ids
 
     # --- subscribe --------------------------------------------------------------------------
@@ -190,7 +207,7 @@ class SqliteMessageBus:
                 (subscription, now, max_messages),
             ).fetchall()
             received: list[ReceivedMessage] = []
-            leased: list[tuple[float, int]] = []
+            leased: list[int] = []
             for row_id, topic, message_id, data, attributes, publish_time, attempts, error in rows:
                 if dead_letter_topic and attempts >= max_attempts:
                     # Leased max_attempts times and never acked: the handler kept dying.
@@ -202,7 +219,7 @@ class SqliteMessageBus:
                         error or "ack deadline exceeded on every attempt",
                     )
                     continue
-                leased.append((now + ack_deadline, row_id))
+                leased.append(row_id)
                 received.append(
                     ReceivedMessage(
                         ack_id=_ack_id(row_id, attempts + 1),
@@ -210,26 +227,33 @@ class SqliteMessageBus:
                         topic=topic,
                         message_id=message_id,
                         data=bytes(data),
-                        attributes=json.loads(attributes),
-                        publish_time=datetime.fromtimestamp(publish_time, UTC),
+                        attributes=json.loads(attributes) if attributes != "{}" else {},
+                        publish_time=_timestamp(publish_time),
                         delivery_attempt=attempts + 1,
                     )
                 )
-            conn.executemany(
-                "UPDATE deliveries SET available_at=?, attempts=attempts+1, leased=1 WHERE id=?",
-                leased,
-            )
+            for offset in range(0, len(leased), ROWS_PER_STATEMENT):
+                chunk = leased[offset : offset + ROWS_PER_STATEMENT]
+                conn.execute(
+                    "UPDATE deliveries SET available_at=?, attempts=attempts+1, leased=1"
+                    f" WHERE id IN ({','.join('?' * len(chunk))})",  # noqa: S608
+                    [now + ack_deadline, *chunk],
+                )
         return received
 
     def ack(self, subscription: str, ack_ids: Sequence[str]) -> None:
         """Forget handled deliveries (stale ack ids are ignored)."""
         if not ack_ids:
             return
+        keys = [_parse_ack_id(ack_id) for ack_id in ack_ids]
         with self._db.write() as conn:
-            conn.executemany(
-                "DELETE FROM deliveries WHERE id=? AND attempts=? AND subscription=?",
-                [(*_parse_ack_id(ack_id), subscription) for ack_id in ack_ids],
-            )
+            for offset in range(0, len(keys), ROWS_PER_STATEMENT):
+                chunk = keys[offset : offset + ROWS_PER_STATEMENT]
+                conn.execute(
+                    "DELETE FROM deliveries WHERE subscription=? AND (id, attempts) IN"
+                    f" (VALUES {','.join(['(?,?)'] * len(chunk))})",  # noqa: S608
+                    [subscription, *(value for key in chunk for value in key)],
+                )
 
     def nack(self, subscription: str, ack_id: str, error: str) -> None:
         """Retry after exponential backoff, or dead-letter after the last attempt."""
@@ -296,15 +320,19 @@ class SqliteMessageBus:
     def stats(self) -> list[SubscriptionStats]:
         """Pending, in-flight and waiting-to-retry counts per subscription."""
         now = time.time()
-        rows = self._db.connection().execute(
-            "SELECT s.name, s.topic,"
-            " coalesce(sum(d.available_at <= ?), 0),"
-            " coalesce(sum(d.available_at > ? AND d.leased = 1), 0),"
-            " coalesce(sum(d.available_at > ? AND d.leased = 0), 0)"
-            " FROM subscriptions s LEFT JOIN deliveries d ON d.subscription = s.name"
-            " GROUP BY s.name ORDER BY s.name",
-            (now, now, now),
-        ).fetchall()
+        rows = (
+            self._db.connection()
+            .execute(
+                "SELECT s.name, s.topic,"
+                " coalesce(sum(d.available_at <= ?), 0),"
+                " coalesce(sum(d.available_at > ? AND d.leased = 1), 0),"
+                " coalesce(sum(d.available_at > ? AND d.leased = 0), 0)"
+                " FROM subscriptions s LEFT JOIN deliveries d ON d.subscription = s.name"
+                " GROUP BY s.name ORDER BY s.name",
+                (now, now, now),
+            )
+            .fetchall()
+        )
         return [SubscriptionStats(*row) for row in rows]
 
     def backlog(self, subscriptions: Sequence[str]) -> int:
@@ -312,10 +340,14 @@ class SqliteMessageBus:
         if not subscriptions:
             return 0
         marks = ",".join("?" * len(subscriptions))
-        row = self._db.connection().execute(
-            f"SELECT count(*) FROM deliveries WHERE subscription IN ({marks})",  # noqa: S608
-            list(subscriptions),
-        ).fetchone()
+        row = (
+            self._db.connection()
+            .execute(
+                f"SELECT count(*) FROM deliveries WHERE subscription IN ({marks})",  # noqa: S608
+                list(subscriptions),
+            )
+            .fetchone()
+        )
         return int(row[0])
 
     def close(self) -> None:

@@ -121,7 +121,9 @@ def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any], now: datetime) -
     return merged
 
 
-def _apply_update(base: dict[str, Any], updates: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def _apply_update(
+    base: dict[str, Any], updates: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
     result = json.loads(json.dumps(_encode_value(base)), object_hook=_decode_hook)
     for dotted, value in updates.items():
         keys = dotted.split(".")
@@ -378,21 +380,27 @@ class SqliteDocumentStore:
             data = _loads(text)
             if all(_matches(data, flt) for flt in where):
                 docs.append(
-                    Document(f"{collection}/{doc_id}", data, _from_us(create_us), _from_us(update_us))
+                    Document(
+                        f"{collection}/{doc_id}", data, _from_us(create_us), _from_us(update_us)
+                    )
                 )
         docs.sort(key=lambda d: d.id)
         for field, direction in reversed(order_by):
             docs = [d for d in docs if _field(d.data, field) is not _MISSING]
-            docs.sort(key=lambda d, f=field: _sort_key(_field(d.data, f)), reverse=direction == "desc")  # type: ignore[misc]
+            docs.sort(
+                key=lambda d, f=field: _sort_key(_field(d.data, f)), reverse=direction == "desc"
+            )  # type: ignore[misc]
         return docs[:limit] if limit is not None else docs
 
     def count(self, collection: str, where: Sequence[Filter] = ()) -> int:
         """How many documents match."""
         if not where:
             _check_collection(collection)
-            row = self._db.connection().execute(
-                "SELECT count(*) FROM documents WHERE collection=?", (collection,)
-            ).fetchone()
+            row = (
+                self._db.connection()
+                .execute("SELECT count(*) FROM documents WHERE collection=?", (collection,))
+                .fetchone()
+            )
             return int(row[0])
         return len(self.query(collection, where))
 
@@ -409,11 +417,15 @@ class SqliteDocumentStore:
         _check_collection(collection)
         last = ""
         while True:
-            rows = self._db.connection().execute(
-                "SELECT id, data, create_us, update_us FROM documents"
-                " WHERE collection=? AND id>? ORDER BY id LIMIT ?",
-                (collection, last, page_size),
-            ).fetchall()
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT id, data, create_us, update_us FROM documents"
+                    " WHERE collection=? AND id>? ORDER BY id LIMIT ?",
+                    (collection, last, page_size),
+                )
+                .fetchall()
+            )
             for doc_id, text, create_us, update_us in rows:
                 yield Document(
                     f"{collection}/{doc_id}", _loads(text), _from_us(create_us), _from_us(update_us)
