@@ -46,7 +46,6 @@ def build_services(settings: Settings) -> Services:
         blobs, documents, bus = build_gcp_services(settings)
     else:
         from shared.adapters.local import build_local_services  # noqa: PLC0415
-
         from shared.runtime.topology import ensure_local_topology  # noqa: PLC0415
 
         blobs, documents, bus = build_local_services(settings)

@@ -36,7 +36,7 @@ err_console = Console(stderr=True)
 
 
 class _State:
-    overrides: dict[str, Any] = {}  # noqa: RUF012 (one CLI invocation per process)
+    overrides: dict[str, Any] = {}
     verbose = False
 
 

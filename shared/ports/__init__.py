@@ -2,7 +2,6 @@
 
 from shared.ports.blobstore import BlobInfo, BlobStore
 from shared.ports.bus import MessageBus, OutgoingMessage
-from shared.ports.subscriber import ReceivedMessage, Subscriber
 from shared.ports.documents import (
     DELETE_FIELD,
     SERVER_TIMESTAMP,
@@ -13,6 +12,7 @@ from shared.ports.documents import (
     Transaction,
     WriteBatch,
 )
+from shared.ports.subscriber import ReceivedMessage, Subscriber
 
 __all__ = [
     "DELETE_FIELD",
@@ -24,9 +24,9 @@ __all__ = [
     "Filter",
     "MessageBus",
     "Order",
+    "OutgoingMessage",
     "ReceivedMessage",
     "Subscriber",
-    "OutgoingMessage",
     "Transaction",
     "WriteBatch",
 ]

@@ -51,9 +51,7 @@ def entrypoint(function_name: str) -> Callable[[F], F]:
                 result = handler(cloud_event)
             except PermanentError as exc:
                 record_failure(function_name, context, exc)
-                log.error(  # noqa: TRY400 (the reason is the message; no traceback needed)
-                    "event rejected: %s", exc, extra={"labels": labels, "error": str(exc)}
-                )
+                log.error("event rejected: %s", exc, extra={"labels": labels, "error": str(exc)})
                 return None
             except TransientError as exc:
                 log.warning("event failed; it will be retried: %s", exc, extra={"labels": labels})

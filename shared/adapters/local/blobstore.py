@@ -11,6 +11,7 @@ announced by :meth:`LocalBlobStore.scan`.
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import json
 import os
@@ -119,7 +120,7 @@ class LocalBlobStore:
                 (bucket, prefix),
             )
         }
-        names = []
+        names: builtins.list[str] = []
         for directory, _dirs, files in os.walk(start):
             for file_name in files:
                 name = Path(directory, file_name).relative_to(base).as_posix()
@@ -310,19 +311,19 @@ class LocalBlobStore:
 
     # --- watching ---------------------------------------------------------------------------
 
-    def buckets(self) -> list[str]:
+    def buckets(self) -> builtins.list[str]:
         """Bucket folders that exist."""
         return sorted(
             p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
         )
 
-    def scan(self, settle_seconds: float = 0.0) -> list[BlobInfo]:
+    def scan(self, settle_seconds: float = 0.0) -> builtins.list[BlobInfo]:
         """Register files that were dropped or changed by another program.
 
         Files modified in the last ``settle_seconds`` are left for the next scan, so a
         program still writing one is not caught half-way.
         """
-        found: list[BlobInfo] = []
+        found: builtins.list[BlobInfo] = []
         horizon_ns = time.time_ns() - int(settle_seconds * 1e9)
         for bucket in self.buckets():
             base = self.root / bucket

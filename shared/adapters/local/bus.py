@@ -146,7 +146,7 @@ class SqliteMessageBus:
     def subscriptions(self) -> dict[str, str]:
         """Subscription name -> topic."""
         rows = self._db.connection().execute("SELECT name, topic FROM subscriptions ORDER BY name")
-        return {name: topic for name, topic in rows}
+        return dict(rows)
 
     def _subscriptions_of(self, conn: sqlite3.Connection, topic: str) -> list[str]:
         rows = conn.execute("SELECT name FROM subscriptions WHERE topic=? ORDER BY name", (topic,))
@@ -175,15 +175,15 @@ class SqliteMessageBus:
             for mid, msg in zip(ids, messages, strict=True)
             for sub in subscriptions
         ]
-        # One multi-row statement per chunk rather than executemany: each statement step
-        # releases and re-takes the GIL, which busy worker threads make expensive.
+        # One multi-row statement per chunk: a batch costs a handful of statements.
         for offset in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[offset : offset + ROWS_PER_STATEMENT]
-            conn.execute(
-                "INSERT INTO deliveries(subscription, topic, message_id, data, attributes,"
-                " publish_time, available_at) VALUES " + ",".join(["(?,?,?,?,?,?,?)"] * len(chunk)),  # noqa: S608 (placeholders only)
-                [value for row in chunk for value in row],
+            values = ",".join(["(?,?,?,?,?,?,?)"] * len(chunk))
+            sql = (
+                "INSERT INTO deliveries(subscription, topic, message_id, data, attributes,"  # noqa: S608 (placeholders only)
+                f" publish_time, available_at) VALUES {values}"
             )
+            conn.execute(sql, [value for row in chunk for value in row])
         return ids
 
     # --- subscribe --------------------------------------------------------------------------
@@ -234,11 +234,12 @@ class SqliteMessageBus:
                 )
             for offset in range(0, len(leased), ROWS_PER_STATEMENT):
                 chunk = leased[offset : offset + ROWS_PER_STATEMENT]
-                conn.execute(
-                    "UPDATE deliveries SET available_at=?, attempts=attempts+1, leased=1"
-                    f" WHERE id IN ({','.join('?' * len(chunk))})",  # noqa: S608
-                    [now + ack_deadline, *chunk],
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    "UPDATE deliveries SET available_at=?, attempts=attempts+1, leased=1"  # noqa: S608 (placeholders only)
+                    f" WHERE id IN ({marks})"
                 )
+                conn.execute(sql, [now + ack_deadline, *chunk])
         return received
 
     def ack(self, subscription: str, ack_ids: Sequence[str]) -> None:
@@ -249,11 +250,12 @@ class SqliteMessageBus:
         with self._db.write() as conn:
             for offset in range(0, len(keys), ROWS_PER_STATEMENT):
                 chunk = keys[offset : offset + ROWS_PER_STATEMENT]
-                conn.execute(
-                    "DELETE FROM deliveries WHERE subscription=? AND (id, attempts) IN"
-                    f" (VALUES {','.join(['(?,?)'] * len(chunk))})",  # noqa: S608
-                    [subscription, *(value for key in chunk for value in key)],
+                pairs = ",".join(["(?,?)"] * len(chunk))
+                sql = (
+                    "DELETE FROM deliveries WHERE subscription=? AND (id, attempts) IN"  # noqa: S608 (placeholders only)
+                    f" (VALUES {pairs})"
                 )
+                conn.execute(sql, [subscription, *(value for key in chunk for value in key)])
 
     def nack(self, subscription: str, ack_id: str, error: str) -> None:
         """Retry after exponential backoff, or dead-letter after the last attempt."""

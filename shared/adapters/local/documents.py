@@ -8,6 +8,7 @@ together under the write lock, as Firestore applies them at commit.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import sqlite3
@@ -208,6 +209,10 @@ def _matches(data: Mapping[str, Any], flt: Filter) -> bool:
     raise VidcurateError(f"unsupported filter operator {op!r}")
 
 
+def _doc_sort_key(field: str, doc: Document) -> tuple[int, Any]:
+    return _sort_key(_field(doc.data, field))
+
+
 def _sort_key(value: Any) -> tuple[int, Any]:
     kind = _kind(value)
     if kind in (0, 6, 7):
@@ -387,9 +392,7 @@ class SqliteDocumentStore:
         docs.sort(key=lambda d: d.id)
         for field, direction in reversed(order_by):
             docs = [d for d in docs if _field(d.data, field) is not _MISSING]
-            docs.sort(
-                key=lambda d, f=field: _sort_key(_field(d.data, f)), reverse=direction == "desc"
-            )  # type: ignore[misc]
+            docs.sort(key=functools.partial(_doc_sort_key, field), reverse=direction == "desc")
         return docs[:limit] if limit is not None else docs
 
     def count(self, collection: str, where: Sequence[Filter] = ()) -> int:
