@@ -1,0 +1,131 @@
+"""Local blob store behaviour beyond the port contract: notifications, folder watching,
+atomic writes and preconditions across processes."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+
+import pytest
+
+from shared.adapters.local import build_local_services
+from shared.config import Settings
+from shared.errors import PermanentError, PreconditionFailedError
+from shared.runtime.catalog import storage_topic
+
+
+@pytest.fixture
+def stores(tmp_path):
+    settings = Settings(home=tmp_path)
+    blobs, _documents, bus = build_local_services(settings)
+    bus.create_subscription("watch", storage_topic("bk"))
+    return blobs, bus
+
+
+def test_a_write_publishes_a_gcs_style_finalize_notification(stores):
+    blobs, bus = stores
+
+    info = blobs.write("bk", "cfg/task/v1_feedback.json", b"{}", content_type="application/json")
+
+    (message,) = bus.pull("watch")
+    assert message.attributes["eventType"] == "OBJECT_FINALIZE"
+    assert message.attributes["payloadFormat"] == "JSON_API_V1"
+    assert message.attributes["objectId"] == "cfg/task/v1_feedback.json"
+    assert message.attributes["objectGeneration"] == str(info.generation)
+    resource = json.loads(message.data)
+    assert resource["bucket"] == "bk"
+    assert resource["generation"] == str(info.generation)
+    assert resource["contentType"] == "application/json"
+    assert resource["md5Hash"] == info.md5_hash
+
+
+def test_a_failed_precondition_changes_nothing_and_announces_nothing(stores):
+    blobs, bus = stores
+    blobs.write("bk", "a.txt", b"one")
+    bus.ack("watch", [m.ack_id for m in bus.pull("watch")])
+
+    with pytest.raises(PreconditionFailedError, match="gs://bk/a.txt"):
+        blobs.write("bk", "a.txt", b"two", if_generation_match=0)
+
+    assert blobs.read("bk", "a.txt") == b"one"
+    assert bus.pull("watch") == []
+    assert os.listdir(blobs.root / ".tmp") == []  # the temp file was cleaned up
+
+
+def test_files_dropped_by_another_program_are_registered_once(stores):
+    blobs, bus = stores
+    dropped = blobs.root / "bk" / "inbox" / "new.json"
+    dropped.parent.mkdir(parents=True)
+    dropped.write_text("{}")
+
+    found = blobs.scan()
+    again = blobs.scan()
+
+    assert [f.name for f in found] == ["inbox/new.json"]
+    assert again == []
+    assert [m.attributes["objectId"] for m in bus.pull("watch")] == ["inbox/new.json"]
+    assert blobs.stat("bk", "inbox/new.json").content_type == "application/json"
+
+
+def test_a_file_changed_by_hand_gets_a_new_generation(stores):
+    blobs, bus = stores
+    first = blobs.write("bk", "a.txt", b"one")
+    path = blobs.root / "bk" / "a.txt"
+    path.write_bytes(b"changed by hand")
+    past_ns = int(first.updated.timestamp() * 1e9) - 5_000_000_000
+    os.utime(path, ns=(past_ns, past_ns))
+
+    (changed,) = blobs.scan()
+
+    assert changed.generation > first.generation
+    assert changed.size == len(b"changed by hand")
+    assert len(bus.pull("watch")) == 2
+
+
+def test_files_still_being_written_wait_for_the_settle_window(stores):
+    blobs, _bus = stores
+    (blobs.root / "bk").mkdir(exist_ok=True)
+    (blobs.root / "bk" / "busy.bin").write_bytes(b"partial")
+
+    assert blobs.scan(settle_seconds=60) == []
+    assert [f.name for f in blobs.scan(settle_seconds=0)] == ["busy.bin"]
+
+
+@pytest.mark.parametrize("name", ["../escape", "a//b", "/abs", "a/./b", "bad\nname", ""])
+def test_names_that_cannot_be_stored_locally_are_rejected(stores, name):
+    blobs, _bus = stores
+    with pytest.raises(PermanentError, match="object name"):
+        blobs.write("bk", name, b"x")
+
+
+def test_an_object_cannot_also_be_a_folder(stores):
+    blobs, _bus = stores
+    blobs.write("bk", "a", b"x")
+    with pytest.raises(PermanentError, match="folder"):
+        blobs.write("bk", "a/b", b"y")
+
+
+def _create_once(home: str, worker: int, results) -> None:
+    blobs, _documents, _bus = build_local_services(Settings(home=home))
+    try:
+        blobs.write("bk", "claim.txt", str(worker).encode(), if_generation_match=0)
+        results.put(("won", worker))
+    except PreconditionFailedError:
+        results.put(("lost", worker))
+
+
+def test_create_only_writes_race_across_processes_and_exactly_one_wins(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_create_once, args=(str(tmp_path), i, results)) for i in range(6)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+    outcomes = [results.get(timeout=5) for _ in procs]
+
+    winners = [w for outcome, w in outcomes if outcome == "won"]
+    assert len(winners) == 1
+    blobs, _documents, _bus = build_local_services(Settings(home=tmp_path))
+    assert blobs.read("bk", "claim.txt") == str(winners[0]).encode()
