@@ -45,7 +45,7 @@ def test_a_failed_precondition_changes_nothing_and_announces_nothing(stores):
     blobs.write("bk", "a.txt", b"one")
     bus.ack("watch", [m.ack_id for m in bus.pull("watch")])
 
-    with pytest.raises(PreconditionFailedError, match="gs://bk/a.txt"):
+    with pytest.raises(PreconditionFailedError, match=r"gs://bk/a\.txt"):
         blobs.write("bk", "a.txt", b"two", if_generation_match=0)
 
     assert blobs.read("bk", "a.txt") == b"one"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 
+import pytest
+
 from shared.adapters.local.documents import SqliteDocumentStore
 
 INCREMENTS = 50
@@ -46,10 +48,8 @@ def test_a_failing_transaction_writes_nothing(tmp_path):
         tx.set("a/2", {"n": 2})
         raise RuntimeError("crash before commit")
 
-    try:
+    with pytest.raises(RuntimeError, match="crash before commit"):
         store.run_transaction(half)
-    except RuntimeError:
-        pass
 
     assert store.get("a/1").data == {"n": 1}
     assert store.get("a/2") is None
