@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shared.config import Settings
 from shared.errors import ConfigError
@@ -28,7 +28,6 @@ class Services:
     blobs: BlobStore
     documents: DocumentStore
     bus: MessageBus
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         """Release connections (SQLite files, gRPC channels)."""
