@@ -106,6 +106,7 @@ class EventRuntime:
         self.poll_interval = poll_interval
         self.on_progress = on_progress
         self.stats = RuntimeStats()
+        self._backlog = subscriber if isinstance(subscriber, Backlog) else None
         self._done: queue.SimpleQueue[list[_Done]] = queue.SimpleQueue()
         self._work: queue.SimpleQueue[list[tuple[Route, ReceivedMessage]] | None] = (
             queue.SimpleQueue()
@@ -147,11 +148,13 @@ class EventRuntime:
     # --- the loop ---------------------------------------------------------------------------
 
     def _idle(self, empty_rounds: int) -> bool:
-        if self.scanner is not None and self.scanner.scan(settle_seconds=0.0):
-            return False  # files dropped since the last scan: their events are now queued
-        if isinstance(self.subscriber, Backlog):
-            return self.subscriber.backlog([r.spec.subscription for r in self.routes]) == 0
-        return empty_rounds >= 3
+        if self._backlog is not None:
+            if self._backlog.backlog([r.spec.subscription for r in self.routes]):
+                return False
+        elif empty_rounds < 3:
+            return False
+        # Nothing queued: one last look for files dropped since the last scan.
+        return not (self.scanner is not None and self.scanner.scan(settle_seconds=0.0))
 
     @contextmanager
     def _worker_pool(self) -> Iterator[None]:
