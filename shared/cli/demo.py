@@ -86,9 +86,7 @@ def run_demo(services: Services, console: Console, *, messages: int = 50) -> Non
     table.add_row("events delivered and acknowledged", str(stats.total_handled), "runtime")
     table.add_row("failed attempts (retried)", str(stats.total_failed), "runtime")
     table.add_row("objects recorded", str(len(objects)), f"documents: {OBJECTS}/")
-    table.add_row(
-        "ping documents (one per delivery of a message id)", str(len(pings)), f"documents: {PINGS}/"
-    )
+    table.add_row("ping documents (one per message id)", str(len(pings)), f"documents: {PINGS}/")
     table.add_row("distinct ping bodies", str(len(unique_bodies)), "= messages published")
     table.add_row("rejected events (bad input)", str(len(failures)), "documents: failures/")
     table.add_row("dead letters of this run", str(len(dead)), "vidcurate dlq list")
