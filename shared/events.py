@@ -86,7 +86,6 @@ class PubSubMessage(BaseModel):
     attributes: dict[str, str] = Field(default_factory=dict)
     message_id: str = Field(alias="messageId")
     publish_time: datetime | None = Field(None, alias="publishTime")
-    delivery_attempt: int | None = Field(None, alias="deliveryAttempt")
 
     @field_validator("data", mode="before")
     @classmethod
@@ -106,6 +105,7 @@ class PubSubEvent(BaseModel):
     context: EventContext
     message: PubSubMessage
     subscription: str | None = None
+    delivery_attempt: int | None = None
 
     def payload(self, model: type[P]) -> P:
         """Validate the message data (JSON) into ``model``; bad data is a PermanentError."""
@@ -115,6 +115,14 @@ class PubSubEvent(BaseModel):
             raise PermanentError(
                 f"message {self.message.message_id}: invalid {model.__name__}: {exc}"
             ) from exc
+
+
+def _reason(exc: ValidationError) -> str:
+    """Name each bad field and why, without echoing the (possibly large) input."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or 'event'}: {error['msg']}"
+        for error in exc.errors()
+    )
 
 
 def _context(event: CloudEventLike) -> EventContext:
@@ -142,7 +150,9 @@ def parse_storage_event(event: CloudEventLike) -> StorageEvent:
             )
         return StorageEvent(context=context, object=StorageObjectData.model_validate(_data(event)))
     except ValidationError as exc:
-        raise PermanentError(f"malformed storage event: {exc}") from exc
+        raise PermanentError(
+            f"event {event['id']}: malformed storage event: {_reason(exc)}"
+        ) from exc
 
 
 def parse_pubsub_event(event: CloudEventLike) -> PubSubEvent:
@@ -160,9 +170,12 @@ def parse_pubsub_event(event: CloudEventLike) -> PubSubEvent:
             context=context,
             message=PubSubMessage.model_validate(data["message"]),
             subscription=data.get("subscription"),
+            delivery_attempt=data.get("deliveryAttempt"),
         )
     except ValidationError as exc:
-        raise PermanentError(f"malformed Pub/Sub event: {exc}") from exc
+        raise PermanentError(
+            f"event {event['id']}: malformed Pub/Sub event: {_reason(exc)}"
+        ) from exc
 
 
 @functools.lru_cache(maxsize=1024)
@@ -250,9 +263,13 @@ def pubsub_event_data(
         "publishTime": _rfc3339(publish_time),
         "publish_time": _rfc3339(publish_time),
     }
+    data: dict[str, Any] = {
+        "message": message,
+        "subscription": f"projects/{project}/subscriptions/{subscription}",
+    }
     if delivery_attempt is not None:
-        message["deliveryAttempt"] = delivery_attempt
-    return {"message": message, "subscription": f"projects/{project}/subscriptions/{subscription}"}
+        data["deliveryAttempt"] = delivery_attempt  # beside "message", as in a push body
+    return data
 
 
 def new_event_id() -> str:

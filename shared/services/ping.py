@@ -6,11 +6,12 @@ under duplicate and reordered delivery) and to give the demo something to show.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from typing import Any
 
-from shared.errors import PermanentError, TransientError
+from shared.errors import AlreadyExistsError, PermanentError, TransientError
 from shared.events import PubSubEvent, StorageObjectData
 from shared.ports import SERVER_TIMESTAMP, DocumentStore, Transaction
 
@@ -40,7 +41,9 @@ def record_ping(documents: DocumentStore, event: PubSubEvent) -> dict[str, Any]:
         "published_at": message.publish_time,
         "recorded_at": SERVER_TIMESTAMP,
     }
-    documents.set(f"{PINGS}/{message.message_id}", record)
+    # A redelivery finds the first record and leaves it exactly as it was.
+    with contextlib.suppress(AlreadyExistsError):
+        documents.create(f"{PINGS}/{message.message_id}", record)
     return record
 
 

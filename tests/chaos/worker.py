@@ -67,7 +67,7 @@ def make_handler(documents: DocumentStore, crash_rate: float) -> Any:
     def handle(cloud_event: Any) -> None:
         event = parse_pubsub_event(cloud_event)
         key = json.loads(event.message.data)["k"]
-        attempt = event.message.delivery_attempt or 1
+        attempt = event.delivery_attempt or 1
         if key % POISON_EVERY == 0:
             raise InjectedCrashError(f"poison key {key}")
         crash = _roll(event.message.message_id, attempt, "crash") < crash_rate

@@ -127,7 +127,7 @@ def test_parse_pubsub_event_reads_the_eventarc_fixture():
     assert message.attributes == {"origin": "fixture"}
     assert message.message_id == "11529866929838741"
     assert message.publish_time == datetime(2025, 6, 12, 9, 41, 30, 193000, tzinfo=UTC)
-    assert message.delivery_attempt is None
+    assert event.delivery_attempt is None
     assert event.subscription == (
         "projects/vidcurate-prod/subscriptions/eventarc-europe-west1-ping-412-sub-377"
     )
