@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     frames_bucket: str = "vidcurate-frames"
 
     max_delivery_attempts: int = Field(
-        5, ge=1, le=100, description="Attempts before a message goes to its dead-letter topic."
+        5, ge=5, le=100, description="Attempts before the dead-letter topic (Pub/Sub: 5-100)."
     )
     ack_deadline_seconds: float = Field(60.0, gt=0, description="Lease of a pulled message.")
     min_backoff_seconds: float = Field(1.0, ge=0, description="First retry delay.")

@@ -141,9 +141,16 @@ def _data(event: CloudEventLike) -> Any:
 
 
 def parse_storage_event(event: CloudEventLike) -> StorageEvent:
-    """Parse an object-finalized CloudEvent; anything malformed is a PermanentError."""
+    """Parse an object-finalized CloudEvent; anything malformed is a PermanentError.
+
+    Also accepts the GCS notification (OBJECT_FINALIZE, JSON_API_V1) that a Pub/Sub push
+    subscription delivers as a messagePublished event: terraform deploys storage triggers
+    that way so that they get a dead-letter topic.
+    """
     try:
         context = _context(event)
+        if context.type == PUBSUB_PUBLISHED:
+            return storage_event_from_notification(parse_pubsub_event(event))
         if context.type != STORAGE_FINALIZED:
             raise PermanentError(
                 f"event {context.id}: expected {STORAGE_FINALIZED}, got {context.type}"
@@ -275,3 +282,31 @@ def pubsub_event_data(
 def new_event_id() -> str:
     """A fresh, unique event id."""
     return uuid.uuid4().hex
+
+
+def storage_event_from_notification(event: PubSubEvent) -> StorageEvent:
+    """The object-finalized event carried by a GCS Pub/Sub notification (JSON_API_V1)."""
+    message = event.message
+    attributes = message.attributes
+    if attributes.get("payloadFormat") != "JSON_API_V1" or "bucketId" not in attributes:
+        raise PermanentError(f"message {message.message_id}: not a GCS JSON_API_V1 notification")
+    if attributes.get("eventType") != "OBJECT_FINALIZE":
+        raise PermanentError(
+            f"message {message.message_id}: {attributes.get('eventType')} is not OBJECT_FINALIZE"
+        )
+    try:
+        obj = StorageObjectData.model_validate_json(message.data)
+    except ValidationError as exc:
+        raise PermanentError(
+            f"message {message.message_id}: malformed GCS notification: {_reason(exc)}"
+        ) from exc
+    context = EventContext.model_validate(
+        {
+            "id": message.message_id,
+            "type": STORAGE_FINALIZED,
+            "source": f"//storage.googleapis.com/projects/_/buckets/{obj.bucket}",
+            "subject": f"objects/{obj.name}",
+            "time": attributes.get("eventTime") or message.publish_time,
+        }
+    )
+    return StorageEvent(context=context, object=obj)

@@ -2,7 +2,8 @@
 and the terraform consistency test read.
 
 A function named ``x`` lives in ``functions/x/main.py`` with an entry point also named ``x``,
-and is deployed by ``module "function_x"`` in ``terraform/functions.tf``.
+and is deployed by ``module.function["x"]`` from ``local.function_catalog`` in
+``terraform/functions.tf``.
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def test_parse_storage_event_accepts_data_still_in_json_text(encode):
         (storage_event(size="big"), "size"),
         (CloudEvent(fixture("storage_object_finalized")[0], b"\x00 not json"), "not JSON"),
         (CloudEvent(fixture("storage_object_finalized")[0], ["a", "list"]), "StorageObjectData"),
-        (pubsub_event(), f"expected {STORAGE_FINALIZED}"),
+        (pubsub_event(), "not a GCS JSON_API_V1 notification"),
     ],
     ids=[
         "no generation",
@@ -105,7 +105,7 @@ def test_parse_storage_event_accepts_data_still_in_json_text(encode):
         "size not a number",
         "data not JSON",
         "data not an object",
-        "a Pub/Sub event",
+        "a Pub/Sub event that is no GCS notification",
     ],
 )
 def test_parse_storage_event_rejects_bad_input_naming_the_problem(event, named):

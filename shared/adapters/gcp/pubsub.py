@@ -48,6 +48,7 @@ class PubSubMessageBus:
         self._project = settings.project
         self._publisher = publisher if publisher is not None else PublisherClient()
         self._timeout = timeout
+        self._closed = False
 
     @property
     def publisher(self) -> PublisherClient:
@@ -76,7 +77,10 @@ class PubSubMessageBus:
             raise TransientError(f"{what}: publish failed: {exc!r}") from exc
 
     def close(self) -> None:
-        """Send what is batched, then close the channel."""
+        """Send what is batched, then close the channel (once)."""
+        if self._closed:
+            return
+        self._closed = True
         self._publisher.stop()
         self._publisher.transport.close()
 
@@ -99,7 +103,9 @@ class PubSubSubscriber:
         self._project = settings.project
         self._subscriber = subscriber if subscriber is not None else SubscriberClient()
         # A pull waits for messages until this client-side deadline; an empty subscription
-        # then reads as "no messages" instead of holding the caller's loop.
+        # then reads as "no messages" instead of holding the caller's loop. (A response cut
+        # off by the deadline leaves its messages leased until their ack deadline: they are
+        # redelivered then, which at-least-once delivery allows.)
         self._pull_timeout = pull_timeout
         self._topics: dict[str, str] = {}
         self._lock = threading.Lock()

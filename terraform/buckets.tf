@@ -1,0 +1,120 @@
+# Every bucket: uniform bucket-level access (IAM only, no ACLs), public access prevention
+# enforced, versioning with old versions expiring, access logs to one log bucket.
+
+locals {
+  bucket_prefix   = coalesce(var.bucket_prefix, "${var.project_id}-vidcurate")
+  bucket_location = upper(coalesce(var.bucket_location, var.region))
+
+  # Bucket roles of shared/config.py (BUCKET_ROLES) -> bucket names (Settings.<role>_bucket).
+  data_buckets = {
+    for role in ["annotations", "exports", "videos", "frames"] : role => "${local.bucket_prefix}-${role}"
+  }
+}
+
+resource "google_storage_bucket" "access_logs" {
+  # checkov:skip=CKV_GCP_62: this is the access-log bucket; logging it into itself would loop.
+  name     = "${local.bucket_prefix}-access-logs"
+  project  = var.project_id
+  location = local.bucket_location
+
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.force_destroy_buckets
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      age = var.access_log_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = 1
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Cloud Storage writes usage logs as this Google group (documented for access logging).
+resource "google_storage_bucket_iam_member" "access_log_writer" {
+  bucket = google_storage_bucket.access_logs.name
+  role   = "roles/storage.objectCreator"
+  member = "group:cloud-storage-analytics@google.com"
+}
+
+resource "google_storage_bucket" "data" {
+  for_each = local.data_buckets
+
+  name     = each.value
+  project  = var.project_id
+  location = local.bucket_location
+
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.force_destroy_buckets
+
+  # Annotation files are edited in place by the tools that upload them; a previous version is
+  # how an overwrite by mistake is undone. Functions key their work on object generations,
+  # which exist with or without versioning.
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_version_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  logging {
+    log_bucket        = google_storage_bucket.access_logs.name
+    log_object_prefix = each.key
+  }
+
+  depends_on = [google_storage_bucket_iam_member.access_log_writer]
+}
+
+# Source archives of the functions, named by content hash (modules/event_function).
+resource "google_storage_bucket" "function_sources" {
+  name     = "${local.bucket_prefix}-function-sources"
+  project  = var.project_id
+  location = local.bucket_location
+
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = var.force_destroy_buckets
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_version_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  logging {
+    log_bucket        = google_storage_bucket.access_logs.name
+    log_object_prefix = "function-sources"
+  }
+
+  depends_on = [google_storage_bucket_iam_member.access_log_writer]
+}

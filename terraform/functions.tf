@@ -1,0 +1,121 @@
+# One event-driven Cloud Function per entry of the catalogue (shared/runtime/catalog.py).
+# tests/deploy/test_terraform_consistency.py checks that `function_catalog` lists exactly the
+# folders under functions/ with the catalogue's triggers.
+
+locals {
+  # name -> what triggers it (topic, or bucket role for object finalized), plus what it may
+  # touch: `buckets` (bucket role -> IAM role on that bucket), `publishes` (topics), `secrets`
+  # (environment variables from secrets.tf), and optional service limits.
+  function_catalog = {
+    ping = {
+      description = "Echo a Pub/Sub message into the document store (health check, demo)."
+      trigger     = { topic = "ping" }
+    }
+    echo_object = {
+      description = "Record the latest generation of every object finalized in a bucket."
+      trigger     = { bucket = "annotations" }
+    }
+  }
+
+  functions = {
+    for name, spec in local.function_catalog : name => {
+      description        = spec.description
+      trigger_topic      = try(spec.trigger.topic, null)
+      trigger_bucket     = try(spec.trigger.bucket, null)
+      source_topic       = try(spec.trigger.topic, local.storage_topics[spec.trigger.bucket])
+      buckets            = try(spec.buckets, {})
+      publishes          = try(spec.publishes, [])
+      secrets            = try(spec.secrets, [])
+      timeout_seconds    = try(spec.timeout_seconds, 60)
+      available_memory   = try(spec.available_memory, "512Mi")
+      max_instance_count = try(spec.max_instance_count, 10)
+    }
+  }
+
+  # The Settings every function reads (VIDCURATE_*), the same schema as a laptop's.
+  function_environment = merge(
+    {
+      VIDCURATE_BACKEND               = "gcp"
+      VIDCURATE_PROJECT               = var.project_id
+      VIDCURATE_REGION                = var.region
+      VIDCURATE_FIRESTORE_DATABASE    = google_firestore_database.this.name
+      VIDCURATE_MAX_DELIVERY_ATTEMPTS = tostring(var.max_delivery_attempts)
+      VIDCURATE_MIN_BACKOFF_SECONDS   = tostring(var.min_backoff_seconds)
+      VIDCURATE_MAX_BACKOFF_SECONDS   = tostring(var.max_backoff_seconds)
+      VIDCURATE_MAX_EVENT_AGE_SECONDS = tostring(var.max_event_age_seconds)
+      VIDCURATE_LOG_LEVEL             = var.log_level
+    },
+    { for role, bucket in google_storage_bucket.data : "VIDCURATE_${upper(role)}_BUCKET" => bucket.name },
+  )
+}
+
+# Build each function's archive at plan time (deterministic: same content, same MD5, no
+# redeploy). The Python must have the project's dependencies installed: their versions are
+# pinned into the archive's requirements.txt.
+data "external" "archive" {
+  for_each = local.functions
+
+  program = [var.python_executable, abspath("${path.module}/../infra/build_function.py"), "--terraform"]
+  query = {
+    name    = each.key
+    out_dir = abspath("${path.module}/../build/functions")
+  }
+}
+
+module "function" {
+  source   = "./modules/event_function"
+  for_each = local.functions
+
+  project_id  = var.project_id
+  region      = var.region
+  name        = each.key
+  description = each.value.description
+
+  source_archive = {
+    bucket = google_storage_bucket.function_sources.name
+    path   = data.external.archive[each.key].result.path
+    md5    = data.external.archive[each.key].result.md5
+  }
+
+  trigger = {
+    topic          = local.source_topics[each.value.source_topic]
+    storage_bucket = try(google_storage_bucket.data[each.value.trigger_bucket].name, null)
+  }
+
+  delivery = {
+    max_delivery_attempts   = var.max_delivery_attempts
+    minimum_backoff_seconds = var.min_backoff_seconds
+    maximum_backoff_seconds = var.max_backoff_seconds
+  }
+
+  service = {
+    timeout_seconds    = each.value.timeout_seconds
+    available_memory   = each.value.available_memory
+    max_instance_count = each.value.max_instance_count
+  }
+
+  environment_variables = local.function_environment
+  secret_environment_variables = {
+    for env in each.value.secrets : env => {
+      secret = google_secret_manager_secret.api[env].secret_id
+    }
+  }
+
+  service_account = {
+    create = false
+    email  = google_service_account.function[each.key].email
+  }
+
+  pubsub_service_agent  = local.pubsub_service_agent
+  build_service_account = var.build_service_account
+  labels                = var.labels
+
+  # The function must hold its roles before its subscription pushes the first event.
+  depends_on = [
+    google_project_service.enabled,
+    google_project_iam_member.function_datastore_user,
+    google_storage_bucket_iam_member.function,
+    google_pubsub_topic_iam_member.function_publisher,
+    google_storage_notification.finalized,
+  ]
+}

@@ -1,0 +1,125 @@
+variable "project_id" {
+  description = "Google Cloud project that hosts vidcurate."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, buckets and Pub/Sub-pushed services."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a region such as europe-west1, or a multi-region such as eur3); null uses var.region."
+  type        = string
+  default     = null
+}
+
+variable "firestore_database" {
+  description = "Firestore database id (Settings.firestore_database)."
+  type        = string
+  default     = "(default)"
+}
+
+variable "bucket_prefix" {
+  description = "Prefix of every bucket name (bucket names are global); null uses \"<project_id>-vidcurate\". Buckets are <prefix>-annotations, -exports, -videos, -frames, -function-sources and -access-logs."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bucket_prefix == null ? true : can(regex("^[a-z0-9][a-z0-9-]{1,40}$", var.bucket_prefix))
+    error_message = "bucket_prefix must be 2 to 41 lowercase letters, digits or hyphens."
+  }
+}
+
+variable "bucket_location" {
+  description = "Location of the buckets; null uses var.region (notifications and functions in one region)."
+  type        = string
+  default     = null
+}
+
+variable "noncurrent_version_retention_days" {
+  description = "Days a replaced or deleted object version is kept in a versioned bucket before it is deleted."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.noncurrent_version_retention_days >= 1
+    error_message = "noncurrent_version_retention_days must be at least 1."
+  }
+}
+
+variable "access_log_retention_days" {
+  description = "Days bucket access logs are kept."
+  type        = number
+  default     = 90
+}
+
+variable "force_destroy_buckets" {
+  description = "Let `terraform destroy` delete non-empty buckets (test projects only)."
+  type        = bool
+  default     = false
+}
+
+variable "max_delivery_attempts" {
+  description = "Delivery attempts before an event goes to its function's dead-letter topic (Pub/Sub accepts 5 to 100; Settings.max_delivery_attempts)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    error_message = "max_delivery_attempts must be between 5 and 100 (a Pub/Sub limit)."
+  }
+}
+
+variable "min_backoff_seconds" {
+  description = "First retry delay of a failed delivery (exponential backoff; Settings.min_backoff_seconds)."
+  type        = number
+  default     = 10
+}
+
+variable "max_backoff_seconds" {
+  description = "Longest retry delay of a failed delivery (at most 600; Settings.max_backoff_seconds)."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.max_backoff_seconds <= 600
+    error_message = "max_backoff_seconds must be at most 600 (a Pub/Sub limit)."
+  }
+}
+
+variable "max_event_age_seconds" {
+  description = "Events older than this are acknowledged and logged instead of retried (Settings.max_event_age_seconds)."
+  type        = number
+  default     = 604800
+}
+
+variable "log_level" {
+  description = "Log level of the functions (Settings.log_level)."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
+  }
+}
+
+variable "python_executable" {
+  description = "Python that runs infra/build_function.py at plan time; it must have the project's dependencies installed (their versions are pinned into each archive)."
+  type        = string
+  default     = "python3"
+}
+
+variable "build_service_account" {
+  description = "Service account Cloud Build uses to build the functions (projects/<project>/serviceAccounts/<email>); null uses the project's default."
+  type        = string
+  default     = null
+}
+
+variable "labels" {
+  description = "Labels put on every resource that takes them."
+  type        = map(string)
+  default     = { app = "vidcurate" }
+}

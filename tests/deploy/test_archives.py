@@ -1,0 +1,427 @@
+"""Each function's archive, installed the way Cloud Functions installs it and then served.
+
+For every catalogued function: build the archive with infra/build_function.py, unpack it,
+``pip install -r requirements.txt`` into a clean virtualenv (no repository on the path, no
+development packages), start ``functions-framework`` from the unpacked folder and POST real
+events. Whatever the archive forgot (a module, a dependency, a pin that does not resolve)
+fails here rather than in a Cloud Build log.
+
+Two deliveries per function:
+- a binary-mode CloudEvent, as Eventarc or the local runtime sends it;
+- the raw body a Pub/Sub push subscription POSTs, which is how terraform delivers in the
+  cloud (modules/event_function): functions-framework converts it into a messagePublished
+  CloudEvent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import requests
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
+
+from shared.adapters.local import build_local_services
+from shared.config import Settings
+from shared.events import (
+    pubsub_event_attributes,
+    pubsub_event_data,
+    storage_event_attributes,
+    storage_object_resource,
+)
+from shared.runtime.catalog import FUNCTIONS, FunctionSpec, StorageTrigger, TopicTrigger
+from shared.services.ping import OBJECTS, PINGS, object_doc_id
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("deploy-archives"),  # one worker builds the virtualenv once
+    pytest.mark.timeout(1200),  # the first test pays for pip install
+]
+
+PIP_TIMEOUT_SECONDS = 900
+START_TIMEOUT_SECONDS = 60.0
+REQUEST_TIMEOUT_SECONDS = 60.0
+
+
+# --- build, unpack, install --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    """One function's archive, unpacked, and the virtualenv its requirements went into."""
+
+    spec: FunctionSpec
+    source: Path
+    venv: Path
+
+
+def create_venv(path: Path, requirements: Path) -> Path:
+    """A fresh virtualenv with exactly ``requirements`` installed (pip's cache is reused)."""
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=120)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTHON", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV"))
+    }
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    result = subprocess.run(
+        [str(path / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=PIP_TIMEOUT_SECONDS,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"pip install -r {requirements} failed (is PyPI reachable?):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def unpacked(
+    tmp_path_factory: pytest.TempPathFactory, build_function: ModuleType
+) -> dict[str, Unpacked]:
+    """Every function's archive, unpacked; one virtualenv per distinct requirements.txt."""
+    work = tmp_path_factory.mktemp("archives")
+    venvs: dict[str, Path] = {}
+    result: dict[str, Unpacked] = {}
+    for spec in FUNCTIONS:
+        archive = build_function.build_archive(spec.name, work / "zips")
+        source = work / "src" / spec.name
+        with zipfile.ZipFile(archive.path) as handle:
+            handle.extractall(source)
+        requirements = source / "requirements.txt"
+        key = hashlib.sha256(requirements.read_bytes()).hexdigest()
+        if key not in venvs:
+            venvs[key] = create_venv(work / f"venv-{len(venvs)}", requirements)
+        result[spec.name] = Unpacked(spec, source, venvs[key])
+    return result
+
+
+# --- serve -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Served:
+    """A function served by functions-framework from its unpacked archive."""
+
+    spec: FunctionSpec
+    url: str
+    home: Path
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(home=self.home, backend="local")
+
+    def document(self, path: str) -> dict[str, Any] | None:
+        """Read what the function wrote, through the local adapters."""
+        blobs, documents, bus = build_local_services(self.settings)
+        try:
+            doc = documents.get(path)
+            return None if doc is None else doc.data
+        finally:
+            for component in (documents, bus, blobs):
+                close = getattr(component, "close", None)
+                if callable(close):
+                    close()
+
+    def logs(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+def wait_unless_exited(served: Served) -> None:
+    """Wait one polling interval, failing at once if the server died meanwhile."""
+    try:
+        code = served.process.wait(timeout=0.05)
+    except subprocess.TimeoutExpired:
+        return
+    raise AssertionError(f"functions-framework exited with {code}:\n{served.logs()}")
+
+
+def wait_until_listening(served: Served, port: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            wait_unless_exited(served)
+    raise AssertionError(f"port {port} not open after {START_TIMEOUT_SECONDS}s:\n{served.logs()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()  # gunicorn's master stops its workers on SIGTERM
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the session started below: master and workers
+        process.wait(timeout=15)
+
+
+def serve(unpacked: Unpacked, home: Path) -> Served:
+    port = free_port()
+    # A clean environment: only the virtualenv and the function's settings. No PYTHONPATH,
+    # so `shared` can only come from the archive.
+    env = {
+        "PATH": f"{unpacked.venv / 'bin'}{os.pathsep}/usr/bin{os.pathsep}/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "VIDCURATE_BACKEND": "local",
+        "VIDCURATE_HOME": str(home),
+        "VIDCURATE_LOG_LEVEL": "INFO",
+    }
+    stderr_path = home / "functions-framework.log"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [
+                str(unpacked.venv / "bin" / "functions-framework"),
+                "--target",
+                unpacked.spec.name,
+                "--signature-type",
+                "cloudevent",
+                "--source",
+                "main.py",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=unpacked.source,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    served = Served(unpacked.spec, f"http://127.0.0.1:{port}", home, process, stderr_path)
+    try:
+        wait_until_listening(served, port)
+    except BaseException:
+        stop(process)
+        raise
+    return served
+
+
+@pytest.fixture(scope="session")
+def served(
+    unpacked: dict[str, Unpacked], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], Served]]:
+    """Start (once) and return the server of a function by name."""
+    running: dict[str, Served] = {}
+
+    def get(name: str) -> Served:
+        if name not in running:
+            running[name] = serve(unpacked[name], tmp_path_factory.mktemp(f"home-{name}"))
+        return running[name]
+
+    yield get
+    for server in running.values():
+        stop(server.process)
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+def new_id() -> str:
+    return str(uuid.uuid4().int % 10**17)  # Pub/Sub and Eventarc ids are decimal strings
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Case:
+    """What to send a function, and the document it must write."""
+
+    event: CloudEvent  # binary-mode CloudEvent
+    push: dict[str, Any]  # raw Pub/Sub push body, for the same fact
+    push_path: str  # where the subscription pushes: /projects/<p>/topics/<t>
+    document: str  # written for `event`
+    push_document: str  # written for `push`
+
+
+def ping_case(spec: FunctionSpec, settings: Settings) -> Case:
+    assert isinstance(spec.trigger, TopicTrigger)
+    message_id, published = new_id(), now()
+    body = json.dumps({"hello": "archive"}).encode()
+    attributes = {"via": "archive-test"}
+    event = CloudEvent(
+        pubsub_event_attributes(settings.project, spec.trigger.topic, message_id, published),
+        pubsub_event_data(
+            project=settings.project,
+            subscription=spec.subscription,
+            data=body,
+            attributes=attributes,
+            message_id=message_id,
+            publish_time=published,
+        ),
+    )
+    push_id = new_id()
+    push = push_body(settings, spec, body, attributes, push_id)
+    return Case(
+        event=event,
+        push=push,
+        push_path=f"/projects/{settings.project}/topics/{spec.trigger.topic}",
+        document=f"{PINGS}/{message_id}",
+        push_document=f"{PINGS}/{push_id}",
+    )
+
+
+def echo_object_case(spec: FunctionSpec, settings: Settings) -> Case:
+    assert isinstance(spec.trigger, StorageTrigger)
+    bucket = settings.bucket(spec.trigger.bucket)
+    name = f"cfg/subject/{new_id()}_feedback.json"
+    finalized = now()
+    resource = storage_object_resource(
+        bucket=bucket,
+        name=name,
+        generation=int(finalized.timestamp() * 1_000_000),
+        size=2,
+        content_type="application/json",
+        md5_hash="mZFLkyvTelC5g8XnyQrpOw==",
+        updated=finalized,
+    )
+    event = CloudEvent(storage_event_attributes(bucket, name, new_id(), finalized), resource)
+    # The notification GCS publishes for the same object (OBJECT_FINALIZE, JSON_API_V1).
+    notification = {
+        "notificationConfig": f"projects/_/buckets/{bucket}/notificationConfigs/1",
+        "eventType": "OBJECT_FINALIZE",
+        "payloadFormat": "JSON_API_V1",
+        "bucketId": bucket,
+        "objectId": name,
+        "objectGeneration": resource["generation"],
+        "eventTime": rfc3339(finalized),
+    }
+    push = push_body(settings, spec, json.dumps(resource).encode(), notification, new_id())
+    return Case(
+        event=event,
+        push=push,
+        push_path=f"/projects/{settings.project}/topics/{spec.source_topic(settings)}",
+        document=f"{OBJECTS}/{object_doc_id(bucket, name)}",
+        push_document=f"{OBJECTS}/{object_doc_id(bucket, name)}",
+    )
+
+
+def push_body(
+    settings: Settings,
+    spec: FunctionSpec,
+    data: bytes,
+    attributes: dict[str, str],
+    message_id: str,
+) -> dict[str, Any]:
+    published = rfc3339(now())
+    return {
+        "message": {
+            "data": base64.b64encode(data).decode("ascii"),
+            "attributes": attributes,
+            "messageId": message_id,
+            "message_id": message_id,
+            "publishTime": published,
+            "publish_time": published,
+        },
+        "subscription": f"projects/{settings.project}/subscriptions/{spec.subscription}",
+        "deliveryAttempt": 1,
+    }
+
+
+CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
+    "ping": ping_case,
+    "echo_object": echo_object_case,
+}
+
+
+def is_ack(response: requests.Response) -> bool:
+    return 200 <= response.status_code < 300
+
+
+# --- tests -------------------------------------------------------------------------------
+
+
+def test_every_function_has_a_case():
+    assert set(CASES) == {spec.name for spec in FUNCTIONS}
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in FUNCTIONS])
+def test_the_archive_serves_a_binary_cloud_event(served, name):
+    server = served(name)
+    case = CASES[name](server.spec, server.settings)
+    headers, body = to_binary(case.event)
+
+    response = requests.post(
+        server.url, headers=dict(headers), data=body, timeout=REQUEST_TIMEOUT_SECONDS
+    )
+
+    assert is_ack(response), f"{response.status_code} {response.text}\n{server.logs()}"
+    assert server.document(case.document) is not None, server.logs()
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in FUNCTIONS])
+def test_the_archive_serves_a_pubsub_push(served, name):
+    server = served(name)
+    case = CASES[name](server.spec, server.settings)
+
+    response = requests.post(
+        server.url + case.push_path, json=case.push, timeout=REQUEST_TIMEOUT_SECONDS
+    )
+
+    assert is_ack(response), f"{response.status_code} {response.text}\n{server.logs()}"
+    assert server.document(case.push_document) is not None, server.logs()
+
+
+def test_the_archive_runs_without_the_repository(unpacked):
+    """`shared` must come from the archive: the virtualenv holds only the requirements."""
+    for item in unpacked.values():
+        probe = subprocess.run(
+            [str(item.venv / "bin" / "python"), "-c", "import shared, sys; print(shared.__file__)"],
+            cwd=item.source,
+            env={"PATH": os.defpath, "PYTHONDONTWRITEBYTECODE": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert Path(probe.stdout.strip()).parent == item.source / "shared"
+        outside = subprocess.run(
+            [str(item.venv / "bin" / "python"), "-c", "import shared"],
+            cwd=item.venv,
+            env={"PATH": os.defpath},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert outside.returncode != 0, "the virtualenv can import shared outside the archive"
