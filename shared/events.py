@@ -270,13 +270,13 @@ def pubsub_event_data(
         "publishTime": _rfc3339(publish_time),
         "publish_time": _rfc3339(publish_time),
     }
-    data: dict[str, Any] = {
+    event_data: dict[str, Any] = {
         "message": message,
         "subscription": f"projects/{project}/subscriptions/{subscription}",
     }
     if delivery_attempt is not None:
-        data["deliveryAttempt"] = delivery_attempt  # beside "message", as in a push body
-    return data
+        event_data["deliveryAttempt"] = delivery_attempt  # beside "message", as in a push body
+    return event_data
 
 
 def new_event_id() -> str:

@@ -43,7 +43,11 @@ def _check_collection(path: str) -> None:
 
 
 def _to_firestore(value: Any, *, drop_deletes: bool = False) -> Any:
-    """Our sentinels to Firestore's, recursively; tuples become arrays."""
+    """Our sentinels to Firestore's, recursively; tuples become arrays.
+
+    ``drop_deletes``: in a replacing ``set`` a DELETE_FIELD means "absent", as in the local
+    store, whereas Firestore would reject the write.
+    """
     if value is SERVER_TIMESTAMP:
         return firestore.SERVER_TIMESTAMP
     if value is DELETE_FIELD:
