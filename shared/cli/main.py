@@ -264,6 +264,29 @@ def publish(
 
 
 @app.command()
+def provision() -> None:
+    """Create the buckets, topics and subscriptions (with dead-letter topics) the functions use.
+
+    On the local backend this happens by itself; on the gcp backend it is for the emulators or
+    a sandbox project: production gets the same shape from terraform.
+    """
+    settings = _settings()
+    services = _services(settings)
+    try:
+        if settings.backend == "gcp":
+            from shared.adapters.gcp.topology import ensure_buckets, ensure_topology  # noqa: PLC0415
+
+            ensure_buckets(settings)
+            ensure_topology(settings)
+    finally:
+        services.close()
+    console.print(
+        f"Provisioned {len(FUNCTIONS)} function subscriptions with dead-letter topics "
+        f"on the {settings.backend} backend."
+    )
+
+
+@app.command()
 def demo(
     messages: Annotated[int, typer.Option(help="How many ping messages to publish.")] = 50,
 ) -> None:
