@@ -16,8 +16,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -27,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import free_port, is_listening, read_log, stop_process_group
 
 GROUP = "gcp-emulators"
 EMULATOR_MARKS = (pytest.mark.emulator, pytest.mark.xdist_group(GROUP))
@@ -75,23 +74,7 @@ class Emulator:
 
     def log_tail(self, size: int = 4000) -> str:
         """The end of the emulator's log, for failure messages."""
-        try:
-            return self.log_path.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
-
-
-def free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return read_log(self.log_path, tail=size)
 
 
 def start_emulator(
@@ -126,7 +109,8 @@ def start_emulator(
             raise EmulatorExitedError(
                 f"{name} exited with {process.returncode} while starting:\n{emulator.log_tail()}"
             )
-        if (ready_text is None or ready_text in emulator.log_tail(1 << 20)) and _accepts(port):
+        logged = ready_text is None or ready_text in emulator.log_tail(1 << 20)
+        if logged and is_listening(port, timeout=0.2):
             return emulator
         time.sleep(0.05)  # bounded poll of the log and the port
     stop_emulator(emulator)
@@ -135,17 +119,7 @@ def start_emulator(
 
 def stop_emulator(emulator: Emulator) -> None:
     """Stop the emulator's process group (SIGTERM, then SIGKILL)."""
-    process = emulator.process
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT_S)
-    except ProcessLookupError:
-        pass
+    stop_process_group(emulator.process, STOP_TIMEOUT_S)
 
 
 # --- where the emulators live ---------------------------------------------------------------

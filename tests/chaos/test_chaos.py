@@ -11,10 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from support import poll
 
 from chaos.worker import POISON_EVERY, SPEC, build_runtime, settings_for, setup
 from shared.ports import OutgoingMessage
@@ -85,12 +85,15 @@ def test_killed_runtime_restarts_into_the_clean_state(tmp_path, clean_state):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     first = subprocess.Popen([sys.executable, str(worker), str(tmp_path), "0.1"], env=env)
+
+    def progressed() -> bool:
+        if _count_results(documents) >= 300:
+            return True
+        assert first.poll() is None, "the worker ended before it could be killed"
+        return False
+
     try:
-        deadline = time.monotonic() + 120
-        while _count_results(documents) < 300:
-            assert first.poll() is None, "the worker ended before it could be killed"
-            assert time.monotonic() < deadline, "the worker made no progress"
-            time.sleep(0.02)  # polling the store for progress, bounded by the deadline
+        poll(progressed, timeout=120, interval=0.02, message="the worker made no progress")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
     finally:

@@ -19,11 +19,8 @@ import base64
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -37,6 +34,7 @@ import pytest
 import requests
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
+from support import free_port, read_log, stop_process_group, wait_until_listening
 
 from shared.adapters.local import build_local_services
 from shared.config import Settings
@@ -121,12 +119,6 @@ def unpacked(
 # --- serve -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class Served:
     """A function served by functions-framework from its unpacked archive."""
@@ -154,38 +146,7 @@ class Served:
                     close()
 
     def logs(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-
-def wait_unless_exited(served: Served) -> None:
-    """Wait one polling interval, failing at once if the server died meanwhile."""
-    try:
-        code = served.process.wait(timeout=0.05)
-    except subprocess.TimeoutExpired:
-        return
-    raise AssertionError(f"functions-framework exited with {code}:\n{served.logs()}")
-
-
-def wait_until_listening(served: Served, port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            wait_unless_exited(served)
-    raise AssertionError(f"port {port} not open after {START_TIMEOUT_SECONDS}s:\n{served.logs()}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()  # gunicorn's master stops its workers on SIGTERM
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the session started below: master and workers
-        process.wait(timeout=15)
+        return read_log(self.stderr_path)
 
 
 def serve(unpacked: Unpacked, home: Path) -> Served:
@@ -224,13 +185,14 @@ def serve(unpacked: Unpacked, home: Path) -> Served:
             stderr=stderr,
             start_new_session=True,
         )
-    served = Served(unpacked.spec, f"http://127.0.0.1:{port}", home, process, stderr_path)
     try:
-        wait_until_listening(served, port)
+        wait_until_listening(
+            process, port, stderr_path, START_TIMEOUT_SECONDS, name="functions-framework"
+        )
     except BaseException:
-        stop(process)
+        stop_process_group(process)
         raise
-    return served
+    return Served(unpacked.spec, f"http://127.0.0.1:{port}", home, process, stderr_path)
 
 
 @pytest.fixture(scope="session")
@@ -247,7 +209,7 @@ def served(
 
     yield get
     for server in running.values():
-        stop(server.process)
+        stop_process_group(server.process)  # gunicorn's master and its workers
 
 
 # --- events ------------------------------------------------------------------------------

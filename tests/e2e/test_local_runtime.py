@@ -8,10 +8,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from support import poll
 
 from shared.adapters.local import build_local_services
 from shared.bootstrap import build_runtime, build_services, use_services
@@ -19,16 +19,7 @@ from shared.config import Settings
 from shared.services.ping import OBJECTS, PINGS, object_doc_id
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def poll(fn, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = fn()
-        if result:
-            return result
-        time.sleep(0.05)  # bounded poll of the store
-    raise AssertionError("condition not met in time")
+POLL_TIMEOUT_S = 30.0  # bounded poll of the store, every 0.05 s
 
 
 @pytest.fixture
@@ -76,7 +67,7 @@ def test_serve_picks_up_files_dropped_while_it_runs(services):
         dropped.write_text("{}")
         doc_path = f"{OBJECTS}/{object_doc_id(bucket, 'inbox/x_review.json')}"
 
-        doc = poll(lambda: services.documents.get(doc_path))
+        doc = poll(lambda: services.documents.get(doc_path), POLL_TIMEOUT_S)
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -107,7 +98,7 @@ def test_vidcurate_serve_as_a_process_handles_a_drop_and_stops_on_sigterm(tmp_pa
         (bucket_dir / "dropped.json").write_text(json.dumps({"by": "hand"}))
         _blobs, documents, _bus = build_local_services(settings)
         doc_path = f"{OBJECTS}/{object_doc_id(settings.annotations_bucket, 'dropped.json')}"
-        poll(lambda: documents.get(doc_path) or proc.poll() is not None)
+        poll(lambda: documents.get(doc_path) or proc.poll() is not None, POLL_TIMEOUT_S)
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -9,11 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +18,14 @@ from typing import Any
 
 import pytest
 import requests
+from support import (
+    assert_running,
+    free_port,
+    poll,
+    read_log,
+    stop_process_group,
+    wait_until_listening,
+)
 
 from shared.bootstrap import Services, build_services
 from shared.config import Settings
@@ -30,12 +35,6 @@ from shared.services.ping import PINGS
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
 LOG_TIMEOUT_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def functions_framework_executable() -> str:
@@ -61,15 +60,20 @@ class ServedFunction:
 
         The response is sent before the worker's log line is guaranteed to be on disk.
         """
-        deadline = time.monotonic() + LOG_TIMEOUT_SECONDS
-        while True:
+
+        def matching() -> dict[str, Any] | None:
             for line in self.log_entries():
                 entry = parse_json_object(line)
                 if entry is not None and predicate(entry):
                     return entry
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no matching log entry in:\n{self.stderr_path.read_text()}")
-            wait_unless_exited(self.process, self.stderr_path)
+            assert_running(self.process, self.stderr_path, "functions-framework")
+            return None
+
+        return poll(
+            matching,
+            LOG_TIMEOUT_SECONDS,
+            message=lambda: f"no matching log entry in:\n{read_log(self.stderr_path)}",
+        )
 
 
 def parse_json_object(line: str) -> dict[str, Any] | None:
@@ -78,35 +82,6 @@ def parse_json_object(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return entry if isinstance(entry, dict) else None
-
-
-def wait_unless_exited(process: subprocess.Popen[bytes], stderr_path: Path) -> None:
-    """Wait one polling interval, failing at once if the server died meanwhile."""
-    try:
-        code = process.wait(timeout=0.05)
-    except subprocess.TimeoutExpired:
-        return
-    raise AssertionError(f"functions-framework exited with {code}:\n{stderr_path.read_text()}")
-
-
-def wait_until_listening(process: subprocess.Popen[bytes], port: int, stderr_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            wait_unless_exited(process, stderr_path)
-    raise AssertionError(f"port {port} not open after {START_TIMEOUT_SECONDS}s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()  # gunicorn's master stops its worker on SIGTERM
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group started below: master and worker
-        process.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -151,10 +126,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedFunction]
     services = None
     try:
         services = build_services(Settings(home=home, backend="local"))
-        wait_until_listening(process, port, stderr_path)
+        wait_until_listening(
+            process, port, stderr_path, START_TIMEOUT_SECONDS, name="functions-framework"
+        )
         yield ServedFunction(f"http://127.0.0.1:{port}", process, stderr_path, services)
     finally:
-        stop(process)
+        stop_process_group(process)  # gunicorn's master and its worker
         if services is not None:
             services.close()
 

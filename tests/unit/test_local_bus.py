@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from support import poll
 
 from shared.adapters.local.bus import DEAD_LETTER_ERROR, SqliteMessageBus
 from shared.errors import NotFoundError
@@ -17,14 +16,9 @@ def make_bus(tmp_path, **kw) -> SqliteMessageBus:
     return bus
 
 
-def poll(fn, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = fn()
-        if result:
-            return result
-        time.sleep(0.01)  # bounded poll
-    raise AssertionError("condition not met in time")
+# The bus's deadlines and backoffs below are tenths of a second: poll often, bounded.
+POLL_TIMEOUT_S = 5.0
+POLL_INTERVAL_S = 0.01
 
 
 def test_every_subscription_of_a_topic_gets_its_own_copy(tmp_path):
@@ -54,7 +48,7 @@ def test_an_unacked_delivery_comes_back_after_the_ack_deadline(tmp_path):
     first = bus.pull("work")
     assert bus.pull("work") == []  # leased
 
-    again = poll(lambda: bus.pull("work"))
+    again = poll(lambda: bus.pull("work"), POLL_TIMEOUT_S, POLL_INTERVAL_S)
 
     assert again[0].message_id == first[0].message_id
     assert again[0].delivery_attempt == 2
@@ -64,7 +58,7 @@ def test_a_late_ack_does_not_remove_the_redelivery(tmp_path):
     bus = make_bus(tmp_path, ack_deadline_seconds=0.1)
     bus.publish("jobs", b"x")
     stale = bus.pull("work")[0]
-    fresh = poll(lambda: bus.pull("work"))[0]
+    fresh = poll(lambda: bus.pull("work"), POLL_TIMEOUT_S, POLL_INTERVAL_S)[0]
 
     bus.ack("work", [stale.ack_id])
     assert bus.backlog(["work"]) == 1
@@ -79,9 +73,9 @@ def test_nack_backs_off_exponentially_then_dead_letters_with_the_error(tmp_path)
     message = bus.pull("work")[0]
     bus.nack("work", message.ack_id, "boom 1")
     assert bus.pull("work") == []  # backing off
-    message = poll(lambda: bus.pull("work"))[0]
+    message = poll(lambda: bus.pull("work"), POLL_TIMEOUT_S, POLL_INTERVAL_S)[0]
     bus.nack("work", message.ack_id, "boom 2")
-    message = poll(lambda: bus.pull("work"))[0]
+    message = poll(lambda: bus.pull("work"), POLL_TIMEOUT_S, POLL_INTERVAL_S)[0]
     assert message.delivery_attempt == 3
     bus.nack("work", message.ack_id, "boom 3")
 
@@ -98,9 +92,14 @@ def test_a_handler_that_dies_every_time_ends_in_the_dead_letter(tmp_path):
     bus = make_bus(tmp_path, ack_deadline_seconds=0.05)
     bus.publish("jobs", b"crasher")
     for _ in range(3):
-        poll(lambda: bus.pull("work"))  # leased, never acked: the process "died"
+        # leased, never acked: the process "died"
+        poll(lambda: bus.pull("work"), POLL_TIMEOUT_S, POLL_INTERVAL_S)
 
-    poll(lambda: bus.pull("work") == [] and bus.backlog(["work"]) == 0)
+    poll(
+        lambda: bus.pull("work") == [] and bus.backlog(["work"]) == 0,
+        POLL_TIMEOUT_S,
+        POLL_INTERVAL_S,
+    )
     dead = bus.pull("jobs-dl-hold")
     assert [d.data for d in dead] == [b"crasher"]
     assert "ack deadline" in dead[0].attributes[DEAD_LETTER_ERROR]
