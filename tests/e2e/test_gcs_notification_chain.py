@@ -15,12 +15,8 @@ from pathlib import Path
 import functions_framework
 import pytest
 from cloudevents.conversion import to_binary
-from emulators import EMULATOR_MARKS, start_fake_gcs, stop_emulator, unique
+from emulators import EMULATOR_MARKS
 
-from shared.adapters.gcp.pubsub import PubSubSubscriber
-from shared.adapters.gcp.topology import ensure_buckets, ensure_topology
-from shared.bootstrap import build_services, use_services
-from shared.config import Settings
 from shared.events import STORAGE_FINALIZED
 from shared.runtime.catalog import function_spec, storage_topic
 from shared.runtime.dispatch import to_cloud_event
@@ -30,38 +26,6 @@ pytestmark = list(EMULATOR_MARKS)
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = function_spec("echo_object")
-
-
-@pytest.fixture
-def cloud(pubsub_env, firestore_env, gcp_project, emulator_logs, monkeypatch):
-    """GCP-backed services on the emulators, with a GCS that notifies the storage topic."""
-    settings = Settings(
-        backend="gcp",
-        project=gcp_project,
-        annotations_bucket=unique("annotations"),
-        exports_bucket=unique("exports"),
-        videos_bucket=unique("videos"),
-        frames_bucket=unique("frames"),
-        log_level="CRITICAL",
-    )
-    # The topic must exist before fake-gcs-server publishes to it.
-    ensure_topology(settings)
-    gcs = start_fake_gcs(
-        emulator_logs,
-        pubsub=pubsub_env,
-        project=settings.project,
-        topic=storage_topic(settings.annotations_bucket),
-    )
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.url)
-    services = build_services(settings)
-    ensure_buckets(settings)
-    use_services(services)
-    subscriber = PubSubSubscriber(settings)
-    yield services, subscriber
-    use_services(None)
-    subscriber.close()
-    services.close()
-    stop_emulator(gcs)
 
 
 @pytest.fixture
