@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReceivedMessage:
     """One delivery of a message to a subscription."""
 

@@ -71,7 +71,7 @@ class RuntimeStats:
         return sum(self.failed.values())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Done:
     route: Route
     message: ReceivedMessage
