@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
+from shared.errors import VidcurateError
+
 T = TypeVar("T")
 
 FilterOp = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not-in", "array-contains"]
@@ -35,6 +37,21 @@ SERVER_TIMESTAMP: Any = _Sentinel("SERVER_TIMESTAMP")
 
 DELETE_FIELD: Any = _Sentinel("DELETE_FIELD")
 """In ``update`` or a merging ``set``: remove the field."""
+
+
+def split_document_path(path: str) -> tuple[str, str]:
+    """``(collection path, document id)`` of a document path, or a clear error."""
+    parts = path.split("/")
+    if len(parts) < 2 or len(parts) % 2 or any(not part for part in parts):
+        raise VidcurateError(f"not a document path (collection/id[/collection/id...]): {path!r}")
+    return "/".join(parts[:-1]), parts[-1]
+
+
+def check_collection_path(path: str) -> None:
+    """Reject anything that is not a collection path (odd number of segments)."""
+    parts = path.split("/")
+    if len(parts) % 2 == 0 or any(not part for part in parts):
+        raise VidcurateError(f"not a collection path: {path!r}")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from shared.ports.documents import (
     Filter,
     Order,
     Transaction,
+    check_collection_path,
+    split_document_path,
 )
 
 T = TypeVar("T")
@@ -28,18 +30,6 @@ DOCUMENT_ID = "__name__"  # the field path Firestore orders documents by id with
 
 _OPERATORS = {"array-contains": "array_contains"}
 _DIRECTIONS = {"asc": firestore.Query.ASCENDING, "desc": firestore.Query.DESCENDING}
-
-
-def _check_document(path: str) -> None:
-    parts = path.split("/")
-    if len(parts) < 2 or len(parts) % 2 or any(not part for part in parts):
-        raise VidcurateError(f"not a document path (collection/id[/collection/id...]): {path!r}")
-
-
-def _check_collection(path: str) -> None:
-    parts = path.split("/")
-    if len(parts) % 2 == 0 or any(not part for part in parts):
-        raise VidcurateError(f"not a collection path: {path!r}")
 
 
 def _to_firestore(value: Any, *, drop_deletes: bool = False) -> Any:
@@ -84,13 +74,13 @@ class _FirestoreWriter:
 
     def create(self, path: str, data: Mapping[str, Any]) -> None:
         """Create at commit; AlreadyExistsError if the document is there."""
-        _check_document(path)
+        split_document_path(path)
         self._writes.create(self._client.document(path), _to_firestore(data))
         self.count += 1
 
     def set(self, path: str, data: Mapping[str, Any], *, merge: bool = False) -> None:
         """Replace (or deep-merge) at commit."""
-        _check_document(path)
+        split_document_path(path)
         self._writes.set(
             self._client.document(path), _to_firestore(data, drop_deletes=not merge), merge=merge
         )
@@ -98,7 +88,7 @@ class _FirestoreWriter:
 
     def update(self, path: str, data: Mapping[str, Any]) -> None:
         """Change fields at commit; NotFoundError if the document is missing."""
-        _check_document(path)
+        split_document_path(path)
         if not data:
             raise VidcurateError(f"update of {path} with no fields")
         self._writes.update(self._client.document(path), _to_firestore(data))
@@ -106,7 +96,7 @@ class _FirestoreWriter:
 
     def delete(self, path: str) -> None:
         """Delete at commit (a missing document is fine)."""
-        _check_document(path)
+        split_document_path(path)
         self._writes.delete(self._client.document(path))
         self.count += 1
 
@@ -119,7 +109,7 @@ class FirestoreTransaction(_FirestoreWriter):
         if self.count:
             # Firestore forbids it too, but only for some reads; the local store always does.
             raise VidcurateError("transaction read after write")
-        _check_document(path)
+        split_document_path(path)
         with translated(f"firestore {path}"):
             snapshot = next(iter(self._writes.get(self._client.document(path))))
         return _document(snapshot)
@@ -148,13 +138,13 @@ class FirestoreDocumentStore:
 
     def create(self, path: str, data: Mapping[str, Any]) -> None:
         """Write only if absent (AlreadyExistsError)."""
-        _check_document(path)
+        split_document_path(path)
         with translated(f"firestore {path}"):
             self._client.document(path).create(_to_firestore(data))
 
     def set(self, path: str, data: Mapping[str, Any], *, merge: bool = False) -> None:
         """Replace the document, or deep-merge into it with ``merge=True``."""
-        _check_document(path)
+        split_document_path(path)
         with translated(f"firestore {path}"):
             self._client.document(path).set(
                 _to_firestore(data, drop_deletes=not merge), merge=merge
@@ -162,7 +152,7 @@ class FirestoreDocumentStore:
 
     def update(self, path: str, data: Mapping[str, Any]) -> None:
         """Change fields (dotted paths) of an existing document (NotFoundError)."""
-        _check_document(path)
+        split_document_path(path)
         if not data:
             raise VidcurateError(f"update of {path} with no fields")
         with translated(f"firestore {path}"):
@@ -170,7 +160,7 @@ class FirestoreDocumentStore:
 
     def delete(self, path: str) -> None:
         """Delete the document; a missing one is fine."""
-        _check_document(path)
+        split_document_path(path)
         with translated(f"firestore {path}"):
             self._client.document(path).delete()
 
@@ -178,14 +168,14 @@ class FirestoreDocumentStore:
 
     def get(self, path: str) -> Document | None:
         """The document, or None."""
-        _check_document(path)
+        split_document_path(path)
         with translated(f"firestore {path}"):
             return _document(self._client.document(path).get())
 
     def _query(
         self, collection: str, where: Sequence[Filter], order_by: Sequence[Order] = ()
     ) -> Any:
-        _check_collection(collection)
+        check_collection_path(collection)
         query: Any = self._client.collection(collection)
         for field, op, value in where:
             query = query.where(

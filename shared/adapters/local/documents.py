@@ -21,7 +21,15 @@ from typing import Any, TypeVar
 
 from shared.adapters.local.sqlite import SqliteDatabase
 from shared.errors import AlreadyExistsError, NotFoundError, VidcurateError
-from shared.ports.documents import DELETE_FIELD, SERVER_TIMESTAMP, Document, Filter, Order
+from shared.ports.documents import (
+    DELETE_FIELD,
+    SERVER_TIMESTAMP,
+    Document,
+    Filter,
+    Order,
+    check_collection_path,
+    split_document_path,
+)
 
 T = TypeVar("T")
 
@@ -76,19 +84,6 @@ def _dumps(data: Mapping[str, Any]) -> str:
 def _loads(text: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(text, object_hook=_decode_hook)
     return loaded
-
-
-def _split(path: str) -> tuple[str, str]:
-    parts = path.split("/")
-    if len(parts) < 2 or len(parts) % 2 or any(not p for p in parts):
-        raise VidcurateError(f"not a document path (collection/id[/collection/id...]): {path!r}")
-    return "/".join(parts[:-1]), parts[-1]
-
-
-def _check_collection(collection: str) -> None:
-    parts = collection.split("/")
-    if len(parts) % 2 == 0 or any(not p for p in parts):
-        raise VidcurateError(f"not a collection path: {collection!r}")
 
 
 def _now_us() -> int:
@@ -231,7 +226,7 @@ class _Write:
 
 
 def _row(conn: sqlite3.Connection, path: str) -> tuple[dict[str, Any], int, int] | None:
-    collection, doc_id = _split(path)
+    collection, doc_id = split_document_path(path)
     row = conn.execute(
         "SELECT data, create_us, update_us FROM documents WHERE collection=? AND id=?",
         (collection, doc_id),
@@ -242,7 +237,7 @@ def _row(conn: sqlite3.Connection, path: str) -> tuple[dict[str, Any], int, int]
 
 
 def _apply(conn: sqlite3.Connection, write: _Write, now_us: int) -> None:
-    collection, doc_id = _split(write.path)
+    collection, doc_id = split_document_path(write.path)
     now = _from_us(now_us)
     if write.op == "delete":
         conn.execute("DELETE FROM documents WHERE collection=? AND id=?", (collection, doc_id))
@@ -279,21 +274,21 @@ class _Writes:
         self.writes: list[_Write] = []
 
     def create(self, path: str, data: Mapping[str, Any]) -> None:
-        _split(path)
+        split_document_path(path)
         self.writes.append(_Write("create", path, dict(data)))
 
     def set(self, path: str, data: Mapping[str, Any], *, merge: bool = False) -> None:
-        _split(path)
+        split_document_path(path)
         self.writes.append(_Write("merge" if merge else "set", path, dict(data)))
 
     def update(self, path: str, data: Mapping[str, Any]) -> None:
-        _split(path)
+        split_document_path(path)
         if not data:
             raise VidcurateError(f"update of {path} with no fields")
         self.writes.append(_Write("update", path, dict(data)))
 
     def delete(self, path: str) -> None:
-        _split(path)
+        split_document_path(path)
         self.writes.append(_Write("delete", path))
 
 
@@ -336,12 +331,12 @@ class SqliteDocumentStore:
     # single writes
     def create(self, path: str, data: Mapping[str, Any]) -> None:
         """Write only if absent (AlreadyExistsError)."""
-        _split(path)
+        split_document_path(path)
         self._commit([_Write("create", path, dict(data))])
 
     def set(self, path: str, data: Mapping[str, Any], *, merge: bool = False) -> None:
         """Replace, or deep-merge with ``merge=True``."""
-        _split(path)
+        split_document_path(path)
         self._commit([_Write("merge" if merge else "set", path, dict(data))])
 
     def update(self, path: str, data: Mapping[str, Any]) -> None:
@@ -352,7 +347,7 @@ class SqliteDocumentStore:
 
     def delete(self, path: str) -> None:
         """Delete; a missing document is fine."""
-        _split(path)
+        split_document_path(path)
         self._commit([_Write("delete", path)])
 
     # reads
@@ -371,7 +366,7 @@ class SqliteDocumentStore:
         limit: int | None = None,
     ) -> list[Document]:
         """Matching documents of one collection, Firestore semantics for missing fields."""
-        _check_collection(collection)
+        check_collection_path(collection)
         sql = "SELECT id, data, create_us, update_us FROM documents WHERE collection=?"
         params: list[Any] = [collection]
         for field, op, value in where:
@@ -398,7 +393,7 @@ class SqliteDocumentStore:
     def count(self, collection: str, where: Sequence[Filter] = ()) -> int:
         """How many documents match."""
         if not where:
-            _check_collection(collection)
+            check_collection_path(collection)
             row = (
                 self._db.connection()
                 .execute("SELECT count(*) FROM documents WHERE collection=?", (collection,))
@@ -417,7 +412,7 @@ class SqliteDocumentStore:
 
     def iter_collection(self, collection: str, page_size: int = 500) -> Iterator[Document]:
         """Every document, in id order, a page at a time."""
-        _check_collection(collection)
+        check_collection_path(collection)
         last = ""
         while True:
             rows = (
