@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 
-import pytest
-
 from shared.adapters.local.documents import SqliteDocumentStore
 
 INCREMENTS = 50
@@ -36,20 +34,3 @@ def test_transactions_in_separate_processes_lose_no_update(tmp_path):
     doc = SqliteDocumentStore(tmp_path / "docs.sqlite").get("counters/c")
     assert doc is not None
     assert doc.data["n"] == 4 * INCREMENTS
-
-
-def test_a_failing_transaction_writes_nothing(tmp_path):
-    store = SqliteDocumentStore(tmp_path / "docs.sqlite")
-    store.set("a/1", {"n": 1})
-
-    def half(tx):
-        tx.get("a/1")
-        tx.set("a/1", {"n": 2})
-        tx.set("a/2", {"n": 2})
-        raise RuntimeError("crash before commit")
-
-    with pytest.raises(RuntimeError, match="crash before commit"):
-        store.run_transaction(half)
-
-    assert store.get("a/1").data == {"n": 1}
-    assert store.get("a/2") is None
