@@ -141,7 +141,7 @@ def status(
     console.print(buckets)
     bus = Table(title="Message bus")
     for column in ("function", "topic", "pending", "in flight", "retrying", "dead-lettered"):
-        bus.add_column(column)
+        bus.add_column(column, overflow="fold")
     for row in report["bus"]:
         bus.add_row(
             row["function"],
