@@ -75,7 +75,11 @@ def load_entry_point(functions_dir: Path, name: str) -> Handler:
             raise ConfigError(f"function {name!r}: cannot import {source}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]  # the next load reports the real error again
+            raise
     handler = getattr(module, name, None)
     if not callable(handler):
         raise ConfigError(f"function {name!r}: {source} defines no callable {name!r}")

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from pydantic import ValidationError
+
 from shared.bootstrap import get_services
 from shared.errors import PermanentError, TransientError
 from shared.events import CloudEventLike, EventContext
@@ -37,10 +39,20 @@ def entrypoint(function_name: str) -> Callable[[F], F]:
         def wrapper(cloud_event: CloudEventLike) -> Any:
             attributes = dict(cloud_event.get_attributes())
             labels = {"function": function_name, "event_id": str(attributes.get("id", ""))}
-            context = EventContext.model_validate(attributes)
+            try:
+                context = EventContext.model_validate(attributes)
+            except ValidationError as exc:
+                # Nothing to record it under and nothing a retry could fix: log and ack.
+                log.error(
+                    "event rejected: malformed CloudEvent attributes: %s",
+                    exc,
+                    extra={"labels": labels},
+                )
+                return None
             settings = get_services().settings
             if context.time is not None:
-                age = (datetime.now(UTC) - context.time).total_seconds()
+                sent = context.time if context.time.tzinfo else context.time.replace(tzinfo=UTC)
+                age = (datetime.now(UTC) - sent).total_seconds()
                 if age > settings.max_event_age_seconds:
                     log.warning(
                         "dropping event older than the maximum age",

@@ -9,6 +9,7 @@ nothing is left to deliver; ``serve`` runs until asked to stop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from shared.config import Settings
-from shared.errors import TransientError
+from shared.errors import PermanentError, TransientError
 from shared.ports.subscriber import ReceivedMessage, Subscriber
 from shared.runtime.catalog import FunctionSpec
 from shared.runtime.dispatch import Handler, to_cloud_event
@@ -48,6 +49,8 @@ class Backlog(Protocol):
 @runtime_checkable
 class Scanner(Protocol):
     """Blob stores that can find files dropped by other programs."""
+
+    deferred_files: int  # files seen in the last scan but still being written
 
     def scan(self, settle_seconds: float = 0.0) -> list[object]: ...
 
@@ -113,6 +116,7 @@ class EventRuntime:
         )
         self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
         self._last_scan = 0.0
+        self._next_route = 0
         self._last_extend = time.monotonic()
 
     # --- public -----------------------------------------------------------------------------
@@ -153,8 +157,11 @@ class EventRuntime:
                 return False
         elif empty_rounds < 3:
             return False
-        # Nothing queued: one last look for files dropped since the last scan.
-        return not (self.scanner is not None and self.scanner.scan(settle_seconds=0.0))
+        if self.scanner is None:
+            return True
+        # Nothing queued: one more look for dropped files, waiting for those still written.
+        found = self.scanner.scan(settle_seconds=self.settings.scan_interval_seconds)
+        return not found and not self.scanner.deferred_files
 
     @contextmanager
     def _worker_pool(self) -> Iterator[None]:
@@ -168,11 +175,27 @@ class EventRuntime:
             thread.start()
         try:
             yield
+        except BaseException:
+            self._release_queued_work()
+            raise
         finally:
             for _ in threads:
                 self._work.put(None)
             for thread in threads:
                 thread.join()
+
+    def _release_queued_work(self) -> None:
+        """On a crash or Ctrl-C: hand back what no worker started, instead of running it."""
+        released: dict[str, list[str]] = {}
+        with contextlib.suppress(queue.Empty):
+            while True:
+                chunk = self._work.get_nowait()
+                for route, message in chunk or ():
+                    self._in_flight.pop(message.ack_id, None)
+                    released.setdefault(route.spec.subscription, []).append(message.ack_id)
+        for subscription, ack_ids in released.items():
+            with contextlib.suppress(Exception):  # the bus may be what failed; leases expire
+                self.subscriber.extend(subscription, ack_ids, 0)
 
     def _work_loop(self) -> None:
         while (chunk := self._work.get()) is not None:
@@ -182,7 +205,10 @@ class EventRuntime:
         self._scan()
         pulled = 0
         capacity = self.max_in_flight - len(self._in_flight)
-        for route in self.routes:
+        # Start with a different function each step so one busy function cannot take all
+        # the capacity that frees up.
+        self._next_route = (self._next_route + 1) % len(self.routes) if self.routes else 0
+        for route in self.routes[self._next_route :] + self.routes[: self._next_route]:
             if capacity <= 0:
                 break
             batch = self.subscriber.pull(route.spec.subscription, min(self.batch_size, capacity))
@@ -207,6 +233,16 @@ class EventRuntime:
     def _handle(self, route: Route, message: ReceivedMessage) -> _Done:
         try:
             event = to_cloud_event(route.spec, message, self.settings)
+        except PermanentError as exc:
+            # What no function could take (a malformed notification): acknowledged and
+            # logged, per the error contract, rather than retried into the dead letter.
+            log.error(
+                "undeliverable message acknowledged: %s",
+                exc,
+                extra={"labels": {"function": route.spec.name, "message_id": message.message_id}},
+            )
+            return _Done(route, message, None)
+        try:
             if event is not None:
                 route.handler(event)
         except BaseException as exc:  # noqa: BLE001 (every failure is reported to the bus)
@@ -245,6 +281,7 @@ class EventRuntime:
 
     def _drain(self) -> None:
         while self._in_flight:
+            self._extend_leases()  # slow handlers keep their leases while we wait for them
             self._collect(wait=self.poll_interval)
 
     def _extend_leases(self) -> None:

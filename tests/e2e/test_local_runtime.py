@@ -16,6 +16,8 @@ from support import poll
 from shared.adapters.local import build_local_services
 from shared.bootstrap import build_runtime, build_services, use_services
 from shared.config import Settings
+from shared.runtime.catalog import function_spec, storage_topic
+from shared.services.deadletters import list_dead_letters
 from shared.services.ping import OBJECTS, PINGS, object_doc_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,3 +110,14 @@ def test_vidcurate_serve_as_a_process_handles_a_drop_and_stops_on_sigterm(tmp_pa
     assert "handled 1 events" in err
     log_lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(line.get("severity") == "INFO" for line in log_lines)
+
+
+def test_a_malformed_bucket_notification_is_acknowledged_not_dead_lettered(services):
+    topic = storage_topic(services.settings.annotations_bucket)
+    services.bus.publish(topic, b"not json", {"eventType": "OBJECT_FINALIZE"})
+
+    stats = build_runtime(services).run_until_idle(timeout=60)
+
+    assert stats.handled["echo_object"] == 1
+    assert stats.total_failed == 0
+    assert list_dead_letters(services.bus, [function_spec("echo_object")]) == []

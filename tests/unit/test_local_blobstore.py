@@ -11,7 +11,7 @@ import pytest
 
 from shared.adapters.local import build_local_services
 from shared.config import Settings
-from shared.errors import PermanentError, PreconditionFailedError
+from shared.errors import NotFoundError, PermanentError, PreconditionFailedError
 from shared.runtime.catalog import storage_topic
 
 
@@ -129,3 +129,35 @@ def test_create_only_writes_race_across_processes_and_exactly_one_wins(tmp_path)
     assert len(winners) == 1
     blobs, _documents, _bus = build_local_services(Settings(home=tmp_path))
     assert blobs.read("bk", "claim.txt") == str(winners[0]).encode()
+
+
+def test_create_only_fails_on_a_file_dropped_by_hand_before_it_is_registered(stores):
+    blobs, _bus = stores
+    (blobs.root / "bk").mkdir(exist_ok=True)
+    (blobs.root / "bk" / "hand.txt").write_bytes(b"theirs")
+
+    with pytest.raises(PreconditionFailedError, match="changed outside vidcurate"):
+        blobs.write("bk", "hand.txt", b"mine", if_generation_match=0)
+
+    assert blobs.read("bk", "hand.txt") == b"theirs"
+
+
+def test_deleting_the_last_object_of_a_folder_frees_the_folder_name(stores):
+    blobs, _bus = stores
+    blobs.write("bk", "a/b/c.txt", b"x")
+
+    blobs.delete("bk", "a/b/c.txt")
+    blobs.write("bk", "a", b"now a file")
+
+    assert blobs.read("bk", "a") == b"now a file"
+    with pytest.raises(NotFoundError):
+        blobs.delete("bk", "a/b/c.txt")
+
+
+def test_a_special_file_in_a_bucket_folder_is_not_an_object(stores):
+    blobs, _bus = stores
+    (blobs.root / "bk").mkdir(exist_ok=True)
+    os.mkfifo(blobs.root / "bk" / "pipe")
+
+    assert blobs.scan() == []
+    assert [info.name for info in blobs.list("bk")] == []

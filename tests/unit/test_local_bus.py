@@ -7,6 +7,7 @@ from support import poll
 
 from shared.adapters.local.bus import DEAD_LETTER_ERROR, SqliteMessageBus
 from shared.errors import NotFoundError
+from shared.ports import OutgoingMessage
 
 
 def make_bus(tmp_path, **kw) -> SqliteMessageBus:
@@ -107,7 +108,7 @@ def test_a_handler_that_dies_every_time_ends_in_the_dead_letter(tmp_path):
 
 def test_messages_survive_reopening_the_file(tmp_path):
     bus = make_bus(tmp_path)
-    bus.publish_many("jobs", [__import__("shared.ports").ports.OutgoingMessage(b"a")] * 3)
+    bus.publish_many("jobs", [OutgoingMessage(b"a")] * 3)
     bus.close()
 
     reopened = SqliteMessageBus(tmp_path / "bus.sqlite")

@@ -1,16 +1,21 @@
-"""The SQLite document store under concurrent writers in separate processes."""
+"""The SQLite document store: separate processes, time semantics, misuse."""
 
 from __future__ import annotations
 
 import multiprocessing
+from datetime import datetime
+from pathlib import Path
+
+import pytest
 
 from shared.adapters.local.documents import SqliteDocumentStore
+from shared.errors import ContentionError, VidcurateError
 
 INCREMENTS = 50
 
 
 def _increment(path: str) -> None:
-    store = SqliteDocumentStore(__import__("pathlib").Path(path))
+    store = SqliteDocumentStore(Path(path))
 
     def bump(tx):
         doc = tx.get("counters/c")
@@ -34,3 +39,34 @@ def test_transactions_in_separate_processes_lose_no_update(tmp_path):
     doc = SqliteDocumentStore(tmp_path / "docs.sqlite").get("counters/c")
     assert doc is not None
     assert doc.data["n"] == 4 * INCREMENTS
+
+
+def test_naive_datetimes_in_filters_compare_as_utc_like_writes(tmp_path):
+    store = SqliteDocumentStore(tmp_path / "docs.sqlite")
+    store.set("runs/a", {"at": datetime(2026, 1, 1, 12, 0)})
+
+    assert [d.id for d in store.query("runs", [("at", "==", datetime(2026, 1, 1, 12, 0))])] == ["a"]
+    assert [d.id for d in store.query("runs", [("at", "<", datetime(2026, 1, 2))])] == ["a"]
+
+
+def test_descending_order_breaks_ties_by_id_descending_like_firestore(tmp_path):
+    store = SqliteDocumentStore(tmp_path / "docs.sqlite")
+    for doc_id in ("x", "y", "z"):
+        store.set(f"items/{doc_id}", {"rank": 1})
+
+    ordered = store.query("items", order_by=[("rank", "desc")])
+
+    assert [d.id for d in ordered] == ["z", "y", "x"]
+
+
+def test_a_write_inside_a_transaction_on_the_same_store_is_a_clear_error(tmp_path):
+    store = SqliteDocumentStore(tmp_path / "docs.sqlite")
+
+    def nested(tx):
+        tx.get("a/1")
+        store.set("a/2", {"n": 1})
+
+    with pytest.raises(VidcurateError, match="inside another write") as caught:
+        store.run_transaction(nested)
+    assert not isinstance(caught.value, ContentionError)  # not retried as contention
+    assert store.get("a/2") is None

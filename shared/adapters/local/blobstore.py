@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
+import stat
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.adapters.local.bus import SqliteMessageBus
-from shared.errors import NotFoundError, PermanentError, PreconditionFailedError
+from shared.errors import NotFoundError, PermanentError, PreconditionFailedError, TransientError
 from shared.events import storage_object_resource
 from shared.ports.blobstore import BlobInfo
 from shared.ports.bus import OutgoingMessage
@@ -45,6 +47,13 @@ CREATE TABLE IF NOT EXISTS objects (
 """
 
 TMP_DIR = ".tmp"
+MAX_COMPONENT_BYTES = 255  # what a local file system allows in one path segment
+STALE_UPLOAD_SECONDS = 3600.0
+UNKNOWN_GENERATION = -1  # a file changed outside vidcurate and not registered yet
+
+
+class ChangingFileError(TransientError):
+    """A file dropped by another program is still being written."""
 
 
 def _md5(data: bytes) -> str:
@@ -62,6 +71,7 @@ def _check_name(bucket: str, name: str) -> None:
         or "\n" in name
         or "\r" in name
         or "\x00" in name
+        or any(len(part.encode()) > MAX_COMPONENT_BYTES for part in parts)
     ):
         raise PermanentError(f"gs://{bucket}: object name {name!r} cannot be stored locally")
 
@@ -76,6 +86,16 @@ class LocalBlobStore:
         self._project = project
         self._db.connection().executescript(SCHEMA)
         (root / TMP_DIR).mkdir(parents=True, exist_ok=True)
+        self.deferred_files = 0
+        self._remove_stale_uploads()
+
+    def _remove_stale_uploads(self) -> None:
+        # Temp files of writers killed before their rename; live writers' files are young.
+        horizon = time.time() - STALE_UPLOAD_SECONDS
+        for leftover in (self.root / TMP_DIR).glob("upload-*"):
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < horizon:
+                    leftover.unlink()
 
     def _path(self, bucket: str, name: str) -> Path:
         _check_name(bucket, name)
@@ -94,10 +114,14 @@ class LocalBlobStore:
     def stat(self, bucket: str, name: str) -> BlobInfo:
         """Metadata with generation; a file dropped by hand is registered first."""
         path = self._path(bucket, name)
+        try:
+            mtime_ns = path.stat().st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFoundError(f"gs://{bucket}/{name} does not exist") from exc
         if not path.is_file():
             raise NotFoundError(f"gs://{bucket}/{name} does not exist")
         info = self._record(bucket, name)
-        if info is None or info[1] != path.stat().st_mtime_ns:
+        if info is None or info[1] != mtime_ns:
             return self._register(bucket, name)
         return info[0]
 
@@ -133,7 +157,10 @@ class LocalBlobStore:
             except FileNotFoundError:
                 continue  # deleted while we listed
             if row is None or row[7] != mtime_ns:
-                yield self._register(bucket, name)
+                try:
+                    yield self._register(bucket, name)
+                except (NotFoundError, ChangingFileError):
+                    continue  # vanished, or still being written: not an object yet
             else:
                 yield self._info(bucket, row)
 
@@ -184,14 +211,11 @@ class LocalBlobStore:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+            md5_hash = _md5(data)
             with self._db.write() as conn:
                 current = self._record(bucket, name, conn)
-                live = current[0].generation if current and path.is_file() else 0
-                if if_generation_match is not None and if_generation_match != live:
-                    raise PreconditionFailedError(
-                        f"gs://{bucket}/{name}: generation is {live}, "
-                        f"expected {if_generation_match}"
-                    )
+                live = self._live_generation(path, current)
+                self._check_precondition(bucket, name, live, if_generation_match)
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(tmp, path)
@@ -199,19 +223,46 @@ class LocalBlobStore:
                     raise PermanentError(
                         f"gs://{bucket}/{name}: clashes with another object's folder locally"
                     ) from exc
+                previous = current[0].generation if current else 0
                 return self._commit_record(
-                    conn, bucket, name, data, content_type, metadata or {}, live
+                    conn,
+                    bucket,
+                    name,
+                    (len(data), md5_hash),
+                    content_type,
+                    metadata or {},
+                    previous,
                 )
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    @staticmethod
+    def _live_generation(path: Path, current: tuple[BlobInfo, int] | None) -> int:
+        """The generation a precondition compares with: 0 when absent."""
+        try:
+            mtime_ns = path.stat().st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        if current is None or current[1] != mtime_ns:
+            return UNKNOWN_GENERATION  # dropped or changed by hand: it exists, unregistered
+        return current[0].generation
+
+    @staticmethod
+    def _check_precondition(bucket: str, name: str, live: int, expected: int | None) -> None:
+        if expected is None or expected == live:
+            return
+        shown = "unknown (changed outside vidcurate)" if live == UNKNOWN_GENERATION else live
+        raise PreconditionFailedError(
+            f"gs://{bucket}/{name}: generation is {shown}, expected {expected}"
+        )
 
     def _commit_record(
         self,
         conn: sqlite3.Connection,
         bucket: str,
         name: str,
-        data: bytes,
+        content: tuple[int, str],
         content_type: str,
         metadata: Mapping[str, str],
         previous_generation: int,
@@ -223,9 +274,9 @@ class LocalBlobStore:
             bucket=bucket,
             name=name,
             generation=generation,
-            size=len(data),
+            size=content[0],
             content_type=content_type,
-            md5_hash=_md5(data),
+            md5_hash=content[1],
             updated=datetime.fromtimestamp(now_us / 1_000_000, UTC),
             metadata=dict(metadata),
         )
@@ -275,39 +326,64 @@ class LocalBlobStore:
         )
 
     def _register(self, bucket: str, name: str) -> BlobInfo:
-        """Record (and announce) a file that appeared or changed without our write."""
+        """Record (and announce) a file that appeared or changed without our write.
+
+        The file is hashed before the lock is taken (the lock is shared with the bus, and a
+        video can be large), and registered only if it did not change while it was read.
+        """
         path = self._path(bucket, name)
+        try:
+            before = path.stat()
+            if not stat.S_ISREG(before.st_mode):
+                raise NotFoundError(f"gs://{bucket}/{name} is not a regular file")
+            size, md5_hash = _hash_file(path)
+            after = path.stat()
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFoundError(f"gs://{bucket}/{name} does not exist") from exc
+        seen = (after.st_mtime_ns, after.st_size)
+        if (before.st_mtime_ns, before.st_size) != seen or size != after.st_size:
+            raise ChangingFileError(f"gs://{bucket}/{name} is still being written")
         with self._db.write() as conn:
             current = self._record(bucket, name, conn)
             try:
-                data = path.read_bytes()
-                mtime_ns = path.stat().st_mtime_ns
+                now = path.stat()
             except FileNotFoundError as exc:
                 raise NotFoundError(f"gs://{bucket}/{name} does not exist") from exc
-            if current is not None and current[1] == mtime_ns:
+            if current is not None and current[1] == now.st_mtime_ns:
                 return current[0]  # another thread or process registered it meanwhile
+            if (now.st_mtime_ns, now.st_size) != seen:
+                raise ChangingFileError(f"gs://{bucket}/{name} is still being written")
             content_type = current[0].content_type if current else _guess_type(name)
             metadata = current[0].metadata if current else {}
             previous = current[0].generation if current else 0
-            return self._commit_record(conn, bucket, name, data, content_type, metadata, previous)
+            return self._commit_record(
+                conn, bucket, name, (size, md5_hash), content_type, metadata, previous
+            )
 
     def delete(self, bucket: str, name: str, *, if_generation_match: int | None = None) -> None:
         """Delete the object (NotFoundError, PreconditionFailedError)."""
         path = self._path(bucket, name)
         with self._db.write() as conn:
-            if not path.is_file():
-                conn.execute("DELETE FROM objects WHERE bucket=? AND name=?", (bucket, name))
-                raise NotFoundError(f"gs://{bucket}/{name} does not exist")
-            if if_generation_match is not None:
-                current = self._record(bucket, name, conn)
-                live = current[0].generation if current else 0
-                if live != if_generation_match:
-                    raise PreconditionFailedError(
-                        f"gs://{bucket}/{name}: generation is {live}, "
-                        f"expected {if_generation_match}"
-                    )
-            path.unlink()
+            current = self._record(bucket, name, conn)
+            live = self._live_generation(path, current) if path.is_file() else 0
+            if live:
+                self._check_precondition(bucket, name, live, if_generation_match)
+                path.unlink()
+                self._remove_empty_folders(bucket, path.parent)
             conn.execute("DELETE FROM objects WHERE bucket=? AND name=?", (bucket, name))
+        if not live:
+            raise NotFoundError(f"gs://{bucket}/{name} does not exist")
+
+    def _remove_empty_folders(self, bucket: str, folder: Path) -> None:
+        # Objects have no folders in GCS: an empty one left behind would stop a later
+        # object from taking its name.
+        base = self.root / bucket
+        while folder != base and base in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return  # not empty (or gone): the folders above are not empty either
+            folder = folder.parent
 
     # --- watching ---------------------------------------------------------------------------
 
@@ -320,10 +396,12 @@ class LocalBlobStore:
     def scan(self, settle_seconds: float = 0.0) -> builtins.list[BlobInfo]:
         """Register files that were dropped or changed by another program.
 
-        Files modified in the last ``settle_seconds`` are left for the next scan, so a
-        program still writing one is not caught half-way.
+        Files modified in the last ``settle_seconds``, or that change while they are read,
+        are left for the next scan (counted in ``deferred_files``), so a program still writing
+        one is not caught half-way.
         """
         found: builtins.list[BlobInfo] = []
+        deferred = 0
         horizon_ns = time.time_ns() - int(settle_seconds * 1e9)
         for bucket in self.buckets():
             base = self.root / bucket
@@ -340,13 +418,30 @@ class LocalBlobStore:
                         mtime_ns = path.stat().st_mtime_ns
                     except FileNotFoundError:
                         continue
-                    if records.get(name) == mtime_ns or mtime_ns > horizon_ns:
+                    if records.get(name) == mtime_ns:
+                        continue
+                    if mtime_ns > horizon_ns:
+                        deferred += 1
                         continue
                     try:
                         found.append(self._register(bucket, name))
+                    except ChangingFileError:
+                        deferred += 1
                     except (NotFoundError, PermanentError):
                         continue  # vanished, or a name GCS could not hold: leave it be
+        self.deferred_files = deferred
         return found
+
+
+def _hash_file(path: Path) -> tuple[int, str]:
+    """Size and base64 MD5 of a file, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, base64.b64encode(digest.digest()).decode("ascii")
 
 
 def _guess_type(name: str) -> str:

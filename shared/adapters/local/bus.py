@@ -190,8 +190,8 @@ class SqliteMessageBus:
 
     def pull(self, subscription: str, max_messages: int = 100) -> list[ReceivedMessage]:
         """Lease available deliveries; those past their attempts go to the dead letter."""
-        now = time.time()
         with self._db.write() as conn:
+            now = time.time()  # read under the lock: waiting for it must not shorten leases
             sub = conn.execute(
                 "SELECT dead_letter_topic, max_attempts, ack_deadline FROM subscriptions"
                 " WHERE name=?",
@@ -246,16 +246,11 @@ class SqliteMessageBus:
         """Forget handled deliveries (stale ack ids are ignored)."""
         if not ack_ids:
             return
-        keys = [_parse_ack_id(ack_id) for ack_id in ack_ids]
         with self._db.write() as conn:
-            for offset in range(0, len(keys), ROWS_PER_STATEMENT):
-                chunk = keys[offset : offset + ROWS_PER_STATEMENT]
-                pairs = ",".join(["(?,?)"] * len(chunk))
-                sql = (
-                    "DELETE FROM deliveries WHERE subscription=? AND (id, attempts) IN"  # noqa: S608 (placeholders only)
-                    f" (VALUES {pairs})"
-                )
-                conn.execute(sql, [subscription, *(value for key in chunk for value in key)])
+            conn.executemany(
+                "DELETE FROM deliveries WHERE id=? AND attempts=? AND subscription=?",
+                [(*_parse_ack_id(ack_id), subscription) for ack_id in ack_ids],
+            )
 
     def nack(self, subscription: str, ack_id: str, error: str) -> None:
         """Retry after exponential backoff, or dead-letter after the last attempt."""
@@ -273,7 +268,10 @@ class SqliteMessageBus:
             if dead_letter_topic and attempts >= max_attempts:
                 self._dead_letter(conn, subscription, dead_letter_topic, row_id, error)
                 return
-            delay = min(self.max_backoff_seconds, self.min_backoff_seconds * 2 ** (attempts - 1))
+            # The exponent is capped: without a dead-letter topic attempts grow without bound.
+            delay = min(
+                self.max_backoff_seconds, self.min_backoff_seconds * 2 ** min(attempts - 1, 32)
+            )
             conn.execute(
                 "UPDATE deliveries SET available_at=?, leased=0, last_error=? WHERE id=?",
                 (time.time() + delay, error[:10_000], row_id),
@@ -283,8 +281,8 @@ class SqliteMessageBus:
         """Move the lease deadline of deliveries still in progress."""
         if not ack_ids:
             return
-        until = time.time() + seconds
         with self._db.write() as conn:
+            until = time.time() + seconds
             conn.executemany(
                 "UPDATE deliveries SET available_at=?, leased=? WHERE id=? AND attempts=?"
                 " AND subscription=?",

@@ -176,8 +176,18 @@ def _same(a: Any, b: Any) -> bool:
     return _kind(a) == _kind(b) and a == b
 
 
+def _normalise(value: Any) -> Any:
+    # Writes store naive datetimes as UTC; filters must compare them the same way.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if isinstance(value, list | tuple):
+        return [_normalise(item) for item in value]
+    return value
+
+
 def _matches(data: Mapping[str, Any], flt: Filter) -> bool:
     field, op, expected = flt
+    expected = _normalise(expected)
     value = _field(data, field)
     if value is _MISSING:
         return False
@@ -238,11 +248,13 @@ def _row(conn: sqlite3.Connection, path: str) -> tuple[dict[str, Any], int, int]
 
 def _apply(conn: sqlite3.Connection, write: _Write, now_us: int) -> None:
     collection, doc_id = split_document_path(write.path)
-    now = _from_us(now_us)
     if write.op == "delete":
         conn.execute("DELETE FROM documents WHERE collection=? AND id=?", (collection, doc_id))
         return
     current = _row(conn, write.path)
+    if current is not None:
+        now_us = max(now_us, current[2] + 1)  # a document's update time never goes back
+    now = _from_us(now_us)
     data = write.data or {}
     if write.op == "create":
         if current is not None:
@@ -319,12 +331,15 @@ class SqliteDocumentStore:
         self._db = SqliteDatabase(path, SCHEMA)
 
     def _commit(self, writes: Sequence[_Write], conn: sqlite3.Connection | None = None) -> None:
-        now_us = _now_us()
+        # The commit time is read once the write lock is held: a writer that waited for the
+        # lock must not stamp its documents earlier than the writer it waited for.
         if conn is not None:
+            now_us = _now_us()
             for write in writes:
                 _apply(conn, write, now_us)
             return
         with self._db.write() as locked:
+            now_us = _now_us()
             for write in writes:
                 _apply(locked, write, now_us)
 
@@ -384,7 +399,8 @@ class SqliteDocumentStore:
                         f"{collection}/{doc_id}", data, _from_us(create_us), _from_us(update_us)
                     )
                 )
-        docs.sort(key=lambda d: d.id)
+        # Firestore breaks ties by document id, in the direction of the last ordering.
+        docs.sort(key=lambda d: d.id, reverse=bool(order_by) and order_by[-1][1] == "desc")
         for field, direction in reversed(order_by):
             docs = [d for d in docs if _field(d.data, field) is not _MISSING]
             docs.sort(key=functools.partial(_doc_sort_key, field), reverse=direction == "desc")

@@ -7,14 +7,16 @@ processes: two writers never both read the old value, so no update is lost.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.errors import ContentionError
+from shared.errors import ContentionError, VidcurateError
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -28,7 +30,7 @@ class SqliteDatabase:
         self._synchronous = synchronous
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         self._init_schema()
 
@@ -54,41 +56,52 @@ class SqliteDatabase:
         self._local.conn = conn
         self._local.pid = os.getpid()
         with self._lock:
-            self._connections.append(conn)
+            # Worker threads come and go (a pool per runtime run): close the connections of
+            # threads that ended instead of keeping their file handles until close().
+            alive = []
+            for owner, other in self._connections:
+                thread = owner()
+                if thread is not None and thread.is_alive():
+                    alive.append((owner, other))
+                else:
+                    _close_quietly(other)
+            alive.append((weakref.ref(threading.current_thread()), conn))
+            self._connections = alive
         return conn
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A serializable write transaction; rolled back if the block raises."""
         conn = self.connection()
+        if conn.in_transaction:
+            raise VidcurateError(
+                f"{self.path}: a write was started inside another write on the same thread "
+                "(use the transaction's own methods instead)"
+            )
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise ContentionError(f"{self.path}: database stayed locked: {exc}") from exc
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for several reads."""
-        conn = self.connection()
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
             conn.execute("COMMIT")
+        except BaseException:
+            # SQLite may already have rolled back (I/O error, full disk); never let a
+            # second error hide the first, and never leave the connection mid-transaction.
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         """Close every connection this object opened in this process."""
         with self._lock:
             connections, self._connections = self._connections, []
-        for conn in connections:
-            try:
-                conn.close()
-            except sqlite3.ProgrammingError:
-                continue  # a connection owned by a thread that already ended
+        for _owner, conn in connections:
+            _close_quietly(conn)
         self._local = threading.local()
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.close()
