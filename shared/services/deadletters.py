@@ -81,6 +81,9 @@ def replay_dead_letters(
 ) -> list[DeadLetter]:
     """Publish dead letters back to their function's topic; returns those replayed.
 
+    Every subscription of that topic receives the message again, not only the function that
+    failed (a topic has no per-subscription publish); idempotent handlers make that safe.
+
     ``message_ids`` selects by dead-letter or original message id; None replays all.
     """
     replayed: list[DeadLetter] = []
