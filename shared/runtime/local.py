@@ -135,10 +135,11 @@ class EventRuntime:
                 if not self._in_flight and self._idle(empty_rounds):
                     return self.stats
                 if time.monotonic() > deadline:
+                    in_flight = len(self._in_flight)
                     self._drain()
                     raise TransientError(
-                        f"runtime still busy after {timeout:.0f}s "
-                        f"({len(self._in_flight)} in flight); run it again to continue"
+                        f"runtime still busy after {timeout:.0f}s ({in_flight} deliveries "
+                        "were in flight); run it again to continue"
                     )
 
     def serve(self, stop: threading.Event) -> RuntimeStats:
