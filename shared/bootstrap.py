@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.logging import configure_logging
-from shared.ports import BlobStore, DocumentStore, MessageBus, Subscriber
+from shared.ports import BlobStore, DocumentStore, HubPublisher, MessageBus, Subscriber
 
 if TYPE_CHECKING:
     from shared.runtime.dispatch import Handler
@@ -50,6 +50,17 @@ def build_services(settings: Settings) -> Services:
         blobs, documents, bus = build_local_services(settings)
         ensure_local_topology(settings, bus)
     return Services(settings=settings, blobs=blobs, documents=documents, bus=bus)
+
+
+def build_hub_publisher(settings: Settings) -> HubPublisher:
+    """The Hugging Face Hub publisher for ``settings`` (endpoint, token, retry bounds).
+
+    Building it needs no token: the publisher refuses writes without one, so reads (and a
+    clear error) still work on a machine where HF_TOKEN is not set.
+    """
+    from shared.adapters.hf import HfHubPublisher  # noqa: PLC0415 (huggingface_hub on demand)
+
+    return HfHubPublisher(settings)
 
 
 _lock = threading.Lock()

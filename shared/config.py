@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BucketRole = Literal["annotations", "exports", "videos", "frames"]
 BUCKET_ROLES: tuple[BucketRole, ...] = ("annotations", "exports", "videos", "frames")
+
+# Config types and task names become object-name segments and document ids.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+DEFAULT_TASK_SETS: dict[str, dict[str, str]] = {
+    "default": {
+        "subject": "subject_description",
+        "scene": "scene_composition_dynamics",
+        "motion": "subject_motion_dynamics",
+        "spatial": "spatial_framing_dynamics",
+        "camera": "camera_framing_dynamics",
+    }
+}
 
 
 class Settings(BaseSettings):
@@ -20,7 +34,11 @@ class Settings(BaseSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="VIDCURATE_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="VIDCURATE_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
     )
 
     backend: Literal["local", "gcp"] = Field(
@@ -50,6 +68,58 @@ class Settings(BaseSettings):
         7 * 24 * 3600.0, gt=0, description="Events older than this are dropped, not retried."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    task_sets: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_TASK_SETS.items()},
+        description=(
+            "Caption task sets by config type: {config_type: {task: long name}}, as JSON in "
+            "VIDCURATE_TASK_SETS. 'default' is always present unless redefined."
+        ),
+    )
+    max_annotation_bytes: int = Field(
+        1 << 20,
+        gt=0,
+        description="Largest feedback/review file ingested; bigger ones are quarantined.",
+    )
+    max_video_list_bytes: int = Field(
+        64 << 20, gt=0, description="Largest videos/*.jsonl file ingested."
+    )
+
+    hf_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("HF_TOKEN", "VIDCURATE_HF_TOKEN", "hf_token"),
+        description="Hugging Face token (HF_TOKEN; Secret Manager in the cloud). Never logged.",
+    )
+    hf_endpoint: str = Field(
+        "https://huggingface.co",
+        validation_alias=AliasChoices("VIDCURATE_HF_ENDPOINT", "HF_ENDPOINT", "hf_endpoint"),
+        description="Hugging Face Hub URL (HF_ENDPOINT).",
+    )
+    hf_dataset: str | None = Field(
+        None, description="Default dataset repo (OWNER/NAME) that exports are published to."
+    )
+    hf_private: bool = Field(True, description="Create the dataset repo as private.")
+    hub_max_attempts: int = Field(5, ge=1, le=20, description="Tries per Hub request.")
+    hub_max_seconds: float = Field(
+        120.0, gt=0, description="Longest time spent retrying one Hub request."
+    )
+
+    @field_validator("task_sets")
+    @classmethod
+    def _check_task_sets(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        merged = {k: dict(v) for k, v in DEFAULT_TASK_SETS.items()}
+        merged.update(value)
+        for config_type, tasks in merged.items():
+            if not NAME_PATTERN.fullmatch(config_type) or config_type == "videos":
+                raise ValueError(f"task_sets: invalid config type name {config_type!r}")
+            if not tasks:
+                raise ValueError(f"task_sets.{config_type}: no tasks")
+            for task, long_name in tasks.items():
+                if not NAME_PATTERN.fullmatch(task) or task == "videos":
+                    raise ValueError(f"task_sets.{config_type}: invalid task name {task!r}")
+                if not long_name:
+                    raise ValueError(f"task_sets.{config_type}.{task}: empty long name")
+        return merged
 
     def bucket(self, role: BucketRole) -> str:
         """The bucket name configured for a role."""

@@ -19,6 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from shared.errors import PermanentError
 
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
+STORAGE_DELETED = "google.cloud.storage.object.v1.deleted"
+STORAGE_ARCHIVED = "google.cloud.storage.object.v1.archived"
+# GCS notification eventType -> the CloudEvent type Eventarc gives the same change.
+STORAGE_EVENT_TYPES = {
+    "OBJECT_FINALIZE": STORAGE_FINALIZED,
+    "OBJECT_DELETE": STORAGE_DELETED,
+    "OBJECT_ARCHIVE": STORAGE_ARCHIVED,
+}
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 
 P = TypeVar("P", bound=BaseModel)
@@ -69,12 +77,21 @@ class StorageObjectData(BaseModel):
 
 
 class StorageEvent(BaseModel):
-    """A parsed object-finalized event."""
+    """A parsed object event: finalized, or (for triggers that ask) deleted or archived."""
 
     model_config = ConfigDict(frozen=True)
 
     context: EventContext
     object: StorageObjectData
+
+    @property
+    def removed(self) -> bool:
+        """Whether this generation stopped being live (deleted, or archived by versioning).
+
+        An overwrite also archives (or deletes) the previous generation: handlers check
+        whether a newer generation is live before forgetting anything.
+        """
+        return self.context.type in (STORAGE_DELETED, STORAGE_ARCHIVED)
 
 
 class PubSubMessage(BaseModel):
@@ -141,19 +158,19 @@ def _data(event: CloudEventLike) -> Any:
 
 
 def parse_storage_event(event: CloudEventLike) -> StorageEvent:
-    """Parse an object-finalized CloudEvent; anything malformed is a PermanentError.
+    """Parse an object finalized/deleted/archived CloudEvent; malformed is a PermanentError.
 
-    Also accepts the GCS notification (OBJECT_FINALIZE, JSON_API_V1) that a Pub/Sub push
-    subscription delivers as a messagePublished event: terraform deploys storage triggers
-    that way so that they get a dead-letter topic.
+    Also accepts the GCS notification (JSON_API_V1) that a Pub/Sub push subscription
+    delivers as a messagePublished event: terraform deploys storage triggers that way so
+    that they get a dead-letter topic.
     """
     try:
         context = _context(event)
         if context.type == PUBSUB_PUBLISHED:
             return storage_event_from_notification(parse_pubsub_event(event))
-        if context.type != STORAGE_FINALIZED:
+        if context.type not in STORAGE_EVENT_TYPES.values():
             raise PermanentError(
-                f"event {context.id}: expected {STORAGE_FINALIZED}, got {context.type}"
+                f"event {context.id}: expected a storage object event, got {context.type}"
             )
         return StorageEvent(context=context, object=StorageObjectData.model_validate(_data(event)))
     except ValidationError as exc:
@@ -223,13 +240,13 @@ def storage_object_resource(
 
 
 def storage_event_attributes(
-    bucket: str, name: str, event_id: str, time: datetime
+    bucket: str, name: str, event_id: str, time: datetime, event_type: str = STORAGE_FINALIZED
 ) -> dict[str, str]:
-    """CloudEvent attributes of an object-finalized event, as Eventarc sends them."""
+    """CloudEvent attributes of an object event, as Eventarc sends them."""
     return {
         "specversion": "1.0",
         "id": event_id,
-        "type": STORAGE_FINALIZED,
+        "type": event_type,
         "source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
         "subject": f"objects/{name}",
         "time": _rfc3339(time),
@@ -285,14 +302,16 @@ def new_event_id() -> str:
 
 
 def storage_event_from_notification(event: PubSubEvent) -> StorageEvent:
-    """The object-finalized event carried by a GCS Pub/Sub notification (JSON_API_V1)."""
+    """The object event carried by a GCS Pub/Sub notification (JSON_API_V1)."""
     message = event.message
     attributes = message.attributes
     if attributes.get("payloadFormat") != "JSON_API_V1" or "bucketId" not in attributes:
         raise PermanentError(f"message {message.message_id}: not a GCS JSON_API_V1 notification")
-    if attributes.get("eventType") != "OBJECT_FINALIZE":
+    event_type = STORAGE_EVENT_TYPES.get(attributes.get("eventType", ""))
+    if event_type is None:
         raise PermanentError(
-            f"message {message.message_id}: {attributes.get('eventType')} is not OBJECT_FINALIZE"
+            f"message {message.message_id}: {attributes.get('eventType')} is not an object "
+            f"event vidcurate handles ({', '.join(STORAGE_EVENT_TYPES)})"
         )
     try:
         obj = StorageObjectData.model_validate_json(message.data)
@@ -303,7 +322,7 @@ def storage_event_from_notification(event: PubSubEvent) -> StorageEvent:
     context = EventContext.model_validate(
         {
             "id": message.message_id,
-            "type": STORAGE_FINALIZED,
+            "type": event_type,
             "source": f"//storage.googleapis.com/projects/_/buckets/{obj.bucket}",
             "subject": f"objects/{obj.name}",
             "time": attributes.get("eventTime") or message.publish_time,

@@ -17,3 +17,17 @@ resource "google_firestore_database" "this" {
 
   depends_on = [google_project_service.enabled]
 }
+
+# Indexes: none to declare. Every query of the code (shared/adapters/gcp/firestore.py queries
+# one collection, never a collection group) is served by the single-field indexes Firestore
+# keeps automatically for each field at collection scope:
+#   caption_configs/<config>/tasks          task == and status ==; has_edge_cases == (counts)
+#   caption_configs/<config>/video_sources  list_id ==
+#   quarantine                              config_type ==
+#   exports                                 order by folder desc (limit)
+#   hub_uploads                             reads by document id only
+# Equality filters on several fields are answered by merging those single-field indexes, and
+# a single-field order needs nothing more; a composite index (google_firestore_index) is only
+# required for a range or inequality filter, or an order, combined with filters on other
+# fields. A collection-group query (collection_group("tasks")) would need collection-group
+# scope single-field indexes (google_firestore_field); add them here if one is introduced.

@@ -3,13 +3,44 @@
 # folders under functions/ with the catalogue's triggers.
 
 locals {
-  # name -> what triggers it (topic, or bucket role for object finalized), plus what it may
-  # touch: `buckets` (bucket role -> IAM role on that bucket), `publishes` (topics), `secrets`
-  # (environment variables from secrets.tf), and optional service limits.
+  # name -> what triggers it, plus what it may touch: `buckets` (bucket role -> IAM role on
+  # that bucket), `publishes` (topics), `secrets` (environment variables from secrets.tf),
+  # and optional service limits. A trigger is a `topic`, or a `bucket` role with the GCS
+  # notification `events` the function handles (default ["OBJECT_FINALIZE"]; the data
+  # buckets are versioned, so deleting a live object arrives as OBJECT_ARCHIVE).
   function_catalog = {
     ping = {
       description = "Echo a Pub/Sub message into the document store (health check, demo)."
       trigger     = { topic = "ping" }
+    }
+    ingest_feedback = {
+      description = "Record each annotation file on its (video, task), derive the status, quarantine bad files."
+      trigger = {
+        bucket = "annotations"
+        events = ["OBJECT_FINALIZE", "OBJECT_DELETE", "OBJECT_ARCHIVE"]
+      }
+      buckets = { annotations = "roles/storage.objectViewer" }
+    }
+    export_snapshot = {
+      description = "Write an export folder (videos, reviewed, not completed, statistics) to the exports bucket; queue its Hub upload."
+      trigger     = { topic = "export-requests" }
+      # Creates each file with ifGenerationMatch=0; a redelivery of the same request
+      # replaces its own earlier file (ifGenerationMatch=<generation>), and replacing an
+      # object needs storage.objects.delete, which objectCreator (+ objectViewer) lacks.
+      # objectUser is create/get/list/update/delete on objects only: the least role that
+      # allows it (objectAdmin would add object IAM and retention control it never uses).
+      buckets   = { exports = "roles/storage.objectUser" }
+      publishes = ["hub-uploads"]
+      # Snapshots of ~10k videos: reading every task document and rendering the files.
+      timeout_seconds  = 540
+      available_memory = "1Gi"
+    }
+    hub_upload = {
+      description     = "Publish a finished export folder from the exports bucket to a Hugging Face dataset repo."
+      trigger         = { topic = "hub-uploads" }
+      buckets         = { exports = "roles/storage.objectViewer" }
+      secrets         = ["HF_TOKEN"]
+      timeout_seconds = 540
     }
     echo_object = {
       description = "Record the latest generation of every object finalized in a bucket."
@@ -22,6 +53,7 @@ locals {
       description        = spec.description
       trigger_topic      = try(spec.trigger.topic, null)
       trigger_bucket     = try(spec.trigger.bucket, null)
+      trigger_events     = try(spec.trigger.bucket, null) == null ? null : tolist(try(spec.trigger.events, ["OBJECT_FINALIZE"]))
       source_topic       = try(spec.trigger.topic, local.storage_topics[spec.trigger.bucket])
       buckets            = try(spec.buckets, {})
       publishes          = try(spec.publishes, [])
@@ -46,6 +78,8 @@ locals {
       VIDCURATE_LOG_LEVEL             = var.log_level
     },
     { for role, bucket in google_storage_bucket.data : "VIDCURATE_${upper(role)}_BUCKET" => bucket.name },
+    # Where exports are published unless a request names a repo (only when set).
+    { for env, value in { VIDCURATE_HF_DATASET = var.hf_dataset } : env => value if value != null },
   )
 }
 
@@ -80,6 +114,7 @@ module "function" {
   trigger = {
     topic          = local.source_topics[each.value.source_topic]
     storage_bucket = try(google_storage_bucket.data[each.value.trigger_bucket].name, null)
+    storage_events = each.value.trigger_events
   }
 
   delivery = {
@@ -116,6 +151,6 @@ module "function" {
     google_project_iam_member.function_datastore_user,
     google_storage_bucket_iam_member.function,
     google_pubsub_topic_iam_member.function_publisher,
-    google_storage_notification.finalized,
+    google_storage_notification.object_events,
   ]
 }

@@ -19,8 +19,28 @@ output "topics" {
 }
 
 output "notification_topics" {
-  description = "Bucket role -> topic that carries the bucket's OBJECT_FINALIZE notifications."
+  description = "Bucket role -> topic that carries the bucket's object notifications."
   value       = { for role, topic in google_pubsub_topic.gcs_notifications : role => topic.name }
+}
+
+output "notification_event_types" {
+  description = "Bucket role -> GCS event types its notification publishes (the union of what its functions handle)."
+  value       = local.notification_event_types
+}
+
+output "exports_bucket" {
+  description = "Bucket export_snapshot writes export folders to and hub_upload reads them from (VIDCURATE_EXPORTS_BUCKET)."
+  value       = google_storage_bucket.data["exports"].name
+}
+
+output "export_requests_topic" {
+  description = "Topic to publish an export request on (JSON body of shared/services/exports.py ExportRequest), e.g. gcloud pubsub topics publish <topic> --message='{\"config_type\": \"default\"}'."
+  value       = google_pubsub_topic.events["export-requests"].name
+}
+
+output "export_schedule" {
+  description = "Cloud Scheduler job that requests exports, or null when var.export_schedule is null."
+  value       = one(google_cloud_scheduler_job.export[*].id)
 }
 
 output "functions" {

@@ -15,6 +15,14 @@ locals {
 
   watched_buckets = toset([for f in local.functions : f.trigger_bucket if f.trigger_bucket != null])
 
+  # Watched bucket -> every event type one of its functions handles; each function's
+  # subscription then filters out the types it does not (modules/event_function).
+  notification_event_types = {
+    for role in local.watched_buckets : role => sort(distinct(flatten([
+      for f in local.functions : f.trigger_events if f.trigger_bucket == role
+    ])))
+  }
+
   # Topic name -> name, through the resources, so that subscriptions depend on their topic.
   source_topics = merge(
     { for name, topic in google_pubsub_topic.events : name => topic.name },
@@ -51,15 +59,32 @@ resource "google_pubsub_topic_iam_member" "gcs_notifications_publisher" {
   member  = "serviceAccount:${local.storage_service_agent}"
 }
 
-# Object finalized in a watched bucket -> its notification topic, in the JSON_API_V1 format the
-# local runtime emits too (shared/runtime/dispatch.py reads it the same way).
-resource "google_storage_notification" "finalized" {
+# Object events of a watched bucket -> its notification topic, in the JSON_API_V1 format the
+# local runtime emits too (shared/runtime/dispatch.py reads it the same way). The data buckets
+# keep versions: deleting (or overwriting) a live object makes it noncurrent and arrives as
+# OBJECT_ARCHIVE; OBJECT_DELETE means a version is gone for good (a noncurrent one deleted by
+# hand or by the lifecycle rule, or any delete if versioning were off). A function that
+# tracks objects therefore asks for both.
+resource "google_storage_notification" "object_events" {
   for_each = local.watched_buckets
 
   bucket         = google_storage_bucket.data[each.key].name
   topic          = google_pubsub_topic.gcs_notifications[each.key].id
   payload_format = "JSON_API_V1"
-  event_types    = ["OBJECT_FINALIZE"]
+  event_types    = local.notification_event_types[each.key]
+
+  # Notification configs cannot be updated: a change of event types replaces this one. The
+  # new config is created first, so no object event goes unnotified meanwhile; the few
+  # published twice are absorbed by the functions' idempotency (object generations).
+  lifecycle {
+    create_before_destroy = true
+  }
 
   depends_on = [google_pubsub_topic_iam_member.gcs_notifications_publisher]
+}
+
+# Formerly OBJECT_FINALIZE only, under this name.
+moved {
+  from = google_storage_notification.finalized
+  to   = google_storage_notification.object_events
 }

@@ -123,3 +123,53 @@ variable "labels" {
   type        = map(string)
   default     = { app = "vidcurate" }
 }
+
+variable "hf_dataset" {
+  description = "Default Hugging Face dataset repo (OWNER/NAME) exports are published to (VIDCURATE_HF_DATASET; Settings.hf_dataset); null: every publishing request must name its repo."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.hf_dataset == null ? true : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", var.hf_dataset))
+    error_message = "hf_dataset must be a dataset repo id OWNER/NAME."
+  }
+}
+
+variable "export_schedule" {
+  description = "Cron schedule of the scheduled export (Cloud Scheduler, e.g. \"0 3 * * *\" for 03:00 every day in export_time_zone); null: no scheduled export."
+  type        = string
+  default     = null
+}
+
+variable "export_time_zone" {
+  description = "Time zone (tz database name) export_schedule is read in."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "export_request" {
+  description = "Body of the scheduled export-requests message (shared/services/exports.py ExportRequest): config type, strictness, and whether to publish to the Hub (to hf_dataset, or var.hf_dataset)."
+  type = object({
+    config_type   = optional(string, "default")
+    only_reviewed = optional(bool, false)
+    ignore_errors = optional(bool, false)
+    with_history  = optional(bool, false)
+    hf_dataset    = optional(string)
+    publish       = optional(bool, false)
+  })
+  default = {
+    config_type   = "default"
+    ignore_errors = true
+    publish       = true
+  }
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", var.export_request.config_type))
+    error_message = "export_request.config_type must be a config type name."
+  }
+
+  validation {
+    condition     = var.export_request.hf_dataset == null ? true : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$", var.export_request.hf_dataset))
+    error_message = "export_request.hf_dataset must be a dataset repo id OWNER/NAME."
+  }
+}

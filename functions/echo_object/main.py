@@ -12,4 +12,6 @@ from shared.services.ping import record_object
 @functions_framework.cloud_event
 @entrypoint("echo_object")
 def echo_object(cloud_event: CloudEvent) -> None:
-    record_object(get_services().documents, parse_storage_event(cloud_event).object)
+    event = parse_storage_event(cloud_event)
+    if not event.removed:  # the bucket's topic also carries deletions for other functions
+        record_object(get_services().documents, event.object)

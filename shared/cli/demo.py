@@ -1,99 +1,76 @@
-"""``vidcurate demo``: everything the system can do so far, end to end, in one run.
+"""``vidcurate demo``: a caption-annotation campaign, end to end, on the embedded stand-ins.
 
-It drops annotation-like files into the annotations bucket (through the blob store, and one
-by hand into the bucket folder as another program would), publishes ping messages twice each
-(at-least-once delivery), one poisoned permanently and one transiently, runs the event
-runtime until idle, and shows what ended where.
+It generates a realistic campaign (240 videos, two annotators and a reviewer, every status,
+every edge case and a few broken files), drops it into the annotations bucket exactly as an
+annotation tool would, lets the event runtime ingest it, shows that a strict export refuses
+the edge cases, exports with ``--ignore-errors`` and says where everything is. With HF_TOKEN
+and VIDCURATE_HF_DATASET set, the export is also published to the Hub.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
+from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 
-from shared.adapters.local.blobstore import LocalBlobStore
-from shared.bootstrap import Services, build_runtime, build_subscriber
-from shared.cli.progress import runtime_progress
-from shared.ports import OutgoingMessage
-from shared.runtime.catalog import FUNCTIONS
-from shared.services.deadletters import list_dead_letters
-from shared.services.ping import OBJECTS, PINGS
+from shared.bootstrap import Services
+from shared.cli import captions as captions_cli
+from shared.services.campaign import generate_campaign
+from shared.services.exports import ExportBlockedError, ExportRequest, run_export
+
+SHOWN_PROBLEMS = 5
 
 
-def run_demo(services: Services, console: Console, *, messages: int = 50) -> None:
-    """Run the demo on ``services`` and print what happened."""
+def run_demo(
+    services: Services, console: Console, *, videos: int = 240, export_dir: Path | None = None
+) -> bool:
+    """Run the demo on ``services``; returns whether every step succeeded."""
     settings = services.settings
     run = uuid.uuid4().hex[:8]
-    bucket = settings.annotations_bucket
+    home = settings.home.resolve()
+    campaign_dir = home / "campaigns" / f"demo-{run}"
+    export_dir = export_dir or home / "exports"
     console.print(
         Panel.fit(
             f"vidcurate demo (run {run}) on the [bold]{settings.backend}[/] backend\n"
-            f"data under {settings.home.resolve() if settings.backend == 'local' else bucket}",
+            f"data under {home if settings.backend == 'local' else settings.annotations_bucket}",
             title="vidcurate",
         )
     )
+    summary = generate_campaign(campaign_dir, videos=videos, seed=7)
+    console.print(
+        f"• generated a campaign of {summary.videos} videos x {len(summary.tasks)} tasks "
+        f"({summary.files_written} files, annotators {', '.join(summary.annotators)}, "
+        f"reviewer {summary.reviewer}, {len(summary.edge_cases)} planted edge cases, "
+        f"{len(summary.bad_files)} broken files) in {campaign_dir}"
+    )
+    console.print("• dropping it into the annotations bucket as an annotation tool would")
+    report = captions_cli.ingest_folder(console, services, campaign_dir, "default")
 
-    uploads = [f"default/subject/demo-{run}-{i:03d}_feedback.json" for i in range(3)]
-    for name in uploads:
-        body = {"video_id": name.rsplit("/", 1)[-1], "caption": "a demo caption", "run": run}
-        services.blobs.write(
-            bucket, name, json.dumps(body).encode(), content_type="application/json"
+    console.print("• a strict export first (what `vidcurate export` does without flags):")
+    try:
+        run_export(services, ExportRequest(), request_id=f"demo-strict-{run}")
+    except ExportBlockedError as exc:
+        head, *problems = str(exc).splitlines()
+        console.print(f"  [yellow]{head}[/]")
+        for line in problems[:SHOWN_PROBLEMS]:
+            console.print(f"  {line.strip()}")
+        if len(problems) > SHOWN_PROBLEMS:
+            console.print(f"  ... {len(problems) - SHOWN_PROBLEMS} more")
+    console.print("• then `vidcurate export --ignore-errors --with-history`:")
+    publish = settings.hf_token is not None and settings.hf_dataset is not None
+    request = ExportRequest(ignore_errors=True, with_history=True, publish=publish)
+    ok = captions_cli.export(console, services, request, export_dir)
+    if not publish:
+        console.print(
+            "• Hub publishing skipped: set HF_TOKEN and VIDCURATE_HF_DATASET=owner/name "
+            "to publish the export as one commit with a dataset card"
         )
-    console.print(f"• wrote {len(uploads)} files to gs://{bucket}/default/subject/")
-
-    if isinstance(services.blobs, LocalBlobStore):
-        dropped = services.blobs.root / bucket / "default" / "subject" / f"demo-{run}-dropped.json"
-        dropped.parent.mkdir(parents=True, exist_ok=True)
-        dropped.write_text(json.dumps({"dropped_by": "another program", "run": run}))
-        console.print(f"• dropped one file by hand into {dropped.parent}")
-
-    bodies = [{"run": run, "n": i} for i in range(messages)]
-    batch = [OutgoingMessage(json.dumps(b).encode(), {"run": run}) for b in bodies]
-    services.bus.publish_many("ping", batch)
-    services.bus.publish_many("ping", batch)  # every message twice: delivery is at least once
-    bad_id = services.bus.publish("ping", json.dumps({"fail": "permanent", "run": run}).encode())
-    services.bus.publish("ping", json.dumps({"fail": "transient", "run": run}).encode())
     console.print(
-        f"• published {messages} ping messages twice each, one bad message (rejected and "
-        "recorded) and one that keeps failing (retried, then dead-lettered)"
+        "Next: [bold]vidcurate status[/] (per task progress), open the export folder above, "
+        "or edit a file under the campaign folder and run "
+        f"[bold]vidcurate ingest {campaign_dir} --config-type default[/] again."
     )
-
-    with runtime_progress(console, services) as on_progress:
-        stats = build_runtime(services, on_progress=on_progress).run_until_idle(timeout=120)
-
-    pings = services.documents.query(PINGS, where=[("attributes.run", "==", run)])
-    unique_bodies = {json.dumps(d.data["body"], sort_keys=True) for d in pings}
-    objects = [
-        d
-        for d in services.documents.query(OBJECTS, where=[("bucket", "==", bucket)])
-        if f"demo-{run}-" in d.data["name"]
-    ]
-    failures = services.documents.query("failures", where=[("event_id", "==", bad_id)])
-    dead = [
-        d
-        for d in list_dead_letters(build_subscriber(services), FUNCTIONS)
-        if json.loads(d.data or b"{}").get("run") == run
-    ]
-
-    table = Table(title="What happened")
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    table.add_column("where")
-    table.add_row("events delivered and acknowledged", str(stats.total_handled), "runtime")
-    table.add_row("failed attempts (retried)", str(stats.total_failed), "runtime")
-    table.add_row("objects recorded", str(len(objects)), f"documents: {OBJECTS}/")
-    table.add_row("ping documents (one per message id)", str(len(pings)), f"documents: {PINGS}/")
-    table.add_row("distinct ping bodies", str(len(unique_bodies)), "= messages published")
-    table.add_row("rejected events (bad input)", str(len(failures)), "documents: failures/")
-    table.add_row("dead letters of this run", str(len(dead)), "vidcurate dlq list")
-    console.print(table)
-    for letter in dead:
-        console.print(f"  dead letter {letter.message_id}: {letter.error}")
-    console.print(
-        "Next: [bold]vidcurate status[/], [bold]vidcurate dlq list[/], "
-        "[bold]vidcurate serve[/] (then drop files into the bucket folders)."
-    )
+    return ok and report.failed_events == 0

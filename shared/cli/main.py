@@ -10,10 +10,12 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from shared.bootstrap import Services, build_runtime, build_services, build_subscriber, use_services
+from shared.cli import captions as captions_cli
 from shared.cli import demo as demo_module
 from shared.cli.progress import runtime_progress
 from shared.config import Settings
@@ -21,6 +23,7 @@ from shared.errors import VidcurateError
 from shared.logging import configure_logging
 from shared.runtime.catalog import FUNCTIONS, FunctionSpec, function_spec
 from shared.services.deadletters import list_dead_letters, replay_dead_letters
+from shared.services.exports import ExportRequest
 from shared.services.status import collect_status
 
 app = typer.Typer(
@@ -155,6 +158,57 @@ def status(
     for name, count in report["documents"].items():
         docs.add_row(name, str(count))
     console.print(docs)
+    _print_caption_status(report)
+
+
+def _print_caption_status(report: dict[str, Any]) -> None:
+    statuses = ("not_completed", "completed_not_reviewed", "approved", "rejected")
+    for config in report["captions"]:
+        if not config["registered_videos"] and not any(
+            sum(counts.values()) for counts in config["tasks"].values()
+        ):
+            continue
+        table = Table(
+            title=f"Caption tasks, config {config['config_type']!r}: "
+            f"{config['registered_videos']} videos, {config['edge_case_tasks']} tasks with edge "
+            f"cases, {config['quarantined_files']} quarantined files"
+        )
+        table.add_column("task")
+        for status_name in statuses:
+            table.add_column(status_name, justify="right")
+        table.add_column("done", justify="right")
+        for task_name, counts in config["tasks"].items():
+            total = sum(counts.values())
+            done = total - counts["not_completed"]
+            share = f"{done / total:.0%}" if total else "-"
+            table.add_row(task_name, *(str(counts[s]) for s in statuses), share)
+        console.print(table)
+    if report["exports"]:
+        exports = Table(title="Latest exports")
+        for column in ("folder", "state", "videos", "hub dataset"):
+            exports.add_column(column)
+        for row in report["exports"]:
+            exports.add_row(
+                row.get("folder", "?"),
+                row.get("state", "?"),
+                str((row.get("totals") or {}).get("videos", "")),
+                row.get("hf_dataset") or "",
+            )
+        console.print(exports)
+    if report["hub_uploads"]:
+        uploads = Table(title="Hub uploads")
+        for column in ("folder", "repo", "state", "attempts", "commit / last error"):
+            uploads.add_column(column, overflow="fold")
+        for row in report["hub_uploads"]:
+            detail = row.get("commit_url") if row.get("state") == "done" else row.get("last_error")
+            uploads.add_row(
+                str(row.get("folder")),
+                str(row.get("repo_id")),
+                str(row.get("state")),
+                str(row.get("attempts", "")),
+                str(detail or ""),
+            )
+        console.print(uploads)
 
 
 @dlq_app.command("list")
@@ -287,17 +341,104 @@ def provision() -> None:
 
 
 @app.command()
-def demo(
-    messages: Annotated[int, typer.Option(help="How many ping messages to publish.")] = 50,
+def ingest(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="Campaign folder: <task>/<video_id>_{feedback,feedback_prev,review}"
+            ".json and videos/*.jsonl.",
+            exists=True,
+            file_okay=False,
+        ),
+    ],
+    config_type: Annotated[str, typer.Option("--config-type", help="Task set to file under.")] = (
+        "default"
+    ),
 ) -> None:
-    """Run what vidcurate can do so far, end to end, on the embedded stand-ins."""
+    """Upload a campaign folder into the annotations bucket and ingest it until idle."""
+    settings = _settings()
+    services = _services(settings)
+    try:
+        summary = captions_cli.ingest_folder(console, services, folder, config_type)
+    except VidcurateError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        services.close()
+    if summary.failed_events:
+        raise typer.Exit(1)
+
+
+@app.command("export")
+def export_(
+    export_dir: Annotated[
+        Path, typer.Option("--export-dir", help="Where export_YYYYMMDD_HHMM/ is written.")
+    ] = Path("exports"),
+    config_type: Annotated[str, typer.Option("--config-type", help="Task set to export.")] = (
+        "default"
+    ),
+    only_reviewed: Annotated[
+        bool, typer.Option("--only-reviewed", help="Only the reviewed videos and statistics.")
+    ] = False,
+    ignore_errors: Annotated[
+        bool, typer.Option("--ignore-errors", help="Export even with edge cases or bad files.")
+    ] = False,
+    hf_dataset: Annotated[
+        str | None, typer.Option("--hf-dataset", help="Publish to this dataset repo (OWNER/NAME).")
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Publish to the configured VIDCURATE_HF_DATASET.")
+    ] = False,
+    with_history: Annotated[
+        bool, typer.Option("--with-history", help="Add each task's files and status changes.")
+    ] = False,
+) -> None:
+    """Snapshot captions into export files (+ statistics); optionally publish to the Hub."""
+    settings = _settings()
+    services = _services(settings)
+    try:
+        request = ExportRequest(
+            config_type=config_type,
+            only_reviewed=only_reviewed,
+            ignore_errors=ignore_errors,
+            with_history=with_history,
+            hf_dataset=hf_dataset,
+            publish=publish,
+        )
+        ok = captions_cli.export(console, services, request, export_dir)
+    except ValidationError as exc:
+        err_console.print(f"[red]error:[/] {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from exc
+    except VidcurateError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        services.close()
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    videos: Annotated[int, typer.Option(help="Videos in the generated campaign (>= 20).")] = 240,
+    export_dir: Annotated[
+        Path | None,
+        typer.Option("--export-dir", help="Where the export goes (default: HOME/exports)."),
+    ] = None,
+) -> None:
+    """Generate a caption campaign, ingest it through the bucket, export it (and publish it)."""
     # The demo explains each failure itself; its JSON logs would only bury the story.
     settings = _settings("CRITICAL", min_backoff_seconds=0.1, max_backoff_seconds=0.5)
     services = _services(settings)
     try:
-        demo_module.run_demo(services, console, messages=messages)
+        ok = demo_module.run_demo(services, console, videos=videos, export_dir=export_dir)
+    except VidcurateError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
     finally:
         services.close()
+    if not ok:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

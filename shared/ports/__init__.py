@@ -12,6 +12,7 @@ from shared.ports.documents import (
     Transaction,
     WriteBatch,
 )
+from shared.ports.hub import HubCommit, HubPublisher
 from shared.ports.subscriber import ReceivedMessage, Subscriber
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "Document",
     "DocumentStore",
     "Filter",
+    "HubCommit",
+    "HubPublisher",
     "MessageBus",
     "Order",
     "OutgoingMessage",

@@ -31,8 +31,12 @@ class BlobStore(Protocol):
     :class:`shared.errors.NotFoundError`.
     """
 
-    def read(self, bucket: str, name: str) -> bytes:
-        """The object's bytes."""
+    def read(self, bucket: str, name: str, *, generation: int | None = None) -> bytes:
+        """The object's bytes; with ``generation``, those of that generation or NotFoundError.
+
+        Handlers of an object event read the generation the event names, so a replaced
+        object is never mistaken for the version the event announced.
+        """
         ...
 
     def write(

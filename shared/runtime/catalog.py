@@ -9,15 +9,23 @@ and is deployed by ``module.function["x"]`` from ``local.function_catalog`` in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from shared.config import BucketRole, Settings
+
+StorageEventType = Literal["OBJECT_FINALIZE", "OBJECT_DELETE", "OBJECT_ARCHIVE"]
 
 
 @dataclass(frozen=True)
 class StorageTrigger:
-    """Object finalized in the bucket that has this role."""
+    """Object events (finalized by default) in the bucket that has this role.
+
+    ``events`` are GCS notification event types; a function that keeps state about objects
+    also asks for OBJECT_DELETE and OBJECT_ARCHIVE (a delete in a versioned bucket).
+    """
 
     bucket: BucketRole
+    events: tuple[StorageEventType, ...] = ("OBJECT_FINALIZE",)
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,32 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         name="ping",
         trigger=TopicTrigger(topic="ping"),
         description="Echo a Pub/Sub message into the document store (health check, demo).",
+    ),
+    FunctionSpec(
+        name="ingest_feedback",
+        trigger=StorageTrigger(
+            bucket="annotations", events=("OBJECT_FINALIZE", "OBJECT_DELETE", "OBJECT_ARCHIVE")
+        ),
+        description=(
+            "Record each annotation file on its (video, task), derive the status, quarantine "
+            "bad files."
+        ),
+    ),
+    FunctionSpec(
+        name="export_snapshot",
+        trigger=TopicTrigger(topic="export-requests"),
+        description=(
+            "Write an export folder (videos, reviewed, not completed, statistics) to the "
+            "exports bucket; queue its Hub upload."
+        ),
+    ),
+    FunctionSpec(
+        name="hub_upload",
+        trigger=TopicTrigger(topic="hub-uploads"),
+        description=(
+            "Publish a finished export folder from the exports bucket to a Hugging Face "
+            "dataset repo, in one commit."
+        ),
     ),
     FunctionSpec(
         name="echo_object",

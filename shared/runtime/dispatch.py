@@ -1,7 +1,8 @@
 """Turn a delivery into the CloudEvent that Eventarc would send, and load entry points.
 
-Storage triggers receive GCS Pub/Sub notifications (OBJECT_FINALIZE, JSON_API_V1) and turn
-them into ``google.cloud.storage.object.v1.finalized`` events; topic triggers receive
+Storage triggers receive GCS Pub/Sub notifications (JSON_API_V1) and turn the event types
+they asked for into ``google.cloud.storage.object.v1.{finalized,deleted,archived}`` events
+(as Eventarc would); topic triggers receive
 ``google.cloud.pubsub.topic.v1.messagePublished`` events with the base64 message inside.
 """
 
@@ -19,6 +20,7 @@ from cloudevents.http import CloudEvent
 from shared.config import Settings
 from shared.errors import ConfigError, PermanentError
 from shared.events import (
+    STORAGE_EVENT_TYPES,
     pubsub_event_attributes,
     pubsub_event_data,
     storage_event_attributes,
@@ -34,8 +36,9 @@ def to_cloud_event(
 ) -> CloudEvent | None:
     """The CloudEvent for ``spec``'s entry point, or None for events it does not take."""
     if isinstance(spec.trigger, StorageTrigger):
-        if message.attributes.get("eventType") != "OBJECT_FINALIZE":
-            return None  # deletes and metadata updates: storage.finalized triggers ignore them
+        event_type = message.attributes.get("eventType", "")
+        if event_type not in spec.trigger.events:
+            return None  # e.g. deletes for a finalized-only trigger, metadata updates
         try:
             resource = json.loads(message.data)
             bucket, name = resource["bucket"], resource["name"]
@@ -44,7 +47,7 @@ def to_cloud_event(
                 f"message {message.message_id}: not a GCS JSON_API_V1 notification"
             ) from exc
         attributes = storage_event_attributes(
-            bucket, name, message.message_id, message.publish_time
+            bucket, name, message.message_id, message.publish_time, STORAGE_EVENT_TYPES[event_type]
         )
         return CloudEvent(attributes, resource)
     attributes = pubsub_event_attributes(

@@ -29,6 +29,7 @@ from shared.runtime.dispatch import Handler, to_cloud_event
 log = logging.getLogger("vidcurate.runtime")
 
 CHUNK_LIMIT = 8
+SCAN_BUDGET_FACTOR = 10.0  # next scan after at least 10x the last one took
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class EventRuntime:
             queue.SimpleQueue()
         )
         self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
-        self._last_scan = 0.0
+        self._next_scan = 0.0
         self._next_route = 0
         self._last_extend = time.monotonic()
 
@@ -304,10 +305,13 @@ class EventRuntime:
         if self.scanner is None:
             return
         now = time.monotonic()
-        if now - self._last_scan < self.settings.scan_interval_seconds:
+        if now < self._next_scan:
             return
-        self._last_scan = now
         found = self.scanner.scan(settle_seconds=self.settings.scan_interval_seconds)
+        # A scan walks every bucket folder: with many objects, space scans out so that they
+        # take at most a tenth of the runtime's time while deliveries are flowing.
+        took = time.monotonic() - now
+        self._next_scan = now + max(self.settings.scan_interval_seconds, SCAN_BUDGET_FACTOR * took)
         if found:
             self.stats.scanned_files += len(found)
             log.info("registered files dropped into bucket folders", extra={"count": len(found)})

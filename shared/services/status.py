@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from shared.bootstrap import Services
@@ -9,7 +10,10 @@ from shared.config import BUCKET_ROLES
 from shared.errors import NotFoundError
 from shared.ports import Subscriber
 from shared.runtime.catalog import FUNCTIONS
+from shared.services.captions import caption_progress
 from shared.services.deadletters import list_dead_letters
+from shared.services.exports import list_exports
+from shared.services.hub import hub_upload_status
 
 
 def collect_status(services: Services, subscriber: Subscriber) -> dict[str, Any]:
@@ -45,4 +49,12 @@ def collect_status(services: Services, subscriber: Subscriber) -> dict[str, Any]
             }
         )
     documents = {name: services.documents.count(name) for name in services.documents.collections()}
-    return {"backend": settings.backend, "buckets": buckets, "bus": bus, "documents": documents}
+    return {
+        "backend": settings.backend,
+        "buckets": buckets,
+        "bus": bus,
+        "documents": documents,
+        "captions": [asdict(p) for p in caption_progress(services.documents, settings)],
+        "exports": list_exports(services.documents, limit=5),
+        "hub_uploads": hub_upload_status(services.documents),
+    }

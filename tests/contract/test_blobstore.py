@@ -132,3 +132,15 @@ def test_exists(blobs, bucket):
     assert blobs.exists(bucket, "maybe.json")
     assert blobs.stat(bucket, "maybe.json").size == 0
     assert blobs.read(bucket, "maybe.json") == b""
+
+
+def test_reading_a_named_generation(blobs, bucket):
+    # GIVEN an object with a live generation
+    info = blobs.write(bucket, "gen/a.json", b"live")
+
+    # THEN that generation reads, and a generation that never existed is not found
+    assert blobs.read(bucket, "gen/a.json", generation=info.generation) == b"live"
+    with pytest.raises(NotFoundError):
+        blobs.read(bucket, "gen/a.json", generation=info.generation + 1_000_000)
+    with pytest.raises(NotFoundError):
+        blobs.read(bucket, "gen/missing.json", generation=1)

@@ -46,7 +46,7 @@ class FailingBucket:
     def __init__(self, error):
         self.error = error
 
-    def blob(self, name):
+    def blob(self, name, generation=None):
         return FailingBlob(self.error)
 
     def get_blob(self, name):

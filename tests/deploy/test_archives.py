@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -25,7 +26,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -39,12 +40,16 @@ from support import free_port, read_log, stop_process_group, wait_until_listenin
 from shared.adapters.local import build_local_services
 from shared.config import Settings
 from shared.events import (
+    STORAGE_ARCHIVED,
     pubsub_event_attributes,
     pubsub_event_data,
     storage_event_attributes,
     storage_object_resource,
 )
 from shared.runtime.catalog import FUNCTIONS, FunctionSpec, StorageTrigger, TopicTrigger
+from shared.services.captions import task_doc_id, tasks_collection
+from shared.services.exports import EXPORTS, export_timestamp
+from shared.services.hub import hub_upload_path
 from shared.services.ping import OBJECTS, PINGS, object_doc_id
 
 pytestmark = [
@@ -236,6 +241,7 @@ class Case:
     push_path: str  # where the subscription pushes: /projects/<p>/topics/<t>
     document: str  # written for `event`
     push_document: str  # written for `push`
+    expect: Callable[[dict[str, Any]], bool] = lambda _: True  # what the document must say
 
 
 def ping_case(spec: FunctionSpec, settings: Settings) -> Case:
@@ -306,8 +312,9 @@ def push_body(
     data: bytes,
     attributes: dict[str, str],
     message_id: str,
+    published_at: datetime | None = None,
 ) -> dict[str, Any]:
-    published = rfc3339(now())
+    published = rfc3339(published_at or now())
     return {
         "message": {
             "data": base64.b64encode(data).decode("ascii"),
@@ -322,8 +329,121 @@ def push_body(
     }
 
 
+def ingest_feedback_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A feedback file removed: the versioned bucket archives it (OBJECT_ARCHIVE, sent as
+    an Eventarc CloudEvent) or deletes a version for good (OBJECT_DELETE, the notification a
+    push delivers). Neither needs the object to exist, and both are recorded on the task."""
+    assert isinstance(spec.trigger, StorageTrigger)
+    assert {"OBJECT_ARCHIVE", "OBJECT_DELETE"} <= set(spec.trigger.events)
+    bucket = settings.bucket(spec.trigger.bucket)
+    video_id = f"v{new_id()}"
+    name = f"default/subject/{video_id}_feedback.json"
+    removed = now()
+    resource = storage_object_resource(
+        bucket=bucket,
+        name=name,
+        generation=int(removed.timestamp() * 1_000_000),
+        size=2,
+        content_type="application/json",
+        md5_hash="mZFLkyvTelC5g8XnyQrpOw==",
+        updated=removed,
+    )
+    event = CloudEvent(
+        storage_event_attributes(bucket, name, new_id(), removed, STORAGE_ARCHIVED), resource
+    )
+    notification = {
+        "notificationConfig": f"projects/_/buckets/{bucket}/notificationConfigs/1",
+        "eventType": "OBJECT_DELETE",
+        "payloadFormat": "JSON_API_V1",
+        "bucketId": bucket,
+        "objectId": name,
+        "objectGeneration": resource["generation"],
+        "eventTime": rfc3339(removed),
+    }
+    push = push_body(settings, spec, json.dumps(resource).encode(), notification, new_id())
+    document = f"{tasks_collection('default')}/{task_doc_id(video_id, 'subject')}"
+    return Case(
+        event=event,
+        push=push,
+        push_path=f"/projects/{settings.project}/topics/{spec.source_topic(settings)}",
+        document=document,
+        push_document=document,
+        expect=lambda doc: doc["files"]["feedback"]["state"] == "deleted",
+    )
+
+
+# Export folders are named after the request's publish minute, and an export never replaces
+# another: every request of this session gets its own minute (within the event age limit).
+_EXPORT_BASE = now().replace(second=0, microsecond=0) - timedelta(hours=1)
+_export_minutes = itertools.count()
+
+
+def export_snapshot_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """An export request (no publishing): the folder is written to the exports bucket."""
+    assert isinstance(spec.trigger, TopicTrigger)
+    message_id = new_id()
+    published = _EXPORT_BASE - timedelta(minutes=next(_export_minutes))
+    body = json.dumps({"config_type": "default", "ignore_errors": True}).encode()
+    event = CloudEvent(
+        pubsub_event_attributes(settings.project, spec.trigger.topic, message_id, published),
+        pubsub_event_data(
+            project=settings.project,
+            subscription=spec.subscription,
+            data=body,
+            attributes={},
+            message_id=message_id,
+            publish_time=published,
+        ),
+    )
+    push_published = _EXPORT_BASE - timedelta(minutes=next(_export_minutes))
+    push = push_body(settings, spec, body, {}, new_id(), push_published)
+    return Case(
+        event=event,
+        push=push,
+        push_path=f"/projects/{settings.project}/topics/{spec.trigger.topic}",
+        document=f"{EXPORTS}/export_{export_timestamp(published)}",
+        push_document=f"{EXPORTS}/export_{export_timestamp(push_published)}",
+        expect=lambda doc: doc["state"] == "written",
+    )
+
+
+def hub_upload_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A Hub upload of a folder the exports bucket does not hold: the archive builds the
+    Hub publisher (huggingface_hub), claims the upload and lists the bucket, then records a
+    permanent failure. Nothing reaches the network."""
+    assert isinstance(spec.trigger, TopicTrigger)
+    repo_id = "archive-test/dataset"
+    folder = f"export_{export_timestamp(_EXPORT_BASE + timedelta(days=1))}_{new_id()}"
+    body = json.dumps({"folder": folder, "repo_id": repo_id}).encode()
+    message_id, published = new_id(), now()
+    event = CloudEvent(
+        pubsub_event_attributes(settings.project, spec.trigger.topic, message_id, published),
+        pubsub_event_data(
+            project=settings.project,
+            subscription=spec.subscription,
+            data=body,
+            attributes={"folder": folder},
+            message_id=message_id,
+            publish_time=published,
+        ),
+    )
+    push = push_body(settings, spec, body, {"folder": folder}, new_id())
+    document = hub_upload_path(repo_id, folder)
+    return Case(
+        event=event,
+        push=push,
+        push_path=f"/projects/{settings.project}/topics/{spec.trigger.topic}",
+        document=document,
+        push_document=document,
+        expect=lambda doc: doc["state"] == "failed" and "not found" in doc["last_error"],
+    )
+
+
 CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "ping": ping_case,
+    "ingest_feedback": ingest_feedback_case,
+    "export_snapshot": export_snapshot_case,
+    "hub_upload": hub_upload_case,
     "echo_object": echo_object_case,
 }
 
@@ -350,7 +470,9 @@ def test_the_archive_serves_a_binary_cloud_event(served, name):
     )
 
     assert is_ack(response), f"{response.status_code} {response.text}\n{server.logs()}"
-    assert server.document(case.document) is not None, server.logs()
+    document = server.document(case.document)
+    assert document is not None, server.logs()
+    assert case.expect(document), f"{document}\n{server.logs()}"
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in FUNCTIONS])
@@ -363,7 +485,9 @@ def test_the_archive_serves_a_pubsub_push(served, name):
     )
 
     assert is_ack(response), f"{response.status_code} {response.text}\n{server.logs()}"
-    assert server.document(case.push_document) is not None, server.logs()
+    document = server.document(case.push_document)
+    assert document is not None, server.logs()
+    assert case.expect(document), f"{document}\n{server.logs()}"
 
 
 def test_the_archive_runs_without_the_repository(unpacked):

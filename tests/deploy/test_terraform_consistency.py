@@ -6,21 +6,52 @@ with python-hcl2 (v8 keeps the quotes around labels and string literals).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import hcl2
 import pytest
 
 from shared.config import BUCKET_ROLES, Settings
-from shared.runtime.catalog import FUNCTIONS, StorageTrigger, TopicTrigger, storage_topic
+from shared.runtime.catalog import (
+    FUNCTIONS,
+    StorageEventType,
+    StorageTrigger,
+    TopicTrigger,
+    storage_topic,
+)
+from shared.services.exports import EXPORT_REQUESTS_TOPIC, HUB_UPLOADS_TOPIC, ExportRequest
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 MODULE = TERRAFORM / "modules" / "event_function"
+
+# What each function may touch (functions.tf): IAM role per bucket role, topics it publishes
+# to, secrets it reads, and service limits other than the defaults. Least privilege: a change
+# here is a change of what a function can do, and should be deliberate.
+ACCESS: dict[str, dict[str, Any]] = {
+    "ping": {},
+    "ingest_feedback": {"buckets": {"annotations": "roles/storage.objectViewer"}},
+    "export_snapshot": {
+        # objectUser, not objectCreator: a redelivery replaces its own files (needs delete).
+        "buckets": {"exports": "roles/storage.objectUser"},
+        "publishes": [HUB_UPLOADS_TOPIC],
+        "timeout_seconds": 540,
+        "available_memory": "1Gi",
+    },
+    "hub_upload": {
+        "buckets": {"exports": "roles/storage.objectViewer"},
+        "secrets": ["HF_TOKEN"],
+        "timeout_seconds": 540,
+    },
+    "echo_object": {},
+}
+ACCESS_KEYS = ("buckets", "publishes", "secrets", "timeout_seconds", "available_memory")
+PUBSUB_FILTER_MAX_BYTES = 256
 
 
 def unquote(value: Any) -> Any:
@@ -105,7 +136,150 @@ def test_triggers_match_the_catalogue(root):
             assert trigger == {"topic": spec.trigger.topic}, spec.name
         else:
             assert isinstance(spec.trigger, StorageTrigger)
-            assert trigger == {"bucket": spec.trigger.bucket}, spec.name
+            assert set(trigger) <= {"bucket", "events"}, spec.name
+            assert trigger["bucket"] == spec.trigger.bucket, spec.name
+
+
+def default_storage_events(root) -> list[str]:
+    """The event types of a storage trigger without `events` (local.functions)."""
+    expression = local(root, "functions")
+    match = re.search(r"trigger_events = (.*?),\s*source_topic =", expression)
+    assert match, "local.functions no longer derives trigger_events"
+    assert match[1].startswith("try(spec.trigger.bucket, null) == null ? null : "), match[1]
+    (default,) = re.findall(r"tolist\(try\(spec\.trigger\.events, (\[.*?\])\)\)", match[1])
+    return json.loads(default)
+
+
+def terraform_events(root) -> dict[str, list[str]]:
+    """Storage-triggered function -> the event types terraform gives it."""
+    default = default_storage_events(root)
+    return {
+        name: entry["trigger"].get("events", default)
+        for name, entry in local(root, "function_catalog").items()
+        if "bucket" in entry["trigger"]
+    }
+
+
+def storage_specs() -> list[Any]:
+    return [spec for spec in FUNCTIONS if isinstance(spec.trigger, StorageTrigger)]
+
+
+def test_storage_event_types_match_the_catalogue(root):
+    events = terraform_events(root)
+
+    assert default_storage_events(root) == ["OBJECT_FINALIZE"]
+    assert StorageTrigger(bucket="annotations").events == ("OBJECT_FINALIZE",)
+    assert set(events) == {spec.name for spec in storage_specs()}
+    for spec in storage_specs():
+        assert isinstance(spec.trigger, StorageTrigger)
+        assert len(set(events[spec.name])) == len(events[spec.name]), spec.name
+        assert set(events[spec.name]) == set(spec.trigger.events), spec.name
+    for name, entry in local(root, "function_catalog").items():
+        assert "events" not in entry["trigger"] or "bucket" in entry["trigger"], name
+
+
+def test_each_notification_carries_the_union_of_its_functions_event_types(root):
+    (notification,) = [
+        r for r in resources(root, "terraform") if r.type == "google_storage_notification"
+    ]
+    union = local(root, "notification_event_types")
+
+    assert notification.body["for_each"] == "${local.watched_buckets}"
+    assert notification.body["event_types"] == "${local.notification_event_types[each.key]}"
+    # bucket role -> sorted union of trigger_events of the functions it triggers
+    assert union == (
+        "${{for role in local.watched_buckets : role => sort(distinct(flatten(["
+        "for f in local.functions : f.trigger_events if f.trigger_bucket == role])))}}"
+    )
+    expected: dict[str, set[str]] = {}
+    for spec in storage_specs():
+        assert isinstance(spec.trigger, StorageTrigger)
+        expected.setdefault(spec.trigger.bucket, set()).update(spec.trigger.events)
+    # Versioned data buckets: a delete of a live object arrives as OBJECT_ARCHIVE.
+    assert expected["annotations"] == {"OBJECT_FINALIZE", "OBJECT_DELETE", "OBJECT_ARCHIVE"}
+    events = terraform_events(root)
+    catalog = local(root, "function_catalog")
+    for bucket, types in expected.items():
+        assert {
+            event
+            for name, listed in events.items()
+            if catalog[name]["trigger"]["bucket"] == bucket
+            for event in listed
+        } == types, bucket
+
+
+def render_subscription_filter(bucket: str, events: list[str]) -> str:
+    """What modules/event_function's `subscription_filter` renders for a storage trigger."""
+    clauses = [f'attributes.eventType = "{event}"' for event in sorted(set(events))]
+    types = clauses[0] if len(clauses) == 1 else f"({' OR '.join(clauses)})"
+    return f'{types} AND attributes.bucketId = "{bucket}"'
+
+
+def test_storage_subscriptions_filter_on_exactly_their_event_types(root, module):
+    """The push subscription of a storage function only receives its event types."""
+    (calls,) = [entry["function"] for entry in root["module"] if "function" in entry]
+    by_name = {r.name: r for r in resources(module, "module")}
+    (trigger_variable,) = [v["trigger"] for v in module["variable"] if "trigger" in v]
+
+    # root -> module: the bucket and the event types of the catalogue entry
+    assert calls["trigger"]["storage_events"] == "${each.value.trigger_events}"
+    declared = trigger_variable["type"]
+    assert 'storage_events = optional(list(string), ["OBJECT_FINALIZE"])' in declared
+    assert "storage_events" in trigger_variable["description"]
+    # module: the subscription's filter, built as render_subscription_filter does
+    assert by_name["delivery"].body["filter"] == "${local.subscription_filter}"
+    assert local(module, "storage_event_filters") == (
+        "${[for event in sort(distinct(var.trigger.storage_events)) : "
+        '"attributes.eventType = \\"${event}\\""]}'
+    )
+    assert local(module, "subscription_filter") == (
+        "${(var.trigger.storage_bucket == null ? null : format("
+        '"%s AND attributes.bucketId = \\"%s\\"", '
+        "length(local.storage_event_filters) == 1 ? local.storage_event_filters[0] : "
+        '"(${join(" OR ", local.storage_event_filters)})", var.trigger.storage_bucket))}'
+    )
+
+    # Longest bucket: a 41-character prefix (variables.tf) and the longest role.
+    longest_bucket = "p" * 41 + "-" + max(BUCKET_ROLES, key=len)
+    for name, events in terraform_events(root).items():
+        rendered = render_subscription_filter(longest_bucket, events)
+        spec = next(spec for spec in FUNCTIONS if spec.name == name)
+        assert isinstance(spec.trigger, StorageTrigger)
+        assert set(re.findall(r'attributes\.eventType = "([A-Z_]+)"', rendered)) == set(
+            spec.trigger.events
+        ), name
+        assert len(rendered.encode()) <= PUBSUB_FILTER_MAX_BYTES, rendered
+    # A single type renders without parentheses: echo_object's filter did not change.
+    assert render_subscription_filter("b", ["OBJECT_FINALIZE"]) == (
+        'attributes.eventType = "OBJECT_FINALIZE" AND attributes.bucketId = "b"'
+    )
+
+
+def test_the_module_accepts_every_catalogue_event_type(module):
+    (trigger_variable,) = [v["trigger"] for v in module["variable"] if "trigger" in v]
+    (validation,) = trigger_variable["validation"]
+
+    for event in get_args(StorageEventType):
+        assert f'"{event}"' in validation["condition"], event
+
+
+def test_functions_touch_exactly_what_they_need(root):
+    catalog = local(root, "function_catalog")
+    secrets = local(root, "secrets")
+    consumed = {
+        entry["trigger"]["topic"] for entry in catalog.values() if "topic" in entry["trigger"]
+    }
+
+    assert set(catalog) == set(ACCESS)
+    for name, entry in catalog.items():
+        declared = {key: entry[key] for key in ACCESS_KEYS if key in entry}
+        assert declared == ACCESS[name], name
+        assert set(declared.get("buckets", {})) <= set(BUCKET_ROLES), name
+        assert set(declared.get("secrets", [])) <= set(secrets), name
+        # A topic nobody subscribes to loses its messages.
+        assert set(declared.get("publishes", [])) <= consumed, name
+    assert catalog["export_snapshot"]["trigger"] == {"topic": EXPORT_REQUESTS_TOPIC}
+    assert catalog["hub_upload"]["trigger"] == {"topic": HUB_UPLOADS_TOPIC}
 
 
 def test_every_catalogued_function_is_deployed_by_the_event_function_module(root):
@@ -139,7 +313,7 @@ def test_storage_triggers_read_the_bucket_notification_topic(root):
     assert '"gcs-notifications-${bucket}"' in template
     assert storage_topic("B") == "gcs-notifications-B"
     assert notification.body["payload_format"] == "JSON_API_V1"
-    assert notification.body["event_types"] == ["OBJECT_FINALIZE"]
+    assert notification.body["topic"] == "${google_pubsub_topic.gcs_notifications[each.key].id}"
 
 
 def test_every_retried_subscription_has_a_dead_letter_policy(all_resources):
@@ -193,3 +367,26 @@ def test_function_environment_names_are_settings(root):
         assert name.lower() in fields, f"VIDCURATE_{name} is not a Settings field"
     assert '"VIDCURATE_${upper(role)}_BUCKET"' in expression
     assert all(f"{role}_bucket" in fields for role in BUCKET_ROLES)
+
+
+def test_the_scheduled_export_publishes_a_valid_export_request(root):
+    (job,) = [r for r in resources(root, "terraform") if r.type == "google_cloud_scheduler_job"]
+    variables = {name: body for entry in root["variable"] for name, body in entry.items()}
+    target = job.block("pubsub_target")
+
+    # Off unless a schedule is set.
+    assert variables["export_schedule"]["default"] is None
+    assert job.body["count"] == "${var.export_schedule == null ? 0 : 1}"
+    assert job.body["schedule"] == "${var.export_schedule}"
+    assert target["topic_name"] == f'${{google_pubsub_topic.events["{EXPORT_REQUESTS_TOPIC}"].id}}'
+    assert target["data"] == "${base64encode(local.export_request_body)}"
+    assert local(root, "export_request_body") == (
+        "${jsonencode({for field, value in var.export_request : field => value if value != null})}"
+    )
+    # The variable has exactly the request's fields, and its default is a valid request.
+    fields = re.findall(r"(\w+) = optional\(", variables["export_request"]["type"])
+    assert set(fields) == set(ExportRequest.model_fields)
+    default = ExportRequest.model_validate(variables["export_request"]["default"])
+    assert default.publish
+    assert default.ignore_errors
+    assert "cloudscheduler.googleapis.com" in local(root, "apis")

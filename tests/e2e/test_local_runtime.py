@@ -107,7 +107,7 @@ def test_vidcurate_serve_as_a_process_handles_a_drop_and_stops_on_sigterm(tmp_pa
         _out, err = proc.communicate(timeout=30)
 
     assert proc.returncode == 0, err
-    assert "handled 1 events" in err
+    assert "handled 2 events" in err  # echo_object, and ingest_feedback quarantining the name
     log_lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(line.get("severity") == "INFO" for line in log_lines)
 

@@ -7,20 +7,15 @@ read the local document store.
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 from cloudevents.http import CloudEvent
 from flask.testing import FlaskClient
 
-from shared.bootstrap import Services, build_services, use_services
-from shared.config import Settings
 from shared.events import PUBSUB_PUBLISHED
 from shared.runtime.entrypoint import FAILURES
 from shared.services.ping import OBJECTS, PINGS, object_doc_id
@@ -28,40 +23,6 @@ from shared.services.ping import OBJECTS, PINGS, object_doc_id
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 
 Serve = Callable[[str], FlaskClient]
-
-
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
-    built = build_services(Settings(home=tmp_path, backend="local"))
-    use_services(built)
-    yield built
-    use_services(None)
-    built.close()
-
-
-@pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve]:
-    """A test client for ``functions/<name>/main.py``, served as functions-framework does.
-
-    create_app does not cache: every call executes the source again as a fresh module named
-    ``main`` (so two apps for one source work), but it also overwrites ``sys.modules["main"]``,
-    appends the source folder to ``sys.path`` and sets FUNCTION_TARGET and
-    FUNCTION_SIGNATURE_TYPE. All of that is undone after the test.
-    """
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    for variable in ("FUNCTION_TARGET", "FUNCTION_SIGNATURE_TYPE"):
-        monkeypatch.setenv(variable, os.environ.get(variable, ""))
-    previous_main = sys.modules.get("main")
-
-    def serve(name: str) -> FlaskClient:
-        source = FUNCTIONS_DIR / name / "main.py"
-        return functions_framework.create_app(name, str(source), "cloudevent").test_client()
-
-    yield serve
-    if previous_main is None:
-        sys.modules.pop("main", None)
-    else:
-        sys.modules["main"] = previous_main
 
 
 def post(client: FlaskClient, events: Any, event: CloudEvent, mode: str) -> Any:

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from shared.bootstrap import use_services
 from shared.cli.main import app
+from shared.services.campaign import generate_campaign
 
 runner = CliRunner()
 
@@ -27,7 +28,12 @@ def run(home, *args):
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["status"], ["demo"], ["publish"], ["dlq"], ["dlq", "list"], ["dlq", "replay"]],
+    [
+        *([c] for c in ("serve", "status", "demo", "publish", "dlq", "ingest", "export")),
+        [],
+        ["dlq", "list"],
+        ["dlq", "replay"],
+    ],
 )
 def test_every_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])
@@ -36,21 +42,30 @@ def test_every_command_has_help(command):
 
 
 def test_demo_runs_end_to_end_and_reports_what_happened(tmp_path):
-    output = run(tmp_path, "demo", "--messages", "10")
+    output = run(tmp_path / "home", "demo", "--videos", "40", "--export-dir", str(tmp_path / "x"))
 
-    assert "objects recorded" in output
-    assert "distinct ping bodies" in output
-    status = json.loads(run(tmp_path, "status", "--json"))
-    assert status["documents"]["objects"] == 4  # 3 uploads + 1 file dropped by hand
-    assert status["documents"]["pings"] == 20  # 10 messages, each published twice
-    assert status["documents"]["failures"] == 1
-    ping_row = next(row for row in status["bus"] if row["function"] == "ping")
-    assert ping_row["dead_lettered"] == 1
-    assert ping_row["pending"] == 0
+    assert "export of config 'default' stopped" in output  # the strict export first
+    (folder,) = (tmp_path / "x").iterdir()
+    stamp = folder.name.removeprefix("export_")
+    stats = json.loads((folder / f"comprehensive_statistics_{stamp}.json").read_text())
+    assert stats["totals"]["videos"] == 40
+    assert {"alice", "bob"} <= set(stats["annotators"])
+    assert set(stats["reviewers"]) == {"rita"}
+    assert stats["totals"]["quarantined_files"] == 4
+    assert "Hub publishing skipped" in output
+    status = json.loads(run(tmp_path / "home", "status", "--json"))
+    (default,) = [c for c in status["captions"] if c["config_type"] == "default"]
+    assert default["registered_videos"] == 40
+    assert default["quarantined_files"] == 4
+    assert sum(default["tasks"]["subject"].values()) == 40
+    assert status["exports"][0]["folder"] == folder.name
 
 
 def test_dead_letters_can_be_listed_and_replayed(tmp_path):
-    run(tmp_path, "demo", "--messages", "1")
+    env = {"VIDCURATE_MIN_BACKOFF_SECONDS": "0.01", "VIDCURATE_MAX_BACKOFF_SECONDS": "0.02"}
+    run(tmp_path, "publish", "ping", '{"fail": "transient"}')
+    result = runner.invoke(app, ["--home", str(tmp_path), "serve", "--until-idle"], env=env)
+    assert result.exit_code == 0, result.output
     letters = json.loads(run(tmp_path, "dlq", "list", "--json"))
     assert len(letters) == 1
     assert "asked to fail transiently" in letters[0]["error"]
@@ -82,3 +97,69 @@ def test_publish_rejects_a_malformed_attribute(tmp_path):
     result = runner.invoke(app, ["--home", str(tmp_path), "publish", "ping", "x", "-a", "novalue"])
     assert result.exit_code != 0
     assert "key=value" in result.output
+
+
+def _status_of(home):
+    status = json.loads(run(home, "status", "--json"))
+    (default,) = [c for c in status["captions"] if c["config_type"] == "default"]
+    return default
+
+
+def test_ingest_is_idempotent_and_a_subset_in_any_order_converges(tmp_path):
+    campaign = tmp_path / "campaign"
+    generate_campaign(campaign, videos=30, seed=3)
+
+    # GIVEN the whole campaign ingested once, then again
+    first = run(tmp_path / "a", "ingest", str(campaign), "--config-type", "default")
+    once = _status_of(tmp_path / "a")
+    second = run(tmp_path / "a", "ingest", str(campaign), "--config-type", "default")
+
+    assert "0 unchanged" in " ".join(first.split())  # rich wraps lines at 80 columns
+    assert "uploaded 0 new or changed files" in " ".join(second.split())
+    assert _status_of(tmp_path / "a") == once
+
+    # WHEN another home gets the campaign in two halves, the second half first
+    tasks = sorted(p for p in campaign.iterdir() if p.is_dir())
+    halves = (tasks[len(tasks) // 2 :], tasks[: len(tasks) // 2])
+    for n, half in enumerate(halves):
+        part = tmp_path / f"part{n}"
+        for folder in half:
+            (part / folder.name).mkdir(parents=True)
+            for file in folder.iterdir():
+                (part / folder.name / file.name).write_bytes(file.read_bytes())
+        run(tmp_path / "b", "ingest", str(part), "--config-type", "default")
+
+    # THEN it ends in the same state
+    assert _status_of(tmp_path / "b") == once
+    assert once["quarantined_files"] == 4
+    assert once["registered_videos"] == 30
+
+
+def test_export_flags_behave_as_the_original_script(tmp_path):
+    campaign = tmp_path / "campaign"
+    generate_campaign(campaign, videos=25, seed=5)
+    run(tmp_path / "home", "ingest", str(campaign))
+
+    strict = runner.invoke(app, ["--home", str(tmp_path / "home"), "export", "--export-dir",
+                                 str(tmp_path / "out")])  # fmt: skip
+    assert strict.exit_code == 1
+    assert "stopped" in strict.output
+    assert "--ignore-errors" in strict.output
+    assert not (tmp_path / "out").exists()
+
+    run(tmp_path / "home", "export", "--export-dir", str(tmp_path / "out"), "--only-reviewed",
+        "--ignore-errors")  # fmt: skip
+    (folder,) = (tmp_path / "out").iterdir()
+    assert sorted(p.name.rsplit("_", 2)[0] for p in folder.iterdir()) == [
+        "comprehensive_statistics",
+        "reviewed_videos",
+    ]
+
+    again = runner.invoke(app, ["--home", str(tmp_path / "home"), "export", "--export-dir",
+                                str(tmp_path / "out"), "--ignore-errors"])  # fmt: skip
+    assert again.exit_code == 1
+    assert "never overwritten" in again.output
+
+    bad = runner.invoke(app, ["--home", str(tmp_path / "home"), "export", "--hf-dataset", "nope"])
+    assert bad.exit_code == 2
+    assert "hf_dataset" in bad.output

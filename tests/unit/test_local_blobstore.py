@@ -161,3 +161,42 @@ def test_a_special_file_in_a_bucket_folder_is_not_an_object(stores):
 
     assert blobs.scan() == []
     assert [info.name for info in blobs.list("bk")] == []
+
+
+def test_a_delete_publishes_an_object_delete_notification_of_the_deleted_generation(stores):
+    blobs, bus = stores
+    info = blobs.write("bk", "cfg/task/v1_review.json", b"{}")
+    bus.ack("watch", [m.ack_id for m in bus.pull("watch")])
+
+    blobs.delete("bk", "cfg/task/v1_review.json")
+
+    (message,) = bus.pull("watch")
+    assert message.attributes["eventType"] == "OBJECT_DELETE"
+    assert message.attributes["objectGeneration"] == str(info.generation)
+    assert json.loads(message.data)["name"] == "cfg/task/v1_review.json"
+
+
+def test_a_file_removed_by_hand_is_announced_as_deleted_by_the_next_scan(stores):
+    blobs, bus = stores
+    info = blobs.write("bk", "cfg/videos/list.jsonl", b"{}\n")
+    bus.ack("watch", [m.ack_id for m in bus.pull("watch")])
+
+    (blobs.root / "bk" / "cfg" / "videos" / "list.jsonl").unlink()
+    blobs.scan()
+    blobs.scan()  # a second scan finds nothing new
+
+    (message,) = bus.pull("watch", max_messages=10)
+    assert message.attributes["eventType"] == "OBJECT_DELETE"
+    assert message.attributes["objectGeneration"] == str(info.generation)
+    with pytest.raises(NotFoundError):
+        blobs.stat("bk", "cfg/videos/list.jsonl")
+
+
+def test_reading_a_replaced_generation_is_not_found(stores):
+    blobs, _bus = stores
+    first = blobs.write("bk", "a.json", b"1")
+    second = blobs.write("bk", "a.json", b"2")
+
+    assert blobs.read("bk", "a.json", generation=second.generation) == b"2"
+    with pytest.raises(NotFoundError, match="not the live generation"):
+        blobs.read("bk", "a.json", generation=first.generation)

@@ -44,10 +44,16 @@ class GcsBlobStore:
         """The underlying client (for topology helpers and tests)."""
         return self._client
 
-    def read(self, bucket: str, name: str) -> bytes:
-        """The object's bytes (NotFoundError)."""
-        with translated(f"gs://{bucket}/{name}"):
-            data: bytes = self._client.bucket(bucket).blob(name).download_as_bytes()
+    def read(self, bucket: str, name: str, *, generation: int | None = None) -> bytes:
+        """The object's bytes; with ``generation``, that generation's (NotFoundError).
+
+        A versioned bucket still serves a replaced generation; without versioning only the
+        live one exists.
+        """
+        what = f"gs://{bucket}/{name}" + (f"#{generation}" if generation is not None else "")
+        with translated(what):
+            blob = self._client.bucket(bucket).blob(name, generation=generation)
+            data: bytes = blob.download_as_bytes()
         return data
 
     def write(

@@ -103,13 +103,27 @@ class LocalBlobStore:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def read(self, bucket: str, name: str) -> bytes:
-        """The object's bytes (NotFoundError)."""
+    def read(self, bucket: str, name: str, *, generation: int | None = None) -> bytes:
+        """The object's bytes; with ``generation``, only if that generation is live.
+
+        Folders keep no old generations (like a bucket without versioning), so asking for a
+        replaced or deleted generation raises NotFoundError.
+        """
         path = self._path(bucket, name)
+        what = f"gs://{bucket}/{name}" + (f"#{generation}" if generation is not None else "")
         try:
-            return path.read_bytes()
+            if generation is None:
+                return path.read_bytes()
+            before = path.stat().st_mtime_ns
+            record = self._record(bucket, name)
+            if record is None or record[0].generation != generation or record[1] != before:
+                raise NotFoundError(f"{what} is not the live generation")
+            data = path.read_bytes()
+            if path.stat().st_mtime_ns != before:
+                raise NotFoundError(f"{what} was replaced while it was read")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise NotFoundError(f"gs://{bucket}/{name} does not exist") from exc
+            raise NotFoundError(f"{what} does not exist") from exc
+        return data
 
     def stat(self, bucket: str, name: str) -> BlobInfo:
         """Metadata with generation; a file dropped by hand is registered first."""
@@ -299,8 +313,10 @@ class LocalBlobStore:
         self._notify(conn, info)
         return info
 
-    def _notify(self, conn: sqlite3.Connection, info: BlobInfo) -> None:
-        """Publish the GCS Pub/Sub notification (OBJECT_FINALIZE, JSON_API_V1)."""
+    def _notify(
+        self, conn: sqlite3.Connection, info: BlobInfo, event_type: str = "OBJECT_FINALIZE"
+    ) -> None:
+        """Publish the GCS Pub/Sub notification (JSON_API_V1) of a finalize or delete."""
         resource = storage_object_resource(
             bucket=info.bucket,
             name=info.name,
@@ -314,7 +330,7 @@ class LocalBlobStore:
         topic = storage_topic(info.bucket)
         attributes = {
             "notificationConfig": f"projects/_/buckets/{info.bucket}/notificationConfigs/local",
-            "eventType": "OBJECT_FINALIZE",
+            "eventType": event_type,
             "payloadFormat": "JSON_API_V1",
             "bucketId": info.bucket,
             "objectId": info.name,
@@ -371,6 +387,10 @@ class LocalBlobStore:
                 path.unlink()
                 self._remove_empty_folders(bucket, path.parent)
             conn.execute("DELETE FROM objects WHERE bucket=? AND name=?", (bucket, name))
+            if current is not None:
+                # Announced like GCS does (OBJECT_DELETE, a bucket without versioning), in
+                # the transaction that forgets the record.
+                self._notify(conn, current[0], "OBJECT_DELETE")
         if not live:
             raise NotFoundError(f"gs://{bucket}/{name} does not exist")
 
@@ -394,43 +414,68 @@ class LocalBlobStore:
         )
 
     def scan(self, settle_seconds: float = 0.0) -> builtins.list[BlobInfo]:
-        """Register files that were dropped or changed by another program.
+        """Register files that were dropped, changed or removed by another program.
 
         Files modified in the last ``settle_seconds``, or that change while they are read,
         are left for the next scan (counted in ``deferred_files``), so a program still writing
-        one is not caught half-way.
+        one is not caught half-way. Plain ``os`` calls: this walks every object.
         """
         found: builtins.list[BlobInfo] = []
         deferred = 0
         horizon_ns = time.time_ns() - int(settle_seconds * 1e9)
         for bucket in self.buckets():
-            base = self.root / bucket
+            base = os.path.join(self.root, bucket)
             records = dict(
                 self._db.connection()
                 .execute("SELECT name, mtime_ns FROM objects WHERE bucket=?", (bucket,))
                 .fetchall()
             )
-            for directory, _dirs, files in os.walk(base):
-                for file_name in files:
-                    path = Path(directory, file_name)
-                    name = path.relative_to(base).as_posix()
-                    try:
-                        mtime_ns = path.stat().st_mtime_ns
-                    except FileNotFoundError:
-                        continue
-                    if records.get(name) == mtime_ns:
-                        continue
-                    if mtime_ns > horizon_ns:
-                        deferred += 1
-                        continue
-                    try:
-                        found.append(self._register(bucket, name))
-                    except ChangingFileError:
-                        deferred += 1
-                    except (NotFoundError, PermanentError):
-                        continue  # vanished, or a name GCS could not hold: leave it be
+            on_disk: set[str] = set()
+            for entry in _walk_files(base):
+                name = os.path.relpath(entry.path, base).replace(os.sep, "/")
+                on_disk.add(name)
+                try:
+                    mtime_ns = entry.stat(follow_symlinks=False).st_mtime_ns
+                except FileNotFoundError:
+                    continue
+                if records.get(name) == mtime_ns:
+                    continue
+                if mtime_ns > horizon_ns:
+                    deferred += 1
+                    continue
+                try:
+                    found.append(self._register(bucket, name))
+                except ChangingFileError:
+                    deferred += 1
+                except (NotFoundError, PermanentError):
+                    continue  # vanished, or a name GCS could not hold: leave it be
+            for name in records.keys() - on_disk:
+                self._forget(bucket, name)
         self.deferred_files = deferred
         return found
+
+    def _forget(self, bucket: str, name: str) -> None:
+        """A registered file that another program removed: announce its deletion."""
+        path = self._path(bucket, name)
+        with self._db.write() as conn:
+            current = self._record(bucket, name, conn)
+            if current is None or path.is_file():
+                return  # forgotten or re-created meanwhile
+            conn.execute("DELETE FROM objects WHERE bucket=? AND name=?", (bucket, name))
+            self._notify(conn, current[0], "OBJECT_DELETE")
+
+
+def _walk_files(folder: str) -> Iterator[os.DirEntry[str]]:
+    """Every file below ``folder`` (not following links into other folders)."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk_files(entry.path)
+        else:
+            yield entry
 
 
 def _hash_file(path: Path) -> tuple[int, str]:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from shared.adapters.local.sqlite import SqliteDatabase
 from shared.errors import AlreadyExistsError, NotFoundError, VidcurateError
 from shared.ports.documents import (
@@ -82,7 +84,21 @@ def _dumps(data: Mapping[str, Any]) -> str:
 
 
 def _loads(text: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(text, object_hook=_decode_hook)
+    # Most documents hold special values (timestamps) only at the top level, where
+    # SERVER_TIMESTAMP puts them: decode with orjson and fix those up, falling back to the
+    # slower hook-based decoder when markers sit deeper.
+    markers = text.count('"__datetime__"') + text.count('"__bytes__"')
+    loaded: dict[str, Any] = orjson.loads(text)
+    if markers:
+        fixed = 0
+        for key, value in loaded.items():
+            if isinstance(value, dict) and len(value) == 1:
+                decoded = _decode_hook(value)
+                if decoded is not value:
+                    loaded[key] = decoded
+                    fixed += 1
+        if fixed != markers:
+            loaded = json.loads(text, object_hook=_decode_hook)
     return loaded
 
 

@@ -21,10 +21,11 @@
     raw push body into the same `google.cloud.pubsub.topic.v1.messagePublished` CloudEvent
     Eventarc would send (event_conversion.py); the push URL ends in
     projects/<p>/topics/<t>, so the event's source names the topic.
-  - Storage triggers: the root module sends the bucket's OBJECT_FINALIZE notifications
-    (JSON_API_V1) to topic gcs-notifications-<bucket> and this subscription reads them,
-    filtered on eventType and bucketId. The function receives the notification as a
-    messagePublished event whose data is the object resource.
+  - Storage triggers: the root module sends the bucket's object notifications (JSON_API_V1;
+    the union of the event types its functions handle) to topic gcs-notifications-<bucket>
+    and this subscription reads them, filtered on bucketId and on the event types in
+    trigger.storage_events. The function receives the notification as a messagePublished
+    event whose data is the object resource.
   - Names match the local runtime (shared/runtime/catalog.py): subscription <name>, dead
     letter topic <name>-dead-letter, hold subscription <name>-dead-letter-hold, so
     `vidcurate dlq` works the same against the cloud.
@@ -53,12 +54,24 @@ locals {
   # Push requests time out at the ack deadline: never before the function does.
   ack_deadline_seconds = coalesce(var.delivery.ack_deadline_seconds, max(10, var.service.timeout_seconds))
 
-  # Storage triggers take object finalizations of their bucket only (what the
-  # google.cloud.storage.object.v1.finalized trigger would deliver).
+  # Storage triggers take only their bucket's notifications of the event types they handle
+  # (what a google.cloud.storage.object.v1.<event> trigger would deliver), e.g.
+  #   (attributes.eventType = "OBJECT_DELETE" OR attributes.eventType = "OBJECT_FINALIZE")
+  #   AND attributes.bucketId = "<bucket>"
+  # Pub/Sub needs the parentheses to mix OR and AND, and keeps a filter to 256 bytes (checked
+  # on the subscription). Sorted, and one type without parentheses, so the same set of types
+  # always renders the same filter: a subscription's filter cannot be changed in place.
+  storage_event_filters = [
+    for event in sort(distinct(var.trigger.storage_events)) : "attributes.eventType = \"${event}\""
+  ]
   subscription_filter = (
     var.trigger.storage_bucket == null
     ? null
-    : "attributes.eventType = \"OBJECT_FINALIZE\" AND attributes.bucketId = \"${var.trigger.storage_bucket}\""
+    : format(
+      "%s AND attributes.bucketId = \"%s\"",
+      length(local.storage_event_filters) == 1 ? local.storage_event_filters[0] : "(${join(" OR ", local.storage_event_filters)})",
+      var.trigger.storage_bucket,
+    )
   )
 
   # One accessor binding per secret, however many variables read it.
@@ -217,7 +230,11 @@ resource "google_pubsub_subscription" "delivery" {
   name    = var.name
   topic   = local.source_topic_id
   labels  = var.labels
-  filter  = local.subscription_filter
+  # Pub/Sub cannot change a subscription's filter: a change of trigger.storage_events (or
+  # bucket) forces terraform to replace the subscription, and messages still unacknowledged
+  # on the old one are lost with it. Replay them from the bucket (or the dead-letter hold)
+  # if the replacement happens while events are in flight.
+  filter = local.subscription_filter
 
   ack_deadline_seconds       = local.ack_deadline_seconds
   message_retention_duration = var.delivery.message_retention_duration
@@ -243,6 +260,13 @@ resource "google_pubsub_subscription" "delivery" {
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter.id
     max_delivery_attempts = var.delivery.max_delivery_attempts
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(local.subscription_filter == null ? "" : local.subscription_filter) <= 256
+      error_message = "The subscription filter of ${var.name} is longer than the 256 bytes Pub/Sub accepts: use fewer trigger.storage_events or a shorter bucket name."
+    }
   }
 
   # Deliveries start as soon as the subscription exists: let them succeed (invoker, token

@@ -47,11 +47,23 @@ variable "source_archive" {
 }
 
 variable "trigger" {
-  description = "What delivers events: the Pub/Sub topic the function's push subscription reads. For a storage trigger the topic is the bucket's GCS notification topic (gcs-notifications-<bucket>) and storage_bucket names the bucket: only its OBJECT_FINALIZE notifications are delivered."
+  description = "What delivers events: the Pub/Sub topic the function's push subscription reads. For a storage trigger the topic is the bucket's GCS notification topic (gcs-notifications-<bucket>), storage_bucket names the bucket and storage_events lists the GCS notification event types the function handles (OBJECT_FINALIZE, OBJECT_METADATA_UPDATE, OBJECT_DELETE, OBJECT_ARCHIVE; default OBJECT_FINALIZE): the subscription filters on both, so only that bucket's notifications of those types are delivered. storage_events is ignored without storage_bucket. Changing the filter replaces the subscription (Pub/Sub filters are immutable)."
   type = object({
     topic          = string
     storage_bucket = optional(string)
+    storage_events = optional(list(string), ["OBJECT_FINALIZE"])
   })
+
+  validation {
+    condition = (
+      length(var.trigger.storage_events) > 0
+      && alltrue([
+        for event in var.trigger.storage_events :
+        contains(["OBJECT_FINALIZE", "OBJECT_METADATA_UPDATE", "OBJECT_DELETE", "OBJECT_ARCHIVE"], event)
+      ])
+    )
+    error_message = "trigger.storage_events must list one or more of OBJECT_FINALIZE, OBJECT_METADATA_UPDATE, OBJECT_DELETE and OBJECT_ARCHIVE."
+  }
 }
 
 variable "delivery" {

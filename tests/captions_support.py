@@ -1,0 +1,79 @@
+"""Builders for caption-workflow files and a way to capture and replay bucket events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.bootstrap import Services
+from shared.events import StorageEvent, parse_storage_event
+from shared.runtime.catalog import function_spec, storage_topic
+from shared.runtime.dispatch import to_cloud_event
+
+PROBE = "probe-annotations"
+
+
+def feedback(user: str = "alice", caption: str = "a dog runs on a beach", **extra: Any) -> dict:
+    """A complete improved-precaption workflow."""
+    return {
+        "pre_caption": "a dog on sand",
+        "pre_caption_prompt": "Describe the subject.",
+        "pre_caption_llm": "gpt-4o",
+        "pre_caption_mode": "Video",
+        "initial_caption_rating_score": 3,
+        "feedback_is_needed": True,
+        "initial_feedback": "mention the running",
+        "gpt_feedback": "The caption omits the motion.",
+        "gpt_feedback_llm": "gpt-4o",
+        "gpt_feedback_prompt": "Critique the caption.",
+        "feedback_rating_score": 4,
+        "final_feedback": "Add that the dog runs.",
+        "gpt_caption": "a dog running on sand",
+        "gpt_caption_prompt": "Rewrite the caption.",
+        "gpt_caption_llm": "gpt-4o",
+        "caption_rating_score": 4,
+        "final_caption": caption,
+        "user": user,
+        "timestamp": "2026-11-01T10:00:00Z",
+        "workflow_type": "improved_precaption",
+        **extra,
+    }
+
+
+def review(approved: bool, reviewer: str = "rita") -> dict:
+    return {
+        "reviewer": reviewer,
+        "review_timestamp": "2026-11-02T09:00:00Z",
+        "reviewer_double_check": approved,
+    }
+
+
+def dumps(content: Any) -> bytes:
+    return json.dumps(content, indent=2).encode()
+
+
+def video_list(*video_ids: str) -> bytes:
+    return "".join(
+        json.dumps({"video_id": v, "video_url": f"https://example.org/{v}.mp4"}) + "\n"
+        for v in video_ids
+    ).encode()
+
+
+def watch(services: Services) -> None:
+    """Subscribe the probe to the annotations bucket's notifications."""
+    bus = services.bus
+    bus.create_subscription(PROBE, storage_topic(services.settings.annotations_bucket))  # type: ignore[attr-defined]
+
+
+def captured_events(services: Services) -> list[StorageEvent]:
+    """Every notification since the last call, as the storage events ingest_feedback gets."""
+    bus = services.bus
+    spec = function_spec("ingest_feedback")
+    events = []
+    while batch := bus.pull(PROBE, max_messages=500):  # type: ignore[attr-defined]
+        for message in batch:
+            cloud_event = to_cloud_event(spec, message, services.settings)
+            assert cloud_event is not None
+            events.append(parse_storage_event(cloud_event))
+        bus.ack(PROBE, [m.ack_id for m in batch])  # type: ignore[attr-defined]
+    return events

@@ -1,0 +1,119 @@
+"""Random drop sequences, delivered in random order with duplicates, end where a from-scratch
+ingestion of the final bucket ends: status never depends on event order."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from pathlib import Path
+
+from captions_support import captured_events, dumps, feedback, review, video_list, watch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.bootstrap import Services, build_services
+from shared.config import Settings
+from shared.errors import NotFoundError
+from shared.services.captions import QUARANTINE, ingest_event, tasks_collection
+from shared.services.exports import registered_videos
+
+NAMES = {
+    "default/subject/v1_feedback.json": [
+        dumps(feedback("alice", "a dog")),
+        dumps(feedback("rita", "a brown dog")),
+    ],
+    "default/subject/v1_feedback_prev.json": [
+        dumps(feedback("alice", "a dog")),
+        dumps(feedback("bob", "a cat")),
+    ],
+    "default/subject/v1_review.json": [dumps(review(True)), dumps(review(False))],
+    "default/scene/v1_feedback.json": [dumps(feedback("bob", "a beach"))],
+    "default/videos/a.jsonl": [video_list("v1"), video_list("v1", "v2")],
+}
+BAD = [b"", b"{not json", dumps({"user": "x"})]
+
+write_op = st.tuples(
+    st.just("write"),
+    st.sampled_from(sorted(NAMES)),
+    st.integers(min_value=0, max_value=4),
+)
+delete_op = st.tuples(st.just("delete"), st.sampled_from(sorted(NAMES)), st.just(0))
+
+
+def _content(name: str, variant: int) -> bytes:
+    options = NAMES[name] + BAD
+    return options[variant % len(options)]
+
+
+def _home() -> Services:
+    folder = Path(tempfile.mkdtemp(prefix="converge-"))
+    built = build_services(Settings(home=folder, log_level="CRITICAL"))
+    watch(built)
+    return built
+
+
+def _state(services: Services) -> str:
+    """Everything derived, without generations (two stores number them differently)."""
+    tasks = {}
+    for doc in services.documents.iter_collection(tasks_collection("default")):
+        data = doc.data
+        valid = {k: s["content"] for k, s in data["files"].items() if s["state"] == "valid"}
+        tasks[doc.id] = [
+            data["status"],
+            sorted(e["code"] for e in data["edge_cases"]),
+            valid,
+            data["annotator"],
+            data["reviewer"],
+            data["quarantined_files"],
+        ]
+    # Tasks with no live file and the not_completed status are the same as no document.
+    tasks = {
+        key: value
+        for key, value in tasks.items()
+        if value[0] != "not_completed" or value[1] or value[2] or value[5]
+    }
+    quarantined = sorted(d.data["name"] for d in services.documents.iter_collection(QUARANTINE))
+    videos = registered_videos(services.documents, "default")
+    return json.dumps({"tasks": tasks, "quarantine": quarantined, "videos": videos}, sort_keys=True)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(ops=st.lists(st.one_of(write_op, delete_op), min_size=1, max_size=10), data=st.data())
+def test_random_drops_in_random_order_converge_to_a_from_scratch_ingestion(ops, data):
+    incremental = _home()
+    scratch = _home()
+    try:
+        bucket = incremental.settings.annotations_bucket
+        # GIVEN a sequence of uploads, replacements and deletions
+        for action, name, variant in ops:
+            if action == "write":
+                incremental.blobs.write(bucket, name, _content(name, variant))
+            else:
+                with contextlib.suppress(NotFoundError):
+                    incremental.blobs.delete(bucket, name)
+        events = captured_events(incremental)
+
+        # WHEN their events arrive in any order, some more than once
+        extra = (
+            data.draw(st.lists(st.sampled_from(range(len(events))), max_size=len(events)))
+            if events
+            else []
+        )
+        order = data.draw(st.permutations(list(range(len(events))) + extra))
+        for index in order:
+            ingest_event(incremental, events[index])
+
+        # THEN the state equals ingesting only the final bucket, once, from scratch
+        for info in incremental.blobs.list(bucket):
+            scratch.blobs.write(bucket, info.name, incremental.blobs.read(bucket, info.name))
+        for event in captured_events(scratch):
+            ingest_event(scratch, event)
+        assert _state(incremental) == _state(scratch)
+    finally:
+        incremental.close()
+        scratch.close()
