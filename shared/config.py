@@ -77,9 +77,13 @@ class Settings(BaseSettings):
         ),
     )
     max_annotation_bytes: int = Field(
-        1 << 20,
+        256 << 10,
         gt=0,
-        description="Largest feedback/review file ingested; bigger ones are quarantined.",
+        le=300 << 10,
+        description=(
+            "Largest feedback/review file ingested; bigger ones are quarantined. At most "
+            "300 KiB: a task document holds three files and must stay under Firestore's 1 MiB."
+        ),
     )
     max_video_list_bytes: int = Field(
         64 << 20, gt=0, description="Largest videos/*.jsonl file ingested."

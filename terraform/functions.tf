@@ -20,6 +20,10 @@ locals {
         events = ["OBJECT_FINALIZE", "OBJECT_DELETE", "OBJECT_ARCHIVE"]
       }
       buckets = { annotations = "roles/storage.objectViewer" }
+      # A videos/*.jsonl list of ~100k lines is registered in batched commits within one
+      # invocation.
+      timeout_seconds  = 540
+      available_memory = "1Gi"
     }
     export_snapshot = {
       description = "Write an export folder (videos, reviewed, not completed, statistics) to the exports bucket; queue its Hub upload."
@@ -78,8 +82,16 @@ locals {
       VIDCURATE_LOG_LEVEL             = var.log_level
     },
     { for role, bucket in google_storage_bucket.data : "VIDCURATE_${upper(role)}_BUCKET" => bucket.name },
-    # Where exports are published unless a request names a repo (only when set).
-    { for env, value in { VIDCURATE_HF_DATASET = var.hf_dataset } : env => value if value != null },
+    # Optional settings, only when set (otherwise the code's defaults): where exports are
+    # published unless a request names a repo; the caption task sets by config type (JSON,
+    # merged over the built-in 'default' set); the largest annotation file ingested.
+    {
+      for env, value in {
+        VIDCURATE_HF_DATASET           = var.hf_dataset
+        VIDCURATE_TASK_SETS            = length(var.task_sets) == 0 ? null : jsonencode(var.task_sets)
+        VIDCURATE_MAX_ANNOTATION_BYTES = var.max_annotation_bytes == null ? null : tostring(var.max_annotation_bytes)
+      } : env => value if value != null
+    },
   )
 }
 

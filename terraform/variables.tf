@@ -173,3 +173,40 @@ variable "export_request" {
     error_message = "export_request.hf_dataset must be a dataset repo id OWNER/NAME."
   }
 }
+
+variable "task_sets" {
+  description = "Caption task sets by config type, {config_type = {task = long name}} (VIDCURATE_TASK_SETS as JSON; Settings.task_sets). Merged over the built-in 'default' set, which an entry named \"default\" replaces; {} (the default): the built-in set only. Names are 1 to 64 letters, digits, '_' or '-' (not \"videos\")."
+  type        = map(map(string))
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for config_type in keys(var.task_sets) : can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", config_type)) && config_type != "videos"])
+    error_message = "task_sets: every config type must be a name of 1 to 64 letters, digits, '_' or '-' (starting with a letter or digit), and not \"videos\"."
+  }
+
+  validation {
+    condition     = alltrue([for tasks in values(var.task_sets) : length(tasks) > 0])
+    error_message = "task_sets: every config type needs at least one task."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for tasks in values(var.task_sets) : [
+        for task, long_name in tasks : can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", task)) && task != "videos" && long_name != ""
+      ]
+    ]))
+    error_message = "task_sets: every task must be a name of 1 to 64 letters, digits, '_' or '-' (not \"videos\") with a non-empty long name."
+  }
+}
+
+variable "max_annotation_bytes" {
+  description = "Largest feedback/review file ingested; bigger ones are quarantined (VIDCURATE_MAX_ANNOTATION_BYTES; Settings.max_annotation_bytes). null: the code's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.max_annotation_bytes == null ? true : try(var.max_annotation_bytes >= 1 && floor(var.max_annotation_bytes) == var.max_annotation_bytes, false)
+    error_message = "max_annotation_bytes must be a positive whole number of bytes."
+  }
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ class IngestReport:
 
 
 def ingest_folder(
-    console: Console, services: Services, folder: Path, config_type: str
+    console: Console, services: Services, folder: Path, config_type: str, *, force: bool = False
 ) -> IngestReport:
     """Upload ``folder`` as an annotation tool would, then process the events until idle."""
     files = sum(1 for path in folder.rglob("*") if not path.is_dir())
@@ -50,7 +51,7 @@ def ingest_folder(
     ) as progress:
         task = progress.add_task("upload", total=files)
         summary = upload_folder(
-            services, folder, config_type, on_file=lambda _name: progress.advance(task)
+            services, folder, config_type, force=force, on_file=lambda _n: progress.advance(task)
         )
     console.print(
         f"uploaded {len(summary.uploaded)} new or changed files to "
@@ -162,8 +163,10 @@ def _report_hub_upload(console: Console, services: Services, folder: str) -> boo
     if row.get("state") == "done":
         console.print(f"published to {row.get('repo_id')}: {row.get('commit_url')}")
         return True
+    request = json.dumps({"folder": folder, "repo_id": row.get("repo_id")})
     console.print(
-        f"[red]Hub upload {row.get('state')}:[/] {row.get('last_error')} — the export stays "
-        "in the exports bucket; retry with vidcurate dlq replay"
+        f"[red]Hub upload {row.get('state')}:[/] {row.get('last_error')}\n"
+        f"The export stays in the exports bucket. Once fixed, publish it again with: "
+        f"vidcurate publish hub-uploads '{request}'"
     )
     return False

@@ -354,12 +354,18 @@ def ingest(
     config_type: Annotated[str, typer.Option("--config-type", help="Task set to file under.")] = (
         "default"
     ),
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Upload unchanged files too (re-ingest, e.g. after a config change)."
+        ),
+    ] = False,
 ) -> None:
     """Upload a campaign folder into the annotations bucket and ingest it until idle."""
     settings = _settings()
     services = _services(settings)
     try:
-        summary = captions_cli.ingest_folder(console, services, folder, config_type)
+        summary = captions_cli.ingest_folder(console, services, folder, config_type, force=force)
     except VidcurateError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from exc

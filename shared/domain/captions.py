@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from shared.config import NAME_PATTERN
 
@@ -143,18 +151,18 @@ class Feedback(BaseModel):
     pre_caption_prompt: str | None = None
     pre_caption_llm: str | None = None
     pre_caption_mode: Literal["Text", "Image", "Video"] | None = None
-    initial_caption_rating_score: int | None = Field(None, ge=1, le=5)
+    initial_caption_rating_score: StrictInt | None = Field(None, ge=1, le=5)
     feedback_is_needed: StrictBool | None = None
     initial_feedback: str | None = None
     gpt_feedback: str | None = None
     gpt_feedback_llm: str | None = None
     gpt_feedback_prompt: str | None = None
-    feedback_rating_score: int | None = Field(None, ge=1, le=5)
+    feedback_rating_score: StrictInt | None = Field(None, ge=1, le=5)
     final_feedback: str | None = None
     gpt_caption: str | None = None
     gpt_caption_prompt: str | None = None
     gpt_caption_llm: str | None = None
-    caption_rating_score: int | None = Field(None, ge=1, le=5)
+    caption_rating_score: StrictInt | None = Field(None, ge=1, le=5)
     final_caption: str
     user: str
     timestamp: str | None = None
@@ -208,16 +216,36 @@ def _field_errors(exc: ValidationError) -> str:
     )
 
 
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number (the document store cannot hold it)")
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not INT64[0] <= value <= INT64[1]:
+        raise ValueError(f"integer {text[:30]} does not fit in 64 bits")
+    return value
+
+
 def _json_object(name: str, data: bytes | str) -> dict[str, Any]:
     try:
         # utf-8-sig: some Windows tools write a byte-order mark; other encodings are refused.
-        value = json.loads(data.decode("utf-8-sig") if isinstance(data, bytes) else data)
+        value = json.loads(
+            data.decode("utf-8-sig") if isinstance(data, bytes) else data,
+            parse_constant=_reject_constant,
+            parse_int=_int64,
+        )
     except UnicodeDecodeError as exc:
         raise InvalidFileError(f"{name}: not UTF-8 text ({exc.reason})") from exc
     except json.JSONDecodeError as exc:
         raise InvalidFileError(
             f"{name}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+    except ValueError as exc:  # NaN, Infinity, an integer beyond 64 bits
+        raise InvalidFileError(f"{name}: {exc}") from exc
     if not isinstance(value, dict):
         raise InvalidFileError(f"{name}: expected a JSON object, got {type(value).__name__}")
     return value
@@ -269,14 +297,16 @@ class Derived:
     edge_cases: tuple[tuple[EdgeCase, str], ...] = ()
 
 
-def derive_status(files: Mapping[str, Mapping[str, Any]], *, task_known: bool = True) -> Derived:
-    """Status from the valid files present (``kind -> content``), never from event order."""
+def derive_status(files: Mapping[str, Mapping[str, Any]]) -> Derived:
+    """Status from the valid files present (``kind -> content``), never from event order.
+
+    Whether the task belongs to the config, and whether the video is registered, depend on
+    configuration and other files: exports check those (``shared/services/exports.py``).
+    """
     feedback = files.get("feedback")
     previous = files.get("feedback_prev")
     review = files.get("review")
     edges: list[tuple[EdgeCase, str]] = []
-    if not task_known:
-        edges.append((EdgeCase.TASK_NOT_IN_CONFIG, "the task is not in this config's task set"))
     if feedback is None:
         if review is not None:
             edges.append((EdgeCase.REVIEW_WITHOUT_FEEDBACK, "a review exists but no feedback"))

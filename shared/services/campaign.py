@@ -945,8 +945,10 @@ def _derive(
     others: dict[tuple[str, str], str] = {}
     edges: list[tuple[str, str, str]] = []
     for (video_id, task), present in grouped.items():
-        derived = derive_status(present, task_known=task in tasks)
+        derived = derive_status(present)
         edges.extend((code.value, task, video_id) for code, _why in derived.edge_cases)
+        if task not in tasks:
+            edges.append((EdgeCase.TASK_NOT_IN_CONFIG.value, task, video_id))
         if video_id not in registered:
             edges.append((EdgeCase.VIDEO_NOT_REGISTERED.value, task, video_id))
         if video_id in registered and task in tasks:

@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
+
 from shared.bootstrap import Services
 from shared.config import Settings
 from shared.domain.captions import (
@@ -45,7 +47,8 @@ log = logging.getLogger("vidcurate.captions")
 
 CAPTION_CONFIGS = "caption_configs"
 QUARANTINE = "quarantine"
-MAX_HISTORY = 100
+MAX_HISTORY = 50
+MAX_ERROR_CHARS = 500  # errors are kept in documents: bounded, they cannot crowd them out
 BATCH_SIZE = 400  # Firestore commits at most 500 writes
 
 SlotState = Literal["valid", "invalid", "empty", "deleted"]
@@ -94,22 +97,64 @@ def _iso(moment: datetime | None) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _order(slot: Mapping[str, Any]) -> tuple[int, int]:
+def _order(observation: Mapping[str, Any]) -> tuple[int, int]:
     """Newer generation wins; for the same generation a deletion comes after its content."""
-    return int(slot["generation"]), 1 if slot["state"] == "deleted" else 0
+    return int(observation["generation"]), 1 if observation["state"] == "deleted" else 0
 
 
 @dataclass(frozen=True)
 class _Fact:
-    """One observed fact about a file: its slot as it will be stored."""
+    """One observation of a file generation, and for a valid one its text or videos."""
 
-    slot: dict[str, Any]
-    content: Any = None  # the validated JSON (task file) or {video_id: url} (video list)
+    observation: dict[str, Any]
+    text: str | None = None  # a valid task file, as written
+    videos: Mapping[str, str] | None = None  # a valid video list
 
     @property
     def state(self) -> SlotState:
-        state: SlotState = self.slot["state"]
+        state: SlotState = self.observation["state"]
         return state
+
+    @property
+    def generation(self) -> int:
+        return int(self.observation["generation"])
+
+
+def new_slot(name: str) -> dict[str, Any]:
+    """What is known about one object name: three maxima, so any delivery order agrees.
+
+    ``latest``: the newest observation (valid, invalid, empty or deleted); ``valid``: the
+    newest valid generation; ``deleted``: the newest deleted generation. The file counts
+    when its newest valid generation is newer than any deletion: an invalid or empty
+    upload is quarantined (or waited out) without changing the status.
+    """
+    return {"name": name, "latest": None, "valid": None, "deleted": None}
+
+
+def _observe_into(slot: dict[str, Any], fact: _Fact, valid: dict[str, Any] | None) -> bool:
+    """Fold a fact into a slot; whether anything changed."""
+    changed = False
+    if slot["latest"] is None or _order(fact.observation) > _order(slot["latest"]):
+        slot["latest"] = fact.observation
+        changed = True
+    if valid is not None and (
+        slot["valid"] is None or fact.generation > int(slot["valid"]["generation"])
+    ):
+        slot["valid"] = valid
+        changed = True
+    if fact.state == "deleted" and (slot["deleted"] is None or fact.generation > slot["deleted"]):
+        slot["deleted"] = fact.generation
+        changed = True
+    return changed
+
+
+def effective(slot: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The valid generation that counts, or None (never valid, or deleted since)."""
+    valid = slot.get("valid")
+    if valid is None:
+        return None
+    deleted = slot.get("deleted")
+    return valid if deleted is None or deleted < int(valid["generation"]) else None
 
 
 def ingest_event(services: Services, event: StorageEvent) -> IngestResult:
@@ -135,10 +180,10 @@ def ingest_event(services: Services, event: StorageEvent) -> IngestResult:
         return IngestResult(obj.name, obj.generation, "stale", reason="a newer generation is live")
     fact = _observe(blobs, settings, event, parsed)
     if fact is None:
-        return IngestResult(obj.name, obj.generation, "stale", reason="generation no longer live")
+        return IngestResult(obj.name, obj.generation, "stale", reason="generation not readable")
     if isinstance(parsed, VideoListName):
-        return _apply_video_list(documents, parsed, obj, fact)
-    return _apply_task_file(documents, settings, parsed, fact)
+        return _apply_video_list(documents, parsed, fact)
+    return _apply_task_file(documents, parsed, fact)
 
 
 def _superseded(blobs: BlobStore, obj: StorageObjectData) -> bool:
@@ -155,55 +200,54 @@ def _observe(
     event: StorageEvent,
     parsed: TaskFileName | VideoListName,
 ) -> _Fact | None:
-    """Read and validate the event's generation; None if that generation is gone already."""
+    """Read and validate the event's generation; None if that generation cannot be read."""
     obj = event.object
-    slot: dict[str, Any] = {
-        "name": obj.name,
+    observation: dict[str, Any] = {
         "generation": obj.generation,
         "size": obj.size,
         "md5_hash": obj.md5_hash,
         "updated": _iso(obj.updated or event.context.time),
     }
+
+    def invalid(error: str) -> _Fact:
+        return _Fact({**observation, "state": "invalid", "error": error[:MAX_ERROR_CHARS]})
+
     if event.removed:
-        return _Fact({**slot, "state": "deleted", "updated": _iso(event.context.time)})
+        return _Fact({**observation, "state": "deleted", "updated": _iso(event.context.time)})
     if obj.size == 0:
         # Some upload tools finalize an empty object before the real content: wait for it.
-        return _Fact({**slot, "state": "empty"})
-    limit = (
-        settings.max_video_list_bytes
-        if isinstance(parsed, VideoListName)
-        else settings.max_annotation_bytes
-    )
+        return _Fact({**observation, "state": "empty"})
+    is_list = isinstance(parsed, VideoListName)
+    limit = settings.max_video_list_bytes if is_list else settings.max_annotation_bytes
     if obj.size > limit:
-        error = f"{obj.name}: {obj.size} bytes is larger than the {limit}-byte limit"
-        return _Fact({**slot, "state": "invalid", "error": error})
+        return invalid(f"{obj.name}: {obj.size} bytes is larger than the {limit}-byte limit")
     try:
         data = blobs.read(obj.bucket, obj.name, generation=obj.generation)
     except NotFoundError:
-        return None  # replaced or deleted since: that event brings the newer fact
+        return None  # gone and not kept: the events of what replaced it bring the facts
     if len(data) > limit:  # the event's size is what GCS said; trust the bytes
-        error = f"{obj.name}: {len(data)} bytes is larger than the {limit}-byte limit"
-        return _Fact({**slot, "state": "invalid", "error": error})
+        return invalid(f"{obj.name}: {len(data)} bytes is larger than the {limit}-byte limit")
     try:
         if isinstance(parsed, VideoListName):
             videos = parse_video_list(obj.name, data)
-            return _Fact({**slot, "state": "valid", "videos": len(videos)}, videos)
-        content = parse_task_file(obj.name, parsed.kind, data)
+            return _Fact({**observation, "state": "valid"}, videos=videos)
+        parse_task_file(obj.name, parsed.kind, data)
     except InvalidFileError as exc:
-        return _Fact({**slot, "state": "invalid", "error": str(exc)})
-    return _Fact({**slot, "state": "valid", "content": content}, content)
+        return invalid(str(exc))
+    # Kept as written (key order included): the document store then holds one string,
+    # whatever nesting or key names the annotation tool used.
+    return _Fact({**observation, "state": "valid"}, text=data.decode("utf-8-sig"))
 
 
 # --- task files -----------------------------------------------------------------------------
 
 
-def new_task_document(config_type: str, video_id: str, task: str, *, known: bool) -> dict[str, Any]:
+def new_task_document(config_type: str, video_id: str, task: str) -> dict[str, Any]:
     """A (video, task) before any file: not completed."""
     return {
         "config_type": config_type,
         "video_id": video_id,
         "task": task,
-        "task_known": known,
         "files": {},
         "status": Status.NOT_COMPLETED.value,
         "edge_cases": [],
@@ -216,21 +260,27 @@ def new_task_document(config_type: str, video_id: str, task: str, *, known: bool
     }
 
 
-def _valid_contents(files: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {kind: slot["content"] for kind, slot in files.items() if slot["state"] == "valid"}
+def task_contents(files: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``kind -> content`` of the files that count."""
+    contents = {}
+    for kind, slot in files.items():
+        counted = effective(slot)
+        if counted is not None:
+            contents[kind] = orjson.loads(counted["json"])  # keeps the file's key order
+    return contents
 
 
 def recompute(data: dict[str, Any]) -> None:
     """Derive status, edge cases and people from the slots of a task document, in place."""
-    contents = _valid_contents(data["files"])
-    derived = derive_status(contents, task_known=data["task_known"])
+    contents = task_contents(data["files"])
+    derived = derive_status(contents)
     data["status"] = derived.status.value
     data["edge_cases"] = [
         {"code": code.value, "reason": reason} for code, reason in derived.edge_cases
     ]
     data["has_edge_cases"] = bool(derived.edge_cases)
     data["quarantined_files"] = sorted(
-        slot["name"] for slot in data["files"].values() if slot["state"] == "invalid"
+        slot["name"] for slot in data["files"].values() if slot["latest"]["state"] == "invalid"
     )
     feedback = contents.get("feedback")
     previous = contents.get("feedback_prev")
@@ -240,17 +290,17 @@ def recompute(data: dict[str, Any]) -> None:
     data["reviewer"] = review.get("reviewer") if review else None
 
 
-def _history_entry(fact: _Fact) -> dict[str, Any]:
-    slot = fact.slot
+def _history_entry(name: str, fact: _Fact) -> dict[str, Any]:
+    observation = fact.observation
     entry = {
-        "name": slot["name"],
-        "generation": slot["generation"],
+        "name": name,
+        "generation": fact.generation,
         "event": "deleted" if fact.state == "deleted" else "finalized",
         "state": fact.state,
-        "time": slot["updated"],
+        "time": observation["updated"],
     }
-    if "error" in slot:
-        entry["error"] = slot["error"]
+    if "error" in observation:
+        entry["error"] = observation["error"]
     return entry
 
 
@@ -265,13 +315,21 @@ def _remember(history: list[dict[str, Any]], entry: dict[str, Any]) -> bool:
     return True
 
 
-def _apply_task_file(
-    documents: DocumentStore, settings: Settings, parsed: TaskFileName, fact: _Fact
-) -> IngestResult:
+def _apply_task_file(documents: DocumentStore, parsed: TaskFileName, fact: _Fact) -> IngestResult:
     config = parsed.config_type
+    name = f"{config}/{parsed.task}/{parsed.video_id}_{parsed.kind}.json"
     path = f"{tasks_collection(config)}/{task_doc_id(parsed.video_id, parsed.task)}"
-    quarantine_path = f"{QUARANTINE}/{file_id(fact.slot['name'])}"
-    known = parsed.task in settings.task_sets[config]
+    quarantine_path = f"{QUARANTINE}/{file_id(name)}"
+    valid = (
+        {
+            "generation": fact.generation,
+            "updated": fact.observation["updated"],
+            "md5_hash": fact.observation["md5_hash"],
+            "json": fact.text,
+        }
+        if fact.text is not None
+        else None
+    )
 
     def apply(tx: Transaction) -> IngestResult:
         current = tx.get(path)
@@ -279,37 +337,37 @@ def _apply_task_file(
         data = (
             current.data
             if current is not None
-            else new_task_document(config, parsed.video_id, parsed.task, known=known)
+            else new_task_document(config, parsed.video_id, parsed.task)
         )
-        remembered = _remember(data["history"], _history_entry(fact))
-        old = data["files"].get(parsed.kind)
-        if old is not None and _order(old) >= _order(fact.slot):
-            outcome: Outcome = "unchanged" if _order(old) == _order(fact.slot) else "stale"
+        remembered = _remember(data["history"], _history_entry(name, fact))
+        slot = data["files"].get(parsed.kind) or new_slot(name)
+        latest_before = slot["latest"]
+        if not _observe_into(slot, fact, valid):
             if remembered:
                 tx.set(path, {**data, "updated_at": SERVER_TIMESTAMP})
-            return IngestResult(fact.slot["name"], fact.slot["generation"], outcome, data["status"])
+            duplicate = latest_before is not None and _order(latest_before) == _order(
+                fact.observation
+            )
+            outcome: Outcome = "unchanged" if duplicate else "stale"
+            return IngestResult(name, fact.generation, outcome, data["status"])
         before = data["status"]
-        data["files"][parsed.kind] = fact.slot
+        data["files"][parsed.kind] = slot
         recompute(data)
         if data["status"] != before:
             data["transitions"].append(
                 {
                     "from": before,
                     "to": data["status"],
-                    "time": fact.slot["updated"],
-                    "cause": f"{fact.slot['name']}#{fact.slot['generation']}",
+                    "time": fact.observation["updated"],
+                    "cause": f"{name}#{fact.generation}",
                 }
             )
             del data["transitions"][:-MAX_HISTORY]
         tx.set(path, {**data, "updated_at": SERVER_TIMESTAMP})
-        _sync_quarantine(tx, quarantine_path, quarantined, fact, config)
+        _sync_quarantine(tx, quarantine_path, quarantined, name, slot["latest"], config)
         outcome = "quarantined" if fact.state == "invalid" else "applied"
         return IngestResult(
-            fact.slot["name"],
-            fact.slot["generation"],
-            outcome,
-            data["status"],
-            fact.slot.get("error"),
+            name, fact.generation, outcome, data["status"], fact.observation.get("error")
         )
 
     return documents.run_transaction(apply)
@@ -319,21 +377,22 @@ def _sync_quarantine(
     tx: Transaction,
     path: str,
     current: Document | None,
-    fact: _Fact,
+    name: str,
+    latest: Mapping[str, Any],
     config_type: str | None,
 ) -> None:
     """Keep ``quarantine/<file id>`` equal to "the newest known generation is invalid"."""
-    if current is not None and int(current.data["generation"]) > fact.slot["generation"]:
+    if current is not None and int(current.data["generation"]) > int(latest["generation"]):
         return
-    if fact.state == "invalid":
+    if latest["state"] == "invalid":
         tx.set(
             path,
             {
-                "name": fact.slot["name"],
-                "generation": fact.slot["generation"],
+                "name": name,
+                "generation": latest["generation"],
                 "config_type": config_type,
-                "error": fact.slot["error"],
-                "time": fact.slot["updated"],
+                "error": latest["error"],
+                "time": latest["updated"],
                 "recorded_at": SERVER_TIMESTAMP,
             },
         )
@@ -355,14 +414,16 @@ def _quarantine_name(
             live = obj.generation  # a name this store cannot even hold: quarantine it anyway
         if live != obj.generation:
             return IngestResult(obj.name, obj.generation, "stale", reason="not the live generation")
-    state: SlotState = "deleted" if event.removed else "invalid"
-    slot = {"name": obj.name, "generation": obj.generation, "updated": _iso(obj.updated),
-            "state": state, "error": error}  # fmt: skip
-    fact = _Fact(slot)
+    latest = {
+        "generation": obj.generation,
+        "updated": _iso(obj.updated),
+        "state": "deleted" if event.removed else "invalid",
+        "error": error[:MAX_ERROR_CHARS],
+    }
     path = f"{QUARANTINE}/{file_id(obj.name)}"
 
     def apply(tx: Transaction) -> None:
-        _sync_quarantine(tx, path, tx.get(path), fact, None)
+        _sync_quarantine(tx, path, tx.get(path), obj.name, latest, None)
 
     documents.run_transaction(apply)
     if event.removed:
@@ -374,69 +435,80 @@ def _quarantine_name(
 # --- video lists ----------------------------------------------------------------------------
 
 
-def _apply_video_list(
-    documents: DocumentStore, parsed: VideoListName, obj: StorageObjectData, fact: _Fact
-) -> IngestResult:
+def source_doc_id(list_id: str, generation: int, video_id: str) -> str:
+    """One registration: the list generation is part of the id, so generations never mix."""
+    return f"{list_id}~{generation}~{video_id}"
+
+
+def _apply_video_list(documents: DocumentStore, parsed: VideoListName, fact: _Fact) -> IngestResult:
     """Register (or forget) the videos of one list; safe to redo after a crash."""
     config = parsed.config_type
-    list_id = file_id(obj.name)
+    name = parsed.name
+    list_id = file_id(name)
     list_path = f"{video_lists_collection(config)}/{list_id}"
     quarantine_path = f"{QUARANTINE}/{list_id}"
+    valid = (
+        {"generation": fact.generation, "videos": len(fact.videos), "complete": False}
+        if fact.videos is not None
+        else None
+    )
 
-    def claim(tx: Transaction) -> Outcome:
+    def claim(tx: Transaction) -> tuple[Outcome, bool]:
         current = tx.get(list_path)
         quarantined = tx.get(quarantine_path)
-        if current is not None:
-            if _order(current.data) > _order(fact.slot):
-                return "stale"
-            if _order(current.data) == _order(fact.slot) and current.data.get("complete"):
-                return "unchanged"
-        tx.set(list_path, {**fact.slot, "complete": False, "updated_at": SERVER_TIMESTAMP})
-        _sync_quarantine(tx, quarantine_path, quarantined, fact, config)
-        return "quarantined" if fact.state == "invalid" else "applied"
+        slot = current.data if current is not None else new_slot(name)
+        latest_before = slot["latest"]
+        changed = _observe_into(slot, fact, valid)
+        mine = slot["valid"] is not None and int(slot["valid"]["generation"]) == fact.generation
+        unfinished = mine and fact.videos is not None and not slot["valid"]["complete"]
+        if changed:
+            tx.set(list_path, {**slot, "updated_at": SERVER_TIMESTAMP})
+            _sync_quarantine(tx, quarantine_path, quarantined, name, slot["latest"], config)
+            return ("quarantined" if fact.state == "invalid" else "applied"), unfinished
+        duplicate = latest_before is not None and _order(latest_before) == _order(fact.observation)
+        return ("unchanged" if duplicate else "stale"), unfinished
 
-    outcome = documents.run_transaction(claim)
-    if outcome in ("stale", "unchanged"):
-        return IngestResult(obj.name, obj.generation, outcome)
-    sources = video_sources_collection(config)
-    videos: Mapping[str, str] = fact.content if fact.state == "valid" else {}
-    items = sorted(videos.items())
-    for start in range(0, len(items), BATCH_SIZE):
-        with documents.batch() as batch:
-            for video_id, url in items[start : start + BATCH_SIZE]:
-                batch.set(
-                    f"{sources}/{list_id}~{video_id}",
-                    {
-                        "video_id": video_id,
-                        "video_url": url,
-                        "list_id": list_id,
-                        "list_name": obj.name,
-                        "generation": obj.generation,
-                    },
-                )
-    _prune_sources(documents, config, list_id)
+    outcome, write_entries = documents.run_transaction(claim)
+    if write_entries and fact.videos is not None:
+        sources = video_sources_collection(config)
+        items = sorted(fact.videos.items())
+        for start in range(0, len(items), BATCH_SIZE):
+            with documents.batch() as batch:
+                for video_id, url in items[start : start + BATCH_SIZE]:
+                    batch.set(
+                        f"{sources}/{source_doc_id(list_id, fact.generation, video_id)}",
+                        {
+                            "video_id": video_id,
+                            "video_url": url,
+                            "list_id": list_id,
+                            "list_name": name,
+                            "generation": fact.generation,
+                        },
+                    )
+    if write_entries or outcome in ("applied", "quarantined"):
+        _prune_sources(documents, config, list_id)
 
     def finish(tx: Transaction) -> None:
         current = tx.get(list_path)
-        if current is not None and _order(current.data) == _order(fact.slot):
-            tx.update(list_path, {"complete": True})
+        counted = current.data.get("valid") if current is not None else None
+        if counted is not None and int(counted["generation"]) == fact.generation:
+            tx.update(list_path, {"valid.complete": True})
 
-    documents.run_transaction(finish)
-    return IngestResult(obj.name, obj.generation, outcome, reason=fact.slot.get("error"))
+    if write_entries:
+        documents.run_transaction(finish)
+        outcome = "applied" if outcome in ("unchanged", "stale") else outcome
+    return IngestResult(name, fact.generation, outcome, reason=fact.observation.get("error"))
 
 
 def _prune_sources(documents: DocumentStore, config: str, list_id: str) -> None:
-    """Delete this list's entries that its newest known generation does not hold.
+    """Delete this list's entries of any generation other than the one that counts.
 
     Runs after every write of entries, against the list document as it is *now*: a slower
     handler of an older generation therefore cleans up its own late writes.
     """
     current = documents.get(f"{video_lists_collection(config)}/{list_id}")
-    keep = (
-        int(current.data["generation"])
-        if current is not None and current.data["state"] == "valid"
-        else None
-    )
+    counted = effective(current.data) if current is not None else None
+    keep = int(counted["generation"]) if counted is not None else None
     stale = [
         doc.path
         for doc in documents.query(
@@ -448,6 +520,16 @@ def _prune_sources(documents: DocumentStore, config: str, list_id: str) -> None:
         with documents.batch() as batch:
             for path in stale[start : start + BATCH_SIZE]:
                 batch.delete(path)
+
+
+def counted_lists(documents: DocumentStore, config_type: str) -> dict[str, dict[str, Any]]:
+    """``list id -> valid generation record`` of every video list that counts now."""
+    counted = {}
+    for doc in documents.iter_collection(video_lists_collection(config_type)):
+        valid = effective(doc.data)
+        if valid is not None:
+            counted[doc.id] = dict(valid)
+    return counted
 
 
 # --- uploading a campaign folder ------------------------------------------------------------
@@ -475,12 +557,15 @@ def upload_folder(
     source: Path,
     config_type: str,
     *,
+    force: bool = False,
     on_file: Callable[[str], None] | None = None,
 ) -> UploadSummary:
     """Upload every file under ``source`` as ``<config_type>/<relative path>``.
 
     This is what an annotation tool does. A file whose bytes are already the live object's is
-    not uploaded again (like ``gsutil rsync``), so running it twice changes nothing.
+    not uploaded again (like ``gsutil rsync``), so running it twice changes nothing; with
+    ``force`` every file is uploaded again (new generations, ingested afresh: e.g. after a
+    config type or task was added to the configuration).
     """
     if not source.is_dir():
         raise ConfigError(f"{source} is not a folder")
@@ -500,7 +585,7 @@ def upload_folder(
             skipped.append(relative)
             continue
         name = f"{config_type}/{relative}"
-        if live.get(name) == _local_md5(path):
+        if not force and live.get(name) == _local_md5(path):
             unchanged.append(name)
         else:
             content_type = "application/x-ndjson" if name.endswith(".jsonl") else "application/json"
@@ -525,13 +610,14 @@ class CaptionProgress:
 def caption_progress(documents: DocumentStore, settings: Settings) -> list[CaptionProgress]:
     """Counts for ``vidcurate status``; not_completed = registered videos minus the rest.
 
-    ``registered_videos`` counts list entries, so a video listed in two files counts twice
-    here (exports deduplicate).
+    ``registered_videos`` adds up the lists, so a video listed in two files counts twice
+    here, and tasks of unregistered videos count too (exports deduplicate and leave those
+    out): this is a progress view, the export is the record.
     """
     report = []
     for config_type, tasks in settings.task_sets.items():
         collection = tasks_collection(config_type)
-        registered = documents.count(video_sources_collection(config_type))
+        registered = sum(int(v["videos"]) for v in counted_lists(documents, config_type).values())
         per_task: dict[str, dict[str, int]] = {}
         for task in tasks:
             counts = {

@@ -30,22 +30,27 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.bootstrap import Services
 from shared.config import NAME_PATTERN, Settings
-from shared.domain.captions import REVIEWED, STATUSES, EdgeCase, Feedback, Status
+from shared.domain.captions import REVIEWED, STATUSES, EdgeCase, Status
 from shared.errors import AlreadyExistsError, PermanentError, PreconditionFailedError
 from shared.ports import SERVER_TIMESTAMP, DocumentStore
 from shared.services.captions import (
     QUARANTINE,
+    counted_lists,
+    effective,
+    task_contents,
     tasks_collection,
     video_sources_collection,
 )
+from shared.services.hub import check_repo_id
 
 log = logging.getLogger("vidcurate.exports")
 
 EXPORTS = "exports"
+MAX_FOLDERS_PER_MINUTE = 50
+MAX_LISTED_PROBLEMS = 50
 HUB_UPLOADS_TOPIC = "hub-uploads"
 EXPORT_REQUESTS_TOPIC = "export-requests"
 RATING_FIELDS = ("initial_caption_rating_score", "feedback_rating_score", "caption_rating_score")
-REPO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class ExportRequest(BaseModel):
@@ -57,7 +62,7 @@ class ExportRequest(BaseModel):
     only_reviewed: bool = False
     ignore_errors: bool = False
     with_history: bool = False
-    hf_dataset: str | None = Field(None, pattern=REPO_PATTERN)
+    hf_dataset: str | None = None
     publish: bool = Field(
         False, description="Publish to the Hub (to hf_dataset, or the configured default)."
     )
@@ -68,6 +73,11 @@ class ExportRequest(BaseModel):
         if not NAME_PATTERN.fullmatch(value):
             raise ValueError(f"invalid config type {value!r}")
         return value
+
+    @field_validator("hf_dataset")
+    @classmethod
+    def _repo(cls, value: str | None) -> str | None:
+        return None if value is None else check_repo_id(value)
 
 
 class ExportBlockedError(PermanentError):
@@ -93,6 +103,7 @@ class Snapshot:
     task_docs: list[dict[str, Any]]
     edge_cases: list[dict[str, Any]]
     quarantined: list[dict[str, Any]]
+    begun: set[str] = field(default_factory=set)  # videos with any file, valid or not
 
     def videos_where(self, keep: set[Status] | frozenset[Status]) -> Iterator[str]:
         """Video ids with at least one task in one of ``keep``."""
@@ -101,9 +112,11 @@ class Snapshot:
                 yield video_id
 
     def not_started(self) -> Iterator[str]:
-        """Video ids whose every task is not completed."""
+        """Video ids with no annotation work begun: no file of any task, valid or not."""
         for video_id, by_task in self.statuses.items():
-            if all(s == Status.NOT_COMPLETED for s in by_task.values()):
+            if video_id not in self.begun and all(
+                s == Status.NOT_COMPLETED for s in by_task.values()
+            ):
                 yield video_id
 
 
@@ -125,10 +138,19 @@ class ExportResult:
 
 
 def registered_videos(documents: DocumentStore, config_type: str) -> dict[str, str]:
-    """``video_id -> video_url`` of every registered video (the first list by name wins)."""
+    """``video_id -> video_url`` of every registered video (the first list by name wins).
+
+    Only entries of the generation of each list that counts now are read as registered.
+    """
+    counted = {
+        list_id: int(valid["generation"])
+        for list_id, valid in counted_lists(documents, config_type).items()
+    }
     chosen: dict[str, tuple[str, str]] = {}
     for doc in documents.iter_collection(video_sources_collection(config_type)):
         data = doc.data
+        if counted.get(data["list_id"]) != data["generation"]:
+            continue  # an older or newer generation still being written or pruned
         candidate = (data["list_name"], data["video_url"])
         current = chosen.get(data["video_id"])
         if current is None or candidate < current:
@@ -136,26 +158,14 @@ def registered_videos(documents: DocumentStore, config_type: str) -> dict[str, s
     return {video_id: chosen[video_id][1] for video_id in sorted(chosen)}
 
 
-_WORKFLOW_FIELDS = tuple(Feedback.model_fields)
-
-
-def _workflow_order(content: Mapping[str, Any]) -> dict[str, Any]:
-    """The workflow's fields in stage order, then unknown ones (stores keep no key order)."""
-    ordered = {name: content[name] for name in _WORKFLOW_FIELDS if name in content}
-    if len(ordered) < len(content):
-        ordered.update((name, content[name]) for name in sorted(content) if name not in ordered)
-    return ordered
-
-
 def _caption_entry(doc: Mapping[str, Any], *, with_history: bool) -> dict[str, Any]:
     """One task of a video in the export shape: status, caption_data, negative_example."""
     status = doc["status"]
     entry: dict[str, Any] = {"status": status}
-    files = doc["files"]
-    contents = {kind: slot["content"] for kind, slot in files.items() if slot["state"] == "valid"}
+    contents = task_contents(doc["files"])  # each file as written, key order included
     feedback = contents.get("feedback")
     if status != Status.NOT_COMPLETED and feedback is not None:
-        caption_data = _workflow_order(feedback)
+        caption_data = feedback
         review = contents.get("review")
         if review is not None and status in REVIEWED:
             caption_data["reviewer"] = review.get("reviewer")
@@ -166,7 +176,7 @@ def _caption_entry(doc: Mapping[str, Any], *, with_history: bool) -> dict[str, A
             caption_data["original_annotator"] = previous.get("user")
         entry["caption_data"] = caption_data
         if status == Status.REJECTED and previous is not None:
-            entry["negative_example"] = _workflow_order(previous)
+            entry["negative_example"] = previous
     if with_history:
         entry["history"] = {
             "files": [
@@ -179,7 +189,12 @@ def _caption_entry(doc: Mapping[str, Any], *, with_history: bool) -> dict[str, A
 
 
 def _names(files: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    return sorted(slot["name"] for slot in files.values() if slot["state"] != "deleted")
+    return sorted(slot["name"] for slot in files.values() if slot["latest"]["state"] != "deleted")
+
+
+def _begun(files: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether any file of the task exists (valid, invalid or still empty)."""
+    return any(slot["latest"]["state"] != "deleted" for slot in files.values())
 
 
 def take_snapshot(
@@ -195,6 +210,7 @@ def take_snapshot(
     task_docs: list[dict[str, Any]] = []
     edge_cases: list[dict[str, Any]] = []
     unregistered: dict[str, list[str]] = defaultdict(list)
+    begun: set[str] = set()
     for doc in documents.iter_collection(tasks_collection(config_type)):
         data = doc.data
         task_docs.append(data)
@@ -202,10 +218,24 @@ def take_snapshot(
         files = data["files"]
         for edge in data["edge_cases"]:
             edge_cases.append({**edge, "video_id": video_id, "task": task, "files": _names(files)})
+        counted = any(effective(slot) is not None for slot in files.values())
+        if task not in tasks and counted:
+            # Judged against today's configuration, not the one the files arrived under.
+            edge_cases.append(
+                {
+                    "code": EdgeCase.TASK_NOT_IN_CONFIG.value,
+                    "reason": f"task {task!r} is not in config {config_type!r}",
+                    "video_id": video_id,
+                    "task": task,
+                    "files": _names(files),
+                }
+            )
         if video_id not in videos:
-            if any(s["state"] == "valid" for s in files.values()):
+            if counted:
                 unregistered[video_id].extend(_names(files))
             continue
+        if _begun(files):
+            begun.add(video_id)
         if task in tasks:
             captions[video_id][task] = _caption_entry(data, with_history=with_history)
     for video_id, names in sorted(unregistered.items()):
@@ -235,7 +265,9 @@ def take_snapshot(
         ),
         key=lambda q: str(q["name"]),
     )
-    return Snapshot(config_type, dict(tasks), entries, statuses, task_docs, edge_cases, quarantined)
+    return Snapshot(
+        config_type, dict(tasks), entries, statuses, task_docs, edge_cases, quarantined, begun
+    )
 
 
 def _concerns(name: str, config_type: str, settings: Settings) -> bool:
@@ -422,54 +454,63 @@ def run_export(
     """Snapshot, check, write to the exports bucket (and ``export_dir``), ask for publishing.
 
     ``request_id`` identifies the request (a message id, or a fresh id from the CLI): a
-    redelivery of the same request completes the same folder instead of making another.
+    redelivery of the same request completes the same folder, or if it was finished,
+    returns it unchanged. Another export in the same minute gets ``export_..._2``: an
+    export never replaces an earlier one.
     """
     settings, documents = services.settings, services.documents
     moment = now or datetime.now(UTC)
-    timestamp = export_timestamp(moment)
-    folder = f"export_{timestamp}"
-    local = export_dir / folder if export_dir is not None else None
-    if local is not None and local.exists():
-        raise ExportExistsError(
-            f"{local} already exists: exports are never overwritten "
-            "(wait for the next minute, or choose another --export-dir)"
-        )
     with _gc_paused():
         snapshot = take_snapshot(
             documents, settings, request.config_type, with_history=request.with_history
         )
     problems = blocking_problems(snapshot)
     if problems and not request.ignore_errors:
-        shown = "\n  ".join(problems[:50])
-        more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+        shown = "\n  ".join(problems[:MAX_LISTED_PROBLEMS])
+        more = len(problems) - MAX_LISTED_PROBLEMS
         raise ExportBlockedError(
             f"export of config {request.config_type!r} stopped: {len(problems)} edge case(s) "
-            f"or quarantined file(s); fix them or pass --ignore-errors:\n  {shown}{more}"
+            f"or quarantined file(s); fix them or pass --ignore-errors:\n  {shown}"
+            + (f"\n  ... and {more} more" if more > 0 else "")
         )
     repo_id = request.hf_dataset or (settings.hf_dataset if request.publish else None)
     if (request.publish or request.hf_dataset) and repo_id is None:
         raise ExportRequestError("publishing needs --hf-dataset OWNER/NAME or VIDCURATE_HF_DATASET")
     generated_at = moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    claim = _claim_folder(documents, folder, request, request_id, generated_at)
-    generated_at = claim["generated_at"]
-    with _gc_paused():
-        files = render_export(snapshot, request, timestamp, generated_at)
+    claim = _claim_folder(
+        documents, f"export_{export_timestamp(moment)}", request, request_id, generated_at,
+        export_dir,
+    )  # fmt: skip
+    folder = claim["folder"]
+    timestamp = folder.removeprefix("export_")
     bucket = settings.exports_bucket
-    for name, data in files.items():
-        _write_once(services, bucket, f"{folder}/{name}", data, request_id, claim)
-    if local is not None:
+    local = export_dir / folder if export_dir is not None else None
+    if claim.get("state") == "written":
+        # A redelivery of a request that finished: the folder is final, never rewritten.
+        files = {
+            info.name.removeprefix(f"{folder}/"): services.blobs.read(bucket, info.name)
+            for info in services.blobs.list(bucket, f"{folder}/")
+        }
+    else:
+        with _gc_paused():
+            files = render_export(snapshot, request, timestamp, claim["generated_at"])
+        for name, data in files.items():
+            _write_once(services, bucket, f"{folder}/{name}", data, request_id, claim)
+    if local is not None and not local.exists():
         local.mkdir(parents=True)
         for name, data in files.items():
             (local / name).write_bytes(data)
     statistics = json.loads(files[f"comprehensive_statistics_{timestamp}.json"])
     hub_message_id = None
     if repo_id is not None:
+        # hub_upload makes one commit per (repo, folder) however often this is published.
         body = json.dumps({"folder": folder, "repo_id": repo_id}).encode()
         hub_message_id = services.bus.publish(HUB_UPLOADS_TOPIC, body, {"folder": folder})
     documents.update(
         f"{EXPORTS}/{folder}",
         {
             "state": "written",
+            "config_type": request.config_type,
             "files": {name: len(data) for name, data in files.items()},
             "totals": statistics["totals"],
             "hf_dataset": repo_id,
@@ -491,33 +532,41 @@ def run_export(
 
 def _claim_folder(
     documents: DocumentStore,
-    folder: str,
+    base: str,
     request: ExportRequest,
     request_id: str,
     generated_at: str,
+    export_dir: Path | None,
 ) -> dict[str, Any]:
-    """Claim the folder for this request; the same request may resume its own claim."""
-    path = f"{EXPORTS}/{folder}"
-    record = {
-        "folder": folder,
-        "request_id": request_id,
-        "request": request.model_dump(),
-        "generated_at": generated_at,
-        "state": "writing",
-        "created_at": SERVER_TIMESTAMP,
-    }
-    try:
-        documents.create(path, record)
-    except AlreadyExistsError:
+    """Claim ``base`` (or ``base_2``, ``base_3``...) for this request with a create-only
+    document; the same request finds and resumes its own claim."""
+    for attempt in range(1, MAX_FOLDERS_PER_MINUTE + 1):
+        folder = base if attempt == 1 else f"{base}_{attempt}"
+        path = f"{EXPORTS}/{folder}"
         existing = documents.get(path)
-        if existing is None or existing.data.get("request_id") != request_id:
-            made_by = existing.data.get("request_id") if existing else "another request"
-            raise ExportExistsError(
-                f"{folder} already exists (made by request {made_by}): exports are never "
-                "overwritten; run the export again in a minute"
-            ) from None
-        return existing.data
-    return record
+        if existing is not None:
+            if existing.data.get("request_id") == request_id:
+                return existing.data
+            continue
+        if export_dir is not None and (export_dir / folder).exists():
+            continue  # made by another vidcurate home: leave it alone
+        record = {
+            "folder": folder,
+            "request_id": request_id,
+            "request": request.model_dump(),
+            "config_type": request.config_type,
+            "generated_at": generated_at,
+            "state": "writing",
+            "created_at": SERVER_TIMESTAMP,
+        }
+        try:
+            documents.create(path, record)
+        except AlreadyExistsError:
+            continue  # claimed meanwhile by a concurrent request
+        return record
+    raise ExportExistsError(
+        f"{base}: {MAX_FOLDERS_PER_MINUTE} exports already made this minute; try again later"
+    )
 
 
 def _write_once(
@@ -529,29 +578,26 @@ def _write_once(
     claim: Mapping[str, Any],
 ) -> None:
     """Create the object; a retry of the same request may replace its own earlier write."""
-    try:
+
+    def put(if_generation_match: int) -> None:
         services.blobs.write(
             bucket,
             name,
             data,
             content_type="application/json",
             metadata={"vidcurate-export-request": request_id},
-            if_generation_match=0,
+            if_generation_match=if_generation_match,
         )
+
+    try:
+        put(0)
     except PreconditionFailedError:
         existing = services.blobs.stat(bucket, name)
         if existing.metadata.get("vidcurate-export-request") != claim["request_id"]:
             raise ExportExistsError(
                 f"gs://{bucket}/{name} already exists: exports are never overwritten"
             ) from None
-        services.blobs.write(
-            bucket,
-            name,
-            data,
-            content_type="application/json",
-            metadata={"vidcurate-export-request": request_id},
-            if_generation_match=existing.generation,
-        )
+        put(existing.generation)
 
 
 def list_exports(documents: DocumentStore, limit: int = 20) -> list[dict[str, Any]]:

@@ -368,7 +368,7 @@ def ingest_feedback_case(spec: FunctionSpec, settings: Settings) -> Case:
         push_path=f"/projects/{settings.project}/topics/{spec.source_topic(settings)}",
         document=document,
         push_document=document,
-        expect=lambda doc: doc["files"]["feedback"]["state"] == "deleted",
+        expect=lambda doc: doc["files"]["feedback"]["latest"]["state"] == "deleted",
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any, get_args
 import hcl2
 import pytest
 
-from shared.config import BUCKET_ROLES, Settings
+from shared.config import BUCKET_ROLES, DEFAULT_TASK_SETS, NAME_PATTERN, Settings
 from shared.runtime.catalog import (
     FUNCTIONS,
     StorageEventType,
@@ -24,6 +24,7 @@ from shared.runtime.catalog import (
     TopicTrigger,
     storage_topic,
 )
+from shared.services.captions import new_task_document, tasks_collection
 from shared.services.exports import EXPORT_REQUESTS_TOPIC, HUB_UPLOADS_TOPIC, ExportRequest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +36,12 @@ MODULE = TERRAFORM / "modules" / "event_function"
 # here is a change of what a function can do, and should be deliberate.
 ACCESS: dict[str, dict[str, Any]] = {
     "ping": {},
-    "ingest_feedback": {"buckets": {"annotations": "roles/storage.objectViewer"}},
+    "ingest_feedback": {
+        "buckets": {"annotations": "roles/storage.objectViewer"},
+        # A video list of ~100k lines is registered in batches within one invocation.
+        "timeout_seconds": 540,
+        "available_memory": "1Gi",
+    },
     "export_snapshot": {
         # objectUser, not objectCreator: a redelivery replaces its own files (needs delete).
         "buckets": {"exports": "roles/storage.objectUser"},
@@ -390,3 +396,83 @@ def test_the_scheduled_export_publishes_a_valid_export_request(root):
     assert default.publish
     assert default.ignore_errors
     assert "cloudscheduler.googleapis.com" in local(root, "apis")
+
+
+def variables(root) -> dict[str, dict[str, Any]]:
+    return {name: body for entry in root["variable"] for name, body in entry.items()}
+
+
+def test_task_sets_and_annotation_limit_reach_the_functions_only_when_set(root, monkeypatch):
+    expression = local(root, "function_environment")
+    declared = variables(root)
+
+    # Optional settings: absent from the environment (code defaults) unless configured.
+    assert (
+        "VIDCURATE_TASK_SETS = length(var.task_sets) == 0 ? null : jsonencode(var.task_sets)"
+    ) in expression
+    assert (
+        "VIDCURATE_MAX_ANNOTATION_BYTES = var.max_annotation_bytes == null ? null : "
+        "tostring(var.max_annotation_bytes)"
+    ) in expression
+    assert expression.rstrip("})").endswith("} : env => value if value != null")
+    task_sets = declared["task_sets"]
+    assert task_sets["type"] == "${map(map(string))}"
+    assert task_sets["default"] == {}
+    assert task_sets["nullable"] is False
+    limit = declared["max_annotation_bytes"]
+    assert limit["default"] is None
+    assert "number" in limit["type"]
+
+    # The plan-time validation uses the names Settings accepts (a bad value must fail the
+    # plan, not every function's cold start).
+    pattern = "^" + NAME_PATTERN.pattern + "$"
+    conditions = [rule["condition"] for rule in task_sets["validation"]]
+    assert sum(f'can(regex("{pattern}", ' in condition for condition in conditions) == 2
+    assert any('config_type != "videos"' in condition for condition in conditions)
+    assert any('task != "videos"' in condition for condition in conditions)
+
+    # What jsonencode(var.task_sets) renders is what Settings reads from the environment.
+    configured = {"shorts": {"subject": "subject_description", "audio": "audio_description"}}
+    monkeypatch.setenv("VIDCURATE_TASK_SETS", json.dumps(configured, separators=(",", ":")))
+    monkeypatch.setenv("VIDCURATE_MAX_ANNOTATION_BYTES", "262144")
+    settings = Settings(_env_file=None)
+    assert settings.task_sets == {**DEFAULT_TASK_SETS, **configured}
+    assert settings.max_annotation_bytes == 262144
+
+
+# Fields of the (video, task) documents exempt from single-field indexing (firestore.tf).
+UNINDEXED_TASK_FIELDS = {
+    "files",
+    "history",
+    "transitions",
+    "edge_cases",
+    "quarantined_files",
+    "updated_at",
+}
+# Fields the code filters task documents on (shared/services/captions.py): never exempt.
+QUERIED_TASK_FIELDS = {"task", "status", "has_edge_cases"}
+
+
+def test_large_and_sequential_task_fields_are_exempt_from_indexing(root):
+    (field,) = [r for r in resources(root, "terraform") if r.type == "google_firestore_field"]
+    fields = local(root, "tasks_unindexed_fields")
+
+    assert tasks_collection("cfg").split("/")[-1] == local(root, "tasks_collection_group")
+    assert len(fields) == len(set(fields))
+    assert set(fields) == UNINDEXED_TASK_FIELDS
+    assert not set(fields) & QUERIED_TASK_FIELDS
+    document = new_task_document("cfg", "video", "subject")
+    assert set(fields) - {"updated_at"} <= set(document)
+    assert set(document) >= QUERIED_TASK_FIELDS
+
+    assert field.body["for_each"] == "${toset(local.tasks_unindexed_fields)}"
+    assert field.body["collection"] == "${local.tasks_collection_group}"
+    assert field.body["field"] == "${each.key}"
+    assert field.body["database"] == "${google_firestore_database.this.name}"
+    # An empty index_config disables every single-field index; no TTL policy.
+    assert [
+        {k: v for k, v in block.items() if k != "__is_block__"}
+        for block in field.body["index_config"]
+    ] == [{}]
+    assert "ttl_config" not in field.body
+    assert "${google_firestore_database.this}" in field.body["depends_on"]

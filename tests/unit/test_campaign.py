@@ -82,8 +82,10 @@ class ReadBack:
                 derived = derive_status(self.grouped.get((video_id, task), {}))
                 self.statuses[video_id, task] = derived.status.value
         for (video_id, task), files in self.grouped.items():
-            derived = derive_status(files, task_known=task in tasks)
+            derived = derive_status(files)
             self.edges.update((code.value, task, video_id) for code, _ in derived.edge_cases)
+            if task not in tasks:
+                self.edges.add((EdgeCase.TASK_NOT_IN_CONFIG.value, task, video_id))
             if video_id not in self.registered:
                 self.edges.add((EdgeCase.VIDEO_NOT_REGISTERED.value, task, video_id))
 

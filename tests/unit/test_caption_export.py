@@ -13,7 +13,6 @@ from shared.config import Settings
 from shared.services.captions import ingest_event
 from shared.services.exports import (
     ExportBlockedError,
-    ExportExistsError,
     ExportRequest,
     ExportRequestError,
     run_export,
@@ -252,24 +251,47 @@ def test_edge_cases_stop_a_strict_export_with_a_clear_list(services, tmp_path):
 
 
 def test_an_export_never_overwrites_an_earlier_one(services, tmp_path):
-    run_export(services, ExportRequest(), request_id="first", now=NOW, export_dir=tmp_path)
-    before = {p.name: p.read_bytes() for p in (tmp_path / f"export_{TS}").iterdir()}
+    first = run_export(services, ExportRequest(), request_id="a", now=NOW, export_dir=tmp_path)
+    before = {p.name: p.read_bytes() for p in (tmp_path / first.folder).iterdir()}
 
-    with pytest.raises(ExportExistsError, match="never overwritten"):
-        run_export(services, ExportRequest(), request_id="second", now=NOW, export_dir=tmp_path)
-    with pytest.raises(ExportExistsError, match="never overwritten"):
-        run_export(services, ExportRequest(), request_id="second", now=NOW, export_dir=None)
+    second = run_export(services, ExportRequest(), request_id="b", now=NOW, export_dir=tmp_path)
+    third = run_export(services, ExportRequest(only_reviewed=True), request_id="c", now=NOW)
 
-    after = {p.name: p.read_bytes() for p in (tmp_path / f"export_{TS}").iterdir()}
+    assert (first.folder, second.folder, third.folder) == (
+        f"export_{TS}",
+        f"export_{TS}_2",
+        f"export_{TS}_3",
+    )
+    assert f"reviewed_videos_{TS}_2.json" in second.files
+    after = {p.name: p.read_bytes() for p in (tmp_path / first.folder).iterdir()}
     assert after == before
+
+
+def test_a_redelivered_finished_request_returns_its_export_unchanged(services):
+    first = run_export(services, ExportRequest(), request_id="msg-1", now=NOW)
+    bucket = services.settings.exports_bucket
+    generations = {i.name: i.generation for i in services.blobs.list(bucket)}
+    # GIVEN the data changes before the redelivery
+    services.blobs.write(
+        services.settings.annotations_bucket, "default/camera/v3_feedback.json", dumps(BOB)
+    )
+    for event in captured_events(services):
+        ingest_event(services, event)
+
+    again = run_export(services, ExportRequest(), request_id="msg-1", now=NOW)
+
+    assert again.folder == first.folder
+    assert again.statistics == first.statistics
+    assert {i.name: i.generation for i in services.blobs.list(bucket)} == generations
 
 
 def test_a_redelivered_request_completes_its_own_export(services):
     first = run_export(services, ExportRequest(), request_id="msg-1", now=NOW)
     bucket = services.settings.exports_bucket
-    # GIVEN a crash after one file was written: the others are missing
+    # GIVEN a crash after one file was written: the others are missing, the claim open
     for name in list(first.files)[1:]:
         services.blobs.delete(bucket, f"{first.folder}/{name}")
+    services.documents.update(f"exports/{first.folder}", {"state": "writing"})
 
     again = run_export(services, ExportRequest(), request_id="msg-1", now=NOW)
 
@@ -283,6 +305,8 @@ def test_bad_requests_are_permanent_errors(services):
         run_export(services, ExportRequest(config_type="nope"), request_id="r", now=NOW)
     with pytest.raises(ExportRequestError, match="--hf-dataset"):
         run_export(services, ExportRequest(publish=True), request_id="r", now=NOW)
+    with pytest.raises(ValueError, match="not a Hugging Face repo id"):
+        ExportRequest(hf_dataset="a--b/x")
 
 
 def test_publishing_queues_one_hub_upload_message(services):

@@ -135,7 +135,7 @@ def test_a_task_outside_the_config_and_an_unregistered_video_are_edge_cases(serv
 
     ingest_all(services)
 
-    assert edge_codes(task(services, "v1", "lighting")) == ["task_not_in_config"]
+    assert task(services, "v1", "lighting")["status"] == "completed_not_reviewed"
     snapshot = take_snapshot(services.documents, services.settings, "default")
     codes = {(e["code"], e["video_id"]) for e in snapshot.edge_cases}
     assert codes == {("task_not_in_config", "v1"), ("video_not_registered", "ghost")}
@@ -191,6 +191,83 @@ def test_bad_files_are_quarantined_naming_the_file_and_field(services, data, nam
     ingest_all(services)
     assert services.documents.get(f"{QUARANTINE}/{file_id(name)}") is None
     assert task(services, "v1", "subject")["status"] == "approved"
+
+
+@pytest.mark.parametrize(
+    "replacement",
+    [b"", b'{"final_caption": "x", ', dumps({"user": "alice"})],
+    ids=["zero bytes", "truncated", "invalid"],
+)
+def test_an_invalid_or_empty_replacement_does_not_change_the_status(services, replacement):
+    # GIVEN an approved task
+    name = "default/subject/v1_feedback.json"
+    drop(services, name, dumps(feedback()))
+    drop(services, "default/subject/v1_review.json", dumps(review(True)))
+    ingest_all(services)
+
+    # WHEN the feedback is replaced by a bad or empty upload
+    bad = drop(services, name, replacement)
+    ingest_all(services)
+
+    # THEN the approved version still counts; a bad file is quarantined, an empty one waits
+    data = task(services, "v1", "subject")
+    assert data["status"] == "approved"
+    assert data["edge_cases"] == []
+    assert data["files"]["feedback"]["latest"]["generation"] == bad.generation
+    quarantined = services.documents.get(f"{QUARANTINE}/{file_id(name)}")
+    assert (quarantined is not None) == bool(replacement)
+
+    # WHEN the bad upload is deleted THEN nothing is left to count
+    services.blobs.delete(services.settings.annotations_bucket, name)
+    ingest_all(services)
+    assert task(services, "v1", "subject")["status"] == "not_completed"
+    assert services.documents.get(f"{QUARANTINE}/{file_id(name)}") is None
+
+
+def test_an_invalid_video_list_replacement_keeps_its_videos_registered(services):
+    drop(services, "default/videos/a.jsonl", video_list("v1", "v2"))
+    ingest_all(services)
+    drop(services, "default/videos/a.jsonl", b"not json\n")
+    ingest_all(services)
+
+    assert set(take_snapshot(services.documents, services.settings, "default").entries) == {
+        "v1", "v2"
+    }  # fmt: skip
+    assert services.documents.get(f"{QUARANTINE}/{file_id('default/videos/a.jsonl')}")
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        (b'{"final_caption": "a", "user": "u", "score": NaN}', "NaN is not a JSON number"),
+        (b'{"final_caption": "a", "user": "u", "x": -Infinity}', "-Infinity is not a JSON"),
+        (b'{"final_caption": "a", "user": "u", "n": 123456789012345678901234567890}',
+         "does not fit in 64 bits"),
+        (dumps(feedback(initial_caption_rating_score="3")), "field initial_caption_rating_score"),
+        (dumps(feedback(caption_rating_score=4.0)), "field caption_rating_score"),
+    ],
+)  # fmt: skip
+def test_values_the_document_store_cannot_hold_are_quarantined(services, data, named):
+    name = "default/subject/v1_feedback.json"
+    drop(services, name, data)
+
+    (result,) = ingest_all(services)
+
+    assert result.outcome == "quarantined"
+    assert named in result.reason
+
+
+def test_unusual_but_valid_extra_fields_are_kept_exactly(services):
+    content = feedback(boxes=[[0, 0, 1, 1]], __name__="x", **{"a.b": {"c": [1, {"d": None}]}})
+    drop(services, "default/videos/a.jsonl", video_list("v1"))
+    drop(services, "default/subject/v1_feedback.json", dumps(content))
+
+    ingest_all(services)
+
+    entry = take_snapshot(services.documents, services.settings, "default").entries["v1"]
+    exported = entry["captions"]["subject"]["caption_data"]
+    assert exported == content
+    assert list(exported) == list(content)  # the tool's key order too
 
 
 def test_a_review_whose_decision_is_not_a_boolean_is_quarantined(services):
@@ -262,7 +339,7 @@ def test_a_replaced_file_replaces_its_predecessor_and_history_traces_it(services
 
     data = task(services, "v1", "subject")
     assert data["status"] == "rejected"
-    assert data["files"]["review"]["generation"] == second.generation
+    assert data["files"]["review"]["valid"]["generation"] == second.generation
     seen = [(h["name"].rsplit("/", 1)[-1], h["generation"]) for h in data["history"]]
     assert ("v1_review.json", first.generation) in seen
     assert ("v1_review.json", second.generation) in seen
@@ -283,7 +360,7 @@ def test_a_deleted_file_is_forgotten(services):
 
     data = task(services, "v1", "subject")
     assert data["status"] == "completed_not_reviewed"
-    assert data["files"]["review"]["state"] == "deleted"
+    assert data["files"]["review"]["latest"]["state"] == "deleted"
     assert data["transitions"][-1]["from"] == "approved"
 
 
@@ -349,7 +426,7 @@ def _state(services: Services) -> dict:
         out[doc.id] = (
             data["status"],
             edge_codes(data),
-            {k: s["generation"] for k, s in data["files"].items()},
+            {k: s["latest"]["generation"] for k, s in data["files"].items()},
             data["annotator"],
             data["reviewer"],
         )

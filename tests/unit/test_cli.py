@@ -117,6 +117,9 @@ def test_ingest_is_idempotent_and_a_subset_in_any_order_converges(tmp_path):
     assert "0 unchanged" in " ".join(first.split())  # rich wraps lines at 80 columns
     assert "uploaded 0 new or changed files" in " ".join(second.split())
     assert _status_of(tmp_path / "a") == once
+    forced = run(tmp_path / "a", "ingest", str(campaign), "--force")
+    assert "uploaded 241 new or changed files" in " ".join(forced.split())
+    assert _status_of(tmp_path / "a") == once
 
     # WHEN another home gets the campaign in two halves, the second half first
     tasks = sorted(p for p in campaign.iterdir() if p.is_dir())
@@ -155,10 +158,10 @@ def test_export_flags_behave_as_the_original_script(tmp_path):
         "reviewed_videos",
     ]
 
-    again = runner.invoke(app, ["--home", str(tmp_path / "home"), "export", "--export-dir",
-                                str(tmp_path / "out"), "--ignore-errors"])  # fmt: skip
-    assert again.exit_code == 1
-    assert "never overwritten" in again.output
+    run(tmp_path / "home", "export", "--export-dir", str(tmp_path / "out"), "--ignore-errors")
+    second = sorted(p.name for p in (tmp_path / "out").iterdir())[-1]
+    assert second.startswith(folder.name)  # the same minute: export_..._2, the first intact
+    assert second != folder.name
 
     bad = runner.invoke(app, ["--home", str(tmp_path / "home"), "export", "--hf-dataset", "nope"])
     assert bad.exit_code == 2

@@ -192,11 +192,20 @@ def test_a_file_removed_by_hand_is_announced_as_deleted_by_the_next_scan(stores)
         blobs.stat("bk", "cfg/videos/list.jsonl")
 
 
-def test_reading_a_replaced_generation_is_not_found(stores):
+def test_replaced_and_deleted_generations_stay_readable_like_a_versioned_bucket(stores):
     blobs, _bus = stores
     first = blobs.write("bk", "a.json", b"1")
     second = blobs.write("bk", "a.json", b"2")
 
     assert blobs.read("bk", "a.json", generation=second.generation) == b"2"
-    with pytest.raises(NotFoundError, match="not the live generation"):
-        blobs.read("bk", "a.json", generation=first.generation)
+    assert blobs.read("bk", "a.json", generation=first.generation) == b"1"
+    assert blobs.read("bk", "a.json") == b"2"
+    assert [i.name for i in blobs.list("bk")] == ["a.json"]  # versions are not objects
+
+    blobs.delete("bk", "a.json")
+
+    assert blobs.read("bk", "a.json", generation=second.generation) == b"2"
+    with pytest.raises(NotFoundError):
+        blobs.read("bk", "a.json")
+    with pytest.raises(NotFoundError, match="no noncurrent version"):
+        blobs.read("bk", "a.json", generation=second.generation + 1)

@@ -15,6 +15,7 @@ import builtins
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -30,6 +31,8 @@ from shared.events import storage_object_resource
 from shared.ports.blobstore import BlobInfo
 from shared.ports.bus import OutgoingMessage
 from shared.runtime.catalog import storage_topic
+
+log = logging.getLogger("vidcurate.blobstore")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -49,6 +52,8 @@ CREATE TABLE IF NOT EXISTS objects (
 TMP_DIR = ".tmp"
 MAX_COMPONENT_BYTES = 255  # what a local file system allows in one path segment
 STALE_UPLOAD_SECONDS = 3600.0
+VERSIONS_DIR = ".versions"
+NONCURRENT_RETENTION_SECONDS = 7 * 24 * 3600.0  # like the buckets' lifecycle rule in terraform
 UNKNOWN_GENERATION = -1  # a file changed outside vidcurate and not registered yet
 
 
@@ -88,6 +93,7 @@ class LocalBlobStore:
         (root / TMP_DIR).mkdir(parents=True, exist_ok=True)
         self.deferred_files = 0
         self._remove_stale_uploads()
+        self._remove_old_versions()
 
     def _remove_stale_uploads(self) -> None:
         # Temp files of writers killed before their rename; live writers' files are young.
@@ -96,6 +102,31 @@ class LocalBlobStore:
             with contextlib.suppress(FileNotFoundError):
                 if leftover.stat().st_mtime < horizon:
                     leftover.unlink()
+
+    def _remove_old_versions(self) -> None:
+        horizon = time.time() - NONCURRENT_RETENTION_SECONDS
+        for entry in _walk_files(os.path.join(self.root, VERSIONS_DIR)):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat(follow_symlinks=False).st_mtime < horizon:
+                    os.unlink(entry.path)
+
+    def _version_path(self, bucket: str, name: str, generation: int) -> Path:
+        return self.root / VERSIONS_DIR / bucket / f"{name}#{generation}"
+
+    def _keep_version(self, path: Path, bucket: str, name: str, generation: int) -> None:
+        """Keep a generation that stops being live, as the versioned cloud buckets do.
+
+        A hard link (no copy) taken before the replace; if the name is too long for a
+        version file, the old generation is simply not kept (it reads as not found).
+        """
+        target = self._version_path(bucket, name, generation)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.link(path, target)
+            os.utime(target)  # retention counts from when it became noncurrent
+        except OSError:
+            log.debug("could not keep gs://%s/%s#%s", bucket, name, generation)
 
     def _path(self, bucket: str, name: str) -> Path:
         _check_name(bucket, name)
@@ -114,16 +145,17 @@ class LocalBlobStore:
         try:
             if generation is None:
                 return path.read_bytes()
-            before = path.stat().st_mtime_ns
             record = self._record(bucket, name)
-            if record is None or record[0].generation != generation or record[1] != before:
-                raise NotFoundError(f"{what} is not the live generation")
-            data = path.read_bytes()
-            if path.stat().st_mtime_ns != before:
-                raise NotFoundError(f"{what} was replaced while it was read")
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                before = path.stat().st_mtime_ns
+                if record is not None and record[0].generation == generation:
+                    data = path.read_bytes()
+                    if record[1] == before and path.stat().st_mtime_ns == before:
+                        return data
+            # Not live (or replaced while read): a noncurrent version, if kept.
+            return self._version_path(bucket, name, generation).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise NotFoundError(f"{what} does not exist") from exc
-        return data
+            raise NotFoundError(f"{what} is not live and no noncurrent version is kept") from exc
 
     def stat(self, bucket: str, name: str) -> BlobInfo:
         """Metadata with generation; a file dropped by hand is registered first."""
@@ -230,6 +262,8 @@ class LocalBlobStore:
                 current = self._record(bucket, name, conn)
                 live = self._live_generation(path, current)
                 self._check_precondition(bucket, name, live, if_generation_match)
+                if current is not None and live == current[0].generation:
+                    self._keep_version(path, bucket, name, live)
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(tmp, path)
@@ -384,6 +418,8 @@ class LocalBlobStore:
             live = self._live_generation(path, current) if path.is_file() else 0
             if live:
                 self._check_precondition(bucket, name, live, if_generation_match)
+                if current is not None and live == current[0].generation:
+                    self._keep_version(path, bucket, name, live)
                 path.unlink()
                 self._remove_empty_folders(bucket, path.parent)
             conn.execute("DELETE FROM objects WHERE bucket=? AND name=?", (bucket, name))

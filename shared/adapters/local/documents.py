@@ -79,8 +79,21 @@ def _decode_hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
+def _default(value: Any) -> Any:
+    """What the C encoder cannot write itself; anything unusual takes the slow path."""
+    if isinstance(value, datetime | bytes):
+        return _encode_value(value)
+    raise TypeError(type(value).__name__)
+
+
 def _dumps(data: Mapping[str, Any]) -> str:
-    return json.dumps(_encode_value(data), separators=(",", ":"), sort_keys=True)
+    # The C encoder walks the document and calls back only for timestamps and bytes;
+    # the Python walk is kept for what it cannot do (non-string keys, other mappings,
+    # sentinels in nested values, which must fail with our error).
+    try:
+        return json.dumps(data, default=_default, separators=(",", ":"), sort_keys=True)
+    except TypeError:
+        return json.dumps(_encode_value(data), separators=(",", ":"), sort_keys=True)
 
 
 def _loads(text: str) -> dict[str, Any]:
