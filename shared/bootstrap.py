@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from shared.ports import BlobStore, DocumentStore, HubPublisher, MessageBus, Sub
 if TYPE_CHECKING:
     from shared.runtime.dispatch import Handler
     from shared.runtime.local import EventRuntime, RuntimeStats
+    from shared.services.models import ModelClient
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 
@@ -28,6 +29,7 @@ class Services:
     blobs: BlobStore
     documents: DocumentStore
     bus: MessageBus
+    model_client: ModelClient | None = field(default=None, repr=False)  # built on first use
 
     def close(self) -> None:
         """Release connections (SQLite files, gRPC channels)."""
@@ -61,6 +63,21 @@ def build_hub_publisher(settings: Settings) -> HubPublisher:
     from shared.adapters.hf import HfHubPublisher  # noqa: PLC0415 (huggingface_hub on demand)
 
     return HfHubPublisher(settings)
+
+
+def build_model_client(services: Services) -> ModelClient:
+    """The model client: providers with configured keys (offline otherwise), one limiter.
+
+    Built once per process and shared, so the per-model rate limit covers every worker.
+    """
+    from shared.services.models import ModelClient, build_providers  # noqa: PLC0415
+
+    with _lock:
+        if services.model_client is None:
+            services.model_client = ModelClient(
+                services.settings, services.documents, build_providers(services.settings)
+            )
+        return services.model_client
 
 
 _lock = threading.Lock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -422,6 +423,42 @@ def export_(
         services.close()
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def costs(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Model spend from the cost ledger, by model and by kind (critique type, vision...)."""
+    from shared.services.models import summarize_costs  # noqa: PLC0415
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        summary = summarize_costs(services.documents)
+    finally:
+        services.close()
+    if as_json:
+        console.print_json(json.dumps(asdict(summary)))
+        return
+    for title, rows in (("By model", summary.by_model), ("By kind", summary.by_kind)):
+        table = Table(title=title)
+        for column in (title.split()[-1], "calls", "input tokens", "output tokens", "cost (USD)"):
+            table.add_column(column, justify="left" if column in ("model", "kind") else "right")
+        for key, row in rows.items():
+            table.add_row(
+                key,
+                f"{int(row['calls']):,}",
+                f"{int(row['input_tokens']):,}",
+                f"{int(row['output_tokens']):,}",
+                f"{row['cost_usd']:.4f}",
+            )
+        console.print(table)
+    console.print(
+        f"{summary.calls:,} calls, {summary.input_tokens:,} input and "
+        f"{summary.output_tokens:,} output tokens, [bold]${summary.cost_usd:.4f}[/]"
+        + (" (offline calls cost nothing)" if summary.calls else "")
+    )
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Model providers: OpenAI, Gemini, OpenAI-compatible servers, and offline."""

@@ -1,0 +1,391 @@
+"""Calling models: provider choice, one retry layer, a per-model rate limit, a cost ledger.
+
+Everything that asks a model something (critiques, frame descriptions) goes through
+:meth:`ModelClient.generate`:
+
+- the provider is chosen from the model name and the keys configured; without a key the
+  offline provider answers (and says so in every record);
+- one tenacity layer retries rate limits, 5xx, timeouts and malformed replies, waiting at
+  least what ``Retry-After`` asks, bounded by attempts and by time (adapters never retry);
+- a sliding-window limiter keeps requests and tokens per minute under each model's quota,
+  shared by every worker thread of the process (in the cloud, function max instances and
+  the subscription's retry policy bound the rest);
+- every successful call is one document in ``model_calls`` (provider, model, prompt name
+  and version, tokens, cost from the price table, labels), never a shared counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from shared.config import Settings
+from shared.ports import SERVER_TIMESTAMP, DocumentStore
+from shared.ports.models import (
+    MalformedReplyError,
+    MediaPart,
+    ModelError,
+    ModelProvider,
+    ModelRequest,
+    ModelUnavailableError,
+    RateLimitedError,
+    S,
+)
+from shared.prompts import DATA_RULE, Prompt
+
+log = logging.getLogger("vidcurate.models")
+
+MODEL_CALLS = "model_calls"
+RETRYABLE = (RateLimitedError, ModelUnavailableError, MalformedReplyError)
+
+
+class ModelCallFailedError(ModelError):
+    """Every attempt failed with a retryable error; carries the attempts and the last one."""
+
+    def __init__(self, message: str, attempts: int, last: BaseException) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.last = last
+
+
+@dataclass(frozen=True)
+class ModelResult(Generic[S]):
+    """A validated answer and what it cost."""
+
+    parsed: S
+    text: str
+    provider: str
+    model: str  # as recorded: "offline-<model>" for the offline provider
+    prompt_name: str
+    prompt_version: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    attempts: int
+    call_id: str
+
+
+def cost_usd(settings: Settings, model: str, input_tokens: int, output_tokens: int) -> float:
+    """What ``model`` charges for these tokens by the price table (0 if it is not listed)."""
+    price = settings.model_prices.get(model)
+    if price is None:
+        return 0.0
+    return round(
+        (input_tokens * price.input_per_million + output_tokens * price.output_per_million)
+        / 1_000_000,
+        8,
+    )
+
+
+class RateLimiter:
+    """Requests and tokens per minute per model, over a sliding 60-second window.
+
+    A sliding window (not a token bucket) never lets more than the quota through in ANY
+    minute, which is how providers count. Thread-safe; ``acquire`` blocks until the call fits.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._requests: dict[str, deque[float]] = {}
+        self._tokens: dict[str, deque[tuple[float, int]]] = {}
+
+    def acquire(self, model: str, tokens: int) -> float:
+        """Wait until one more request of ``tokens`` fits; returns the seconds waited."""
+        limit = self._settings.model_limit(model)
+        tokens = min(tokens, limit.tokens_per_minute)  # a single huge call must still pass
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                requests = self._requests.setdefault(model, deque())
+                spent = self._tokens.setdefault(model, deque())
+                while requests and requests[0] <= now - self.WINDOW:
+                    requests.popleft()
+                while spent and spent[0][0] <= now - self.WINDOW:
+                    spent.popleft()
+                used = sum(t for _, t in spent)
+                if len(requests) < limit.requests_per_minute and (
+                    used + tokens <= limit.tokens_per_minute
+                ):
+                    requests.append(now)
+                    spent.append((now, tokens))
+                    return waited
+                waits = []
+                if len(requests) >= limit.requests_per_minute:
+                    waits.append(requests[0] + self.WINDOW - now)
+                if used + tokens > limit.tokens_per_minute and spent:
+                    waits.append(spent[0][0] + self.WINDOW - now)
+                delay = max(0.01, min(waits) if waits else 0.01)
+            self._sleep(delay)
+            waited += delay
+
+    def settle(self, model: str, estimated: int, actual: int) -> None:
+        """Correct the newest estimate of ``model`` with the tokens the provider reported."""
+        with self._lock:
+            spent = self._tokens.get(model)
+            if not spent:
+                return
+            for index in range(len(spent) - 1, -1, -1):
+                moment, tokens = spent[index]
+                if tokens == estimated:
+                    spent[index] = (moment, actual)
+                    return
+
+
+class ModelClient:
+    """The one way to call a model (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        documents: DocumentStore,
+        providers: Mapping[str, ModelProvider],
+        *,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self._documents = documents
+        self._providers = dict(providers)
+        self._limiter = limiter or RateLimiter(settings)
+        self._sleep = sleep
+
+    def provider_for(self, model: str) -> ModelProvider:
+        """The provider that answers ``model`` with the keys configured (offline otherwise)."""
+        family = "gemini" if model.startswith("gemini") else "openai"
+        if self.settings.llm_provider != "offline" and family in self._providers:
+            return self._providers[family]
+        return self._providers["offline"]
+
+    def is_offline(self, model: str) -> bool:
+        """Whether calls to ``model`` would be answered by the offline provider."""
+        return self.provider_for(model).name == "offline"
+
+    def generate(
+        self,
+        prompt: Prompt,
+        *,
+        model: str,
+        schema: type[S],
+        data: Mapping[str, str],
+        media: Sequence[MediaPart] = (),
+        labels: Mapping[str, str] | None = None,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        max_retries: int | None = None,
+    ) -> ModelResult[S]:
+        """Ask ``model`` with ``prompt`` over ``data`` and return the validated answer.
+
+        Raises :class:`ModelCallFailedError` when retryable failures outlast the budget,
+        and ``ModelRequestError`` (permanent) at once for a request that cannot succeed.
+        """
+        provider = self.provider_for(model)
+        request = ModelRequest(
+            model=model,
+            instructions=f"{prompt.instructions}\n\n{DATA_RULE}",
+            parts=[*prompt.render(data), *media],
+            schema=schema,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            timeout_seconds=self.settings.model_timeout_seconds,
+            labels={**(labels or {}), "prompt_name": prompt.name},
+        )
+        estimated = _estimate_tokens(request)
+        retries = self.settings.model_max_retries if max_retries is None else max_retries
+        retrying = Retrying(
+            retry=retry_if_exception_type(RETRYABLE),
+            stop=stop_after_attempt(retries + 1)
+            | stop_after_delay(self.settings.model_max_retry_seconds),
+            wait=_wait_honouring_retry_after(),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=_log_retry(provider.name, model),
+        )
+        attempts = 0
+        try:
+            for attempt in retrying:
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    self._limiter.acquire(model, estimated)
+                    reply = provider.generate(request)
+        except RETRYABLE as exc:
+            raise ModelCallFailedError(
+                f"{provider.name} {model}: {type(exc).__name__} after {attempts} attempt(s): {exc}",
+                attempts,
+                exc,
+            ) from exc
+        self._limiter.settle(model, estimated, reply.input_tokens + reply.output_tokens)
+        cost = 0.0 if provider.name == "offline" else cost_usd(
+            self.settings, model, reply.input_tokens, reply.output_tokens
+        )  # fmt: skip
+        call_id = uuid.uuid4().hex
+        result = ModelResult(
+            parsed=reply.parsed,
+            text=reply.text,
+            provider=provider.name,
+            model=reply.model,
+            prompt_name=prompt.name,
+            prompt_version=prompt.version,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            cost_usd=cost,
+            attempts=attempts,
+            call_id=call_id,
+        )
+        self._record(result, requested_model=model, labels=labels or {})
+        return result
+
+    def _record(
+        self, result: ModelResult[Any], *, requested_model: str, labels: Mapping[str, str]
+    ) -> None:
+        # One document per successful call: thousands of workers write side by side.
+        self._documents.create(
+            f"{MODEL_CALLS}/{result.call_id}",
+            {
+                "provider": result.provider,
+                "model": result.model,
+                "requested_model": requested_model,
+                "prompt_name": result.prompt_name,
+                "prompt_version": result.prompt_version,
+                "input_tokens": result.input_tokens,
+                "output_tokens": result.output_tokens,
+                "cost_usd": result.cost_usd,
+                "attempts": result.attempts,
+                "labels": dict(labels),
+                "day": datetime.now(UTC).strftime("%Y-%m-%d"),
+                "recorded_at": SERVER_TIMESTAMP,
+            },
+        )
+
+
+def _estimate_tokens(request: ModelRequest[Any]) -> int:
+    text = request.instructions + "".join(getattr(p, "text", "") for p in request.parts)
+    return max(1, len(text) // 4) + (request.max_output_tokens or 512)
+
+
+def _wait_honouring_retry_after() -> Callable[[RetryCallState], float]:
+    backoff = wait_exponential_jitter(initial=1, max=60, jitter=1)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = getattr(exc, "retry_after", None)
+        computed = float(backoff(state))
+        return max(computed, float(asked)) if asked is not None else computed
+
+    return wait
+
+
+def _log_retry(provider: str, model: str) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "model call failed; retrying",
+            extra={
+                "labels": {"provider": provider, "model": model},
+                "attempt": state.attempt_number,
+                "error": f"{type(exc).__name__}: {exc}",
+                "wait_seconds": round(state.upcoming_sleep, 2),
+            },
+        )
+
+    return before_sleep
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """Spend summed from the ledger."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    by_model: dict[str, dict[str, float]]
+    by_kind: dict[str, dict[str, float]]
+
+
+def summarize_costs(documents: DocumentStore, *, kind_label: str = "kind") -> CostSummary:
+    """Totals by model and by ``labels[kind_label]`` (critique type, "vision", ...)."""
+    by_model: dict[str, dict[str, float]] = {}
+    by_kind: dict[str, dict[str, float]] = {}
+    calls = input_tokens = output_tokens = 0
+    total = 0.0
+    for doc in documents.iter_collection(MODEL_CALLS):
+        data = doc.data
+        calls += 1
+        input_tokens += int(data["input_tokens"])
+        output_tokens += int(data["output_tokens"])
+        total += float(data["cost_usd"])
+        kind = (data.get("labels") or {}).get(kind_label) or data["prompt_name"]
+        for table, key in ((by_model, data["model"]), (by_kind, kind)):
+            row = table.setdefault(key, {"calls": 0, "input_tokens": 0, "output_tokens": 0,
+                                         "cost_usd": 0.0})  # fmt: skip
+            row["calls"] += 1
+            row["input_tokens"] += int(data["input_tokens"])
+            row["output_tokens"] += int(data["output_tokens"])
+            row["cost_usd"] = round(row["cost_usd"] + float(data["cost_usd"]), 8)
+    return CostSummary(
+        calls=calls,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=round(total, 8),
+        by_model=dict(sorted(by_model.items())),
+        by_kind=dict(sorted(by_kind.items())),
+    )
+
+
+def build_providers(settings: Settings) -> dict[str, ModelProvider]:
+    """The providers the configuration allows: offline always, others with their keys."""
+    from shared.adapters.models.offline import OfflineProvider  # noqa: PLC0415
+
+    providers: dict[str, ModelProvider] = {"offline": OfflineProvider()}
+    if settings.llm_provider == "offline":
+        return providers
+    if settings.openai_api_key is not None or settings.openai_base_url is not None:
+        from shared.adapters.models.openai_provider import OpenAIProvider  # noqa: PLC0415
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
+        providers["openai"] = OpenAIProvider(
+            api_key=key,
+            base_url=settings.openai_base_url,
+            name="openai-compatible" if settings.openai_base_url else "openai",
+        )
+    if settings.gemini_api_key is not None:
+        from shared.adapters.models.gemini_provider import GeminiProvider  # noqa: PLC0415
+
+        providers["gemini"] = GeminiProvider(
+            api_key=settings.gemini_api_key.get_secret_value(),
+            base_url=settings.gemini_base_url,
+        )
+    return providers
+
+
+def describe_providers(client: ModelClient, models: Iterable[str]) -> dict[str, str]:
+    """``model -> provider`` that would answer it (the demo and --dry-run say this)."""
+    return {model: client.provider_for(model).name for model in sorted(set(models))}

@@ -1,0 +1,75 @@
+"""The model client over the real SDKs and a local server speaking both APIs: provider
+choice from configured keys, our one retry layer, and the ledger."""
+
+from __future__ import annotations
+
+import pytest
+from llmfake import (  # noqa: F401 (fixture llm_server)
+    DEFAULT_GEMINI_KEY,
+    DEFAULT_OPENAI_KEY,
+    FakeLLM,
+    llm_server_fixture,
+)
+from pydantic import BaseModel
+
+from shared.adapters.local import build_local_services
+from shared.config import Settings
+from shared.prompts import Prompt
+from shared.services.models import MODEL_CALLS, ModelCallFailedError, ModelClient, build_providers
+
+PROMPT = Prompt("http_probe", "1", "Describe the caption.", ("caption",))
+
+
+class Answer(BaseModel):
+    critique: str
+
+
+@pytest.fixture
+def client(tmp_path, llm_server: FakeLLM):
+    settings = Settings(
+        home=tmp_path,
+        openai_api_key=DEFAULT_OPENAI_KEY,
+        openai_base_url=llm_server.openai_base_url,
+        gemini_api_key=DEFAULT_GEMINI_KEY,
+        gemini_base_url=llm_server.gemini_base_url,
+        model_max_retries=2,
+    )
+    _blobs, documents, _bus = build_local_services(settings)
+    return ModelClient(settings, documents, build_providers(settings)), documents
+
+
+def test_models_go_to_their_provider_and_every_call_is_in_the_ledger(client, llm_server):
+    model_client, documents = client
+
+    openai = model_client.generate(PROMPT, model="gpt-4.1", schema=Answer, data={"caption": "c"})
+    gemini = model_client.generate(
+        PROMPT, model="gemini-2.5-pro", schema=Answer, data={"caption": "c"}
+    )
+
+    assert openai.provider == "openai-compatible"
+    assert gemini.provider == "gemini"
+    assert [r.provider for r in llm_server.calls()] == ["openai", "gemini"]
+    assert {d.data["model"] for d in documents.query(MODEL_CALLS)} == {"gpt-4.1", "gemini-2.5-pro"}
+    assert all(d.data["cost_usd"] > 0 for d in documents.query(MODEL_CALLS))
+
+
+def test_a_429_with_retry_after_is_retried_once_by_our_layer(client, llm_server):
+    model_client, _documents = client
+    llm_server.fail_next(r"chat/completions", 429, retry_after=0.2)
+
+    result = model_client.generate(PROMPT, model="gpt-4.1", schema=Answer, data={"caption": "c"})
+
+    assert result.attempts == 2
+    assert [r.status for r in llm_server.calls()] == [429, 200]  # no hidden SDK retries
+
+
+def test_malformed_json_is_asked_again_then_gives_up_with_the_attempts(client, llm_server):
+    model_client, documents = client
+    llm_server.responder = lambda provider, model, body: "{not json"
+
+    with pytest.raises(ModelCallFailedError) as caught:
+        model_client.generate(PROMPT, model="gemini-2.5-pro", schema=Answer, data={"caption": "c"})
+
+    assert caught.value.attempts == 3
+    assert len(llm_server.calls()) == 3
+    assert documents.count(MODEL_CALLS) == 0
