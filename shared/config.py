@@ -179,6 +179,13 @@ class Settings(BaseSettings):
             "set, else the offline provider; 'offline': always the offline provider."
         ),
     )
+    critique_models: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Model per critique type (JSON), and 'revision' for the rewrite step; unlisted "
+            "types use their defaults (gpt-4.1, gemini-2.5-pro; revision gpt-4o)."
+        ),
+    )
     model_max_retries: int = Field(3, ge=0, le=10, description="Retries per model call.")
     model_max_retry_seconds: float = Field(
         300.0, gt=0, description="Longest time spent retrying one model call."

@@ -46,6 +46,29 @@ locals {
       secrets         = ["HF_TOKEN"]
       timeout_seconds = 540
     }
+    critique_fanout = {
+      description = "Plan the critique items of an export (skip unchanged and perfect ones) and publish them to critique-jobs in batches."
+      trigger     = { topic = "critique-requests" }
+      # Reads the export's files; its plan and items are Firestore documents (datastore user,
+      # as every function). No API keys: it only reports which models would answer offline,
+      # which without keys is all of them; the workers call the models.
+      buckets   = { exports = "roles/storage.objectViewer" }
+      publishes = ["critique-jobs"]
+      # Plans of ~350k items: reading the export and every earlier item, batched writes.
+      timeout_seconds  = 540
+      available_memory = "1Gi"
+    }
+    critique_worker = {
+      description = "Generate one critique item with the models, record its cost, and consolidate the run exactly once when nothing is left."
+      trigger     = { topic = "critique-jobs" }
+      # Writes output_critiques/... files and the consolidated file, which a re-consolidation
+      # overwrites (storage.objects.delete): objectUser, as export_snapshot.
+      buckets            = { exports = "roles/storage.objectUser" }
+      publishes          = ["hub-uploads"]
+      secrets            = ["OPENAI_API_KEY", "GEMINI_API_KEY"]
+      timeout_seconds    = 540
+      max_instance_count = var.critique_worker_max_instances
+    }
     echo_object = {
       description = "Record the latest generation of every object finalized in a bucket."
       trigger     = { bucket = "annotations" }
@@ -84,12 +107,16 @@ locals {
     { for role, bucket in google_storage_bucket.data : "VIDCURATE_${upper(role)}_BUCKET" => bucket.name },
     # Optional settings, only when set (otherwise the code's defaults): where exports are
     # published unless a request names a repo; the caption task sets by config type (JSON,
-    # merged over the built-in 'default' set); the largest annotation file ingested.
+    # merged over the built-in 'default' set); the largest annotation file ingested; the
+    # critique models by type, and model quotas and prices (JSON, merged over the defaults).
     {
       for env, value in {
         VIDCURATE_HF_DATASET           = var.hf_dataset
         VIDCURATE_TASK_SETS            = length(var.task_sets) == 0 ? null : jsonencode(var.task_sets)
         VIDCURATE_MAX_ANNOTATION_BYTES = var.max_annotation_bytes == null ? null : tostring(var.max_annotation_bytes)
+        VIDCURATE_CRITIQUE_MODELS      = length(var.critique_models) == 0 ? null : jsonencode(var.critique_models)
+        VIDCURATE_MODEL_LIMITS         = length(var.model_limits) == 0 ? null : jsonencode(var.model_limits)
+        VIDCURATE_MODEL_PRICES         = length(var.model_prices) == 0 ? null : jsonencode(var.model_prices)
       } : env => value if value != null
     },
   )

@@ -210,3 +210,74 @@ variable "max_annotation_bytes" {
     error_message = "max_annotation_bytes must be a positive whole number of bytes."
   }
 }
+
+variable "critique_worker_max_instances" {
+  description = "Most instances of critique_worker. Each instance handles one critique-jobs item at a time (one model call in flight) and paces its own calls to the per-model rate limits (model_limits) in memory, so together they bound model concurrency: at most this many calls run at once, and one model gets at most this many times its per-minute limits in all. Lower it when the workers share a provider quota that this product would exceed."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.critique_worker_max_instances >= 1 && floor(var.critique_worker_max_instances) == var.critique_worker_max_instances
+    error_message = "critique_worker_max_instances must be a whole number of at least 1."
+  }
+}
+
+variable "critique_models" {
+  description = "Model per critique type, and \"revision\" for the rewrite step, {type = model} (VIDCURATE_CRITIQUE_MODELS as JSON; Settings.critique_models). Unlisted types use their defaults (gpt-4.1, gemini-2.5-pro; revision gpt-4o); {} (the default): the defaults only."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition = alltrue([
+      for critique_type, model in var.critique_models : contains([
+        "insertion_error_critique",
+        "replacement_error_critique",
+        "deletion_error_critique",
+        "nonconstructive_critique",
+        "video_model_critique",
+        "blind_model_critique",
+        "worst_caption_generation",
+        "revision",
+      ], critique_type) && trimspace(model) != ""
+    ])
+    error_message = "critique_models: every key must be a critique type (shared/domain/critiques.py) or \"revision\", with a non-empty model name."
+  }
+}
+
+variable "model_limits" {
+  description = "Provider quotas by model, {model = {requests_per_minute, tokens_per_minute}} (VIDCURATE_MODEL_LIMITS as JSON; Settings.model_limits), merged over the built-in first-tier quotas; every worker paces its calls to them. {} (the default): the built-in quotas only."
+  type = map(object({
+    requests_per_minute = number
+    tokens_per_minute   = number
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = alltrue([
+      for limit in values(var.model_limits) :
+      limit.requests_per_minute >= 1 && floor(limit.requests_per_minute) == limit.requests_per_minute
+      && limit.tokens_per_minute >= 1 && floor(limit.tokens_per_minute) == limit.tokens_per_minute
+    ])
+    error_message = "model_limits: requests_per_minute and tokens_per_minute must be whole numbers of at least 1."
+  }
+}
+
+variable "model_prices" {
+  description = "US dollars per million tokens by model, {model = {input_per_million, output_per_million}} (VIDCURATE_MODEL_PRICES as JSON; Settings.model_prices), merged over the built-in list prices; the cost ledger and max_cost_usd budgets use them. {} (the default): the built-in prices only."
+  type = map(object({
+    input_per_million  = number
+    output_per_million = number
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = alltrue([
+      for price in values(var.model_prices) : price.input_per_million >= 0 && price.output_per_million >= 0
+    ])
+    error_message = "model_prices: input_per_million and output_per_million must be at least 0."
+  }
+}

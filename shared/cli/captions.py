@@ -18,6 +18,7 @@ from shared.services.captions import QUARANTINE, caption_progress, upload_folder
 from shared.services.exports import (
     ExportBlockedError,
     ExportRequest,
+    ExportResult,
     run_export,
     take_snapshot,
 )
@@ -115,15 +116,20 @@ def ingest_folder(
     )
 
 
-def export(console: Console, services: Services, request: ExportRequest, export_dir: Path) -> bool:
-    """Run an export and report it; with a Hub repo, publish it (locally: right away)."""
+def export(
+    console: Console, services: Services, request: ExportRequest, export_dir: Path
+) -> ExportResult | None:
+    """Run an export and report it; with a Hub repo, publish it (locally: right away).
+
+    Returns the export, or None when it was refused or its publication failed.
+    """
     try:
         result = run_export(
             services, request, request_id=f"cli-{uuid.uuid4().hex}", export_dir=export_dir
         )
     except ExportBlockedError as exc:
         console.print(f"[red]{exc}[/]")
-        return False
+        return None
     table = Table(title=f"{result.folder} (config {request.config_type!r})")
     table.add_column("file")
     table.add_column("bytes", justify="right")
@@ -143,13 +149,13 @@ def export(console: Console, services: Services, request: ExportRequest, export_
         )
     console.print(f"written to {result.local_dir} and gs://{result.bucket}/{result.folder}/")
     if result.hub_message_id is None:
-        return True
+        return result
     if services.settings.backend != "local":
         console.print(f"queued the Hub upload (message {result.hub_message_id} on hub-uploads)")
-        return True
+        return result
     with runtime_progress(console, services) as on_progress:
         build_runtime(services, on_progress=on_progress).run_until_idle(timeout=600)
-    return _report_hub_upload(console, services, result.folder)
+    return result if _report_hub_upload(console, services, result.folder) else None
 
 
 def _report_hub_upload(console: Console, services: Services, folder: str) -> bool:

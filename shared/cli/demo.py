@@ -3,8 +3,9 @@
 It generates a realistic campaign (240 videos, two annotators and a reviewer, every status,
 every edge case and a few broken files), drops it into the annotations bucket exactly as an
 annotation tool would, lets the event runtime ingest it, shows that a strict export refuses
-the edge cases, exports with ``--ignore-errors`` and says where everything is. With HF_TOKEN
-and VIDCURATE_HF_DATASET set, the export is also published to the Hub.
+the edge cases, exports with ``--ignore-errors``, generates the seven critique types of every
+reviewed caption (offline unless API keys are set), consolidates them, and says where
+everything is. With HF_TOKEN and VIDCURATE_HF_DATASET set, the export is also published.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from rich.panel import Panel
 
 from shared.bootstrap import Services
 from shared.cli import captions as captions_cli
+from shared.cli import critiques as critiques_cli
 from shared.services.campaign import generate_campaign
+from shared.services.critiques import CritiqueRequest, status_report
 from shared.services.exports import ExportBlockedError, ExportRequest, run_export
+from shared.services.models import summarize_costs
 
 SHOWN_PROBLEMS = 5
 
@@ -62,15 +66,35 @@ def run_demo(
     console.print("• then `vidcurate export --ignore-errors --with-history`:")
     publish = settings.hf_token is not None and settings.hf_dataset is not None
     request = ExportRequest(ignore_errors=True, with_history=True, publish=publish)
-    ok = captions_cli.export(console, services, request, export_dir)
+    result = captions_cli.export(console, services, request, export_dir)
     if not publish:
         console.print(
             "• Hub publishing skipped: set HF_TOKEN and VIDCURATE_HF_DATASET=owner/name "
             "to publish the export as one commit with a dataset card"
         )
+    critiques_ok = True
+    if result is not None:
+        console.print(
+            f"• critiques of every reviewed caption (`vidcurate critiques run --export-folder "
+            f"{result.folder}`):"
+        )
+        critiques_ok = critiques_cli.run(
+            console, services, CritiqueRequest(export_folder=result.folder)
+        )
+        spend = summarize_costs(services.documents)
+        console.print(
+            f"• cost ledger: {spend.calls} model calls, ${spend.cost_usd:.4f} "
+            "(`vidcurate costs` for the breakdown)"
+        )
+        critiques = status_report(services, result.folder)
+        if critiques["consolidated_file"]:
+            console.print(
+                f"• consolidated: gs://{settings.exports_bucket}/{critiques['consolidated_file']} "
+                f"(locally under {home / 'buckets' / settings.exports_bucket})"
+            )
     console.print(
         "Next: [bold]vidcurate status[/] (per task progress), open the export folder above, "
         "or edit a file under the campaign folder and run "
         f"[bold]vidcurate ingest {campaign_dir} --config-type default[/] again."
     )
-    return ok and report.failed_events == 0
+    return result is not None and critiques_ok and report.failed_events == 0

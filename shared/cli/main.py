@@ -20,9 +20,11 @@ from shared.cli import captions as captions_cli
 from shared.cli import demo as demo_module
 from shared.cli.progress import runtime_progress
 from shared.config import Settings
+from shared.domain.critiques import CRITIQUE_TYPES
 from shared.errors import VidcurateError
 from shared.logging import configure_logging
 from shared.runtime.catalog import FUNCTIONS, FunctionSpec, function_spec
+from shared.services.critiques import CritiqueRequest, status_report
 from shared.services.deadletters import list_dead_letters, replay_dead_letters
 from shared.services.exports import ExportRequest
 from shared.services.status import collect_status
@@ -412,7 +414,7 @@ def export_(
             hf_dataset=hf_dataset,
             publish=publish,
         )
-        ok = captions_cli.export(console, services, request, export_dir)
+        ok = captions_cli.export(console, services, request, export_dir) is not None
     except ValidationError as exc:
         err_console.print(f"[red]error:[/] {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
         raise typer.Exit(2) from exc
@@ -423,6 +425,86 @@ def export_(
         services.close()
     if not ok:
         raise typer.Exit(1)
+
+
+critiques_app = typer.Typer(help="LLM critiques of reviewed captions.", no_args_is_help=True)
+app.add_typer(critiques_app, name="critiques")
+
+
+@critiques_app.command("run")
+def critiques_run(
+    export_folder: Annotated[
+        str, typer.Option("--export-folder", help="export_YYYYMMDD_HHMM in the exports bucket.")
+    ],
+    critique_type: Annotated[
+        str, typer.Option("--critique-type", help="One type, or 'all'.")
+    ] = "all",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count and estimate cost; call nothing.")
+    ] = False,
+    force_regenerate: Annotated[
+        bool, typer.Option("--force-regenerate", help="Redo every item.")
+    ] = False,
+    new_only: Annotated[
+        bool, typer.Option("--new-only", help="Only items never generated.")
+    ] = False,
+    max_retries: Annotated[
+        int | None, typer.Option("--max-retries", help="Retries per model call (default 3).")
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None,
+        typer.Option("--max-cost-usd", help="Start no call past this estimated spend."),
+    ] = None,
+) -> None:
+    """Generate critiques for every reviewed caption of an export; consolidate when done."""
+    from shared.cli import critiques as critiques_cli  # noqa: PLC0415
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        request = CritiqueRequest(
+            export_folder=Path(export_folder).name,
+            critique_types=tuple(CRITIQUE_TYPES) if critique_type == "all" else (critique_type,),
+            dry_run=dry_run,
+            force_regenerate=force_regenerate,
+            new_only=new_only,
+            max_retries=max_retries,
+            max_cost_usd=max_cost_usd,
+        )
+        ok = critiques_cli.run(console, services, request)
+    except ValidationError as exc:
+        err_console.print(f"[red]error:[/] {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from exc
+    except VidcurateError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        services.close()
+    if not ok:
+        raise typer.Exit(1)
+
+
+@critiques_app.command("status")
+def critiques_status(
+    export_folder: Annotated[str, typer.Option("--export-folder", help="The export folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Counts per critique type and status, and whether the run is consolidated."""
+    from shared.cli import critiques as critiques_cli  # noqa: PLC0415
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        report = status_report(services, Path(export_folder).name)
+    except VidcurateError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        services.close()
+    if as_json:
+        console.print_json(json.dumps(report))
+    else:
+        critiques_cli.print_status(console, report)
 
 
 @app.command()

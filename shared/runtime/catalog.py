@@ -110,6 +110,22 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
     ),
     FunctionSpec(
+        name="critique_fanout",
+        trigger=TopicTrigger(topic="critique-requests"),
+        description=(
+            "Plan the critique items of an export (skip unchanged and perfect ones) and "
+            "publish them to critique-jobs in batches."
+        ),
+    ),
+    FunctionSpec(
+        name="critique_worker",
+        trigger=TopicTrigger(topic="critique-jobs"),
+        description=(
+            "Generate one critique item with the models, record its cost, and consolidate "
+            "the run exactly once when nothing is left."
+        ),
+    ),
+    FunctionSpec(
         name="echo_object",
         trigger=StorageTrigger(bucket="annotations"),
         description="Record the latest generation of every object finalized in a bucket.",

@@ -233,7 +233,8 @@ class ModelClient:
             for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    self._limiter.acquire(model, estimated)
+                    if provider.name != "offline":  # no quota to respect on this machine
+                        self._limiter.acquire(model, estimated)
                     reply = provider.generate(request)
         except RETRYABLE as exc:
             raise ModelCallFailedError(
@@ -241,7 +242,8 @@ class ModelClient:
                 attempts,
                 exc,
             ) from exc
-        self._limiter.settle(model, estimated, reply.input_tokens + reply.output_tokens)
+        if provider.name != "offline":
+            self._limiter.settle(model, estimated, reply.input_tokens + reply.output_tokens)
         cost = 0.0 if provider.name == "offline" else cost_usd(
             self.settings, model, reply.input_tokens, reply.output_tokens
         )  # fmt: skip

@@ -39,6 +39,7 @@ from support import free_port, read_log, stop_process_group, wait_until_listenin
 
 from shared.adapters.local import build_local_services
 from shared.config import Settings
+from shared.domain.critiques import item_id
 from shared.events import (
     STORAGE_ARCHIVED,
     pubsub_event_attributes,
@@ -47,7 +48,9 @@ from shared.events import (
     storage_object_resource,
 )
 from shared.runtime.catalog import FUNCTIONS, FunctionSpec, StorageTrigger, TopicTrigger
+from shared.runtime.entrypoint import FAILURES
 from shared.services.captions import task_doc_id, tasks_collection
+from shared.services.critiques import CritiqueJob, CritiqueRequest, items_collection
 from shared.services.exports import EXPORTS, export_timestamp
 from shared.services.hub import hub_upload_path
 from shared.services.ping import OBJECTS, PINGS, object_doc_id
@@ -242,6 +245,8 @@ class Case:
     document: str  # written for `event`
     push_document: str  # written for `push`
     expect: Callable[[dict[str, Any]], bool] = lambda _: True  # what the document must say
+    exists: bool = True  # False: `document` must NOT exist (e.g. no failure recorded)
+    also_absent: tuple[str, ...] = ()  # documents that must not exist after either delivery
 
 
 def ping_case(spec: FunctionSpec, settings: Settings) -> Case:
@@ -439,17 +444,105 @@ def hub_upload_case(spec: FunctionSpec, settings: Settings) -> Case:
     )
 
 
+def topic_case(
+    spec: FunctionSpec,
+    settings: Settings,
+    body: bytes,
+    attributes: dict[str, str],
+    document: Callable[[str], str],
+    **expectations: Any,
+) -> Case:
+    """A message on the function's topic, as a CloudEvent and as a push; ``document`` maps
+    the message id (the CloudEvent id either way) to the document to check."""
+    assert isinstance(spec.trigger, TopicTrigger)
+    message_id, published = new_id(), now()
+    event = CloudEvent(
+        pubsub_event_attributes(settings.project, spec.trigger.topic, message_id, published),
+        pubsub_event_data(
+            project=settings.project,
+            subscription=spec.subscription,
+            data=body,
+            attributes=attributes,
+            message_id=message_id,
+            publish_time=published,
+        ),
+    )
+    push_id = new_id()
+    return Case(
+        event=event,
+        push=push_body(settings, spec, body, attributes, push_id),
+        push_path=f"/projects/{settings.project}/topics/{spec.trigger.topic}",
+        document=document(message_id),
+        push_document=document(push_id),
+        **expectations,
+    )
+
+
+def missing_export_folder() -> str:
+    """An export folder name no test writes (the day after every export of this session)."""
+    return f"export_{export_timestamp(_EXPORT_BASE + timedelta(days=2))}_{new_id()}"
+
+
+def critique_fanout_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A critique request for an export folder the bucket does not hold: the archive imports
+    the planner, lists the exports bucket and records the PermanentError ("no export folder")
+    in the failures collection under the event id; the event is acknowledged."""
+    request = CritiqueRequest(export_folder=missing_export_folder())
+    return topic_case(
+        spec,
+        settings,
+        request.model_dump_json(exclude_defaults=True).encode(),
+        {},
+        lambda event_id: f"{FAILURES}/{spec.name}-{event_id}",
+        expect=lambda doc: (
+            doc["error_type"] == "PermanentError" and "no export folder" in doc["error"]
+        ),
+    )
+
+
+def critique_worker_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A job whose item was never planned (or was re-planned since): the worker finds no item
+    at the job's key, returns "stale" and acks, recording no failure and no item."""
+    folder = missing_export_folder()
+    item = item_id(f"v{new_id()}", "subject", "insertion_error_critique")
+    job = CritiqueJob(run=folder, item=item, key="never-planned")
+    body = job.model_dump_json(exclude_none=True).encode()
+    return topic_case(
+        spec,
+        settings,
+        body,
+        {"run": folder},
+        lambda event_id: f"{FAILURES}/{spec.name}-{event_id}",
+        exists=False,
+        also_absent=(f"{items_collection(folder)}/{item}",),
+    )
+
+
 CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "ping": ping_case,
     "ingest_feedback": ingest_feedback_case,
     "export_snapshot": export_snapshot_case,
     "hub_upload": hub_upload_case,
+    "critique_fanout": critique_fanout_case,
+    "critique_worker": critique_worker_case,
     "echo_object": echo_object_case,
 }
 
 
 def is_ack(response: requests.Response) -> bool:
     return 200 <= response.status_code < 300
+
+
+def check_documents(server: Served, case: Case, path: str) -> None:
+    """What the delivery must have written (or, for ``exists=False``, must not have)."""
+    document = server.document(path)
+    if case.exists:
+        assert document is not None, server.logs()
+        assert case.expect(document), f"{document}\n{server.logs()}"
+    else:
+        assert document is None, f"{path}: {document}\n{server.logs()}"
+    for absent in case.also_absent:
+        assert server.document(absent) is None, f"{absent}\n{server.logs()}"
 
 
 # --- tests -------------------------------------------------------------------------------
@@ -470,9 +563,7 @@ def test_the_archive_serves_a_binary_cloud_event(served, name):
     )
 
     assert is_ack(response), f"{response.status_code} {response.text}\n{server.logs()}"
-    document = server.document(case.document)
-    assert document is not None, server.logs()
-    assert case.expect(document), f"{document}\n{server.logs()}"
+    check_documents(server, case, case.document)
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in FUNCTIONS])
@@ -485,9 +576,7 @@ def test_the_archive_serves_a_pubsub_push(served, name):
     )
 
     assert is_ack(response), f"{response.status_code} {response.text}\n{server.logs()}"
-    document = server.document(case.push_document)
-    assert document is not None, server.logs()
-    assert case.expect(document), f"{document}\n{server.logs()}"
+    check_documents(server, case, case.push_document)
 
 
 def test_the_archive_runs_without_the_repository(unpacked):

@@ -16,7 +16,17 @@ from typing import Any, get_args
 import hcl2
 import pytest
 
-from shared.config import BUCKET_ROLES, DEFAULT_TASK_SETS, NAME_PATTERN, Settings
+from shared.config import (
+    BUCKET_ROLES,
+    DEFAULT_MODEL_LIMITS,
+    DEFAULT_MODEL_PRICES,
+    DEFAULT_TASK_SETS,
+    NAME_PATTERN,
+    ModelLimit,
+    ModelPrice,
+    Settings,
+)
+from shared.domain.critiques import CRITIQUE_TYPES
 from shared.runtime.catalog import (
     FUNCTIONS,
     StorageEventType,
@@ -25,6 +35,7 @@ from shared.runtime.catalog import (
     storage_topic,
 )
 from shared.services.captions import new_task_document, tasks_collection
+from shared.services.critiques import JOBS_TOPIC, REQUESTS_TOPIC
 from shared.services.exports import EXPORT_REQUESTS_TOPIC, HUB_UPLOADS_TOPIC, ExportRequest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,9 +65,32 @@ ACCESS: dict[str, dict[str, Any]] = {
         "secrets": ["HF_TOKEN"],
         "timeout_seconds": 540,
     },
+    "critique_fanout": {
+        # Reads the export; no API keys (without them it reports every model offline).
+        "buckets": {"exports": "roles/storage.objectViewer"},
+        "publishes": [JOBS_TOPIC],
+        # Plans of ~350k items.
+        "timeout_seconds": 540,
+        "available_memory": "1Gi",
+    },
+    "critique_worker": {
+        # objectUser: writes output_critiques/... and overwrites the consolidated file.
+        "buckets": {"exports": "roles/storage.objectUser"},
+        "publishes": [HUB_UPLOADS_TOPIC],
+        "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
+        "timeout_seconds": 540,
+        "max_instance_count": "${var.critique_worker_max_instances}",
+    },
     "echo_object": {},
 }
-ACCESS_KEYS = ("buckets", "publishes", "secrets", "timeout_seconds", "available_memory")
+ACCESS_KEYS = (
+    "buckets",
+    "publishes",
+    "secrets",
+    "timeout_seconds",
+    "available_memory",
+    "max_instance_count",
+)
 PUBSUB_FILTER_MAX_BYTES = 256
 
 
@@ -286,6 +320,23 @@ def test_functions_touch_exactly_what_they_need(root):
         assert set(declared.get("publishes", [])) <= consumed, name
     assert catalog["export_snapshot"]["trigger"] == {"topic": EXPORT_REQUESTS_TOPIC}
     assert catalog["hub_upload"]["trigger"] == {"topic": HUB_UPLOADS_TOPIC}
+    assert catalog["critique_fanout"]["trigger"] == {"topic": REQUESTS_TOPIC}
+    assert catalog["critique_worker"]["trigger"] == {"topic": JOBS_TOPIC}
+
+
+def test_critique_worker_concurrency_is_a_variable(root):
+    """The worker's instances bound how many model calls run at once."""
+    declared = variables(root)["critique_worker_max_instances"]
+    functions = local(root, "functions")
+
+    assert "max_instance_count = try(spec.max_instance_count, 10)" in functions
+    assert declared["type"] == "number"
+    assert declared["default"] == 20
+    assert declared["nullable"] is False
+    assert "rate limits" in declared["description"]
+    assert "concurrency" in declared["description"]
+    (rule,) = declared["validation"]
+    assert "var.critique_worker_max_instances >= 1" in rule["condition"]
 
 
 def test_every_catalogued_function_is_deployed_by_the_event_function_module(root):
@@ -438,6 +489,58 @@ def test_task_sets_and_annotation_limit_reach_the_functions_only_when_set(root, 
     settings = Settings(_env_file=None)
     assert settings.task_sets == {**DEFAULT_TASK_SETS, **configured}
     assert settings.max_annotation_bytes == 262144
+
+
+def test_critique_models_and_model_quotas_reach_the_functions_only_when_set(root, monkeypatch):
+    expression = local(root, "function_environment")
+    declared = variables(root)
+
+    for env, variable in {
+        "VIDCURATE_CRITIQUE_MODELS": "critique_models",
+        "VIDCURATE_MODEL_LIMITS": "model_limits",
+        "VIDCURATE_MODEL_PRICES": "model_prices",
+    }.items():
+        assert (
+            f"{env} = length(var.{variable}) == 0 ? null : jsonencode(var.{variable})"
+        ) in expression, env
+        assert declared[variable]["default"] == {}, variable
+        assert declared[variable]["nullable"] is False, variable
+        assert env in declared[variable]["description"], variable
+    assert expression.rstrip("})").endswith("} : env => value if value != null")
+    assert declared["critique_models"]["type"] == "${map(string)}"
+    # The object attributes are the fields Settings reads.
+    for variable, model in {"model_limits": ModelLimit, "model_prices": ModelPrice}.items():
+        fields = re.findall(r"(\w+) = number", declared[variable]["type"])
+        assert declared[variable]["type"].startswith("${map(object({"), variable
+        assert set(fields) == set(model.model_fields), variable
+
+    # critique_models keys: exactly the critique types and the revision step.
+    (rule,) = declared["critique_models"]["validation"]
+    listed = re.search(r"contains\(\[(.*?)\], critique_type\)", rule["condition"])
+    assert listed, rule["condition"]
+    assert set(json.loads(f"[{listed[1]}]")) == {*CRITIQUE_TYPES, "revision"}
+
+    # What jsonencode renders (whole numbers without a fraction) is what Settings reads,
+    # merged over the defaults.
+    models = {"video_model_critique": "gemini-2.5-flash", "revision": "gpt-4.1-mini"}
+    limits = {"gpt-4.1": {"requests_per_minute": 5000, "tokens_per_minute": 450000}}
+    prices = {"my-model": {"input_per_million": 0.5, "output_per_million": 2}}
+    for env, value in {
+        "VIDCURATE_CRITIQUE_MODELS": models,
+        "VIDCURATE_MODEL_LIMITS": limits,
+        "VIDCURATE_MODEL_PRICES": prices,
+    }.items():
+        monkeypatch.setenv(env, json.dumps(value, separators=(",", ":")))
+    settings = Settings(_env_file=None)
+    assert settings.critique_models == models
+    assert settings.model_limits == {
+        **DEFAULT_MODEL_LIMITS,
+        "gpt-4.1": ModelLimit(requests_per_minute=5000, tokens_per_minute=450000),
+    }
+    assert settings.model_prices == {
+        **DEFAULT_MODEL_PRICES,
+        "my-model": ModelPrice(input_per_million=0.5, output_per_million=2.0),
+    }
 
 
 # Fields of the (video, task) documents exempt from single-field indexing (firestore.tf).

@@ -214,6 +214,33 @@ def _normalise(value: Any) -> Any:
     return value
 
 
+def _sql_filters(where: Sequence[Filter]) -> tuple[str, list[Any], bool]:
+    """SQL pre-filters for equality and ``in`` on plain fields, and whether they are exact.
+
+    Strings compare the same in SQL and in Firestore, so filters on strings alone need no
+    re-check (counts and limits can then run in SQL); other values are re-checked in
+    Python, which alone knows Firestore's typing rules.
+    """
+    sql = ""
+    params: list[Any] = []
+    exact = True
+    for field, op, value in where:
+        values = value if op == "in" and isinstance(value, list | tuple) else [value]
+        if (
+            op in ("==", "in")
+            and _SIMPLE_FIELD.match(field)
+            and values
+            and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values)
+        ):
+            marks = ", ".join("?" * len(values))
+            sql += f" AND json_extract(data, ?) IN ({marks})"
+            params += ["$." + field, *values]
+            exact = exact and all(isinstance(v, str) for v in values)
+        else:
+            exact = False
+    return sql, params, exact
+
+
 def _matches(data: Mapping[str, Any], flt: Filter) -> bool:
     field, op, expected = flt
     expected = _normalise(expected)
@@ -411,14 +438,13 @@ class SqliteDocumentStore:
     ) -> list[Document]:
         """Matching documents of one collection, Firestore semantics for missing fields."""
         check_collection_path(collection)
+        conditions, params, exact = _sql_filters(where)
         sql = "SELECT id, data, create_us, update_us FROM documents WHERE collection=?"
-        params: list[Any] = [collection]
-        for field, op, value in where:
-            # Equality on plain scalars is pre-filtered in SQL; every filter is re-checked
-            # in Python below, which alone knows Firestore's typing rules.
-            if op == "==" and _SIMPLE_FIELD.match(field) and isinstance(value, str | int | float):
-                sql += " AND json_extract(data, ?) = ?"
-                params += ["$." + field, value]
+        sql += conditions  # placeholders only: values travel as parameters
+        params = [collection, *params]
+        if exact and not order_by and limit is not None:
+            sql += " ORDER BY id LIMIT ?"  # SQL alone decides: stop at the first matches
+            params.append(limit)
         docs = []
         for doc_id, text, create_us, update_us in self._db.connection().execute(sql, params):
             data = _loads(text)
@@ -442,6 +468,19 @@ class SqliteDocumentStore:
             row = (
                 self._db.connection()
                 .execute("SELECT count(*) FROM documents WHERE collection=?", (collection,))
+                .fetchone()
+            )
+            return int(row[0])
+        conditions, params, exact = _sql_filters(where)
+        if exact:
+            check_collection_path(collection)
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT count(*) FROM documents WHERE collection=?"  # noqa: S608 (placeholders only)
+                    + conditions,
+                    [collection, *params],
+                )
                 .fetchone()
             )
             return int(row[0])

@@ -1,0 +1,269 @@
+"""Critique runs on the local runtime with the offline provider: shapes, incrementality,
+failures blocking consolidation, and exactly one consolidation under duplicates."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from captions_support import captured_events, watch
+from llmfake import llm_server_fixture  # noqa: F401 (fixture llm_server)
+
+from shared.bootstrap import FUNCTIONS_DIR, build_runtime, build_services, use_services
+from shared.config import Settings
+from shared.domain.critiques import CRITIQUE_TYPES
+from shared.ports import OutgoingMessage
+from shared.runtime.dispatch import load_entry_point
+from shared.services.campaign import generate_campaign
+from shared.services.captions import ingest_event, upload_folder
+from shared.services.critiques import (
+    JOBS_TOPIC,
+    RUNS,
+    CritiqueRequest,
+    items_collection,
+    plan_run,
+    status_report,
+)
+from shared.services.exports import ExportRequest, run_export
+from shared.services.models import MODEL_CALLS
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("campaign") / "c"
+    generate_campaign(folder, videos=20, seed=11, include_bad_files=False)
+    return folder
+
+
+@pytest.fixture
+def services(tmp_path, campaign):
+    settings = Settings(home=tmp_path / "home", log_level="CRITICAL", workers=16,
+                        hf_dataset="team/captions", min_backoff_seconds=0.01,
+                        max_backoff_seconds=0.05)  # fmt: skip
+    built = build_services(settings)
+    use_services(built)
+    watch(built)
+    upload_folder(built, campaign, "default")
+    for event in captured_events(built):
+        ingest_event(built, event)
+    built.bus.create_subscription("probe-hub", "hub-uploads")
+    yield built
+    use_services(None)
+    built.close()
+
+
+def export(services):
+    return run_export(services, ExportRequest(ignore_errors=True), request_id="x").folder
+
+
+def consolidated(services, folder):
+    bucket = services.settings.exports_bucket
+    names = [i.name for i in services.blobs.list(bucket, f"{folder}/")]
+    (name,) = [n for n in names if "all_videos_with_captions_and_critiques_" in n]
+    return json.loads(services.blobs.read(bucket, name)), names
+
+
+def hub_messages(services):
+    return [json.loads(m.data) for m in services.bus.pull("probe-hub", max_messages=100)]
+
+
+def workers(services):
+    """The runtime serving the critique worker only (hub-uploads stay queued, for counting)."""
+    handler = load_entry_point(FUNCTIONS_DIR, "critique_worker")
+    return build_runtime(services, handlers={"critique_worker": handler})
+
+
+def run_all(services, folder, **flags):
+    plan = plan_run(services, CritiqueRequest(export_folder=folder, **flags))
+    workers(services).run_until_idle(timeout=300)
+    return plan
+
+
+def test_a_run_generates_every_type_and_consolidates_once(services):
+    folder = export(services)
+
+    plan = run_all(services, folder)
+
+    report = status_report(services, folder)
+    assert report["totals"].get("pending", 0) == 0
+    assert report["totals"].get("failed", 0) == 0
+    assert set(report["by_type"]) == set(CRITIQUE_TYPES)
+    entries, names = consolidated(services, folder)
+    assert any("/output_critiques/deletion_error_critique/" in n for n in names)
+    original = json.loads(services.blobs.read(
+        services.settings.exports_bucket,
+        next(n for n in names if "/all_videos_with_captions_2" in n),
+    ))  # fmt: skip
+    reviewed = 0
+    for before, after in zip(original, entries, strict=True):
+        for task, caption in before["captions"].items():
+            merged = after["captions"][task]
+            assert {k: merged[k] for k in caption} == caption  # original fields untouched
+            if caption["status"] not in ("approved", "rejected"):
+                assert set(merged) == set(caption)
+                continue
+            reviewed += 1
+            assert set(merged) - set(caption) == set(CRITIQUE_TYPES)
+            worst = merged["worst_caption_generation"]
+            assert worst["status"] == "success"
+            assert worst["bad_caption"]
+            assert worst["revised_caption_by_generated_critique"] is None
+            for name in CRITIQUE_TYPES:
+                record = merged[name]
+                assert record["status"] in ("success", "skipped")
+                assert record["mode"] == (
+                    "Video" if name == "video_model_critique" else "Text Only"
+                )
+                assert record["prompt_name"] == name
+                if record["status"] == "skipped":
+                    assert "initial_caption_rating_score == 5" in record["skip_reason"]
+                    assert CRITIQUE_TYPES[name].skips_perfect
+                elif name != "worst_caption_generation":
+                    assert record["model"].startswith("offline-")
+                    assert record["generated_critique"]
+                    assert record["revised_caption_by_generated_critique"]
+    assert reviewed * len(CRITIQUE_TYPES) == plan.items
+    assert hub_messages(services) == [{"folder": folder}]
+
+
+def test_a_rerun_of_an_unchanged_export_calls_no_model(services):
+    folder = export(services)
+    run_all(services, folder)
+    calls = services.documents.count(MODEL_CALLS)
+    records = {d.id: d.data["record"] for d in services.documents.iter_collection(
+        items_collection(folder))}  # fmt: skip
+    hub_messages(services)
+
+    plan = run_all(services, folder)
+
+    assert services.documents.count(MODEL_CALLS) == calls
+    assert sum(c.generate for c in plan.by_type.values()) == 0
+    after = {d.id: d.data["record"] for d in services.documents.iter_collection(
+        items_collection(folder))}  # fmt: skip
+    assert after == records
+    assert hub_messages(services) == []  # consolidated once for this plan
+
+
+def test_a_changed_model_regenerates_only_its_items(services, tmp_path):
+    folder = export(services)
+    run_all(services, folder)
+    calls = services.documents.count(MODEL_CALLS)
+    changed = Settings(**{**services.settings.model_dump(), "critique_models":
+                          {"blind_model_critique": "gemini-2.5-flash"}})  # fmt: skip
+    services.settings = changed
+    services.model_client = None
+
+    plan = run_all(services, folder)
+
+    generated = {name: counts.generate for name, counts in plan.by_type.items()}
+    assert generated["blind_model_critique"] > 0
+    assert sum(generated.values()) == generated["blind_model_critique"]
+    # critique + revision per regenerated item
+    assert services.documents.count(MODEL_CALLS) == calls + 2 * generated["blind_model_critique"]
+    entries, _names = consolidated(services, folder)
+    models = {
+        c["blind_model_critique"]["model"]
+        for e in entries
+        for c in e["captions"].values()
+        if "blind_model_critique" in c
+    }
+    assert models == {"offline-gemini-2.5-flash"}
+
+
+def test_every_job_delivered_twice_to_16_workers_consolidates_exactly_once(services):
+    folder = export(services)
+    plan = plan_run(services, CritiqueRequest(export_folder=folder))
+    # Every job published a second time: at-least-once delivery, concurrent duplicates.
+    jobs = [
+        OutgoingMessage(json.dumps({"run": folder, "item": d.id, "key": d.data["key"]}).encode())
+        for d in services.documents.iter_collection(items_collection(folder))
+        if d.data["status"] == "pending"
+    ]
+    assert len(jobs) == plan.published
+    services.bus.publish_many(JOBS_TOPIC, jobs)
+
+    stats = workers(services).run_until_idle(timeout=300)
+
+    assert stats.handled["critique_worker"] == 2 * len(jobs)
+    assert services.documents.count(f"{RUNS}/{folder}/consolidations") == 1
+    assert hub_messages(services) == [{"folder": folder}]
+    # each item was paid for at most once per successful generation (critique + revision)
+    per_item = {}
+    for doc in services.documents.iter_collection(MODEL_CALLS):
+        item = doc.data["labels"]["item"]
+        per_item[item] = per_item.get(item, 0) + 1
+    assert max(per_item.values()) <= 2
+
+
+def test_dry_run_counts_and_estimates_without_calling_or_writing(services):
+    folder = export(services)
+
+    plan = plan_run(services, CritiqueRequest(export_folder=folder, dry_run=True))
+
+    assert services.documents.count(MODEL_CALLS) == 0
+    assert services.documents.get(f"{RUNS}/{folder}") is None
+    deletion = plan.by_type["deletion_error_critique"]
+    insertion = plan.by_type["insertion_error_critique"]
+    assert deletion.skipped > 0  # perfect pre-captions
+    assert insertion.skipped == 0
+    assert deletion.generate + deletion.skipped == insertion.generate
+    assert insertion.estimated_cost_usd > 0
+
+
+def test_a_budget_defers_items_and_a_rerun_continues(services):
+    folder = export(services)
+    full = plan_run(services, CritiqueRequest(export_folder=folder, dry_run=True))
+    cost = sum(c.estimated_cost_usd for c in full.by_type.values())
+
+    first = run_all(services, folder, max_cost_usd=cost / 3)
+
+    deferred = sum(c.deferred for c in first.by_type.values())
+    assert deferred > 0
+    assert status_report(services, folder).get("consolidated_file") is None
+    second = run_all(services, folder)
+    assert sum(c.generate for c in second.by_type.values()) == deferred
+    assert status_report(services, folder)["consolidated_file"]
+
+
+def test_failed_items_block_consolidation_until_a_rerun_fixes_only_them(services, llm_server):
+    from llmfake import DEFAULT_GEMINI_KEY, DEFAULT_OPENAI_KEY  # noqa: PLC0415
+
+    services.settings = Settings(**{
+        **services.settings.model_dump(),
+        "openai_api_key": DEFAULT_OPENAI_KEY,
+        "openai_base_url": llm_server.openai_base_url,
+        "gemini_api_key": DEFAULT_GEMINI_KEY,
+        "gemini_base_url": llm_server.gemini_base_url,
+        "model_limits": {m: {"requests_per_minute": 100_000, "tokens_per_minute": 10**9}
+                         for m in ("gpt-4.1", "gpt-4o", "gemini-2.5-pro")},
+    })  # fmt: skip
+    services.model_client = None
+    folder = export(services)
+    llm_server.responder = lambda provider, model, body: (
+        {"bad_caption": "x"} if "bad_caption" in json.dumps(body) else
+        {"revised_caption": "r"} if "revised_caption" in json.dumps(body) else {"critique": "c"}
+    )  # fmt: skip
+    llm_server.fail_next(r"chat/completions", 500, times=12)
+    llm_server.fail_next(r"generateContent", 503, times=8)
+
+    first = run_all(services, folder, max_retries=0)
+
+    failed = status_report(services, folder)["totals"]["failed"]
+    assert 0 < failed <= 20
+    assert status_report(services, folder)["consolidated_file"] is None
+    served = sum(1 for r in llm_server.calls() if r.status == 200)
+    assert services.documents.count(MODEL_CALLS) == served  # each paid call counted once
+    failed_record = next(
+        d.data["record"] for d in services.documents.iter_collection(items_collection(folder))
+        if d.data["status"] == "failed"
+    )  # fmt: skip
+    assert failed_record["attempts"] == 1
+    assert "after 1 attempt" in failed_record["error"]
+
+    second = run_all(services, folder)
+
+    assert sum(c.failed_before for c in second.by_type.values()) == failed
+    assert sum(c.generate for c in second.by_type.values()) == failed
+    assert status_report(services, folder)["consolidated_file"]
+    assert hub_messages(services) == [{"folder": folder}]
+    assert first.plan_id == second.plan_id
