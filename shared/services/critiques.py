@@ -563,7 +563,8 @@ def maybe_consolidate(services: Services, folder: str) -> bool:
         return False  # another worker (or an earlier delivery) consolidated this plan
     name = consolidate(services, folder, run.data["timestamp"])
     if services.settings.hf_dataset:
-        body = json.dumps({"folder": folder}).encode()
+        # Only the new file: the folder itself may have been published already.
+        body = json.dumps({"folder": folder, "files": [name.rsplit("/", 1)[-1]]}).encode()
         services.bus.publish(HUB_UPLOADS_TOPIC, body, {"folder": folder, "reason": "critiques"})
     documents.update(claim, {"file": name, "done_at": SERVER_TIMESTAMP})
     documents.update(runs_path(folder), {"consolidated_plan": plan_id, "consolidated_file": name})

@@ -81,6 +81,22 @@ class HubUploadRequest(BaseModel):
     requested_by: str | None = Field(
         None, max_length=200, description="Who asked (user, scheduler, export_snapshot)."
     )
+    files: tuple[str, ...] | None = Field(
+        None,
+        description=(
+            "Only these files of the folder (e.g. the consolidated critiques written after "
+            "the folder was published); default: the whole folder."
+        ),
+    )
+
+    @field_validator("files")
+    @classmethod
+    def _check_files(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and (
+            not value or any(not n or "/" in n or n.startswith(".") for n in value)
+        ):
+            raise ValueError("files: plain file names of the export folder, at least one")
+        return value
 
     @field_validator("repo_id")
     @classmethod
@@ -88,9 +104,10 @@ class HubUploadRequest(BaseModel):
         return None if value is None else check_repo_id(value)
 
 
-def hub_upload_path(repo_id: str, folder: str) -> str:
-    """The status document of publishing ``folder`` to ``repo_id`` (ids may not hold '/')."""
-    digest = hashlib.sha256(f"{repo_id}/{folder}".encode()).hexdigest()[:32]
+def hub_upload_path(repo_id: str, folder: str, files: Iterable[str] | None = None) -> str:
+    """The status document of publishing ``folder`` (or some of its files) to ``repo_id``."""
+    subject = f"{repo_id}/{folder}" + (f"#{','.join(sorted(files))}" if files else "")
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
     return f"{HUB_UPLOADS}/{digest}"
 
 
@@ -107,7 +124,7 @@ def upload_export(
     settings = services.settings
     repo_id = _resolve_repo(request, settings)
     folder = request.folder
-    path = hub_upload_path(repo_id, folder)
+    path = hub_upload_path(repo_id, folder, request.files)
     labels = {"repo_id": repo_id, "folder": folder, "request_id": request_id}
 
     claimed = _claim(services.documents, path, repo_id, request, request_id)
@@ -115,7 +132,7 @@ def upload_export(
         log.info("export already published", extra={"labels": labels})
         return _result(claimed, "already_done")
     try:
-        result = _publish(services, publisher, repo_id, folder, path)
+        result = _publish(services, publisher, repo_id, folder, path, request.files)
     except Exception as exc:
         _mark_failed(services.documents, path, exc, settings)
         raise
@@ -220,18 +237,32 @@ def _claim(
 
 
 def _publish(
-    services: Services, publisher: HubPublisher, repo_id: str, folder: str, path: str
+    services: Services,
+    publisher: HubPublisher,
+    repo_id: str,
+    folder: str,
+    path: str,
+    only: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    names = _export_names(services, folder)
-    statistics_name = _statistics_name(names, folder, services.settings.exports_bucket)
+    available = _export_names(services, folder)
+    statistics_name = _statistics_name(available, folder, services.settings.exports_bucket)
+    missing = sorted(set(only or ()) - set(available))
+    if missing:
+        raise PermanentError(f"export folder {folder} has no {', '.join(missing)}")
+    names = list(only) if only else available
     paths = [f"{folder}/{name}" for name in names]
-    if publisher.folder_exists(repo_id, folder):
+    landed = (
+        all(publisher.read_file(repo_id, p) is not None for p in paths)
+        if only
+        else publisher.folder_exists(repo_id, folder)
+    )
+    if landed:
         # The commit landed but was never recorded (a crash in between): record, don't redo.
         return _mark_done(services.documents, path, None, paths, "found_on_hub")
 
     bucket = services.settings.exports_bucket
     files = {name: services.blobs.read(bucket, f"{folder}/{name}") for name in names}
-    statistics = _statistics(files[statistics_name], folder)
+    statistics = _statistics(services.blobs.read(bucket, f"{folder}/{statistics_name}"), folder)
     existing = publisher.read_file(repo_id, README)
     card = render_dataset_card(
         statistics,

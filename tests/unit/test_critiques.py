@@ -63,6 +63,10 @@ def consolidated(services, folder):
     return json.loads(services.blobs.read(bucket, name)), names
 
 
+def consolidated_name(folder):
+    return f"all_videos_with_captions_and_critiques_{folder.removeprefix('export_')}.json"
+
+
 def hub_messages(services):
     return [json.loads(m.data) for m in services.bus.pull("probe-hub", max_messages=100)]
 
@@ -123,7 +127,7 @@ def test_a_run_generates_every_type_and_consolidates_once(services):
                     assert record["generated_critique"]
                     assert record["revised_caption_by_generated_critique"]
     assert reviewed * len(CRITIQUE_TYPES) == plan.items
-    assert hub_messages(services) == [{"folder": folder}]
+    assert hub_messages(services) == [{"folder": folder, "files": [consolidated_name(folder)]}]
 
 
 def test_a_rerun_of_an_unchanged_export_calls_no_model(services):
@@ -186,7 +190,7 @@ def test_every_job_delivered_twice_to_16_workers_consolidates_exactly_once(servi
 
     assert stats.handled["critique_worker"] == 2 * len(jobs)
     assert services.documents.count(f"{RUNS}/{folder}/consolidations") == 1
-    assert hub_messages(services) == [{"folder": folder}]
+    assert hub_messages(services) == [{"folder": folder, "files": [consolidated_name(folder)]}]
     # each item was paid for at most once per successful generation (critique + revision)
     per_item = {}
     for doc in services.documents.iter_collection(MODEL_CALLS):
@@ -265,5 +269,24 @@ def test_failed_items_block_consolidation_until_a_rerun_fixes_only_them(services
     assert sum(c.failed_before for c in second.by_type.values()) == failed
     assert sum(c.generate for c in second.by_type.values()) == failed
     assert status_report(services, folder)["consolidated_file"]
-    assert hub_messages(services) == [{"folder": folder}]
+    assert hub_messages(services) == [{"folder": folder, "files": [consolidated_name(folder)]}]
     assert first.plan_id == second.plan_id
+
+
+def test_a_critique_requests_message_runs_the_whole_pipeline(services):
+    folder = export(services)
+    handlers = {
+        name: load_entry_point(FUNCTIONS_DIR, name)
+        for name in ("critique_fanout", "critique_worker")
+    }
+    services.bus.publish(
+        "critique-requests",
+        json.dumps({"export_folder": folder, "critique_types": ["blind_model_critique"]}).encode(),
+    )
+
+    stats = build_runtime(services, handlers=handlers).run_until_idle(timeout=300)
+
+    assert stats.handled["critique_fanout"] == 1
+    report = status_report(services, folder)
+    assert set(report["by_type"]) == {"blind_model_critique"}
+    assert report["consolidated_file"]

@@ -819,3 +819,24 @@ def test_status_lists_every_upload(hub, services, publisher):
     assert rows[1]["commit_oid"] == hub.repo(REPO).commits[0].oid
     assert "HTTP 403" in rows[0]["last_error"]
     assert services.documents.count(HUB_UPLOADS) == 2
+
+
+def test_a_file_added_to_a_published_folder_lands_in_one_more_commit(hub, services, publisher):
+    # GIVEN a published export, then the consolidated critiques written into its folder
+    write_export(services, FOLDER, export_files())
+    upload(services, publisher)
+    name = f"all_videos_with_captions_and_critiques_{TS}.json"
+    write_export(services, FOLDER, {name: b'[{"video_id": "v1", "critiques": true}]'})
+
+    # WHEN only that file is published, twice (a redelivery)
+    first = upload(services, publisher, files=(name,))
+    again = upload(services, publisher, files=(name,))
+
+    # THEN one more commit holds just that file (the card only if it changed); no third one
+    repo = hub.repo(REPO)
+    assert len(repo.commits) == 2
+    assert set(repo.commits[1].paths) - {"README.md"} == {f"{FOLDER}/{name}"}
+    assert first["outcome"] == "committed"
+    assert again["outcome"] == "already_done"
+    with pytest.raises(PermanentError, match=r"has no missing\.json"):
+        upload(services, publisher, files=("missing.json",))
