@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import threading
 import time
@@ -326,6 +327,7 @@ class FakeLLM:
         self._enforce_rpm = True
         self._served: dict[str, deque[float]] = {}
         self._faults: list[_Fault] = []
+        self._fractions: list[tuple[re.Pattern[str], int, float, random.Random]] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
 
@@ -374,6 +376,16 @@ class FakeLLM:
                     retry_after,
                 )
             )
+
+    def fail_fraction(self, path_regex: str, status: int, fraction: float, seed: int = 0) -> None:
+        """Answer about ``fraction`` of the requests to ``path_regex`` with ``status``, from
+        a seeded random sequence (reproducible), until cleared with a fraction of 0."""
+        with self._lock:
+            self._fractions = [f for f in self._fractions if f[0].pattern != path_regex]
+            if fraction > 0:
+                self._fractions.append(
+                    (re.compile(path_regex), status, fraction, random.Random(seed))
+                )
 
     def limit_rpm(self, n: int | None, *, enforce: bool = True) -> None:
         """A quota of ``n`` served requests per model in any rolling 60 s (None: no quota).
@@ -499,6 +511,9 @@ class FakeLLM:
                         continue
                     fault.remaining -= 1
                     return fault
+            for pattern, status, fraction, rng in self._fractions:
+                if pattern.search(path) and rng.random() < fraction:
+                    return _Fault(pattern, None, status, 0, {}, 0.0, None, None)
         return None
 
     def _fault_reply(self, provider: Provider, fault: _Fault) -> Reply:
