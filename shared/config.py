@@ -186,6 +186,9 @@ class Settings(BaseSettings):
             "types use their defaults (gpt-4.1, gemini-2.5-pro; revision gpt-4o)."
         ),
     )
+    max_video_bytes: int = Field(
+        512 << 20, gt=0, description="Largest video fetched for a model to watch."
+    )
     model_max_retries: int = Field(3, ge=0, le=10, description="Retries per model call.")
     model_max_retry_seconds: float = Field(
         300.0, gt=0, description="Longest time spent retrying one model call."

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import re
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -466,7 +467,10 @@ def _generate(
     if critique.mode == "Video":
         if not caption.video_url:
             raise ModelRequestError(f"{job.item}: the export has no video_url to watch")
-        media.append(MediaPart(mime_type="video/mp4", uri=caption.video_url))
+        if client.is_offline(model):
+            media.append(MediaPart(mime_type="video/mp4", uri=caption.video_url))
+        else:
+            media.append(fetch_video(services, caption.video_url))
     data = {name: inputs[name] for name in prompt.inputs}
     if critique.name == "worst_caption_generation":
         worst = client.generate(prompt, model=model, schema=WorstCaptionAnswer, data=data,
@@ -505,6 +509,33 @@ def _generate(
         "revision_model": revision.model,
         "timestamp": _now(),
     }
+
+
+def fetch_video(services: Services, url: str) -> MediaPart:
+    """The video's bytes for the model (its adapter uploads large ones through the provider's
+    file API): from the bucket for ``gs://`` URLs, over HTTPS otherwise. A video that cannot
+    be fetched fails its item with the reason (ModelRequestError: retrying will not help)."""
+    limit = services.settings.max_video_bytes
+    try:
+        if url.startswith("gs://"):
+            bucket, _, name = url.removeprefix("gs://").partition("/")
+            info = services.blobs.stat(bucket, name)
+            if info.size > limit:
+                raise ModelRequestError(f"video {url} is {info.size} bytes (limit {limit})")
+            data = services.blobs.read(bucket, name, generation=info.generation)
+            mime = info.content_type if info.content_type.startswith("video/") else "video/mp4"
+            return MediaPart(mime_type=mime, data=data)
+        if not url.startswith(("https://", "http://")):
+            raise ModelRequestError(f"video {url!r}: not a gs:// or http(s) URL")
+        request = urllib.request.Request(url, headers={"User-Agent": "vidcurate"})  # noqa: S310
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            data = response.read(limit + 1)
+            mime = response.headers.get_content_type()
+        if len(data) > limit:
+            raise ModelRequestError(f"video {url} is larger than {limit} bytes")
+        return MediaPart(mime_type=mime if mime.startswith("video/") else "video/mp4", data=data)
+    except (NotFoundError, OSError, ValueError) as exc:
+        raise ModelRequestError(f"video {url} could not be fetched: {exc}") from exc
 
 
 def _write_output(

@@ -12,6 +12,7 @@ from llmfake import DEFAULT_GEMINI_KEY, DEFAULT_OPENAI_KEY, FakeLLM, llm_server_
 
 from shared.bootstrap import FUNCTIONS_DIR, build_runtime, build_services, use_services
 from shared.config import Settings
+from shared.domain.critiques import CRITIQUE_TYPES
 from shared.ports import OutgoingMessage
 from shared.runtime.dispatch import load_entry_point
 from shared.services.campaign import generate_campaign
@@ -63,7 +64,9 @@ def test_duplicates_and_injected_failures_end_in_one_consolidation(tmp_path, llm
         llm_server.fail_fraction(r"chat/completions", 500, 0.2, seed=1)
         llm_server.fail_fraction(r"generateContent", 503, 0.2, seed=2)
 
-        plan = plan_run(services, CritiqueRequest(export_folder=folder))
+        # Every type but the video critique, which fetches clips (no network here).
+        types = tuple(t for t in CRITIQUE_TYPES if t != "video_model_critique")
+        plan = plan_run(services, CritiqueRequest(export_folder=folder, critique_types=types))
         duplicates = [
             OutgoingMessage(
                 json.dumps({"run": folder, "item": d.id, "key": d.data["key"]}).encode()

@@ -250,7 +250,9 @@ def test_failed_items_block_consolidation_until_a_rerun_fixes_only_them(services
     llm_server.fail_next(r"chat/completions", 500, times=12)
     llm_server.fail_next(r"generateContent", 503, times=8)
 
-    first = run_all(services, folder, max_retries=0)
+    # (the video critique fetches its clip, which is covered by its own test below)
+    text_types = tuple(t for t in CRITIQUE_TYPES if t != "video_model_critique")
+    first = run_all(services, folder, max_retries=0, critique_types=text_types)
 
     failed = status_report(services, folder)["totals"]["failed"]
     assert 0 < failed <= 20
@@ -264,7 +266,7 @@ def test_failed_items_block_consolidation_until_a_rerun_fixes_only_them(services
     assert failed_record["attempts"] == 1
     assert "after 1 attempt" in failed_record["error"]
 
-    second = run_all(services, folder)
+    second = run_all(services, folder, critique_types=text_types)
 
     assert sum(c.failed_before for c in second.by_type.values()) == failed
     assert sum(c.generate for c in second.by_type.values()) == failed
@@ -290,3 +292,44 @@ def test_a_critique_requests_message_runs_the_whole_pipeline(services):
     report = status_report(services, folder)
     assert set(report["by_type"]) == {"blind_model_critique"}
     assert report["consolidated_file"]
+
+
+# The model server does not decode it: an MP4 header and padding stand for a clip.
+CLIP = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(4096)
+
+
+def test_the_video_critique_watches_the_clip_or_fails_saying_why(services, llm_server):
+    from llmfake import DEFAULT_GEMINI_KEY  # noqa: PLC0415
+
+    services.settings = Settings(**{**services.settings.model_dump(),
+                                    "gemini_api_key": DEFAULT_GEMINI_KEY,
+                                    "gemini_base_url": llm_server.gemini_base_url})  # fmt: skip
+    services.model_client = None
+    folder = export(services)
+    # GIVEN an export whose first video lives in the videos bucket; the others cannot be
+    # fetched from here (no network)
+    bucket = services.settings.exports_bucket
+    name = next(i.name for i in services.blobs.list(bucket, f"{folder}/all_videos_with_captions_"))
+    entries = json.loads(services.blobs.read(bucket, name))
+    services.blobs.write(services.settings.videos_bucket, "clips/first.mp4", CLIP,
+                         content_type="video/mp4")  # fmt: skip
+    first = next(e for e in entries if any(
+        c.get("status") in ("approved", "rejected") for c in e["captions"].values()))  # fmt: skip
+    first["video_url"] = f"gs://{services.settings.videos_bucket}/clips/first.mp4"
+    services.blobs.write(bucket, name, json.dumps(entries).encode())
+    llm_server.responder = lambda provider, model, body: {"critique": "the bottle is green"}
+
+    run_all(services, folder, critique_types=("video_model_critique",))
+
+    items = {d.data["video_id"]: d.data for d in services.documents.iter_collection(
+        items_collection(folder))}  # fmt: skip
+    watched = [d for v, d in items.items() if v == first["video_id"]]
+    assert watched
+    assert all(d["status"] == "success" for d in watched)
+    others = [d for v, d in items.items() if v != first["video_id"]]
+    assert others
+    assert all(d["status"] == "failed" for d in others)
+    assert "could not be fetched" in others[0]["record"]["error"]
+    bodies = [json.dumps(r.body) for r in llm_server.calls(provider="gemini")]
+    assert any("inline_data" in b or "inlineData" in b for b in bodies)
+    assert status_report(services, folder)["consolidated_file"] is None
