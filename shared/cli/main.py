@@ -455,11 +455,14 @@ def critiques_run(
         float | None,
         typer.Option("--max-cost-usd", help="Start no call past this estimated spend."),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Log every model call and retry (JSON lines).")
+    ] = False,
 ) -> None:
     """Generate critiques for every reviewed caption of an export; consolidate when done."""
     from shared.cli import critiques as critiques_cli  # noqa: PLC0415
 
-    settings = _settings()
+    settings = _settings("INFO" if verbose else "WARNING")
     services = _services(settings)
     try:
         request = CritiqueRequest(

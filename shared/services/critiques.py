@@ -496,7 +496,7 @@ def _generate(
             "caption": inputs["caption"],
             "critique": result.parsed.critique,
         },
-        labels={**labels, "kind": f"{critique.name}:revision"},
+        labels={**labels, "step": "revision"},  # costs add up under the critique type
         max_retries=job.max_retries,
     )
     return {
@@ -637,7 +637,7 @@ def status_report(services: Services, folder: str) -> dict[str, Any]:
         totals.update(row)
     return {
         "export_folder": folder,
-        "items": run.data.get("items"),
+        "items": services.documents.count(items_collection(folder)),
         "by_type": counts,
         "totals": dict(totals),
         "consolidated_file": run.data.get("consolidated_file")
