@@ -43,7 +43,7 @@ from shared.domain.critiques import (
     reviewed_captions,
     skip_reason,
 )
-from shared.errors import AlreadyExistsError, NotFoundError, PermanentError, TransientError
+from shared.errors import NotFoundError, PermanentError, TransientError
 from shared.ports import SERVER_TIMESTAMP, OutgoingMessage
 from shared.ports.models import MediaPart, ModelRequestError
 from shared.prompts import get_prompt
@@ -55,6 +55,7 @@ log = logging.getLogger("vidcurate.critiques")
 
 RUNS = "critique_runs"
 OPEN_STATUSES = ("pending", "running", "deferred", "failed")  # block the consolidation
+CONSOLIDATION_LEASE_SECONDS = 600.0  # longer than a function may run (540 s)
 JOBS_TOPIC = "critique-jobs"
 REQUESTS_TOPIC = "critique-requests"
 PUBLISH_BATCH = 500
@@ -399,6 +400,9 @@ def process_job(services: Services, job: CritiqueJob, *, delivery: str = "") -> 
     path = f"{items_collection(job.run)}/{job.item}"
     claimed = _claim_item(services, path, job, delivery or uuid.uuid4().hex)
     if isinstance(claimed, str):
+        if claimed != "stale":
+            # Done by an earlier delivery that may have crashed before consolidating.
+            maybe_consolidate(services, job.run)
         return claimed
     data = claimed
     critique = CRITIQUE_TYPES[data["critique_type"]]
@@ -588,10 +592,8 @@ def maybe_consolidate(services: Services, folder: str) -> bool:
         return False
     plan_id = run.data["plan_id"]
     claim = f"{RUNS}/{folder}/consolidations/{plan_id}"
-    try:
-        documents.create(claim, {"plan_id": plan_id, "claimed_at": SERVER_TIMESTAMP})
-    except AlreadyExistsError:
-        return False  # another worker (or an earlier delivery) consolidated this plan
+    if not _claim_consolidation(services, claim, plan_id):
+        return False  # done, or being done, by another worker or an earlier delivery
     name = consolidate(services, folder, run.data["timestamp"])
     if services.settings.hf_dataset:
         # Only the new file: the folder itself may have been published already.
@@ -601,6 +603,30 @@ def maybe_consolidate(services: Services, folder: str) -> bool:
     documents.update(runs_path(folder), {"consolidated_plan": plan_id, "consolidated_file": name})
     log.info("critiques consolidated", extra={"labels": {"run": folder}, "file": name})
     return True
+
+
+def _claim_consolidation(services: Services, claim: str, plan_id: str) -> bool:
+    """Claim a plan's consolidation: create-only, so one worker wins a race; a claim whose
+    holder died before finishing (no ``done_at`` after the lease) can be taken over."""
+    now = datetime.now(UTC)
+    lease = timedelta(seconds=CONSOLIDATION_LEASE_SECONDS)
+
+    def apply(tx: Any) -> bool:
+        current = tx.get(claim)
+        if current is not None:
+            if current.data.get("done_at") is not None:
+                return False
+            until = current.data.get("lease_until")
+            if isinstance(until, datetime) and until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+            if isinstance(until, datetime) and until > now:
+                return False
+        tx.set(claim, {"plan_id": plan_id, "claimed_at": now, "lease_until": now + lease,
+                       "done_at": None})  # fmt: skip
+        return True
+
+    claimed: bool = services.documents.run_transaction(apply)
+    return claimed
 
 
 def consolidate(services: Services, folder: str, timestamp: str) -> str:

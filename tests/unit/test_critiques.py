@@ -333,3 +333,35 @@ def test_the_video_critique_watches_the_clip_or_fails_saying_why(services, llm_s
     bodies = [json.dumps(r.body) for r in llm_server.calls(provider="gemini")]
     assert any("inline_data" in b or "inlineData" in b for b in bodies)
     assert status_report(services, folder)["consolidated_file"] is None
+
+
+def test_a_consolidation_whose_worker_died_is_finished_by_a_redelivery(services):
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    from shared.services.critiques import CritiqueJob, process_job  # noqa: PLC0415
+
+    folder = export(services)
+    run_all(services, folder, critique_types=("blind_model_critique",))
+    hub_messages(services)
+    # GIVEN the consolidating worker died after its claim, before writing the file
+    (claim,) = services.documents.iter_collection(f"{RUNS}/{folder}/consolidations")
+    past = datetime.now(UTC) - timedelta(hours=1)
+    services.documents.update(claim.path, {"done_at": None, "lease_until": past})
+    bucket = services.settings.exports_bucket
+    services.blobs.delete(bucket, f"{folder}/{consolidated_name(folder)}")
+    item = next(services.documents.iter_collection(items_collection(folder)))
+
+    # WHEN its job is delivered again
+    status = process_job(
+        services, CritiqueJob(run=folder, item=item.id, key=item.data["key"]), delivery="again"
+    )
+
+    # THEN the item is left as it was and the consolidation is completed, once
+    assert status == "success"
+    assert services.blobs.exists(bucket, f"{folder}/{consolidated_name(folder)}")
+    assert len(hub_messages(services)) == 1
+    again = process_job(
+        services, CritiqueJob(run=folder, item=item.id, key=item.data["key"]), delivery="third"
+    )
+    assert again == "success"
+    assert hub_messages(services) == []
