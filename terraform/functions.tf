@@ -50,10 +50,12 @@ locals {
       description = "Plan the critique items of an export (skip unchanged and perfect ones) and publish them to critique-jobs in batches."
       trigger     = { topic = "critique-requests" }
       # Reads the export's files; its plan and items are Firestore documents (datastore user,
-      # as every function). No API keys: it only reports which models would answer offline,
-      # which without keys is all of them; the workers call the models.
+      # as every function). The API keys tell it which provider answers each model: that is
+      # part of every item's key (an offline answer is redone once a key is configured); it
+      # never calls a model.
       buckets   = { exports = "roles/storage.objectViewer" }
       publishes = ["critique-jobs"]
+      secrets   = ["OPENAI_API_KEY", "GEMINI_API_KEY"]
       # Plans of ~350k items: reading the export and every earlier item, batched writes.
       timeout_seconds  = 540
       available_memory = "1Gi"
@@ -62,8 +64,9 @@ locals {
       description = "Generate one critique item with the models, record its cost, and consolidate the run exactly once when nothing is left."
       trigger     = { topic = "critique-jobs" }
       # Writes output_critiques/... files and the consolidated file, which a re-consolidation
-      # overwrites (storage.objects.delete): objectUser, as export_snapshot.
-      buckets            = { exports = "roles/storage.objectUser" }
+      # overwrites (storage.objects.delete): objectUser, as export_snapshot. Reads clips from
+      # the videos bucket for the video critique.
+      buckets            = { exports = "roles/storage.objectUser", videos = "roles/storage.objectViewer" }
       publishes          = ["hub-uploads"]
       secrets            = ["OPENAI_API_KEY", "GEMINI_API_KEY"]
       timeout_seconds    = 540

@@ -127,9 +127,15 @@ def item_key(
     prompt_version: str,
     revision_model: str,
     revision_prompt_version: str,
+    providers: tuple[str, ...] = (),
 ) -> str:
-    """A hash of every input of an item: equal keys mean the stored result still holds."""
+    """A hash of every input of an item: equal keys mean the stored result still holds.
+
+    ``providers`` name who answers (e.g. ``offline``): configuring a key redoes what the
+    offline provider answered.
+    """
     material = {
+        "providers": list(providers),
         "caption_data": caption.caption_data,
         "video_url": caption.video_url if critique.mode == "Video" else None,
         "type": critique.name,

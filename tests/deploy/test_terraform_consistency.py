@@ -66,16 +66,18 @@ ACCESS: dict[str, dict[str, Any]] = {
         "timeout_seconds": 540,
     },
     "critique_fanout": {
-        # Reads the export; no API keys (without them it reports every model offline).
+        # Reads the export; the API keys say which provider answers (part of item keys).
         "buckets": {"exports": "roles/storage.objectViewer"},
         "publishes": [JOBS_TOPIC],
+        "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
         # Plans of ~350k items.
         "timeout_seconds": 540,
         "available_memory": "1Gi",
     },
     "critique_worker": {
-        # objectUser: writes output_critiques/... and overwrites the consolidated file.
-        "buckets": {"exports": "roles/storage.objectUser"},
+        # objectUser: writes output_critiques/... and overwrites the consolidated file;
+        # objectViewer on videos: the video critique reads clips.
+        "buckets": {"exports": "roles/storage.objectUser", "videos": "roles/storage.objectViewer"},
         "publishes": [HUB_UPLOADS_TOPIC],
         "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
         "timeout_seconds": 540,

@@ -79,6 +79,10 @@ def test_item_keys_change_with_every_input_that_shapes_the_output():
     assert key(subject, model="gpt-4o") != base
     assert key(subject, prompt_version="2") != base
     assert key(subject, revision_model="gpt-4.1") != base
+    # an offline answer is redone once a provider key is configured
+    assert key(subject, providers=("offline", "offline")) != key(
+        subject, providers=("openai", "openai")
+    )
     # the worst caption has no revision step: its revision settings do not matter
     worst = key(subject, "worst_caption_generation")
     assert key(subject, "worst_caption_generation", revision_model="x") == worst
