@@ -21,14 +21,12 @@ and :meth:`HfHubPublisher._redact` removes the token from any text that reaches 
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx2
@@ -58,6 +56,7 @@ from tenacity import (
 )
 
 from shared import __version__
+from shared.adapters.retry_after import retry_after_seconds
 from shared.config import Settings
 from shared.errors import PermanentError, TransientError, VidcurateError
 from shared.ports.hub import HubCommit
@@ -152,19 +151,9 @@ def _ensure_single_try_client() -> None:
 def _retry_after(response: httpx2.Response) -> float | None:
     """Seconds the Hub asks us to wait: ``Retry-After`` (seconds or an HTTP date), or the
     Hub's ``RateLimit`` header on a 429 whose quota is spent."""
-    value = (response.headers.get("Retry-After") or "").strip()
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    if seconds is not None:
+        return seconds
     if response.status_code == 429:
         info = parse_ratelimit_headers(response.headers)
         if info is not None and info.remaining == 0:

@@ -8,7 +8,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -76,6 +76,16 @@ def main(
         overrides["backend"] = backend
     _State.overrides = overrides
     _State.verbose = verbose
+
+
+def _fail(exc: ValidationError | VidcurateError) -> NoReturn:
+    """Report a bad flag (exit 2) or a failed command (exit 1) in one line, no traceback."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        err_console.print(f"[red]error:[/] {first['loc'][0]}: {first['msg']}")
+        raise typer.Exit(2) from exc
+    err_console.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(1) from exc
 
 
 def _specs(function: list[str] | None) -> list[FunctionSpec]:
@@ -415,12 +425,8 @@ def export_(
             publish=publish,
         )
         ok = captions_cli.export(console, services, request, export_dir) is not None
-    except ValidationError as exc:
-        err_console.print(f"[red]error:[/] {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
-        raise typer.Exit(2) from exc
-    except VidcurateError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
+    except (ValidationError, VidcurateError) as exc:
+        _fail(exc)
     finally:
         services.close()
     if not ok:
@@ -475,12 +481,8 @@ def critiques_run(
             max_cost_usd=max_cost_usd,
         )
         ok = critiques_cli.run(console, services, request)
-    except ValidationError as exc:
-        err_console.print(f"[red]error:[/] {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
-        raise typer.Exit(2) from exc
-    except VidcurateError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
+    except (ValidationError, VidcurateError) as exc:
+        _fail(exc)
     finally:
         services.close()
     if not ok:

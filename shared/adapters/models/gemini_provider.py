@@ -17,7 +17,6 @@ become the port's errors; the API key never appears in a message.
 
 from __future__ import annotations
 
-import email.utils
 import io
 import json
 import logging
@@ -25,7 +24,6 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -33,6 +31,7 @@ import pydantic
 from google import genai
 from google.genai import errors, types
 
+from shared.adapters.retry_after import retry_after_seconds
 from shared.ports.models import (
     MalformedReplyError,
     MediaPart,
@@ -318,21 +317,10 @@ def _retry_after(exc: errors.APIError) -> float | None:
     """Seconds to wait: a ``Retry-After`` header (seconds or HTTP date), else the
     ``google.rpc.RetryInfo`` ``retryDelay`` that Gemini puts in the error body."""
     headers: Mapping[str, str] | None = getattr(exc.response, "headers", None)
-    value = ""
     if headers is not None:
-        value = (headers.get("retry-after") or headers.get("Retry-After") or "").strip()
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        seconds = retry_after_seconds(headers.get("retry-after") or headers.get("Retry-After"))
+        if seconds is not None:
+            return seconds
     body = exc.details.get("error", exc.details) if isinstance(exc.details, dict) else None
     details = body.get("details") if isinstance(body, dict) else None
     for detail in details if isinstance(details, list) else []:

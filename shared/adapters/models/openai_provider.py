@@ -15,9 +15,7 @@ the SDK. Vendor errors become the port's errors; the API key never appears in a 
 from __future__ import annotations
 
 import base64
-import email.utils
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import openai
@@ -29,6 +27,7 @@ from openai.types.chat import (
     ChatCompletionMessageParam,
 )
 
+from shared.adapters.retry_after import retry_after_seconds
 from shared.ports.models import (
     MalformedReplyError,
     MediaPart,
@@ -252,16 +251,4 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
             return max(0.0, float(millis) / 1000)
         except ValueError:
             pass
-    value = (headers.get("retry-after") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return retry_after_seconds(headers.get("retry-after"))
