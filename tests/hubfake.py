@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import yaml
+from support import serving
 
 __all__ = ["FakeCommit", "FakeHub", "FakeRepo", "hub_server_fixture", "run_fake_hub"]
 
@@ -574,18 +575,9 @@ class _Server(ThreadingHTTPServer):
 def run_fake_hub(hub: FakeHub | None = None) -> Iterator[FakeHub]:
     """Serve ``hub`` (a new FakeHub by default) on a free port until the block ends."""
     hub = hub or FakeHub()
-    server = _Server(hub)
-    hub.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-hub", daemon=True
-    )
-    thread.start()
-    try:
+    with serving(_Server(hub), "fake-hub") as url:
+        hub.endpoint = url
         yield hub
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture(name="hub_server")

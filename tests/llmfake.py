@@ -45,6 +45,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from support import serving
 
 __all__ = [
     "DEFAULT_GEMINI_KEY",
@@ -899,19 +900,12 @@ class _Server(ThreadingHTTPServer):
 def run_fake_llm(llm: FakeLLM | None = None) -> Iterator[FakeLLM]:
     """Serve ``llm`` (a new FakeLLM by default) on a free port until the block ends."""
     llm = llm or FakeLLM()
-    server = _Server(llm)
-    llm.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-llm", daemon=True
-    )
-    thread.start()
-    try:
-        yield llm
-    finally:
-        llm._stopping.set()  # wake answers stalled by an injected delay
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(_Server(llm), "fake-llm") as url:
+        llm.endpoint = url
+        try:
+            yield llm
+        finally:
+            llm._stopping.set()  # wake answers stalled by an injected delay, then shut down
 
 
 @pytest.fixture(name="llm_server")

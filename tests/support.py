@@ -16,8 +16,10 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -139,3 +141,18 @@ def stop_process_group(process: subprocess.Popen[Any], timeout: float = STOP_TIM
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout)
+
+
+@contextlib.contextmanager
+def serving(server: ThreadingHTTPServer, name: str) -> Iterator[str]:
+    """Serve ``server`` from a daemon thread; yield its base URL; shut it down afterwards."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
