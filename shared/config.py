@@ -194,6 +194,24 @@ class Settings(BaseSettings):
         300.0, gt=0, description="Longest time spent retrying one model call."
     )
     model_timeout_seconds: float = Field(60.0, gt=0, description="Timeout of one attempt.")
+    job_deadline_seconds: float = Field(
+        480.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Most time one model job (a critique item with its revision) may take, retries "
+            "and waits included; below the worker function's timeout (540 s), so a job ends "
+            "with a recorded outcome instead of being killed."
+        ),
+    )
+    video_tokens_estimate: int = Field(
+        18_000,
+        ge=0,
+        description=(
+            "Input tokens a video is counted as in cost estimates (about 60 s at Gemini's "
+            "~300 tokens per second of video and audio)."
+        ),
+    )
     model_prices: dict[str, ModelPrice] = Field(
         default_factory=lambda: dict(DEFAULT_MODEL_PRICES),
         description="USD per million input/output tokens by model (JSON), merged over defaults.",

@@ -26,6 +26,13 @@ resource "google_firestore_database" "this" {
 #   quarantine                              config_type ==
 #   exports                                 order by folder desc (limit)
 #   hub_uploads                             reads by document id only
+#   critique_runs                           reads by document id only
+#   critique_runs/<folder>/items            status in [pending, running, deferred, failed]
+#                                           limit 1 (anything open?); critique_type == and
+#                                           status == (counts); iterated in id order
+#   critique_runs/<folder>/consolidations   reads by document id only (transactions)
+#   critique_results                        reads by document id only (batched, by item key)
+#   model_calls                             iterated (costs), never filtered or ordered
 # Equality filters on several fields are answered by merging those single-field indexes, and
 # a single-field order needs nothing more; a composite index (google_firestore_index) is only
 # required for a range or inequality filter, or an order, combined with filters on other
@@ -57,6 +64,90 @@ resource "google_firestore_field" "tasks_unindexed" {
   project    = var.project_id
   database   = google_firestore_database.this.name
   collection = local.tasks_collection_group
+  field      = each.key
+
+  index_config {}
+
+  depends_on = [google_firestore_database.this]
+}
+
+# Single-field index exemptions for the critique items, critique_runs/<folder>/items/
+# <video~task~type> (collection group "items", every run), in the same way. Queries filter on
+# status and critique_type only (shared/services/critiques.py: anything open, counts by type
+# and status); these fields are only read, by document id or by iterating a run:
+#   inputs, record, critique_step
+#       large, nested values: the caption and feedback; the critique and its revision; a
+#       paid critique kept for the retry of its revision
+#   video_url, key
+#       long strings, read with the document (an item's key is compared in a transaction)
+#   updated_at, lease_until
+#       timestamps written as items are planned and finish: sequential index hotspots
+# Before filtering or ordering on one of these fields, remove it from this list.
+locals {
+  critique_items_collection_group = "items"
+  critique_items_unindexed_fields = ["inputs", "record", "critique_step", "updated_at", "lease_until", "video_url", "key"]
+}
+
+resource "google_firestore_field" "critique_items_unindexed" {
+  for_each = toset(local.critique_items_unindexed_fields)
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.critique_items_collection_group
+  field      = each.key
+
+  index_config {}
+
+  depends_on = [google_firestore_database.this]
+}
+
+# Single-field index exemptions for the stored results, critique_results/<item key> (one per
+# successful item, reused by later runs with the same key). Only read by document id:
+#   record
+#       a nested value: the critique and its revision
+#   stored_at
+#       a server timestamp: a sequential index hotspot as workers finish
+# Before filtering or ordering on one of these fields, remove it from this list.
+locals {
+  critique_results_collection_group = "critique_results"
+  critique_results_unindexed_fields = ["record", "stored_at"]
+}
+
+resource "google_firestore_field" "critique_results_unindexed" {
+  for_each = toset(local.critique_results_unindexed_fields)
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.critique_results_collection_group
+  field      = each.key
+
+  index_config {}
+
+  depends_on = [google_firestore_database.this]
+}
+
+# Single-field index exemptions for the cost ledger, model_calls/<call id> (one document per
+# billed model call, written side by side by every worker). The ledger is only iterated
+# (shared/services/models.py summarize_costs), never filtered or ordered on:
+#   labels
+#       a map: every key would get its own index entries
+#   error
+#       a long string (up to 500 characters), on the answers billed but not used
+#   recorded_at
+#       a server timestamp, monotonically increasing: a sequential index hotspot when many
+#       workers record their calls at once
+# Before filtering or ordering on one of these fields, remove it from this list.
+locals {
+  model_calls_collection_group = "model_calls"
+  model_calls_unindexed_fields = ["labels", "error", "recorded_at"]
+}
+
+resource "google_firestore_field" "model_calls_unindexed" {
+  for_each = toset(local.model_calls_unindexed_fields)
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.model_calls_collection_group
   field      = each.key
 
   index_config {}

@@ -61,16 +61,30 @@ locals {
       available_memory = "1Gi"
     }
     critique_worker = {
-      description = "Generate one critique item with the models, record its cost, and consolidate the run exactly once when nothing is left."
+      description = "Generate one critique item with the models and record its cost; ask for the consolidation when nothing is left open."
       trigger     = { topic = "critique-jobs" }
-      # Writes output_critiques/... files and the consolidated file, which a re-consolidation
-      # overwrites (storage.objects.delete): objectUser, as export_snapshot. Reads clips from
-      # the videos bucket for the video critique.
+      # Writes output_critiques/... files, which a regeneration overwrites
+      # (storage.objects.delete): objectUser, as export_snapshot. Reads clips from the videos
+      # bucket for the video critique. An item ends within VIDCURATE_JOB_DEADLINE_SECONDS
+      # (480 s by default), below this timeout.
       buckets            = { exports = "roles/storage.objectUser", videos = "roles/storage.objectViewer" }
-      publishes          = ["hub-uploads"]
+      publishes          = ["critique-consolidations"]
       secrets            = ["OPENAI_API_KEY", "GEMINI_API_KEY"]
       timeout_seconds    = 540
       max_instance_count = var.critique_worker_max_instances
+    }
+    critique_consolidate = {
+      description = "Write a finished critique run's consolidated file exactly once and queue its Hub upload."
+      trigger     = { topic = "critique-consolidations" }
+      # Reads the export and every item's record (a projection) and writes
+      # all_videos_with_captions_and_critiques_<ts>.json, overwritten by a later plan's
+      # consolidation: objectUser. Runs of ~350k items hold the export and every record in
+      # memory at once, hence the memory; few instances, as there is one per finished run.
+      buckets            = { exports = "roles/storage.objectUser" }
+      publishes          = ["hub-uploads"]
+      timeout_seconds    = 540
+      available_memory   = "4Gi"
+      max_instance_count = 2
     }
     echo_object = {
       description = "Record the latest generation of every object finalized in a bucket."

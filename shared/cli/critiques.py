@@ -2,41 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 from rich.table import Table
 
 from shared.bootstrap import Services, build_runtime
 from shared.cli.progress import runtime_progress
-from shared.services.critiques import CritiqueRequest, Plan, plan_run, status_report
+from shared.services.critiques import (
+    CritiqueRequest,
+    Plan,
+    TypeCounts,
+    plan_run,
+    status_report,
+)
 from shared.services.models import summarize_costs
 
 
 def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
-    """Per type: generated, skipped (perfect score), unchanged (cached), failed before."""
+    """Per type: to generate, skipped, unchanged, reused, retried, deferred, and the cost."""
     title = "Dry run: nothing is called" if dry_run else f"Critique plan for {plan.run}"
-    table = Table(title=title)
-    for column in ("critique type", "generate", "skipped (perfect)", "unchanged",
-                   "failed before", "over budget", "est. cost (USD)"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "critique type" else "right")
-    total = 0.0
+    columns: dict[str, Callable[[TypeCounts], int]] = {
+        "generate": lambda c: c.generate,
+        "skipped": lambda c: c.skipped,
+        "unchanged": lambda c: c.unchanged,
+        "reused": lambda c: c.reused,
+        "retry": lambda c: c.failed_before,
+        "deferred": lambda c: c.deferred,
+    }
+    # Only the columns with something in them (plus generate): a table that fits 80 columns.
+    shown = [
+        name
+        for name, value in columns.items()
+        if name == "generate" or any(value(c) for c in plan.by_type.values())
+    ]
+    legend = {
+        "skipped": "skipped: perfect pre-caption",
+        "unchanged": "unchanged: done in this run",
+        "reused": "reused: same inputs done in an earlier run",
+        "retry": "retry: failed before",
+        "deferred": "deferred: over --max-cost-usd",
+    }
+    table = Table(title=title, caption="; ".join(legend[n] for n in shown if n in legend))
+    table.add_column("critique type", no_wrap=True)
+    for name in (*shown, "est. USD"):
+        table.add_column(name, justify="right")
+    total = listed = 0.0
     for name, counts in plan.by_type.items():
         total += counts.estimated_cost_usd
-        table.add_row(
-            name,
-            str(counts.generate),
-            str(counts.skipped),
-            str(counts.unchanged),
-            str(counts.failed_before),
-            str(counts.deferred),
-            f"{counts.estimated_cost_usd:.4f}",
-        )
+        listed += counts.list_price_usd
+        cells = [str(columns[column](counts)) for column in shown]
+        table.add_row(name, *cells, f"{counts.estimated_cost_usd:.4f}")
     console.print(table)
-    console.print(f"{plan.items} items; estimated cost ${total:.4f} (price table)")
+    console.print(
+        f"{plan.items} items; estimated cost ${total:.4f} from the price table (unchanged "
+        "and reused items cost nothing)"
+    )
+    if plan.unpriced_models:
+        console.print(
+            f"[yellow]no price[/] for {', '.join(plan.unpriced_models)}: estimated and "
+            "recorded as $0 (add it to VIDCURATE_MODEL_PRICES)"
+        )
     if plan.offline_models:
         console.print(
             f"[yellow]offline provider[/] for {', '.join(plan.offline_models)}: no API key "
-            "configured here (OPENAI_API_KEY / GEMINI_API_KEY), so answers are rule-based "
-            "and labelled offline-<model>"
+            "configured here (OPENAI_API_KEY / GEMINI_API_KEY), so answers are rule-based, "
+            f"labelled offline-<model> and free; with keys, this plan would cost about "
+            f"${listed:.2f} at list prices"
         )
 
 

@@ -546,6 +546,11 @@ def costs(
         f"{summary.output_tokens:,} output tokens, [bold]${summary.cost_usd:.4f}[/]"
         + (" (offline calls cost nothing)" if summary.calls else "")
     )
+    if summary.unused_calls:
+        console.print(
+            f"of which {summary.unused_calls:,} answers were billed but not used (a reply "
+            f"that did not fit its schema, or a refusal): ${summary.unused_cost_usd:.4f}"
+        )
 
 
 @app.command()

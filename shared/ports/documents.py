@@ -108,6 +108,10 @@ class DocumentStore(Writer, Protocol):
         """The document, or None."""
         ...
 
+    def get_many(self, paths: Sequence[str]) -> dict[str, Document]:
+        """The documents of ``paths`` that exist, by path (batched reads, any number)."""
+        ...
+
     def query(
         self,
         collection: str,
@@ -134,6 +138,9 @@ class DocumentStore(Writer, Protocol):
         """A batch that commits when the ``with`` block ends without an error."""
         ...
 
-    def iter_collection(self, collection: str, page_size: int = 500) -> Iterator[Document]:
-        """Every document of ``collection``, in id order, paged."""
+    def iter_collection(
+        self, collection: str, page_size: int = 500, *, fields: Sequence[str] | None = None
+    ) -> Iterator[Document]:
+        """Every document of ``collection``, in id order, paged; with ``fields``, only those
+        top-level fields of each (absent ones are left out): less to read and to hold."""
         ...

@@ -79,7 +79,21 @@ class ModelProvider(Protocol):
 
 
 class ModelError(Exception):
-    """Base of the model errors (mixed with our transient/permanent contract below)."""
+    """Base of the model errors (mixed with our transient/permanent contract below).
+
+    An error raised after the provider answered (a reply that does not fit the schema, a
+    refusal) carries the tokens it billed for that answer, so the ledger can record them.
+    """
+
+    def __init__(self, message: str, *, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+    @property
+    def billed(self) -> bool:
+        """Whether the provider charged for the failed answer."""
+        return self.input_tokens > 0 or self.output_tokens > 0
 
 
 class RateLimitedError(ModelError, TransientError):

@@ -121,8 +121,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         name="critique_worker",
         trigger=TopicTrigger(topic="critique-jobs"),
         description=(
-            "Generate one critique item with the models, record its cost, and consolidate "
-            "the run exactly once when nothing is left."
+            "Generate one critique item with the models and record its cost; ask for the "
+            "consolidation when nothing is left open."
+        ),
+    ),
+    FunctionSpec(
+        name="critique_consolidate",
+        trigger=TopicTrigger(topic="critique-consolidations"),
+        description=(
+            "Write a finished critique run's consolidated file exactly once and queue its "
+            "Hub upload."
         ),
     ),
     FunctionSpec(

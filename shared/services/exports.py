@@ -384,7 +384,7 @@ def export_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d_%H%M")
 
 
-def _encode(value: Any) -> bytes:
+def encode_json(value: Any) -> bytes:
     """JSON with two-space indents, as the original export script wrote (json.dump(indent=2),
     UTF-8); orjson writes the same text several times faster, which large exports need."""
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
@@ -400,17 +400,17 @@ def render_export(
     entries = snapshot.entries
     files: dict[str, bytes] = {}
     if not request.only_reviewed:
-        files[f"all_videos_with_captions_{timestamp}.json"] = _encode(
+        files[f"all_videos_with_captions_{timestamp}.json"] = encode_json(
             [entry for video_id, entry in entries.items() if video_id in completed]
         )
-    files[f"reviewed_videos_{timestamp}.json"] = _encode(
+    files[f"reviewed_videos_{timestamp}.json"] = encode_json(
         [entry for video_id, entry in entries.items() if video_id in reviewed]
     )
     if not request.only_reviewed:
-        files[f"not_completed_videos_{timestamp}.json"] = _encode(
+        files[f"not_completed_videos_{timestamp}.json"] = encode_json(
             [entries[video_id] for video_id in snapshot.not_started()]
         )
-    files[f"comprehensive_statistics_{timestamp}.json"] = _encode(statistics)
+    files[f"comprehensive_statistics_{timestamp}.json"] = encode_json(statistics)
     return files
 
 
@@ -427,7 +427,7 @@ def blocking_problems(snapshot: Snapshot) -> list[str]:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Build a large acyclic structure without the cyclic GC rescanning it again and again.
 
     A snapshot of 10,000 videos allocates millions of dicts and lists; every generation-0
@@ -460,7 +460,7 @@ def run_export(
     """
     settings, documents = services.settings, services.documents
     moment = now or datetime.now(UTC)
-    with _gc_paused():
+    with gc_paused():
         snapshot = take_snapshot(
             documents, settings, request.config_type, with_history=request.with_history
         )
@@ -492,7 +492,7 @@ def run_export(
             for info in services.blobs.list(bucket, f"{folder}/")
         }
     else:
-        with _gc_paused():
+        with gc_paused():
             files = render_export(snapshot, request, timestamp, claim["generated_at"])
         for name, data in files.items():
             _write_once(services, bucket, f"{folder}/{name}", data, request_id, claim)

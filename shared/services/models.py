@@ -11,7 +11,10 @@ Everything that asks a model something (critiques, frame descriptions) goes thro
   shared by every worker thread of the process (in the cloud, function max instances and
   the subscription's retry policy bound the rest);
 - every successful call is one document in ``model_calls`` (provider, model, prompt name
-  and version, tokens, cost from the price table, labels), never a shared counter.
+  and version, tokens, cost from the price table, labels), never a shared counter; so is
+  every answer that was billed but not used (a reply that does not fit, a refusal);
+- an optional ``deadline`` bounds everything (retries, waits for Retry-After or the quota,
+  each attempt's timeout), so a job ends with an outcome before its function is killed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic
 
@@ -31,9 +34,10 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from shared.config import Settings
 from shared.ports import SERVER_TIMESTAMP, DocumentStore
@@ -116,8 +120,12 @@ class RateLimiter:
         self._requests: dict[str, deque[float]] = {}
         self._tokens: dict[str, deque[tuple[float, int]]] = {}
 
-    def acquire(self, model: str, tokens: int) -> float:
-        """Wait until one more request of ``tokens`` fits; returns the seconds waited."""
+    def acquire(self, model: str, tokens: int, *, deadline: float | None = None) -> float:
+        """Wait until one more request of ``tokens`` fits; returns the seconds waited.
+
+        With ``deadline`` (on this limiter's clock), a wait that would end after it raises
+        :class:`RateLimitedError` at once instead (the caller's retry layer then stops).
+        """
         limit = self._settings.model_limit(model)
         tokens = min(tokens, limit.tokens_per_minute)  # a single huge call must still pass
         waited = 0.0
@@ -143,6 +151,12 @@ class RateLimiter:
                 if used + tokens > limit.tokens_per_minute and spent:
                     waits.append(spent[0][0] + self.WINDOW - now)
                 delay = max(0.01, min(waits) if waits else 0.01)
+            if deadline is not None and now + delay > deadline:
+                raise RateLimitedError(
+                    f"{model}: the local quota frees a slot in {delay:.1f} s, after the "
+                    "job's deadline",
+                    retry_after=delay,
+                )
             self._sleep(delay)
             waited += delay
 
@@ -170,12 +184,14 @@ class ModelClient:
         *,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._documents = documents
         self._providers = dict(providers)
-        self._limiter = limiter or RateLimiter(settings)
+        self._limiter = limiter or RateLimiter(settings, clock=clock, sleep=sleep)
         self._sleep = sleep
+        self._clock = clock
 
     def provider_for(self, model: str) -> ModelProvider:
         """The provider that answers ``model`` with the keys configured (offline otherwise)."""
@@ -200,9 +216,12 @@ class ModelClient:
         max_output_tokens: int | None = None,
         temperature: float | None = None,
         max_retries: int | None = None,
+        deadline: float | None = None,
     ) -> ModelResult[S]:
         """Ask ``model`` with ``prompt`` over ``data`` and return the validated answer.
 
+        ``deadline`` is an instant of the client's clock (``time.monotonic()``) that no
+        attempt or wait may pass.
         Raises :class:`ModelCallFailedError` when retryable failures outlast the budget,
         and ``ModelRequestError`` (permanent) at once for a request that cannot succeed.
         """
@@ -219,10 +238,14 @@ class ModelClient:
         )
         estimated = _estimate_tokens(request)
         retries = self.settings.model_max_retries if max_retries is None else max_retries
+        stop = stop_after_attempt(retries + 1) | stop_before_delay(
+            self.settings.model_max_retry_seconds
+        )
+        if deadline is not None:
+            stop = stop | _StopBefore(deadline, self._clock)
         retrying = Retrying(
             retry=retry_if_exception_type(RETRYABLE),
-            stop=stop_after_attempt(retries + 1)
-            | stop_after_delay(self.settings.model_max_retry_seconds),
+            stop=stop,
             wait=_wait_honouring_retry_after(),
             sleep=self._sleep,
             reraise=True,
@@ -233,9 +256,25 @@ class ModelClient:
             for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
+                    asked = request
+                    if deadline is not None:
+                        left = deadline - self._clock()
+                        if left <= 1:
+                            raise ModelUnavailableError(
+                                f"{provider.name} {model}: no time left before the deadline"
+                            )
+                        timeout = min(request.timeout_seconds or left, left)
+                        asked = replace(request, timeout_seconds=timeout)
                     if provider.name != "offline":  # no quota to respect on this machine
-                        self._limiter.acquire(model, estimated)
-                    reply = provider.generate(request)
+                        self._limiter.acquire(model, estimated, deadline=deadline)
+                    try:
+                        reply = provider.generate(asked)
+                    except ModelError as exc:
+                        if exc.billed:  # answered and charged, but not usable
+                            self._record_billed_failure(
+                                exc, provider.name, model, prompt, attempts, labels or {}
+                            )
+                        raise
         except RETRYABLE as exc:
             raise ModelCallFailedError(
                 f"{provider.name} {model}: {type(exc).__name__} after {attempts} attempt(s): {exc}",
@@ -271,6 +310,7 @@ class ModelClient:
         self._documents.create(
             f"{MODEL_CALLS}/{result.call_id}",
             {
+                "outcome": "success",
                 "provider": result.provider,
                 "model": result.model,
                 "requested_model": requested_model,
@@ -285,6 +325,50 @@ class ModelClient:
                 "recorded_at": SERVER_TIMESTAMP,
             },
         )
+
+    def _record_billed_failure(
+        self,
+        exc: ModelError,
+        provider: str,
+        model: str,
+        prompt: Prompt,
+        attempt: int,
+        labels: Mapping[str, str],
+    ) -> None:
+        """A ledger entry for an answer that was charged but not used."""
+        cost = 0.0 if provider == "offline" else cost_usd(
+            self.settings, model, exc.input_tokens, exc.output_tokens
+        )  # fmt: skip
+        self._documents.create(
+            f"{MODEL_CALLS}/{uuid.uuid4().hex}",
+            {
+                "outcome": "malformed" if isinstance(exc, MalformedReplyError) else "refused",
+                "error": str(exc)[:500],
+                "provider": provider,
+                "model": f"offline-{model}" if provider == "offline" else model,
+                "requested_model": model,
+                "prompt_name": prompt.name,
+                "prompt_version": prompt.version,
+                "input_tokens": exc.input_tokens,
+                "output_tokens": exc.output_tokens,
+                "cost_usd": cost,
+                "attempts": attempt,
+                "labels": dict(labels),
+                "day": datetime.now(UTC).strftime("%Y-%m-%d"),
+                "recorded_at": SERVER_TIMESTAMP,
+            },
+        )
+
+
+class _StopBefore(stop_base):
+    """Stop when the next attempt would start after ``deadline`` (on ``clock``)."""
+
+    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.clock() + retry_state.upcoming_sleep >= self.deadline
 
 
 def _estimate_tokens(request: ModelRequest[Any]) -> int:
@@ -324,23 +408,28 @@ def _log_retry(provider: str, model: str) -> Callable[[RetryCallState], None]:
 class CostSummary:
     """Spend summed from the ledger."""
 
-    calls: int
+    calls: int  # every billed call, used or not
     input_tokens: int
     output_tokens: int
     cost_usd: float
     by_model: dict[str, dict[str, float]]
     by_kind: dict[str, dict[str, float]]
+    unused_calls: int = 0  # billed answers that did not fit or were refused (in calls)
+    unused_cost_usd: float = 0.0
 
 
 def summarize_costs(documents: DocumentStore, *, kind_label: str = "kind") -> CostSummary:
     """Totals by model and by ``labels[kind_label]`` (critique type, "vision", ...)."""
     by_model: dict[str, dict[str, float]] = {}
     by_kind: dict[str, dict[str, float]] = {}
-    calls = input_tokens = output_tokens = 0
-    total = 0.0
+    calls = input_tokens = output_tokens = unused_calls = 0
+    total = unused_cost = 0.0
     for doc in documents.iter_collection(MODEL_CALLS):
         data = doc.data
         calls += 1
+        if data.get("outcome", "success") != "success":
+            unused_calls += 1
+            unused_cost += float(data["cost_usd"])
         input_tokens += int(data["input_tokens"])
         output_tokens += int(data["output_tokens"])
         total += float(data["cost_usd"])
@@ -359,6 +448,8 @@ def summarize_costs(documents: DocumentStore, *, kind_label: str = "kind") -> Co
         cost_usd=round(total, 8),
         by_model=dict(sorted(by_model.items())),
         by_kind=dict(sorted(by_kind.items())),
+        unused_calls=unused_calls,
+        unused_cost_usd=round(unused_cost, 8),
     )
 
 

@@ -75,8 +75,11 @@ def test_duplicates_and_injected_failures_end_in_one_consolidation(tmp_path, llm
             if d.data["status"] == "pending"
         ]
         services.bus.publish_many(JOBS_TOPIC, duplicates)
-        handler = load_entry_point(FUNCTIONS_DIR, "critique_worker")
-        build_runtime(services, handlers={"critique_worker": handler}).run_until_idle(timeout=600)
+        handlers = {
+            name: load_entry_point(FUNCTIONS_DIR, name)
+            for name in ("critique_worker", "critique_consolidate")
+        }
+        build_runtime(services, handlers=handlers).run_until_idle(timeout=600)
 
         report = status_report(services, folder)
         assert set(report["totals"]) <= {"success", "skipped", "pending", "running",

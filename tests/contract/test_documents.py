@@ -237,6 +237,31 @@ def test_iter_collection_pages_through_everything_in_id_order(documents):
     assert list(documents.iter_collection("nothing", page_size=3)) == []
 
 
+def test_get_many_returns_the_existing_documents_by_path(documents):
+    for i in range(0, 620, 2):  # more than one chunk of a batched read
+        documents.set(f"cache/k{i:04d}", {"i": i})
+    documents.set("other/x", {"i": -1})
+    paths = [f"cache/k{i:04d}" for i in range(620)] + ["other/x", "other/missing"]
+
+    found = documents.get_many(paths)
+
+    assert sorted(found) == sorted([f"cache/k{i:04d}" for i in range(0, 620, 2)] + ["other/x"])
+    assert found["cache/k0100"].data == {"i": 100}
+    assert found["other/x"].id == "x"
+    assert documents.get_many([]) == {}
+
+
+def test_iter_collection_with_fields_returns_only_those_fields(documents):
+    for i in range(5):
+        documents.set(f"items/i{i}", {"i": i, "big": "x" * 100, "nested": {"a": i}})
+    documents.set("items/i5", {"big": "only"})
+
+    seen = list(documents.iter_collection("items", page_size=2, fields=["i", "nested"]))
+
+    assert ids(seen) == [f"i{i}" for i in range(6)]
+    assert [doc.data for doc in seen] == [{"i": i, "nested": {"a": i}} for i in range(5)] + [{}]
+
+
 # --- batches ---------------------------------------------------------------------------------
 
 

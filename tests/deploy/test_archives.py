@@ -25,6 +25,7 @@ import sys
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +51,13 @@ from shared.events import (
 from shared.runtime.catalog import FUNCTIONS, FunctionSpec, StorageTrigger, TopicTrigger
 from shared.runtime.entrypoint import FAILURES
 from shared.services.captions import task_doc_id, tasks_collection
-from shared.services.critiques import CritiqueJob, CritiqueRequest, items_collection
+from shared.services.critiques import (
+    ConsolidationRequest,
+    CritiqueJob,
+    CritiqueRequest,
+    items_collection,
+    runs_path,
+)
 from shared.services.exports import EXPORTS, export_timestamp
 from shared.services.hub import hub_upload_path
 from shared.services.ping import OBJECTS, PINGS, object_doc_id
@@ -127,6 +134,19 @@ def unpacked(
 # --- serve -------------------------------------------------------------------------------
 
 
+@contextmanager
+def local_adapters(settings: Settings) -> Iterator[tuple[Any, Any, Any]]:
+    """``(blobs, documents, bus)`` of a served function's home, closed afterwards."""
+    blobs, documents, bus = build_local_services(settings)
+    try:
+        yield blobs, documents, bus
+    finally:
+        for component in (documents, bus, blobs):
+            close = getattr(component, "close", None)
+            if callable(close):
+                close()
+
+
 @dataclass
 class Served:
     """A function served by functions-framework from its unpacked archive."""
@@ -143,15 +163,9 @@ class Served:
 
     def document(self, path: str) -> dict[str, Any] | None:
         """Read what the function wrote, through the local adapters."""
-        blobs, documents, bus = build_local_services(self.settings)
-        try:
+        with local_adapters(self.settings) as (_blobs, documents, _bus):
             doc = documents.get(path)
             return None if doc is None else doc.data
-        finally:
-            for component in (documents, bus, blobs):
-                close = getattr(component, "close", None)
-                if callable(close):
-                    close()
 
     def logs(self) -> str:
         return read_log(self.stderr_path)
@@ -518,6 +532,64 @@ def critique_worker_case(spec: FunctionSpec, settings: Settings) -> Case:
     )
 
 
+def finished_run(settings: Settings) -> tuple[str, str, dict[str, Any]]:
+    """A critique run whose every item is done, in the served function's home: an export
+    file with one caption and one successful item. ``(folder, plan id, the item's record)``."""
+    folder = missing_export_folder()
+    timestamp = folder.removeprefix("export_")
+    video_id, plan_id = f"v{new_id()}", f"plan-{new_id()}"
+    critique = "insertion_error_critique"
+    record = {"status": "success", "generated_critique": "archive test", "model": "offline"}
+    entries = [{"video_id": video_id, "captions": {"subject": {"final_caption": "A cat."}}}]
+    with local_adapters(settings) as (blobs, documents, _bus):
+        blobs.write(
+            settings.exports_bucket,
+            f"{folder}/all_videos_with_captions_{timestamp}.json",
+            json.dumps(entries).encode(),
+            content_type="application/json",
+        )
+        documents.set(
+            f"{items_collection(folder)}/{item_id(video_id, 'subject', critique)}",
+            {"video_id": video_id, "task": "subject", "critique_type": critique,
+             "key": "k", "status": "success", "record": record},
+        )  # fmt: skip
+        documents.set(
+            runs_path(folder), {"folder": folder, "timestamp": timestamp, "plan_id": plan_id}
+        )
+    return folder, plan_id, record
+
+
+def consolidated_entries(settings: Settings, name: str) -> list[dict[str, Any]]:
+    with local_adapters(settings) as (blobs, _documents, _bus):
+        entries: list[dict[str, Any]] = json.loads(blobs.read(settings.exports_bucket, name))
+        return entries
+
+
+def critique_consolidate_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A consolidation request for a finished run (prepared in the function's home): the
+    archive claims the plan, reads the export and the items' records (a projection), writes
+    all_videos_with_captions_and_critiques_<ts>.json with the record on its caption, and
+    marks the run consolidated. No Hub dataset is configured: no upload is queued."""
+    folder, plan_id, record = finished_run(settings)
+    name = f"{folder}/all_videos_with_captions_and_critiques_{folder.removeprefix('export_')}.json"
+
+    def consolidated(doc: dict[str, Any]) -> bool:
+        if doc.get("consolidated_plan") != plan_id or doc.get("consolidated_file") != name:
+            return False
+        (entry,) = consolidated_entries(settings, name)
+        return bool(entry["captions"]["subject"]["insertion_error_critique"] == record)
+
+    request = ConsolidationRequest(run=folder, plan_id=plan_id)
+    return topic_case(
+        spec,
+        settings,
+        request.model_dump_json().encode(),
+        {"run": folder},
+        lambda _event_id: runs_path(folder),
+        expect=consolidated,
+    )
+
+
 CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "ping": ping_case,
     "ingest_feedback": ingest_feedback_case,
@@ -525,6 +597,7 @@ CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "hub_upload": hub_upload_case,
     "critique_fanout": critique_fanout_case,
     "critique_worker": critique_worker_case,
+    "critique_consolidate": critique_consolidate_case,
     "echo_object": echo_object_case,
 }
 

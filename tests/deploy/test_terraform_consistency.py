@@ -35,8 +35,15 @@ from shared.runtime.catalog import (
     storage_topic,
 )
 from shared.services.captions import new_task_document, tasks_collection
-from shared.services.critiques import JOBS_TOPIC, REQUESTS_TOPIC
+from shared.services.critiques import (
+    CONSOLIDATIONS_TOPIC,
+    JOBS_TOPIC,
+    REQUESTS_TOPIC,
+    RESULTS,
+    items_collection,
+)
 from shared.services.exports import EXPORT_REQUESTS_TOPIC, HUB_UPLOADS_TOPIC, ExportRequest
+from shared.services.models import MODEL_CALLS
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
@@ -75,13 +82,24 @@ ACCESS: dict[str, dict[str, Any]] = {
         "available_memory": "1Gi",
     },
     "critique_worker": {
-        # objectUser: writes output_critiques/... and overwrites the consolidated file;
-        # objectViewer on videos: the video critique reads clips.
+        # objectUser: writes (and, on a regeneration, overwrites) output_critiques/...;
+        # objectViewer on videos: the video critique reads clips. It only asks for the
+        # consolidation: no Hub upload of its own.
         "buckets": {"exports": "roles/storage.objectUser", "videos": "roles/storage.objectViewer"},
-        "publishes": [HUB_UPLOADS_TOPIC],
+        "publishes": [CONSOLIDATIONS_TOPIC],
         "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
         "timeout_seconds": 540,
         "max_instance_count": "${var.critique_worker_max_instances}",
+    },
+    "critique_consolidate": {
+        # objectUser: reads the export, writes the consolidated file, which a later plan's
+        # consolidation overwrites. No model call: no API keys. Runs of ~350k items are held
+        # in memory at once; one message per finished plan, so few instances.
+        "buckets": {"exports": "roles/storage.objectUser"},
+        "publishes": [HUB_UPLOADS_TOPIC],
+        "timeout_seconds": 540,
+        "available_memory": "4Gi",
+        "max_instance_count": 2,
     },
     "echo_object": {},
 }
@@ -324,6 +342,7 @@ def test_functions_touch_exactly_what_they_need(root):
     assert catalog["hub_upload"]["trigger"] == {"topic": HUB_UPLOADS_TOPIC}
     assert catalog["critique_fanout"]["trigger"] == {"topic": REQUESTS_TOPIC}
     assert catalog["critique_worker"]["trigger"] == {"topic": JOBS_TOPIC}
+    assert catalog["critique_consolidate"]["trigger"] == {"topic": CONSOLIDATIONS_TOPIC}
 
 
 def test_critique_worker_concurrency_is_a_variable(root):
@@ -558,20 +577,19 @@ UNINDEXED_TASK_FIELDS = {
 QUERIED_TASK_FIELDS = {"task", "status", "has_edge_cases"}
 
 
-def test_large_and_sequential_task_fields_are_exempt_from_indexing(root):
-    (field,) = [r for r in resources(root, "terraform") if r.type == "google_firestore_field"]
-    fields = local(root, "tasks_unindexed_fields")
+def firestore_field(root, name: str) -> Resource:
+    (field,) = [
+        r
+        for r in resources(root, "terraform")
+        if r.type == "google_firestore_field" and r.name == name
+    ]
+    return field
 
-    assert tasks_collection("cfg").split("/")[-1] == local(root, "tasks_collection_group")
-    assert len(fields) == len(set(fields))
-    assert set(fields) == UNINDEXED_TASK_FIELDS
-    assert not set(fields) & QUERIED_TASK_FIELDS
-    document = new_task_document("cfg", "video", "subject")
-    assert set(fields) - {"updated_at"} <= set(document)
-    assert set(document) >= QUERIED_TASK_FIELDS
 
-    assert field.body["for_each"] == "${toset(local.tasks_unindexed_fields)}"
-    assert field.body["collection"] == "${local.tasks_collection_group}"
+def assert_exempt_from_indexing(field: Resource, prefix: str) -> None:
+    """``field`` removes every single-field index of ``local.<prefix>_unindexed_fields``."""
+    assert field.body["for_each"] == f"${{toset(local.{prefix}_unindexed_fields)}}"
+    assert field.body["collection"] == f"${{local.{prefix}_collection_group}}"
     assert field.body["field"] == "${each.key}"
     assert field.body["database"] == "${google_firestore_database.this.name}"
     # An empty index_config disables every single-field index; no TTL policy.
@@ -581,3 +599,101 @@ def test_large_and_sequential_task_fields_are_exempt_from_indexing(root):
     ] == [{}]
     assert "ttl_config" not in field.body
     assert "${google_firestore_database.this}" in field.body["depends_on"]
+
+
+def test_every_firestore_field_exemption_is_checked(root):
+    fields = {r.name for r in resources(root, "terraform") if r.type == "google_firestore_field"}
+
+    assert fields == {
+        "tasks_unindexed",
+        "critique_items_unindexed",
+        "critique_results_unindexed",
+        "model_calls_unindexed",
+    }
+
+
+def test_large_and_sequential_task_fields_are_exempt_from_indexing(root):
+    field = firestore_field(root, "tasks_unindexed")
+    fields = local(root, "tasks_unindexed_fields")
+
+    assert tasks_collection("cfg").split("/")[-1] == local(root, "tasks_collection_group")
+    assert len(fields) == len(set(fields))
+    assert set(fields) == UNINDEXED_TASK_FIELDS
+    assert not set(fields) & QUERIED_TASK_FIELDS
+    document = new_task_document("cfg", "video", "subject")
+    assert set(fields) - {"updated_at"} <= set(document)
+    assert set(document) >= QUERIED_TASK_FIELDS
+    assert_exempt_from_indexing(field, "tasks")
+
+
+# Fields of the critique items (critique_runs/<folder>/items/<id>) and of the cost ledger
+# exempt from single-field indexing (firestore.tf), and the fields the code filters or
+# orders them on (shared/services/critiques.py, shared/services/models.py): never exempt.
+UNINDEXED_ITEM_FIELDS = {
+    "inputs",
+    "record",
+    "critique_step",
+    "updated_at",
+    "lease_until",
+    "video_url",
+    "key",
+}
+QUERIED_ITEM_FIELDS = {"status", "critique_type"}
+UNINDEXED_RESULT_FIELDS = {"record", "stored_at"}
+UNINDEXED_MODEL_CALL_FIELDS = {"labels", "error", "recorded_at"}
+QUERIED_MODEL_CALL_FIELDS: set[str] = set()
+# A filter ("field", "op", value) or an order ("field", "asc"|"desc") in the source.
+FILTER = re.compile(
+    r'\(\s*"(\w+)",\s*"(?:==|!=|<|<=|>|>=|in|not-in|array-contains|array-contains-any|'
+    r'asc|desc)"'
+)
+
+
+def filtered_fields(module_path: str) -> set[str]:
+    return set(FILTER.findall((REPO / module_path).read_text()))
+
+
+@pytest.mark.parametrize(
+    ("prefix", "collection", "module_path", "unindexed", "queried"),
+    [
+        (
+            "critique_items",
+            items_collection("export_20250101_0000"),
+            "shared/services/critiques.py",
+            UNINDEXED_ITEM_FIELDS,
+            QUERIED_ITEM_FIELDS,
+        ),
+        (
+            "critique_results",
+            RESULTS,
+            "shared/services/critiques.py",
+            UNINDEXED_RESULT_FIELDS,
+            QUERIED_ITEM_FIELDS,  # the module's queries are all on items
+        ),
+        (
+            "model_calls",
+            MODEL_CALLS,
+            "shared/services/models.py",
+            UNINDEXED_MODEL_CALL_FIELDS,
+            QUERIED_MODEL_CALL_FIELDS,
+        ),
+    ],
+)
+def test_large_and_sequential_critique_fields_are_exempt_from_indexing(
+    root, prefix, collection, module_path, unindexed, queried
+):
+    field = firestore_field(root, f"{prefix}_unindexed")
+    fields = local(root, f"{prefix}_unindexed_fields")
+    source = (REPO / module_path).read_text()
+
+    assert collection.split("/")[-1] == local(root, f"{prefix}_collection_group")
+    assert len(fields) == len(set(fields))
+    assert set(fields) == unindexed
+    # What the module filters or orders on (critiques.py: its items only; a run document is
+    # read by id) is exactly what stays indexed.
+    assert filtered_fields(module_path) == queried
+    assert not set(fields) & queried
+    # Fields the module writes (a renamed field would leave its exemption behind).
+    for name in fields:
+        assert f'"{name}"' in source, name
+    assert_exempt_from_indexing(field, prefix)

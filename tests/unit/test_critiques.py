@@ -72,9 +72,36 @@ def hub_messages(services):
 
 
 def workers(services):
-    """The runtime serving the critique worker only (hub-uploads stay queued, for counting)."""
-    handler = load_entry_point(FUNCTIONS_DIR, "critique_worker")
-    return build_runtime(services, handlers={"critique_worker": handler})
+    """The runtime serving the critique functions only (hub-uploads stay queued, to count)."""
+    names = ("critique_worker", "critique_consolidate")
+    handlers = {name: load_entry_point(FUNCTIONS_DIR, name) for name in names}
+    return build_runtime(services, handlers=handlers)
+
+
+def go_live(services, llm_server, **overrides):
+    """Answer with the real SDKs against the local fake server (keys and base URLs set)."""
+    from llmfake import DEFAULT_GEMINI_KEY, DEFAULT_OPENAI_KEY  # noqa: PLC0415
+
+    services.settings = Settings(**{
+        **services.settings.model_dump(),
+        "openai_api_key": DEFAULT_OPENAI_KEY,
+        "openai_base_url": llm_server.openai_base_url,
+        "gemini_api_key": DEFAULT_GEMINI_KEY,
+        "gemini_base_url": llm_server.gemini_base_url,
+        "model_limits": {m: {"requests_per_minute": 100_000, "tokens_per_minute": 10**9}
+                         for m in ("gpt-4.1", "gpt-4o", "gemini-2.5-pro")},
+        **overrides,
+    })  # fmt: skip
+    services.model_client = None
+
+
+def answers(provider, model, body):
+    """The fake server's answers: valid JSON for each schema."""
+    text = json.dumps(body)
+    return (
+        {"bad_caption": "x"} if "bad_caption" in text else
+        {"revised_caption": "r"} if "revised_caption" in text else {"critique": "c"}
+    )  # fmt: skip
 
 
 def run_all(services, folder, **flags):
@@ -211,37 +238,47 @@ def test_dry_run_counts_and_estimates_without_calling_or_writing(services):
     assert deletion.skipped > 0  # perfect pre-captions
     assert insertion.skipped == 0
     assert deletion.generate + deletion.skipped == insertion.generate
-    assert insertion.estimated_cost_usd > 0
+    # the offline provider answers here: free, with the list price said for comparison
+    assert insertion.estimated_cost_usd == 0
+    assert insertion.list_price_usd > 0
 
 
-def test_a_budget_defers_items_and_a_rerun_continues(services):
+def test_dry_run_estimates_with_keys_include_the_video(services, llm_server):
+    go_live(services, llm_server)
     folder = export(services)
-    full = plan_run(services, CritiqueRequest(export_folder=folder, dry_run=True))
+
+    plan = plan_run(services, CritiqueRequest(export_folder=folder, dry_run=True))
+
+    blind, video = plan.by_type["blind_model_critique"], plan.by_type["video_model_critique"]
+    assert blind.estimated_cost_usd == pytest.approx(blind.list_price_usd)
+    assert blind.generate == video.generate
+    # the same model and caption, plus ~18k tokens of video per item at $1.25/M
+    extra = video.estimated_cost_usd - blind.estimated_cost_usd
+    assert extra > 0.9 * video.generate * services.settings.video_tokens_estimate * 1.25e-6
+    assert llm_server.calls() == []
+
+
+def test_a_budget_defers_items_and_a_rerun_continues(services, llm_server):
+    go_live(services, llm_server)
+    llm_server.responder = answers
+    folder = export(services)
+    types = tuple(t for t in CRITIQUE_TYPES if t != "video_model_critique")
+    full = plan_run(services, CritiqueRequest(export_folder=folder, dry_run=True,
+                                              critique_types=types))  # fmt: skip
     cost = sum(c.estimated_cost_usd for c in full.by_type.values())
 
-    first = run_all(services, folder, max_cost_usd=cost / 3)
+    first = run_all(services, folder, max_cost_usd=cost / 3, critique_types=types)
 
     deferred = sum(c.deferred for c in first.by_type.values())
     assert deferred > 0
     assert status_report(services, folder).get("consolidated_file") is None
-    second = run_all(services, folder)
+    second = run_all(services, folder, critique_types=types)
     assert sum(c.generate for c in second.by_type.values()) == deferred
     assert status_report(services, folder)["consolidated_file"]
 
 
 def test_failed_items_block_consolidation_until_a_rerun_fixes_only_them(services, llm_server):
-    from llmfake import DEFAULT_GEMINI_KEY, DEFAULT_OPENAI_KEY  # noqa: PLC0415
-
-    services.settings = Settings(**{
-        **services.settings.model_dump(),
-        "openai_api_key": DEFAULT_OPENAI_KEY,
-        "openai_base_url": llm_server.openai_base_url,
-        "gemini_api_key": DEFAULT_GEMINI_KEY,
-        "gemini_base_url": llm_server.gemini_base_url,
-        "model_limits": {m: {"requests_per_minute": 100_000, "tokens_per_minute": 10**9}
-                         for m in ("gpt-4.1", "gpt-4o", "gemini-2.5-pro")},
-    })  # fmt: skip
-    services.model_client = None
+    go_live(services, llm_server)
     folder = export(services)
     llm_server.responder = lambda provider, model, body: (
         {"bad_caption": "x"} if "bad_caption" in json.dumps(body) else
@@ -279,7 +316,7 @@ def test_a_critique_requests_message_runs_the_whole_pipeline(services):
     folder = export(services)
     handlers = {
         name: load_entry_point(FUNCTIONS_DIR, name)
-        for name in ("critique_fanout", "critique_worker")
+        for name in ("critique_fanout", "critique_worker", "critique_consolidate")
     }
     services.bus.publish(
         "critique-requests",
@@ -335,36 +372,51 @@ def test_the_video_critique_watches_the_clip_or_fails_saying_why(services, llm_s
     assert status_report(services, folder)["consolidated_file"] is None
 
 
-def test_a_consolidation_whose_worker_died_is_finished_by_a_redelivery(services):
+def test_a_consolidation_whose_function_died_is_finished_by_a_redelivery(services):
     from datetime import UTC, datetime, timedelta  # noqa: PLC0415
 
-    from shared.services.critiques import CritiqueJob, process_job  # noqa: PLC0415
+    from shared.errors import TransientError  # noqa: PLC0415
+    from shared.services.critiques import (  # noqa: PLC0415
+        ConsolidationRequest,
+        CritiqueJob,
+        consolidate_run,
+        process_job,
+        runs_path,
+    )
 
     folder = export(services)
     run_all(services, folder, critique_types=("blind_model_critique",))
     hub_messages(services)
-    # GIVEN the consolidating worker died after its claim, before writing the file
+    # GIVEN the consolidating function died after its claim, before writing the file
     (claim,) = services.documents.iter_collection(f"{RUNS}/{folder}/consolidations")
-    past = datetime.now(UTC) - timedelta(hours=1)
-    services.documents.update(claim.path, {"done_at": None, "lease_until": past})
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    services.documents.update(claim.path, {"done_at": None, "lease_until": soon, "holder": "m1"})
+    services.documents.update(runs_path(folder), {"consolidated_plan": None})
     bucket = services.settings.exports_bucket
     services.blobs.delete(bucket, f"{folder}/{consolidated_name(folder)}")
-    item = next(services.documents.iter_collection(items_collection(folder)))
+    plan_id = claim.data["plan_id"]
 
-    # WHEN its job is delivered again
-    status = process_job(
-        services, CritiqueJob(run=folder, item=item.id, key=item.data["key"]), delivery="again"
-    )
+    # WHEN another message asks while the claim is live THEN it is sent back to retry later
+    request = ConsolidationRequest(run=folder, plan_id=plan_id)
+    with pytest.raises(TransientError, match="another delivery is consolidating"):
+        consolidate_run(services, request, delivery="m2")
+    assert consolidate_run(services, ConsolidationRequest(run=folder, plan_id="old")) == "stale"
+
+    # WHEN the lease has run out and a job of the run is delivered again
+    services.documents.update(claim.path, {"lease_until": datetime.now(UTC) - timedelta(hours=1)})
+    item = next(services.documents.iter_collection(items_collection(folder)))
+    job = CritiqueJob(run=folder, item=item.id, key=item.data["key"])
+    assert process_job(services, job, delivery="again") == "success"
+    workers(services).run_until_idle(timeout=300)
 
     # THEN the item is left as it was and the consolidation is completed, once
-    assert status == "success"
+    assert services.documents.get(item.path).data == item.data
     assert services.blobs.exists(bucket, f"{folder}/{consolidated_name(folder)}")
     assert len(hub_messages(services)) == 1
-    again = process_job(
-        services, CritiqueJob(run=folder, item=item.id, key=item.data["key"]), delivery="third"
-    )
-    assert again == "success"
+    assert process_job(services, job, delivery="third") == "success"
+    workers(services).run_until_idle(timeout=300)
     assert hub_messages(services) == []
+    assert consolidate_run(services, request, delivery="m3") == "done"
 
 
 def test_force_regenerate_consolidates_again_and_a_replan_in_flight_pays_once(services):
@@ -386,3 +438,172 @@ def test_force_regenerate_consolidates_again_and_a_replan_in_flight_pays_once(se
     assert services.documents.count(MODEL_CALLS) == 4 * first.published
     assert services.documents.count(f"{RUNS}/{folder}/consolidations") == 2
     assert len(hub_messages(services)) == 1
+
+
+def calls_by_run(services):
+    runs = {}
+    for doc in services.documents.iter_collection(MODEL_CALLS):
+        labels = doc.data["labels"]
+        runs.setdefault(labels["run"], []).append(labels["item"])
+    return runs
+
+
+def test_a_new_export_regenerates_only_the_caption_that_changed(services, campaign, tmp_path):
+    import shutil  # noqa: PLC0415
+
+    # GIVEN a finished run over an export
+    first = export(services)
+    run_all(services, first)
+    entries, _names = consolidated(services, first)
+    video_id, task = next(
+        (e["video_id"], t) for e in entries for t, c in e["captions"].items()
+        if c.get("status") == "approved"
+        and c["caption_data"].get("initial_caption_rating_score") != 5
+    )  # fmt: skip
+    # WHEN the annotator rewrites that caption, and a new export is critiqued
+    edited = tmp_path / "campaign"
+    shutil.copytree(campaign, edited)
+    feedback = edited / task / f"{video_id}_feedback.json"
+    data = json.loads(feedback.read_text())
+    data["final_caption"] = "A rewritten caption: the subject now waves at the camera."
+    feedback.write_text(json.dumps(data, indent=2))
+    upload_folder(services, edited, "default")
+    for event in captured_events(services):
+        ingest_event(services, event)
+    second = run_export(services, ExportRequest(ignore_errors=True), request_id="y").folder
+    assert second != first
+    hub_messages(services)
+    plan = run_all(services, second)
+
+    # THEN only the changed caption's items called a model; everything else was reused
+    changed = {
+        f"{video_id}~{task}~{name}": 2 if critique.revised else 1
+        for name, critique in CRITIQUE_TYPES.items()
+        if not critique.skips_perfect or data["initial_caption_rating_score"] != 5
+    }
+    called = calls_by_run(services)[second]
+    assert sorted(called) == sorted(i for i, n in changed.items() for _ in range(n))
+    assert sum(c.generate for c in plan.by_type.values()) == len(changed)
+    assert sum(c.reused for c in plan.by_type.values()) > 10 * len(changed)
+    report = status_report(services, second)
+    assert {status for status, n in report["totals"].items() if n} <= {"success", "skipped"}
+    # the new consolidated file carries the reused records unchanged, and the new one
+    new_entries, names = consolidated(services, second)
+    before = {e["video_id"]: e for e in entries}
+    for entry in new_entries:
+        for name, caption in entry["captions"].items():
+            old = before[entry["video_id"]]["captions"][name]
+            for critique in CRITIQUE_TYPES:
+                if critique not in caption:
+                    continue
+                if (entry["video_id"], name) == (video_id, task):
+                    assert caption["caption_data"]["final_caption"] == data["final_caption"]
+                elif caption[critique]["status"] == "skipped":  # decided anew, no model
+                    assert caption[critique]["skip_reason"] == old[critique]["skip_reason"]
+                else:
+                    assert caption[critique] == old[critique]  # reused as it was
+    assert any("output_critiques/insertion_error_critique/" in n for n in names)
+    # AND --force-regenerate does not reuse: it pays again
+    run_all(services, second, critique_types=("blind_model_critique",), force_regenerate=True)
+    assert len(calls_by_run(services)[second]) > len(called)
+
+
+def test_a_caption_changed_in_place_regenerates_only_its_items(services):
+    folder = export(services)
+    run_all(services, folder)
+    bucket = services.settings.exports_bucket
+    (name,) = [
+        i.name for i in services.blobs.list(bucket, f"{folder}/")
+        if i.name.rsplit("/", 1)[-1].startswith("all_videos_with_captions_2")
+    ]  # fmt: skip
+    entries = json.loads(services.blobs.read(bucket, name))
+    entry = next(e for e in entries if any(c.get("status") == "rejected"
+                                           for c in e["captions"].values()))  # fmt: skip
+    task = next(t for t, c in entry["captions"].items() if c.get("status") == "rejected")
+    entry["captions"][task]["caption_data"]["final_caption"] = "Edited in the export itself."
+    services.blobs.write(bucket, name, json.dumps(entries, indent=2).encode())
+    before = {doc.id for doc in services.documents.iter_collection(MODEL_CALLS)}
+
+    plan = run_all(services, folder)
+
+    items = [
+        doc.data["labels"]["item"] for doc in services.documents.iter_collection(MODEL_CALLS)
+        if doc.id not in before
+    ]  # fmt: skip
+    assert items
+    assert {i.rsplit("~", 1)[0] for i in items} == {f"{entry['video_id']}~{task}"}
+    assert sum(c.generate for c in plan.by_type.values()) == len(set(items))
+    assert status_report(services, folder)["consolidated_file"]
+
+
+def test_a_failed_revision_keeps_its_critique_and_the_retry_pays_only_for_the_revision(
+    services, llm_server
+):
+    go_live(services, llm_server)
+    folder = export(services)
+    types = ("insertion_error_critique",)
+    # GIVEN the revision model answers nothing usable (the critique model answers well)
+    llm_server.responder = lambda provider, model, body: (
+        "{no json" if "revised_caption" in json.dumps(body) else answers(provider, model, body)
+    )  # fmt: skip
+    run_all(services, folder, critique_types=types, max_retries=0)
+    failed = [
+        d.data for d in services.documents.iter_collection(items_collection(folder))
+        if d.data["status"] == "failed"
+    ]  # fmt: skip
+    assert failed
+    assert all(d["critique_step"]["generated_critique"] == "c" for d in failed)
+    assert "revision failed" in failed[0]["record"]["error"]
+    critique_calls = sum("revised_caption" not in json.dumps(r.body) for r in llm_server.calls())
+    assert critique_calls == len(failed)
+
+    # WHEN the revision model recovers and the run is re-run
+    llm_server.responder = answers
+    run_all(services, folder, critique_types=types)
+
+    # THEN only revisions were asked again, and every record carries the first critique
+    again = llm_server.calls()[critique_calls + len(failed) :]
+    assert again
+    assert all("revised_caption" in json.dumps(r.body) for r in again)
+    records = [
+        d.data["record"] for d in services.documents.iter_collection(items_collection(folder))
+    ]
+    assert {r["status"] for r in records} == {"success"}
+    assert {r["generated_critique"] for r in records} == {"c"}
+    assert {r["revised_caption_by_generated_critique"] for r in records} == {"r"}
+
+
+def test_an_unexpected_error_hands_the_item_back_for_the_next_delivery(services):
+    from shared.services.critiques import CritiqueJob, process_job  # noqa: PLC0415
+    from shared.services.models import ModelClient  # noqa: PLC0415
+
+    class Exploding:  # a provider whose SDK raises something nobody expected
+        name = "offline"
+
+        def generate(self, request):
+            raise RuntimeError("boom")
+
+    folder = export(services)
+    plan_run(
+        services, CritiqueRequest(export_folder=folder, critique_types=("blind_model_critique",))
+    )
+    item = next(
+        d for d in services.documents.iter_collection(items_collection(folder))
+        if d.data["status"] == "pending"
+    )  # fmt: skip
+    job = CritiqueJob(run=folder, item=item.id, key=item.data["key"])
+    normal = services.model_client
+    services.model_client = ModelClient(services.settings, services.documents,
+                                        {"offline": Exploding()})  # fmt: skip
+
+    with pytest.raises(RuntimeError, match="boom"):
+        process_job(services, job, delivery="first")
+
+    after = services.documents.get(item.path).data
+    assert (after["status"], after.get("delivery"), after.get("lease_until")) == (
+        "pending",
+        None,
+        None,
+    )
+    services.model_client = normal
+    assert process_job(services, job, delivery="second") == "success"

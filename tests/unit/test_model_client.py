@@ -93,6 +93,7 @@ def client_with(stores, script, clock=None):
         {"offline": OfflineProvider(), "openai": provider},
         limiter=limiter,
         sleep=clock.sleep,
+        clock=clock,
     )
     return client, provider, clock
 
@@ -143,6 +144,47 @@ def test_retries_stop_after_the_budget_with_the_attempts_and_last_error(stores):
     assert "503 #2" in str(caught.value)
     assert len(provider.requests) == 3
     assert stores[1].count(MODEL_CALLS) == 0  # nothing was paid for
+
+
+def test_a_deadline_stops_retries_that_would_wait_past_it(stores):
+    # GIVEN a provider asking to come back in 30 s, and 10 s left before the job's deadline
+    client, provider, clock = client_with(
+        stores, [RateLimitedError("429", retry_after=30.0), {"summary": "s", "score": 3}]
+    )
+
+    with pytest.raises(ModelCallFailedError) as caught:
+        ask(client, deadline=clock.now + 10)
+
+    # THEN it gives up at once with the outcome, rather than sleeping past the deadline
+    assert caught.value.attempts == 1
+    assert clock.slept == []
+    assert len(provider.requests) == 1
+
+
+def test_each_attempt_gets_at_most_the_time_left(stores):
+    client, provider, clock = client_with(stores, [{"summary": "s", "score": 3}])
+
+    ask(client, deadline=clock.now + 20)
+
+    assert stores[0].model_timeout_seconds == 60
+    assert provider.requests[0].timeout_seconds == 20
+
+
+def test_a_quota_wait_past_the_deadline_ends_the_call(stores):
+    settings = Settings(
+        home=stores[0].home,
+        model_limits={"gpt-4.1": {"requests_per_minute": 1, "tokens_per_minute": 10**9}},
+    )
+    client, provider, clock = client_with(
+        (settings, stores[1]), [{"summary": "s", "score": 3}, {"summary": "t", "score": 3}]
+    )
+    ask(client)
+
+    with pytest.raises(ModelCallFailedError, match="after the job's deadline"):
+        ask(client, deadline=clock.now + 30)  # the quota frees a slot in 60 s
+
+    assert len(provider.requests) == 1
+    assert clock.now < 30
 
 
 def test_a_request_error_is_not_retried(stores):

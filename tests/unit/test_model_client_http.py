@@ -15,7 +15,13 @@ from pydantic import BaseModel
 from shared.adapters.local import build_local_services
 from shared.config import Settings
 from shared.prompts import Prompt
-from shared.services.models import MODEL_CALLS, ModelCallFailedError, ModelClient, build_providers
+from shared.services.models import (
+    MODEL_CALLS,
+    ModelCallFailedError,
+    ModelClient,
+    build_providers,
+    summarize_costs,
+)
 
 PROMPT = Prompt("http_probe", "1", "Describe the caption.", ("caption",))
 
@@ -72,4 +78,11 @@ def test_malformed_json_is_asked_again_then_gives_up_with_the_attempts(client, l
 
     assert caught.value.attempts == 3
     assert len(llm_server.calls()) == 3
-    assert documents.count(MODEL_CALLS) == 0
+    # each answer was billed though unusable: the ledger says so, priced, apart from the rest
+    entries = [doc.data for doc in documents.iter_collection(MODEL_CALLS)]
+    assert [e["outcome"] for e in entries] == ["malformed"] * 3
+    assert all(e["input_tokens"] > 0 and e["cost_usd"] > 0 for e in entries)
+    assert "does not fit Answer" in entries[0]["error"]
+    summary = summarize_costs(documents)
+    assert (summary.calls, summary.unused_calls) == (3, 3)
+    assert summary.unused_cost_usd == pytest.approx(sum(e["cost_usd"] for e in entries))

@@ -429,6 +429,30 @@ class SqliteDocumentStore:
             return None
         return Document(path, row[0], _from_us(row[1]), _from_us(row[2]))
 
+    def get_many(self, paths: Sequence[str]) -> dict[str, Document]:
+        """The existing documents of ``paths``, by path: one query per collection chunk."""
+        by_collection: dict[str, list[str]] = {}
+        for path in paths:
+            collection, doc_id = split_document_path(path)
+            by_collection.setdefault(collection, []).append(doc_id)
+        found: dict[str, Document] = {}
+        conn = self._db.connection()
+        for collection, ids in by_collection.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    "SELECT id, data, create_us, update_us FROM documents"  # noqa: S608
+                    f" WHERE collection=? AND id IN ({marks})"  # placeholders only
+                )
+                rows = conn.execute(sql, (collection, *chunk)).fetchall()
+                for doc_id, text, create_us, update_us in rows:
+                    path = f"{collection}/{doc_id}"
+                    found[path] = Document(
+                        path, _loads(text), _from_us(create_us), _from_us(update_us)
+                    )
+        return found
+
     def query(
         self,
         collection: str,
@@ -494,8 +518,10 @@ class SqliteDocumentStore:
         )
         return [row[0] for row in rows]
 
-    def iter_collection(self, collection: str, page_size: int = 500) -> Iterator[Document]:
-        """Every document, in id order, a page at a time."""
+    def iter_collection(
+        self, collection: str, page_size: int = 500, *, fields: Sequence[str] | None = None
+    ) -> Iterator[Document]:
+        """Every document, in id order, a page at a time (only ``fields`` when given)."""
         check_collection_path(collection)
         last = ""
         while True:
@@ -509,8 +535,11 @@ class SqliteDocumentStore:
                 .fetchall()
             )
             for doc_id, text, create_us, update_us in rows:
+                data = _loads(text)
+                if fields is not None:
+                    data = {name: data[name] for name in fields if name in data}
                 yield Document(
-                    f"{collection}/{doc_id}", _loads(text), _from_us(create_us), _from_us(update_us)
+                    f"{collection}/{doc_id}", data, _from_us(create_us), _from_us(update_us)
                 )
             if len(rows) < page_size:
                 return

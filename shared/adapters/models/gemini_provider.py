@@ -225,21 +225,36 @@ class GeminiProvider:
         self, request: ModelRequest[S], response: types.GenerateContentResponse
     ) -> ModelReply[S]:
         where = f"gemini {request.model}"
+        usage = response.usage_metadata
+        # A blocked, refused or unfit answer was billed all the same: the error says so.
+        billed = {
+            "input_tokens": (usage.prompt_token_count or 0) if usage else 0,
+            # Thinking tokens are billed as output tokens.
+            "output_tokens": (
+                (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
+                if usage
+                else 0
+            ),
+        }
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason is not None:
             reason = feedback.block_reason_message or feedback.block_reason.value
-            raise ModelRequestError(f"{where} blocked the prompt ({reason}); change the input")
+            raise ModelRequestError(
+                f"{where} blocked the prompt ({reason}); change the input", **billed
+            )
         if not response.candidates:
-            raise MalformedReplyError(f"{where}: the reply has no candidates")
+            raise MalformedReplyError(f"{where}: the reply has no candidates", **billed)
         candidate = response.candidates[0]
         finish = candidate.finish_reason.value if candidate.finish_reason else None
         if finish in _REFUSED:
-            raise ModelRequestError(f"{where} refused to answer (finish reason {finish})")
+            raise ModelRequestError(f"{where} refused to answer (finish reason {finish})", **billed)
         parts = candidate.content.parts if candidate.content else None
         # Thought summaries are not the answer.
         text = "".join(p.text for p in parts or [] if p.text and not p.thought)
         if not text.strip():
-            raise MalformedReplyError(f"{where}: the reply has no content (finish {finish})")
+            raise MalformedReplyError(
+                f"{where}: the reply has no content (finish {finish})", **billed
+            )
         try:
             parsed = request.schema.model_validate_json(text)
         except pydantic.ValidationError as exc:
@@ -250,20 +265,14 @@ class GeminiProvider:
             )
             raise MalformedReplyError(
                 f"{where}: the reply does not fit {request.schema.__name__}{hint}: "
-                f"{exc.error_count()} error(s), first: {_first_error(exc)}"
+                f"{exc.error_count()} error(s), first: {_first_error(exc)}",
+                **billed,
             ) from exc
-        usage = response.usage_metadata
         return ModelReply(
             parsed=parsed,
             text=text,
             model=request.model,  # the requested name: prices and limits are keyed by it
-            input_tokens=(usage.prompt_token_count or 0) if usage else 0,
-            # Thinking tokens are billed as output tokens.
-            output_tokens=(
-                (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
-                if usage
-                else 0
-            ),
+            **billed,
         )
 
     # -- errors --------------------------------------------------------------------------

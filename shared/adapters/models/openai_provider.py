@@ -152,17 +152,24 @@ class OpenAIProvider:
 
     def _reply(self, request: ModelRequest[S], completion: ChatCompletion) -> ModelReply[S]:
         where = f"{self.name} {request.model}"
+        usage = completion.usage
+        # Some compatible servers omit usage; 0 records "not reported", not a guess. An
+        # answer that is refused or does not fit was billed all the same: the error says so.
+        billed = {
+            "input_tokens": usage.prompt_tokens if usage else 0,
+            "output_tokens": usage.completion_tokens if usage else 0,
+        }
         if not completion.choices:
-            raise MalformedReplyError(f"{where}: the reply has no choices")
+            raise MalformedReplyError(f"{where}: the reply has no choices", **billed)
         choice = completion.choices[0]
         message = choice.message
         if choice.finish_reason == "content_filter" or message.refusal:
             # A refusal repeats on the same input: the input has to change, not the timing.
             reason = message.refusal or "the content filter stopped the answer"
-            raise ModelRequestError(f"{where} refused the request: {reason}")
+            raise ModelRequestError(f"{where} refused the request: {reason}", **billed)
         text = message.content
         if not text or not text.strip():
-            raise MalformedReplyError(f"{where}: the reply has no content")
+            raise MalformedReplyError(f"{where}: the reply has no content", **billed)
         try:
             parsed = request.schema.model_validate_json(text)
         except pydantic.ValidationError as exc:
@@ -173,18 +180,16 @@ class OpenAIProvider:
             )
             raise MalformedReplyError(
                 f"{where}: the reply does not fit {request.schema.__name__}{hint}: "
-                f"{exc.error_count()} error(s), first: {_first_error(exc)}"
+                f"{exc.error_count()} error(s), first: {_first_error(exc)}",
+                **billed,
             ) from exc
-        usage = completion.usage
         return ModelReply(
             parsed=parsed,
             text=text,
             # The requested name, not the dated snapshot the API echoes: prices and rate
             # limits are configured per requested model.
             model=request.model,
-            # Some compatible servers omit usage; 0 records "not reported", not a guess.
-            input_tokens=usage.prompt_tokens if usage else 0,
-            output_tokens=usage.completion_tokens if usage else 0,
+            **billed,
         )
 
     # -- errors --------------------------------------------------------------------------
