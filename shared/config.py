@@ -197,7 +197,7 @@ class Settings(BaseSettings):
     job_deadline_seconds: float = Field(
         480.0,
         gt=0,
-        le=3600,
+        le=520,  # event-driven functions run at most 540 s; leave time to record the outcome
         description=(
             "Most time one model job (a critique item with its revision) may take, retries "
             "and waits included; below the worker function's timeout (540 s), so a job ends "

@@ -52,9 +52,9 @@ locals {
       # Reads the export's files; its plan and items are Firestore documents (datastore user,
       # as every function). The API keys tell it which provider answers each model: that is
       # part of every item's key (an offline answer is redone once a key is configured); it
-      # never calls a model.
+      # never calls a model. A plan with nothing left to generate asks for its consolidation.
       buckets   = { exports = "roles/storage.objectViewer" }
-      publishes = ["critique-jobs"]
+      publishes = ["critique-jobs", "critique-consolidations"]
       secrets   = ["OPENAI_API_KEY", "GEMINI_API_KEY"]
       # Plans of ~350k items: reading the export and every earlier item, batched writes.
       timeout_seconds  = 540

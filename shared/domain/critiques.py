@@ -129,12 +129,17 @@ def item_key(
     revision_prompt_version: str,
     providers: tuple[str, ...] = (),
 ) -> str:
-    """A hash of every input of an item: equal keys mean the stored result still holds.
+    """A hash of every input of an item: equal keys mean the stored result still holds
+    (in this run, or in a later export's run of the same video and task).
 
     ``providers`` name who answers (e.g. ``offline``): configuring a key redoes what the
     offline provider answered.
     """
     material = {
+        # Whose caption: a stored result is reused for this (video, task) only, never for
+        # another video that happens to have the same caption text.
+        "video_id": caption.video_id,
+        "task": caption.task,
         "providers": list(providers),
         "caption_data": caption.caption_data,
         "video_url": caption.video_url if critique.mode == "Video" else None,

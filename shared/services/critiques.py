@@ -24,10 +24,12 @@ import json
 import logging
 import re
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -63,6 +65,7 @@ RUNS = "critique_runs"
 RESULTS = "critique_results"
 OPEN_STATUSES = ("pending", "running", "deferred", "failed")  # block the consolidation
 CONSOLIDATION_LEASE_SECONDS = 600.0  # longer than a function may run (540 s)
+PLANNING_LEASE_SECONDS = 600.0
 LEASE_MARGIN_SECONDS = 60.0  # an item's lease outlasts its job's deadline by this much
 JOBS_TOPIC = "critique-jobs"
 CONSOLIDATIONS_TOPIC = "critique-consolidations"
@@ -279,6 +282,20 @@ def _classify(
     return "generate"
 
 
+def _live(until: object) -> bool:
+    """Whether a lease that runs ``until`` is still held."""
+    if isinstance(until, datetime) and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    return isinstance(until, datetime) and until > datetime.now(UTC)
+
+
+def _orphaned(item: Mapping[str, Any]) -> bool:
+    """A queued item (its job may be lost), or a running one whose lease ran out."""
+    if item.get("status") == "pending":
+        return True
+    return item.get("status") == "running" and not _live(item.get("lease_until"))
+
+
 def _job(folder: str, item: _Planned, request: CritiqueRequest) -> OutgoingMessage:
     body: dict[str, Any] = {"run": folder, "item": item.item, "key": item.key}
     if request.max_retries is not None:
@@ -290,9 +307,10 @@ def plan_run(services: Services, request: CritiqueRequest) -> Plan:
     """Classify every item; unless ``dry_run``, write them and publish the jobs."""
     folder = request.export_folder
     timestamp, entries = load_export(services, folder)
-    existing = {
-        doc.id: doc.data for doc in services.documents.iter_collection(items_collection(folder))
-    }
+    # Only what classifying needs (not the inputs and records): a re-plan of a large run
+    # stays small in memory.
+    items = services.documents.iter_collection(items_collection(folder), fields=PLAN_FIELDS)
+    existing = {doc.id: doc.data for doc in items}
     long_names = _long_names(services, folder, timestamp)
     planned = list(_planned_items(services, entries, request.critique_types))
     digest = hashlib.sha256()
@@ -328,9 +346,32 @@ def plan_run(services: Services, request: CritiqueRequest) -> Plan:
         }
         work.add(item, action, existing.get(item.item), base, counts)
     if not request.dry_run:
-        plan.plan_id = _generation(services, folder, key_hash, work.writes)
-        _fan_out(services, request, plan, timestamp, work.writes, work.jobs, key_hash)
+        with _planning(services, folder):
+            plan.plan_id = _generation(services, folder, key_hash, work.writes)
+            _fan_out(services, request, plan, timestamp, work.writes, work.jobs, key_hash)
     return plan
+
+
+@contextmanager
+def _planning(services: Services, folder: str) -> Iterator[None]:
+    """Hold the run's planning lease while a plan is written: two plans of one run at once
+    (a redelivered request, the CLI beside the function) would reset each other's items."""
+    holder = uuid.uuid4().hex
+    path = runs_path(folder)
+
+    def take(tx: Any) -> None:
+        run = tx.get(path)
+        lease = (run.data.get("planning") or {}) if run is not None else {}
+        if lease.get("holder") not in (None, holder) and _live(lease.get("until")):
+            raise TransientError(f"{folder}: another plan of this run is being written")
+        until = datetime.now(UTC) + timedelta(seconds=PLANNING_LEASE_SECONDS)
+        tx.set(path, {"planning": {"holder": holder, "until": until}}, merge=True)
+
+    services.documents.run_transaction(take)
+    try:
+        yield
+    finally:
+        services.documents.update(path, {"planning": None})
 
 
 @dataclass
@@ -365,11 +406,17 @@ class _Work:
             return
         if action == "in_progress":
             counts.in_progress += 1
-            if before is not None and before.get("status") == "pending":
-                self.jobs.append(_job(folder, item, request))  # its job may be lost: resend
+            if before is not None and _orphaned(before):
+                # Queued whose job may be lost, or running whose worker died and whose
+                # message is gone (dead-lettered): a new job takes it (after the lease).
+                self.jobs.append(_job(folder, item, request))
             return
         if action == "retry":
             counts.failed_before += 1
+        if before is not None and before.get("key") == item.key and before.get("critique_step"):
+            # The critique was paid for and only its revision failed: keep it for the retry
+            # (also while the item waits over a budget).
+            base = {**base, "critique_step": before["critique_step"]}
         pending = {**base, "status": "pending", "record": None}
         if item.key in self.reusable:
             # The worker copies the earlier record (and writes this run's output file).
@@ -390,9 +437,7 @@ class _Work:
         counts.list_price_usd = round(counts.list_price_usd + listed, 6)
         if request.force_regenerate:
             pending["regenerate"] = True  # not from critique_results: asked to redo it
-        if action == "retry" and before is not None and before.get("critique_step"):
-            # The critique was paid for and only its revision failed: keep it for the retry.
-            pending["critique_step"] = before["critique_step"]
+            pending.pop("critique_step", None)
         self.writes.append((item.item, pending))
         self.jobs.append(_job(folder, item, request))
 
@@ -406,13 +451,13 @@ def _reusable(services: Services, keys: Sequence[str]) -> set[str]:
 def _generation(
     services: Services, folder: str, key_hash: str, writes: Sequence[tuple[str, dict[str, Any]]]
 ) -> str:
-    """The plan id: unchanged when nothing new is planned, fresh when work is published
-    (also for --force-regenerate, whose keys do not change), to consolidate once more."""
+    """The plan id: unchanged when nothing new is planned, otherwise a fresh one (also for
+    --force-regenerate, whose keys do not change), which is consolidated once more."""
     previous = services.documents.get(runs_path(folder))
     fresh = any(data["status"] == "pending" for _id, data in writes)
     if not fresh and previous is not None and previous.data.get("key_hash") == key_hash:
         return str(previous.data["plan_id"])
-    return f"{key_hash}-{uuid.uuid4().hex[:8]}" if fresh else key_hash
+    return f"{key_hash}-{uuid.uuid4().hex[:8]}"
 
 
 def _fan_out(
@@ -532,19 +577,23 @@ def process_job(services: Services, job: CritiqueJob, *, delivery: str = "") -> 
             request_consolidation(services, job.run)
         return claimed
     data = claimed
-    critique = CRITIQUE_TYPES[data["critique_type"]]
-    inputs = dict(data["inputs"])
-    caption = CaptionRef(
-        video_id=data["video_id"],
-        video_url=data.get("video_url") or "",
-        task=data["task"],
-        status=data.get("caption_status", ""),
-        caption_data={"final_caption": inputs["caption"], "final_feedback": inputs["feedback"]},
-    )
-    client = build_model_client(services)
     step: dict[str, Any] | None = None
-    stored = None if data.get("regenerate") else services.documents.get(f"{RESULTS}/{job.key}")
     try:
+        critique = CRITIQUE_TYPES[data["critique_type"]]
+        inputs = dict(data["inputs"])
+        caption = CaptionRef(
+            video_id=data["video_id"],
+            video_url=data.get("video_url") or "",
+            task=data["task"],
+            status=data.get("caption_status", ""),
+            caption_data={
+                "final_caption": inputs["caption"],
+                "final_feedback": inputs["feedback"],
+            },
+        )
+        client = build_model_client(services)
+        reuse = not data.get("regenerate")
+        stored = services.documents.get(f"{RESULTS}/{job.key}") if reuse else None
         if stored is not None:
             record = dict(stored.data["record"])  # same inputs, same models: reuse it
         else:
@@ -719,6 +768,12 @@ def fetch_video(services: Services, url: str) -> MediaPart:
         return MediaPart(mime_type=mime if mime.startswith("video/") else "video/mp4", data=data)
     except TransientError:
         raise  # the store is having a moment: the platform retries the job
+    except urllib.error.HTTPError as exc:
+        if exc.code == 429 or exc.code >= 500:  # the server's moment: retried, not failed
+            raise TransientError(f"video {url}: HTTP {exc.code} ({exc.reason})") from exc
+        raise ModelRequestError(f"video {url} could not be fetched: HTTP {exc.code}") from exc
+    except TimeoutError as exc:
+        raise TransientError(f"video {url}: no answer in time") from exc
     except (VidcurateError, OSError, ValueError) as exc:
         raise ModelRequestError(f"video {url} could not be fetched: {exc}") from exc
 
@@ -787,69 +842,116 @@ def consolidate_run(
     """Consolidate the request's plan once: what happened.
 
     ``stale``: the run was planned again since (the new plan asks for itself); ``open``: an
-    item is open again (a re-run's plan); ``done``: consolidated already. A plan being
-    consolidated by another live delivery raises TransientError, so this message comes back
-    and finds it done, or takes it over if that delivery died.
+    item is open again (a re-run's plan); ``done``: consolidated already. One consolidation
+    of a run at a time (a lease on the run): another live one sends this message back
+    (TransientError), so it finds the plan done, or takes over if that delivery died. A
+    plan is marked consolidated, and its Hub upload queued, only if it is still the run's
+    plan once its file is written; otherwise the newer plan's consolidation, which waited
+    for the lease, writes the file after it.
     """
-    documents, folder = services.documents, request.run
-    run = documents.get(runs_path(folder))
-    if run is None or run.data["plan_id"] != request.plan_id:
-        return "stale"
+    folder = request.run
     if _open_items(services, folder):
         return "open"
     claim = f"{RUNS}/{folder}/consolidations/{request.plan_id}"
     holder = delivery or f"caller-{uuid.uuid4().hex[:8]}"
-    state = _claim_consolidation(services, claim, request.plan_id, holder)
-    if state == "done":
-        return "done"
+    state = _begin_consolidation(services, request, claim, holder)
     if state == "held":
-        raise TransientError(f"{folder}: another delivery is consolidating {request.plan_id}")
+        raise TransientError(f"{folder}: another delivery is consolidating this run")
+    if state == "done":
+        _queue_hub_upload(services, folder, claim, holder)  # if this one crashed before
+        return "done"
+    if state == "stale":
+        return "stale"
     try:
-        name = consolidate(services, folder, run.data["timestamp"])
+        name = consolidate(services, folder, state)
     except Exception:
-        # Free the claim at once: the redelivery of this message (or any other) retries.
-        documents.update(claim, {"lease_until": datetime.now(UTC) - timedelta(seconds=1)})
+        _end_consolidation(services, request, claim, holder, name=None)
         raise
-    if services.settings.hf_dataset:
-        # Only the new file: the folder itself may have been published already.
-        body = json.dumps({"folder": folder, "files": [name.rsplit("/", 1)[-1]]}).encode()
-        services.bus.publish(HUB_UPLOADS_TOPIC, body, {"folder": folder, "reason": "critiques"})
-    documents.update(claim, {"file": name, "done_at": SERVER_TIMESTAMP})
-    documents.update(
-        runs_path(folder), {"consolidated_plan": request.plan_id, "consolidated_file": name}
-    )
+    if not _end_consolidation(services, request, claim, holder, name=name):
+        request_consolidation(services, folder)  # the newer plan, if it is complete
+        return "stale"
+    _queue_hub_upload(services, folder, claim, holder)
     log.info("critiques consolidated", extra={"labels": {"run": folder}, "file": name})
     return "consolidated"
 
 
-def _claim_consolidation(
-    services: Services, claim: str, plan_id: str, holder: str
-) -> Literal["claimed", "held", "done"]:
-    """Claim a plan's consolidation in a transaction: one delivery wins a race; the same
-    delivery (a retry after its crash) or anyone after the lease takes an unfinished one."""
-    now = datetime.now(UTC)
-    lease = timedelta(seconds=CONSOLIDATION_LEASE_SECONDS)
+def _begin_consolidation(
+    services: Services, request: ConsolidationRequest, claim: str, holder: str
+) -> str:
+    """Take the run's consolidation lease for this plan: the export's timestamp when taken,
+    or ``done`` / ``stale`` / ``held``."""
+    path = runs_path(request.run)
 
-    def apply(tx: Any) -> Literal["claimed", "held", "done"]:
-        current = tx.get(claim)
-        if current is not None:
-            if current.data.get("done_at") is not None:
-                return "done"
-            until = current.data.get("lease_until")
-            if isinstance(until, datetime) and until.tzinfo is None:
-                until = until.replace(tzinfo=UTC)
-            live = isinstance(until, datetime) and until > now
-            if live and current.data.get("holder") != holder:
-                return "held"
-        tx.set(claim, {"plan_id": plan_id, "holder": holder, "claimed_at": now,
-                       "lease_until": now + lease, "done_at": None})  # fmt: skip
-        return "claimed"
+    def apply(tx: Any) -> str:
+        run, current = tx.get(path), tx.get(claim)
+        if run is None or run.data.get("plan_id") != request.plan_id:
+            return "stale"
+        if current is not None and current.data.get("done_at") is not None:
+            return "done"
+        lease = run.data.get("consolidating") or {}
+        if lease.get("holder") not in (None, holder) and _live(lease.get("until")):
+            return "held"
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=CONSOLIDATION_LEASE_SECONDS)
+        tx.update(path, {"consolidating": {"holder": holder, "plan_id": request.plan_id,
+                                           "until": until}})  # fmt: skip
+        tx.set(claim, {"plan_id": request.plan_id, "holder": holder, "claimed_at": now,
+                       "done_at": None})  # fmt: skip
+        return str(run.data["timestamp"])
 
-    state: Literal["claimed", "held", "done"] = services.documents.run_transaction(apply)
+    state: str = services.documents.run_transaction(apply)
     return state
 
 
+def _end_consolidation(
+    services: Services, request: ConsolidationRequest, claim: str, holder: str, name: str | None
+) -> bool:
+    """Release the lease; with the file ``name`` written, mark the plan consolidated (and its
+    Hub upload owed) if it is still the run's plan. Whether it was marked."""
+    path = runs_path(request.run)
+    owed = bool(services.settings.hf_dataset)
+
+    def apply(tx: Any) -> bool:
+        run = tx.get(path)
+        if run is None:
+            return False
+        lease = run.data.get("consolidating") or {}
+        release = {"consolidating": None} if lease.get("holder") == holder else {}
+        if name is None or run.data.get("plan_id") != request.plan_id:
+            if release:
+                tx.update(path, release)
+            return False
+        tx.update(path, {**release, "consolidated_plan": request.plan_id,
+                         "consolidated_file": name})  # fmt: skip
+        tx.update(claim, {"file": name, "done_at": SERVER_TIMESTAMP, "hub_owed": owed})
+        return True
+
+    marked: bool = services.documents.run_transaction(apply)
+    return marked
+
+
+def _queue_hub_upload(services: Services, folder: str, claim: str, holder: str) -> None:
+    """Publish the Hub upload a consolidation owes, then mark it paid: only by the delivery
+    that consolidated (or its redelivery, after a crash), so that duplicates of the message
+    finding the plan done do not send it again. A crash between the two sends it twice,
+    which hub_upload publishes once (one commit per folder, files and version)."""
+    current = services.documents.get(claim)
+    if current is None or not current.data.get("hub_owed"):
+        return
+    if current.data.get("holder") != holder:
+        return
+    name = str(current.data["file"])
+    # Only the new file: the folder itself may have been published already.
+    files = [name.rsplit("/", 1)[-1]]
+    body = json.dumps({"folder": folder, "files": files, "version": current.data["plan_id"]})
+    services.bus.publish(
+        HUB_UPLOADS_TOPIC, body.encode(), {"folder": folder, "reason": "critiques"}
+    )
+    services.documents.update(claim, {"hub_owed": False})
+
+
 RECORD_FIELDS = ("video_id", "task", "critique_type", "record")
+PLAN_FIELDS = ("key", "status", "critique_step", "lease_until")
 
 
 def consolidate(services: Services, folder: str, timestamp: str) -> str:

@@ -88,6 +88,14 @@ class HubUploadRequest(BaseModel):
             "the folder was published); default: the whole folder."
         ),
     )
+    version: str | None = Field(
+        None,
+        max_length=100,
+        description=(
+            "What these files are a version of (the consolidated critiques: the plan id). "
+            "A new version of the same files is published again; a repeat of one is not."
+        ),
+    )
 
     @field_validator("files")
     @classmethod
@@ -104,9 +112,13 @@ class HubUploadRequest(BaseModel):
         return None if value is None else check_repo_id(value)
 
 
-def hub_upload_path(repo_id: str, folder: str, files: Iterable[str] | None = None) -> str:
-    """The status document of publishing ``folder`` (or some of its files) to ``repo_id``."""
+def hub_upload_path(
+    repo_id: str, folder: str, files: Iterable[str] | None = None, version: str | None = None
+) -> str:
+    """The status document of publishing ``folder`` (or some of its files, in a version) to
+    ``repo_id``."""
     subject = f"{repo_id}/{folder}" + (f"#{','.join(sorted(files))}" if files else "")
+    subject += f"@{version}" if version else ""
     digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
     return f"{HUB_UPLOADS}/{digest}"
 
@@ -124,7 +136,7 @@ def upload_export(
     settings = services.settings
     repo_id = _resolve_repo(request, settings)
     folder = request.folder
-    path = hub_upload_path(repo_id, folder, request.files)
+    path = hub_upload_path(repo_id, folder, request.files, request.version)
     labels = {"repo_id": repo_id, "folder": folder, "request_id": request_id}
 
     claimed = _claim(services.documents, path, repo_id, request, request_id)
@@ -251,8 +263,11 @@ def _publish(
         raise PermanentError(f"export folder {folder} has no {', '.join(missing)}")
     names = list(only) if only else available
     paths = [f"{folder}/{name}" for name in names]
+    bucket = services.settings.exports_bucket
+    files = {name: services.blobs.read(bucket, f"{folder}/{name}") for name in names}
     landed = (
-        all(publisher.read_file(repo_id, p) is not None for p in paths)
+        # Files written again (a new consolidation) replace their older version on the Hub.
+        all(publisher.read_file(repo_id, f"{folder}/{n}") == files[n] for n in names)
         if only
         else publisher.folder_exists(repo_id, folder)
     )
@@ -260,8 +275,6 @@ def _publish(
         # The commit landed but was never recorded (a crash in between): record, don't redo.
         return _mark_done(services.documents, path, None, paths, "found_on_hub")
 
-    bucket = services.settings.exports_bucket
-    files = {name: services.blobs.read(bucket, f"{folder}/{name}") for name in names}
     statistics = _statistics(services.blobs.read(bucket, f"{folder}/{statistics_name}"), folder)
     existing = publisher.read_file(repo_id, README)
     card = render_dataset_card(

@@ -192,6 +192,7 @@ class ModelClient:
         self._limiter = limiter or RateLimiter(settings, clock=clock, sleep=sleep)
         self._sleep = sleep
         self._clock = clock
+        self._unpriced_warned: set[str] = set()
 
     def provider_for(self, model: str) -> ModelProvider:
         """The provider that answers ``model`` with the keys configured (offline otherwise)."""
@@ -256,8 +257,10 @@ class ModelClient:
             for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
+                    if provider.name != "offline":  # no quota to respect on this machine
+                        self._limiter.acquire(model, estimated, deadline=deadline)
                     asked = request
-                    if deadline is not None:
+                    if deadline is not None:  # what is left after any wait for the quota
                         left = deadline - self._clock()
                         if left <= 1:
                             raise ModelUnavailableError(
@@ -265,8 +268,6 @@ class ModelClient:
                             )
                         timeout = min(request.timeout_seconds or left, left)
                         asked = replace(request, timeout_seconds=timeout)
-                    if provider.name != "offline":  # no quota to respect on this machine
-                        self._limiter.acquire(model, estimated, deadline=deadline)
                     try:
                         reply = provider.generate(asked)
                     except ModelError as exc:
@@ -286,6 +287,8 @@ class ModelClient:
         cost = 0.0 if provider.name == "offline" else cost_usd(
             self.settings, model, reply.input_tokens, reply.output_tokens
         )  # fmt: skip
+        if provider.name != "offline" and model not in self.settings.model_prices:
+            self._warn_unpriced(model)
         call_id = uuid.uuid4().hex
         result = ModelResult(
             parsed=reply.parsed,
@@ -302,6 +305,15 @@ class ModelClient:
         )
         self._record(result, requested_model=model, labels=labels or {})
         return result
+
+    def _warn_unpriced(self, model: str) -> None:
+        if model in self._unpriced_warned:
+            return
+        self._unpriced_warned.add(model)
+        log.warning(
+            "model has no price: its calls are recorded at $0 (set VIDCURATE_MODEL_PRICES)",
+            extra={"labels": {"model": model}},
+        )
 
     def _record(
         self, result: ModelResult[Any], *, requested_model: str, labels: Mapping[str, str]

@@ -75,7 +75,8 @@ ACCESS: dict[str, dict[str, Any]] = {
     "critique_fanout": {
         # Reads the export; the API keys say which provider answers (part of item keys).
         "buckets": {"exports": "roles/storage.objectViewer"},
-        "publishes": [JOBS_TOPIC],
+        # A plan with nothing left to generate asks for its consolidation at once.
+        "publishes": [JOBS_TOPIC, CONSOLIDATIONS_TOPIC],
         "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
         # Plans of ~350k items.
         "timeout_seconds": 540,

@@ -83,6 +83,11 @@ def test_item_keys_change_with_every_input_that_shapes_the_output():
     assert key(subject, providers=("offline", "offline")) != key(
         subject, providers=("openai", "openai")
     )
+    # the same caption on another video (or task) is another item: never shared
+    from dataclasses import replace  # noqa: PLC0415
+
+    assert key(replace(subject, video_id="another_video")) != base
+    assert key(replace(subject, task="scene")) != base
     # the worst caption has no revision step: its revision settings do not matter
     worst = key(subject, "worst_caption_generation")
     assert key(subject, "worst_caption_generation", revision_model="x") == worst

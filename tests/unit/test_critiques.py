@@ -67,8 +67,15 @@ def consolidated_name(folder):
     return f"all_videos_with_captions_and_critiques_{folder.removeprefix('export_')}.json"
 
 
-def hub_messages(services):
-    return [json.loads(m.data) for m in services.bus.pull("probe-hub", max_messages=100)]
+def hub_messages(services, *, versions=None):
+    """The hub-uploads messages queued (their plan ids appended to ``versions``)."""
+    bodies = [json.loads(m.data) for m in services.bus.pull("probe-hub", max_messages=100)]
+    for body in bodies:
+        version = body.pop("version")
+        assert version
+        if versions is not None:
+            versions.append(version)
+    return bodies
 
 
 def workers(services):
@@ -389,21 +396,25 @@ def test_a_consolidation_whose_function_died_is_finished_by_a_redelivery(service
     hub_messages(services)
     # GIVEN the consolidating function died after its claim, before writing the file
     (claim,) = services.documents.iter_collection(f"{RUNS}/{folder}/consolidations")
+    plan_id = claim.data["plan_id"]
     soon = datetime.now(UTC) + timedelta(minutes=5)
-    services.documents.update(claim.path, {"done_at": None, "lease_until": soon, "holder": "m1"})
-    services.documents.update(runs_path(folder), {"consolidated_plan": None})
+    services.documents.update(claim.path, {"done_at": None, "holder": "m1"})
+    services.documents.update(runs_path(folder), {
+        "consolidated_plan": None,
+        "consolidating": {"holder": "m1", "plan_id": plan_id, "until": soon},
+    })  # fmt: skip
     bucket = services.settings.exports_bucket
     services.blobs.delete(bucket, f"{folder}/{consolidated_name(folder)}")
-    plan_id = claim.data["plan_id"]
 
-    # WHEN another message asks while the claim is live THEN it is sent back to retry later
+    # WHEN another message asks while the lease is live THEN it is sent back to retry later
     request = ConsolidationRequest(run=folder, plan_id=plan_id)
     with pytest.raises(TransientError, match="another delivery is consolidating"):
         consolidate_run(services, request, delivery="m2")
     assert consolidate_run(services, ConsolidationRequest(run=folder, plan_id="old")) == "stale"
 
     # WHEN the lease has run out and a job of the run is delivered again
-    services.documents.update(claim.path, {"lease_until": datetime.now(UTC) - timedelta(hours=1)})
+    past = datetime.now(UTC) - timedelta(hours=1)
+    services.documents.update(runs_path(folder), {"consolidating.until": past})
     item = next(services.documents.iter_collection(items_collection(folder)))
     job = CritiqueJob(run=folder, item=item.id, key=item.data["key"])
     assert process_job(services, job, delivery="again") == "success"
@@ -419,6 +430,46 @@ def test_a_consolidation_whose_function_died_is_finished_by_a_redelivery(service
     assert consolidate_run(services, request, delivery="m3") == "done"
 
 
+def test_a_consolidation_overtaken_by_a_newer_plan_is_not_marked_and_hands_over(services):
+    from shared.services.critiques import (  # noqa: PLC0415
+        CONSOLIDATIONS_TOPIC,
+        ConsolidationRequest,
+        _begin_consolidation,
+        _end_consolidation,
+        consolidate,
+        request_consolidation,
+        runs_path,
+    )
+
+    folder = export(services)
+    run_all(services, folder, critique_types=("blind_model_critique",))
+    hub_messages(services)
+    services.bus.create_subscription("probe-consolidations", CONSOLIDATIONS_TOPIC)
+    run = services.documents.get(runs_path(folder)).data
+    # GIVEN a consolidation of plan p1 under way (the run marked unconsolidated again)
+    services.documents.update(runs_path(folder), {"plan_id": "p1", "consolidated_plan": None})
+    p1 = ConsolidationRequest(run=folder, plan_id="p1")
+    claim = f"{RUNS}/{folder}/consolidations/p1"
+    timestamp = _begin_consolidation(services, p1, claim, "d1")
+    assert timestamp == run["timestamp"]
+    # ... and another plan's consolidation is kept waiting meanwhile
+    assert _begin_consolidation(services, p1, claim, "d2") == "held"
+
+    # WHEN the run is planned again (p2) before p1's file is written
+    services.documents.update(runs_path(folder), {"plan_id": "p2"})
+    name = consolidate(services, folder, timestamp)
+
+    # THEN p1 is not marked consolidated, the lease is free for p2's consolidation
+    assert _end_consolidation(services, p1, claim, "d1", name=name) is False
+    after = services.documents.get(runs_path(folder)).data
+    assert (after["consolidated_plan"], after["consolidating"]) == (None, None)
+    assert services.documents.get(claim).data["done_at"] is None
+    assert request_consolidation(services, folder)
+    asks = [json.loads(m.data) for m in services.bus.pull("probe-consolidations", 10)]
+    assert asks == [{"run": folder, "plan_id": "p2"}]
+    assert hub_messages(services) == []
+
+
 def test_force_regenerate_consolidates_again_and_a_replan_in_flight_pays_once(services):
     folder = export(services)
     types = ("blind_model_critique",)
@@ -431,13 +482,18 @@ def test_force_regenerate_consolidates_again_and_a_replan_in_flight_pays_once(se
     # THEN each item was generated once (critique + revision) and consolidated once
     assert services.documents.count(MODEL_CALLS) == 2 * first.published
     assert services.documents.count(f"{RUNS}/{folder}/consolidations") == 1
-    assert len(hub_messages(services)) == 1
+    earlier: list[str] = []
+    assert len(hub_messages(services, versions=earlier)) == 1
 
-    # WHEN everything is regenerated THEN it is consolidated once more, with the new records
+    # WHEN everything is regenerated THEN it is consolidated once more, with the new records,
+    # and published again as a new version of the file
     run_all(services, folder, critique_types=types, force_regenerate=True)
     assert services.documents.count(MODEL_CALLS) == 4 * first.published
     assert services.documents.count(f"{RUNS}/{folder}/consolidations") == 2
-    assert len(hub_messages(services)) == 1
+    versions: list[str] = []
+    assert len(hub_messages(services, versions=versions)) == 1
+    assert versions == [services.documents.get(f"{RUNS}/{folder}").data["plan_id"]]
+    assert versions != earlier
 
 
 def calls_by_run(services):
@@ -607,3 +663,45 @@ def test_an_unexpected_error_hands_the_item_back_for_the_next_delivery(services)
     )
     services.model_client = normal
     assert process_job(services, job, delivery="second") == "success"
+
+
+def test_an_item_whose_worker_died_and_whose_message_is_gone_is_resent_by_a_rerun(services):
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    folder = export(services)
+    types = ("blind_model_critique",)
+    run_all(services, folder, critique_types=types)
+    # GIVEN an item left running by a worker that died, its lease run out, its message
+    # dead-lettered (nothing queued for it any more)
+    item = next(services.documents.iter_collection(items_collection(folder)))
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    services.documents.update(item.path, {"status": "running", "delivery": "dead",
+                                          "lease_until": past, "record": None})  # fmt: skip
+    # and one running under a live lease (its worker is still at it)
+    other = list(services.documents.iter_collection(items_collection(folder)))[1]
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    services.documents.update(other.path, {"status": "running", "delivery": "alive",
+                                           "lease_until": soon})  # fmt: skip
+
+    # WHEN the run is re-run
+    plan = run_all(services, folder, critique_types=types)
+
+    # THEN the orphan gets a job and completes; the live one is left to its worker
+    assert plan.by_type["blind_model_critique"].in_progress == 2
+    assert plan.published == 1
+    assert services.documents.get(item.path).data["status"] == "success"
+    assert services.documents.get(other.path).data["status"] == "running"
+
+
+def test_two_plans_of_one_run_are_never_written_at_once(services):
+    from shared.errors import TransientError  # noqa: PLC0415
+    from shared.services.critiques import _planning  # noqa: PLC0415
+
+    folder = export(services)
+    request = CritiqueRequest(export_folder=folder, critique_types=("blind_model_critique",))
+
+    with _planning(services, folder), pytest.raises(TransientError, match="another plan"):
+        plan_run(services, request)
+
+    assert services.documents.count(items_collection(folder)) == 0
+    assert plan_run(services, request).published > 0  # once the first one is done

@@ -840,3 +840,32 @@ def test_a_file_added_to_a_published_folder_lands_in_one_more_commit(hub, servic
     assert again["outcome"] == "already_done"
     with pytest.raises(PermanentError, match=r"has no missing\.json"):
         upload(services, publisher, files=("missing.json",))
+
+
+def test_a_new_version_of_a_published_file_replaces_it_and_a_repeat_does_not(
+    hub, services, publisher
+):
+    # GIVEN the consolidated critiques published as version p1
+    write_export(services, FOLDER, export_files())
+    name = f"all_videos_with_captions_and_critiques_{TS}.json"
+    write_export(services, FOLDER, {name: b'[{"video_id": "v1", "critique": "first"}]'})
+    assert upload(services, publisher, files=(name,), version="p1")["outcome"] == "committed"
+
+    # WHEN a later plan rewrites the file and publishes it as p2 (and p2 is redelivered)
+    write_export(services, FOLDER, {name: b'[{"video_id": "v1", "critique": "second"}]'})
+    second = upload(services, publisher, files=(name,), version="p2")
+    again = upload(services, publisher, files=(name,), version="p2")
+    # and a p3 whose file did not change (its commit already holds these bytes)
+    third = upload(services, publisher, files=(name,), version="p3")
+
+    # THEN the Hub holds the new content, in one more commit
+    repo = hub.repo(REPO)
+    assert (second["outcome"], again["outcome"], third["outcome"]) == (
+        "committed",
+        "already_done",
+        "found_on_hub",
+    )
+    assert len(repo.commits) == 2
+    assert publisher.read_file(REPO, f"{FOLDER}/{name}") == (
+        b'[{"video_id": "v1", "critique": "second"}]'
+    )

@@ -295,3 +295,18 @@ def test_costs_sum_by_model_and_kind_and_the_cli_shows_them(stores):
     result = CliRunner().invoke(app, ["--home", str(stores[0].home), "costs", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["calls"] == 2
+
+
+def test_a_model_without_a_price_is_recorded_at_zero_and_warned_once(stores, caplog):
+    client, _provider, _clock = client_with(
+        stores, [{"summary": "s", "score": 1}, {"summary": "t", "score": 2}]
+    )
+
+    with caplog.at_level("WARNING", logger="vidcurate.models"):
+        for _ in range(2):
+            client.generate(PROMPT, model="gpt-9-preview", schema=Summary, data={"caption": "c"})
+
+    costs = [doc.data["cost_usd"] for doc in stores[1].iter_collection(MODEL_CALLS)]
+    assert costs == [0.0, 0.0]
+    warnings = [r for r in caplog.records if "has no price" in r.getMessage()]
+    assert len(warnings) == 1
