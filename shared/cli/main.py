@@ -82,7 +82,8 @@ def _fail(exc: ValidationError | VidcurateError) -> NoReturn:
     """Report a bad flag (exit 2) or a failed command (exit 1) in one line, no traceback."""
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        err_console.print(f"[red]error:[/] {first['loc'][0]}: {first['msg']}")
+        where = f"{first['loc'][0]}: " if first["loc"] else ""  # model checks have no field
+        err_console.print(f"[red]error:[/] {where}{first['msg']}")
         raise typer.Exit(2) from exc
     err_console.print(f"[red]error:[/] {exc}")
     raise typer.Exit(1) from exc
@@ -510,6 +511,76 @@ def critiques_status(
         console.print_json(json.dumps(report))
     else:
         critiques_cli.print_status(console, report)
+
+
+frames_app = typer.Typer(help="Sample frames from clips (PyAV).", no_args_is_help=True)
+app.add_typer(frames_app, name="frames")
+
+
+def _seconds_list(value: str | None) -> tuple[float, ...]:
+    if not value:
+        return ()
+    try:
+        return tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r}: seconds separated by commas, e.g. 5,15,25") from exc
+
+
+@frames_app.command("extract")
+def frames_extract(
+    videos: Annotated[
+        list[Path], typer.Argument(help="Clips to sample (any format FFmpeg reads).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Writes OUT/<clip stem>/<ms>.jpg and index.json.")
+    ] = Path("frames"),
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="Every S seconds (default 10).")
+    ] = None,
+    max_frames: Annotated[
+        int | None,
+        typer.Option("--max-frames", help="At most K frames per clip (default 3; 0: no limit)."),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Explicit times in seconds: T,T,...")
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="START,END: the middle of each interval in this window."),
+    ] = None,
+    keyframes: Annotated[
+        bool, typer.Option("--keyframes", help="Snap to the keyframe before each time (fast).")
+    ] = False,
+    quality: Annotated[int, typer.Option("--quality", min=1, max=95, help="JPEG quality.")] = 85,
+    max_side: Annotated[
+        int | None, typer.Option("--max-side", min=16, help="Scale down to this longer side.")
+    ] = None,
+) -> None:
+    """Sample frames of local clips: the frame on screen at each time, exactly."""
+    from shared.cli import frames as frames_cli  # noqa: PLC0415
+    from shared.domain.frames import Sampling  # noqa: PLC0415
+
+    fields: dict[str, Any] = {}
+    if interval is not None:
+        fields["interval_seconds"] = interval
+    if max_frames is not None:
+        fields["max_frames"] = max_frames or None
+    if at:
+        fields.update(mode="at", timestamps=_seconds_list(at))
+    elif window:
+        bounds = _seconds_list(window)
+        if len(bounds) != 2:
+            raise typer.BadParameter("--window START,END (seconds)")
+        fields.update(mode="window", window_start=bounds[0], window_end=bounds[1])
+    elif keyframes:
+        fields["mode"] = "keyframes"
+    try:
+        sampling = Sampling(**fields)
+    except ValidationError as exc:
+        _fail(exc)
+    failed = frames_cli.extract(console, videos, out, sampling, quality=quality, max_side=max_side)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -1,0 +1,302 @@
+"""Sampling frames from clips with PyAV: seek to the keyframe before each target, decode
+forward to the exact frame, never hold more than the frame on screen and the one after it.
+
+"The frame at time t" is the last frame whose presentation time is at or before t
+(``shared/domain/frames.py``). The decoder reports presentation times with the container's
+edit lists applied; the clip's timeline starts at its first frame's time. Whether to seek
+or to keep decoding is decided from the container's keyframe index: a seek only helps when
+a keyframe lies between where the decoder is and the next target (a clip with one keyframe
+is decoded straight through, once).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import av
+import av.error
+from PIL import Image
+
+from shared.domain.frames import Sampling
+from shared.errors import PermanentError
+
+EPSILON = 1e-6  # seconds: presentation times equal up to rounding are "at" the target
+SEEK_GAP_SECONDS = 2.0  # without a keyframe index: seek only for targets this far ahead
+
+
+class VideoDecodeError(PermanentError):
+    """Not a clip we can sample (corrupt, empty, audio-only, not a video): retrying won't help."""
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """What the container says about the clip's video stream."""
+
+    codec: str
+    width: int
+    height: int
+    duration: float  # seconds, from the first frame
+    fps: float | None
+    keyframes: int  # entries of the keyframe index (0 when the container has none)
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    """A decoded frame, upright (rotation applied), with where it is on the timeline."""
+
+    targets: tuple[float, ...]  # the requested times this frame is on screen at
+    timestamp: float  # its own presentation time, seconds from the clip's start
+    image: Image.Image
+
+    @property
+    def timestamp_ms(self) -> int:
+        """The presentation time in whole milliseconds (the frame's file name)."""
+        return round(self.timestamp * 1000)
+
+
+@dataclass
+class SampleResult:
+    """Frames of one clip, and the targets that had none (at or past the end)."""
+
+    info: ClipInfo
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    past_end: list[float] = field(default_factory=list)
+
+
+@contextmanager
+def open_clip(source: str | Path | IO[bytes], name: str | None = None) -> Iterator[Clip]:
+    """Open a clip (a path or a seekable binary file, e.g. a bucket object's reader)."""
+    label = name or str(source if isinstance(source, str | Path) else "clip")
+    try:
+        container = av.open(source if not isinstance(source, Path) else str(source), "r")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise VideoDecodeError(f"{label}: not a readable video file ({exc})") from exc
+    try:
+        yield Clip(container, label)
+    finally:
+        container.close()
+
+
+class Clip:
+    """An open clip: its video stream, and sampling over it."""
+
+    def __init__(self, container: Any, name: str) -> None:
+        self.name = name
+        self._container = container
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+            raise VideoDecodeError(f"{name}: no video stream ({', '.join(kinds)})")
+        self._stream = container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        tb = self._stream.time_base
+        self._time_base = float(tb) if tb is not None else 1 / 90_000
+        start = self._stream.start_time
+        self._origin = start * self._time_base if start is not None else 0.0
+        entries = self._stream.index_entries
+        self._keyframes = sorted(
+            e.timestamp * self._time_base for e in entries if e.is_keyframe
+        ) if entries is not None else []  # fmt: skip
+        self._indexed = len(entries or ()) > 1
+        self.info = ClipInfo(
+            codec=self._stream.codec_context.name,
+            width=self._stream.codec_context.width,
+            height=self._stream.codec_context.height,
+            duration=self._duration(),
+            fps=float(self._stream.average_rate) if self._stream.average_rate else None,
+            keyframes=len(self._keyframes),
+        )
+
+    def _duration(self) -> float:
+        stream, container = self._stream, self._container
+        if stream.duration:
+            return float(stream.duration * self._time_base)
+        if container.duration:
+            return max(0.0, float(container.duration) / av.time_base - self._origin)
+        return math.inf  # unknown: every target is tried; past the end shows when decoding
+
+    def sample(self, sampling: Sampling) -> Iterator[SampledFrame | float]:
+        """Each distinct frame on screen at the targets, in order; a float for a target at
+        or past the end (no frame is on screen there)."""
+        targets = sampling.targets(self.info.duration)
+        if sampling.mode == "keyframes":
+            yield from self._keyframe_frames(targets)
+            return
+        cursor = _Cursor()
+        emitted: SampledFrame | None = None
+        waiting: list[float] = []
+        for target in targets:
+            moment = self._origin + target
+            if target >= self.info.duration + EPSILON:
+                yield target  # past the end: nothing to decode
+                continue
+            if cursor.decoder is None or self._should_seek(cursor.position, moment):
+                cursor = self._cursor_at(moment)
+            current = cursor.advance(moment)
+            if current is None:
+                yield target  # the stream ended before any frame
+                continue
+            stamp = round(current.time - self._origin, 6)
+            if emitted is not None and emitted.timestamp == stamp:
+                waiting.append(target)  # on screen at several targets: written once
+                continue
+            if emitted is not None:
+                yield _with_targets(emitted, waiting)
+            emitted, waiting = SampledFrame((), stamp, self._upright(current)), [target]
+        if emitted is not None:
+            yield _with_targets(emitted, waiting)
+
+    def _should_seek(self, position: float, moment: float) -> bool:
+        if moment <= position:
+            return False
+        if self._indexed:
+            # A keyframe after where the decoder is, at or before the target: jump there.
+            return any(position < k <= moment for k in self._keyframes)
+        return moment - position > SEEK_GAP_SECONDS
+
+    def _cursor_at(self, moment: float) -> _Cursor:
+        """A decoder positioned at a keyframe presented at or before ``moment``.
+
+        Index timestamps may be decode times (B-frames: a keyframe is presented a few frames
+        after it is decoded), so a seek can land on a keyframe shown after ``moment``: then
+        seek again further back (1 s, 2 s, 4 s... to the start)."""
+        back = 0.0
+        while True:
+            at = max(self._origin, moment - back)
+            decoder = self._seek(at)
+            first = next((f for f in decoder if f.time is not None), None)
+            if first is None or first.time <= moment + EPSILON or at <= self._origin:
+                return _Cursor(decoder=decoder, ahead=first)
+            back = max(1.0, back * 2)
+
+    def _seek(self, moment: float) -> Iterator[Any]:
+        """Position the decoder at the keyframe at or before ``moment``."""
+        stream = self._stream
+        offset = max(moment, self._origin)
+        self._container.seek(
+            int(offset / self._time_base), stream=stream, backward=True, any_frame=False
+        )
+        return iter(self._container.decode(stream))
+
+    def _keyframe_frames(self, targets: list[float]) -> Iterator[SampledFrame | float]:
+        context = self._stream.codec_context
+        context.skip_frame = "NONKEY"
+        seen: dict[float, list[float]] = {}
+        frames: dict[float, Any] = {}
+        try:
+            for target in targets:
+                moment = self._origin + target
+                if moment >= self._origin + self.info.duration:
+                    yield target
+                    continue
+                frame = self._cursor_at(moment).ahead
+                if frame is None:
+                    yield target
+                    continue
+                stamp = round(frame.time - self._origin, 6)
+                seen.setdefault(stamp, []).append(target)
+                frames.setdefault(stamp, frame)
+        finally:
+            context.skip_frame = "DEFAULT"
+        for stamp, frame in frames.items():
+            yield SampledFrame(tuple(seen[stamp]), stamp, self._upright(frame))
+
+    def _upright(self, frame: Any) -> Image.Image:
+        image: Image.Image = frame.to_image()
+        rotation = round((getattr(frame, "rotation", 0) or 0) / 90) * 90 % 360
+        if rotation:
+            # The display matrix turns the picture counter-clockwise by ``rotation``.
+            transpose = {
+                90: Image.Transpose.ROTATE_90,
+                180: Image.Transpose.ROTATE_180,
+                270: Image.Transpose.ROTATE_270,
+            }[rotation]
+            image = image.transpose(transpose)
+        return image
+
+
+@dataclass
+class _Cursor:
+    """Where decoding is: the frame on screen at the last target, and the one after it."""
+
+    decoder: Iterator[Any] | None = None
+    current: Any = None  # the last frame decoded at or before the target
+    ahead: Any = None  # the first frame decoded after it, not shown yet
+    position: float = -math.inf  # presentation time of the last frame decoded
+
+    def advance(self, moment: float) -> Any:
+        """Decode forward to the frame on screen at ``moment`` (None: no frame at all)."""
+        assert self.decoder is not None  # set by every seek
+        if self.ahead is not None and (self.ahead.time <= moment + EPSILON or self.current is None):
+            # Shown by now; or the target is before the clip's first frame: show that one.
+            self.current, self.ahead = self.ahead, None
+            self.position = max(self.position, self.current.time)
+        while self.ahead is None:
+            frame = next(self.decoder, None)
+            if frame is None:
+                break  # the end of the stream: the last frame stays on screen
+            if frame.time is None:
+                continue
+            self.position = frame.time
+            if frame.time <= moment + EPSILON:
+                self.current = frame
+            elif self.current is None:
+                self.current = frame  # a target before the first frame: the first one
+            else:
+                self.ahead = frame
+        return self.current
+
+
+def _with_targets(frame: SampledFrame, targets: list[float]) -> SampledFrame:
+    return SampledFrame(tuple(targets), frame.timestamp, frame.image)
+
+
+def encode_jpeg(image: Image.Image, *, quality: int = 85, max_side: int | None = None) -> bytes:
+    """JPEG bytes of ``image``, scaled down (never up) so its longer side is ``max_side``."""
+    if max_side is not None and max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def extract_to_folder(
+    clip_path: Path,
+    out_dir: Path,
+    sampling: Sampling,
+    *,
+    quality: int = 85,
+    max_side: int | None = None,
+) -> dict[str, Any]:
+    """Sample ``clip_path`` into ``out_dir/<clip stem>/<timestamp ms>.jpg`` plus index.json;
+    returns the index."""
+    folder = out_dir / clip_path.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    frames: list[dict[str, Any]] = []
+    past_end: list[float] = []
+    with open_clip(clip_path, name=str(clip_path)) as clip:
+        for item in clip.sample(sampling):
+            if isinstance(item, float):
+                past_end.append(item)
+                continue
+            data = encode_jpeg(item.image, quality=quality, max_side=max_side)
+            path = folder / f"{item.timestamp_ms}.jpg"
+            path.write_bytes(data)
+            width, height = Image.open(io.BytesIO(data)).size
+            frames.append({"timestamp": item.timestamp, "path": str(path), "width": width,
+                           "height": height, "targets": list(item.targets)})  # fmt: skip
+        info = clip.info
+    index: dict[str, Any] = {"video": str(clip_path), "frames": frames}
+    if past_end:
+        index["past_end"] = past_end
+    index["clip"] = {"codec": info.codec, "width": info.width, "height": info.height,
+                     "duration": info.duration, "fps": info.fps}  # fmt: skip
+    (folder / "index.json").write_text(json.dumps(index, indent=2))
+    return index

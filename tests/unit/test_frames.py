@@ -1,0 +1,285 @@
+"""Frame sampling with PyAV: the frame on screen at each time, exactly, on synthetic clips
+whose frames carry their own index (tests/clips.py) and on the real sample clips."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import random
+from pathlib import Path
+
+import av
+import pytest
+from clips import frame_number, make_clip, read_barcode
+from PIL import Image, ImageChops, ImageStat
+from typer.testing import CliRunner
+
+from shared.cli.main import app
+from shared.domain.frames import Sampling
+from shared.services.frames import VideoDecodeError, extract_to_folder, open_clip
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos"
+
+
+def on_screen(times: list[float], t: float) -> int:
+    """Index of the frame on screen at ``t``: the last one presented at or before it."""
+    return max(0, bisect.bisect_right(times, t + 1e-6) - 1)
+
+
+def sample(path: Path, sampling: Sampling):
+    with open_clip(path) as clip:
+        return list(clip.sample(sampling)), clip.info
+
+
+# --- what to sample ---------------------------------------------------------------------
+
+
+def test_targets_per_mode():
+    assert Sampling().targets(95.0) == [0.0, 10.0, 20.0]  # every 10 s, at most 3
+    assert Sampling(max_frames=None).targets(25.0) == [0.0, 10.0, 20.0]
+    assert Sampling(interval_seconds=4, max_frames=None).targets(9.0) == [0.0, 4.0, 8.0]
+    window = Sampling(mode="window", window_end=30, max_frames=None)
+    assert window.targets(100.0) == [5.0, 15.0, 25.0]
+    assert window.targets(20.0) == [5.0, 15.0]  # the window is cut at the end of the clip
+    assert Sampling(mode="at", timestamps=(7, 1, 7)).targets(5.0) == [1.0, 7.0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"mode": "at"}, "needs timestamps"),
+        ({"timestamps": (1.0,)}, "only used with mode 'at'"),
+        ({"mode": "at", "timestamps": (-1.0,)}, ">= 0"),
+        ({"mode": "window", "window_start": 10, "window_end": 5}, "after window_start"),
+        ({"interval_seconds": 0}, "greater than 0"),
+    ],
+)
+def test_bad_sampling_is_refused_with_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        Sampling(**fields)
+
+
+# --- exact frames -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("h264_bframes.mp4", {"bframes": 2, "gop": 60}),
+        ("h264_long_gop.mp4", {"bframes": 3, "gop": 250, "seconds": 9}),
+        ("h264_vfr.mp4", {"vfr": True, "gop": 24}),
+        ("mpeg4_bframes.avi", {"codec": "mpeg4", "bframes": 2, "gop": 30}),
+        ("vp8.webm", {"codec": "libvpx", "gop": 45}),
+        ("h264_with_audio.mkv", {"audio": True, "gop": 30}),
+    ],
+)
+def test_every_sampled_frame_is_the_one_on_screen_at_its_target(tmp_path, name, options):
+    path = tmp_path / name
+    times = make_clip(path, **options)
+    rng = random.Random(name)
+    targets = sorted({round(rng.uniform(0, times[-1] + 0.02), 4) for _ in range(25)})
+    targets += [times[0], times[len(times) // 2], times[-1]]  # exactly on frames, too
+
+    frames, _info = sample(path, Sampling(mode="at", timestamps=tuple(targets)))
+
+    seen = set()
+    for frame in frames:
+        assert not isinstance(frame, float), f"{frame} reported past the end"
+        index = frame_number(frame.image)
+        assert frame.timestamp == pytest.approx(times[index], abs=1e-6)
+        for target in frame.targets:
+            assert index == on_screen(times, target), (target, index)
+        assert index not in seen  # a frame on screen at several targets is written once
+        seen.add(index)
+    assert sorted(t for f in frames for t in f.targets) == sorted(set(targets))
+
+
+def test_interval_sampling_decodes_the_same_frames_as_targets_one_by_one(tmp_path):
+    path = tmp_path / "clip.mp4"
+    times = make_clip(path, seconds=8, gop=48)
+
+    frames, info = sample(path, Sampling(interval_seconds=0.7, max_frames=None))
+
+    assert info.duration == pytest.approx(8.0, abs=0.05)
+    expected = [on_screen(times, 0.7 * k) for k in range(12)]
+    assert [frame_number(f.image) for f in frames] == expected
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    path = tmp_path / "portrait.mp4"
+    times = make_clip(path, size=(320, 240), rotate=90, seconds=2)
+
+    frames, _info = sample(path, Sampling(mode="at", timestamps=(1.0,)))
+
+    (frame,) = frames
+    assert frame.image.size == (240, 320)  # turned for display
+    assert read_barcode(frame.image) == (on_screen(times, 1.0), 90)
+
+
+def test_targets_past_the_end_are_reported_not_invented(tmp_path):
+    path = tmp_path / "short.mp4"
+    times = make_clip(path, seconds=2)
+
+    frames, info = sample(path, Sampling(mode="at", timestamps=(1.0, 1.99, 2.5, 60.0)))
+
+    pictures = [f for f in frames if not isinstance(f, float)]
+    assert [frame_number(f.image) for f in pictures] == [
+        on_screen(times, 1.0),
+        on_screen(times, 1.99),
+    ]
+    assert [f for f in frames if isinstance(f, float)] == [2.5, 60.0]
+    assert info.duration == pytest.approx(2.0, abs=0.04)
+
+
+def test_keyframes_mode_snaps_to_the_keyframe_before_each_target(tmp_path):
+    path = tmp_path / "gop.mp4"
+    times = make_clip(path, seconds=6, gop=45, bframes=2)
+
+    frames, _info = sample(path, Sampling(mode="keyframes", interval_seconds=2, max_frames=None))
+
+    numbers = [frame_number(f.image) for f in frames]
+    assert numbers == [0, 45, 90]  # the keyframes at or before 0, 2 and 4 s (every 1.5 s)
+    assert [f.timestamp for f in frames] == [pytest.approx(times[n]) for n in numbers]
+
+
+# --- clips that cannot be sampled -------------------------------------------------------
+
+
+def audio_only(path: Path) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        stream.layout = "stereo"
+        frame = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate = 48000
+        for index in range(20):
+            frame.pts = index * 1024
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "reason"),
+    [
+        ("empty.mp4", lambda p: p.write_bytes(b""), "not a readable video"),
+        ("notes.mp4", lambda p: p.write_text("not a video at all\n" * 50), "not a readable"),
+        ("voice.m4a", audio_only, r"no video stream \(audio\)"),
+    ],
+)
+def test_what_is_not_a_video_fails_with_the_reason(tmp_path, name, make, reason):
+    path = tmp_path / name
+    make(path)
+
+    with pytest.raises(VideoDecodeError, match=reason) as caught:
+        sample(path, Sampling())
+
+    assert name in str(caught.value)
+
+
+def test_a_truncated_clip_fails_cleanly_or_samples_what_is_there(tmp_path):
+    path = tmp_path / "whole.mp4"
+    make_clip(path, seconds=4)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    # the index is at the end of an MP4 (moov after mdat): without it, nothing is readable
+    with pytest.raises(VideoDecodeError, match=r"cut\.mp4"):
+        sample(cut, Sampling(interval_seconds=1, max_frames=None))
+
+
+# --- files and the CLI ------------------------------------------------------------------
+
+
+def test_extract_to_folder_writes_jpegs_and_an_index(tmp_path):
+    clip = tmp_path / "walk.mp4"
+    times = make_clip(clip, size=(640, 480), seconds=5)
+
+    index = extract_to_folder(clip, tmp_path / "out", Sampling(interval_seconds=2), max_side=160)
+
+    folder = tmp_path / "out" / "walk"
+    assert json.loads((folder / "index.json").read_text()) == index
+    assert index["video"] == str(clip)
+    assert [f["timestamp"] for f in index["frames"]] == [
+        pytest.approx(times[on_screen(times, t)]) for t in (0, 2, 4)
+    ]
+    for entry in index["frames"]:
+        path = Path(entry["path"])
+        assert path.parent == folder
+        assert path.name == f"{round(entry['timestamp'] * 1000)}.jpg"
+        with Image.open(path) as image:
+            assert image.format == "JPEG"
+            assert image.size == (entry["width"], entry["height"]) == (160, 120)
+            assert frame_number(image) == on_screen(times, entry["targets"][0])
+
+
+def test_cli_extract_writes_each_clip_and_names_the_one_that_failed(tmp_path):
+    clip = tmp_path / "a.mp4"
+    make_clip(clip, seconds=3)
+    broken = tmp_path / "b.mp4"
+    broken.write_text("nope")
+
+    result = CliRunner().invoke(
+        app,
+        ["frames", "extract", str(clip), str(broken), "--at", "0.5,2.5",
+         "--out", str(tmp_path / "out")],
+    )  # fmt: skip
+
+    assert result.exit_code == 1, result.output
+    assert "b.mp4" in result.output
+    assert "not a readable video" in result.output
+    index = json.loads((tmp_path / "out" / "a" / "index.json").read_text())
+    assert len(index["frames"]) == 2
+
+
+def test_cli_refuses_bad_flags_with_the_field(tmp_path):
+    runner = CliRunner()
+
+    bad_at = runner.invoke(app, ["frames", "extract", "x.mp4", "--at", "1,two"])
+    bad_window = runner.invoke(app, ["frames", "extract", "x.mp4", "--window", "30,10"])
+
+    assert bad_at.exit_code == 2
+    assert "seconds separated by commas" in bad_at.output
+    assert bad_window.exit_code == 2
+    assert "window_end" in bad_window.output or "after window_start" in bad_window.output
+
+
+# --- the real sample clips (../shared/data/videos) --------------------------------------
+
+REAL = sorted(SAMPLES.glob("*.*")) if SAMPLES.is_dir() else []
+REAL = [p for p in REAL if p.suffix in {".mp4", ".webm", ".avi"}]
+
+
+def reference(path: Path, indices: set[int]) -> tuple[list[float], dict[int, Image.Image]]:
+    """Every frame's time (full decode, no seeking) and the pictures at ``indices``."""
+    times: list[float] = []
+    pictures: dict[int, Image.Image] = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        origin = (stream.start_time or 0) * float(stream.time_base)
+        for index, frame in enumerate(container.decode(stream)):
+            times.append(frame.time - origin)
+            if index in indices:
+                pictures[index] = frame.to_image()
+    return times, pictures
+
+
+@pytest.mark.skipif(not REAL, reason=f"sample clips not found at {SAMPLES}")
+@pytest.mark.parametrize("path", [p for p in REAL if "long" not in p.name], ids=lambda p: p.name)
+def test_real_clips_match_a_full_decode(path):
+    times, _ = reference(path, set())
+    rng = random.Random(path.name)
+    targets = sorted({round(rng.uniform(0, times[-1]), 3) for _ in range(6)})
+    wanted = {on_screen(times, t) for t in targets}
+    times, pictures = reference(path, wanted)
+
+    frames, _info = sample(path, Sampling(mode="at", timestamps=tuple(targets)))
+
+    for frame in frames:
+        assert not isinstance(frame, float)
+        index = on_screen(times, frame.targets[0])
+        assert frame.timestamp == pytest.approx(times[index], abs=1e-6)
+        difference = ImageChops.difference(frame.image.convert("RGB"), pictures[index])
+        assert max(ImageStat.Stat(difference).mean) < 1.0, (path.name, frame.targets)
