@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.domain.frames import Sampling
+
 BucketRole = Literal["annotations", "exports", "videos", "frames"]
 BUCKET_ROLES: tuple[BucketRole, ...] = ("annotations", "exports", "videos", "frames")
 
@@ -211,6 +213,17 @@ class Settings(BaseSettings):
             "Input tokens a video is counted as in cost estimates (about 60 s at Gemini's "
             "~300 tokens per second of video and audio)."
         ),
+    )
+    frame_sampling: Sampling = Field(
+        default_factory=Sampling,
+        description=(
+            'How extract_frames samples every clip (JSON, e.g. {"interval_seconds": 10, '
+            '"max_frames": 3}); see shared/domain/frames.py.'
+        ),
+    )
+    frame_jpeg_quality: int = Field(85, ge=1, le=95, description="JPEG quality of frames.")
+    frame_max_side: int | None = Field(
+        None, ge=16, description="Scale frames down to this longer side (None: as decoded)."
     )
     model_prices: dict[str, ModelPrice] = Field(
         default_factory=lambda: dict(DEFAULT_MODEL_PRICES),

@@ -86,6 +86,18 @@ locals {
       available_memory   = "4Gi"
       max_instance_count = 2
     }
+    extract_frames = {
+      description = "Sample the frames of every clip finalized in the videos bucket into the frames bucket, and index them."
+      trigger     = { bucket = "videos" }
+      # Reads the clip in ranged chunks (never whole); writes <video key>/<ms>.jpg, which a
+      # redelivery or a replaced clip overwrites and a replaced clip's stale frames are
+      # deleted (storage.objects.delete): objectUser on frames.
+      buckets = { videos = "roles/storage.objectViewer", frames = "roles/storage.objectUser" }
+      # Decoding 1080p/4K clips: frames are decoded one at a time, but the decoder's threads
+      # and reference frames need room.
+      timeout_seconds  = 540
+      available_memory = "2Gi"
+    }
     echo_object = {
       description = "Record the latest generation of every object finalized in a bucket."
       trigger     = { bucket = "annotations" }

@@ -8,9 +8,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shared.bootstrap import Services, build_runtime
+from shared.cli.progress import runtime_progress
 from shared.domain.frames import Sampling
 from shared.errors import VidcurateError
 from shared.services.frames import extract_to_folder
+from shared.services.videos import add_clips, clip_report
 
 
 def extract(
@@ -52,5 +55,40 @@ def extract(
                 note = f"past the end: {', '.join(f'{t:g}' for t in past)}" if past else ""
                 table.add_row(video.name, str(len(index["frames"])), stamps, note)
             progress.advance(task)
+    console.print(table)
+    return failed
+
+
+def add_videos(
+    console: Console,
+    services: Services,
+    files: list[Path],
+    *,
+    prefix: str,
+    metadata: dict[str, str],
+) -> int:
+    """Upload clips; on the local backend deliver the events (extract_frames) and show
+    each clip's frames. Returns how many clips failed to sample."""
+    added = add_clips(services, files, prefix=prefix, metadata=metadata)
+    bucket = services.settings.videos_bucket
+    written = sum(1 for _path, _info, new in added if new)
+    console.print(f"{written} clip(s) written to gs://{bucket}/ ({len(added) - written} unchanged)")
+    if services.settings.backend != "local":
+        console.print("extract_frames samples them as their events arrive")
+        return 0
+    with runtime_progress(console, services) as on_progress:
+        build_runtime(services, on_progress=on_progress).run_until_idle(timeout=3600)
+    table = Table(title=f"Frames in gs://{services.settings.frames_bucket}/")
+    for column in ("clip", "status", "frames", "timestamps (s)", "note"):
+        table.add_column(column)
+    failed = 0
+    for _path, info, _new in added:
+        report = clip_report(services, bucket, info.name) or {}
+        status = str(report.get("status", "not sampled"))
+        failed += status not in ("done",)
+        frames = report.get("frames") or []
+        stamps = ", ".join(f"{f['timestamp']:.3f}" for f in frames)
+        note = str(report.get("error") or "")
+        table.add_row(info.name, status, str(len(frames)), stamps, note)
     console.print(table)
     return failed

@@ -513,6 +513,44 @@ def critiques_status(
         critiques_cli.print_status(console, report)
 
 
+videos_app = typer.Typer(help="Clips in the videos bucket.", no_args_is_help=True)
+app.add_typer(videos_app, name="videos")
+
+
+@videos_app.command("add")
+def videos_add(
+    files: Annotated[
+        list[Path], typer.Argument(help="Local clips (a <stem>.json beside one: its metadata).")
+    ],
+    prefix: Annotated[
+        str, typer.Option("--prefix", help="Object name prefix in the bucket.")
+    ] = "local",
+    meta: Annotated[
+        list[str] | None,
+        typer.Option("--meta", help="KEY=VALUE metadata for every clip (repeatable)."),
+    ] = None,
+) -> None:
+    """Put local clips into the videos bucket; locally, sample their frames until idle."""
+    from shared.cli import frames as frames_cli  # noqa: PLC0415
+
+    metadata: dict[str, str] = {}
+    for item in meta or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--meta")
+        metadata[key.strip()] = value
+    settings = _settings()
+    services = _services(settings)
+    try:
+        failed = frames_cli.add_videos(console, services, files, prefix=prefix, metadata=metadata)
+    except VidcurateError as exc:
+        _fail(exc)
+    finally:
+        services.close()
+    if failed:
+        raise typer.Exit(1)
+
+
 frames_app = typer.Typer(help="Sample frames from clips (PyAV).", no_args_is_help=True)
 app.add_typer(frames_app, name="frames")
 

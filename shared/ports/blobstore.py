@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import IO, Protocol
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class BlobStore(Protocol):
         Handlers of an object event read the generation the event names, so a replaced
         object is never mistaken for the version the event announced.
         """
+        ...
+
+    def open_read(
+        self, bucket: str, name: str, *, generation: int | None = None
+    ) -> AbstractContextManager[IO[bytes]]:
+        """A seekable binary reader of the object (of ``generation``), read in chunks as it
+        is consumed: large objects (clips) are never held in memory whole."""
         ...
 
     def write(

@@ -134,6 +134,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
     ),
     FunctionSpec(
+        name="extract_frames",
+        trigger=StorageTrigger(bucket="videos"),
+        description=(
+            "Sample the frames of every clip finalized in the videos bucket into the frames "
+            "bucket, and index them."
+        ),
+    ),
+    FunctionSpec(
         name="echo_object",
         trigger=StorageTrigger(bucket="annotations"),
         description="Record the latest generation of every object finalized in a bucket.",

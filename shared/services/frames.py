@@ -77,7 +77,8 @@ def open_clip(source: str | Path | IO[bytes], name: str | None = None) -> Iterat
     try:
         container = av.open(source if not isinstance(source, Path) else str(source), "r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise VideoDecodeError(f"{label}: not a readable video file ({exc})") from exc
+        reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's words, not our path
+        raise VideoDecodeError(f"{label}: not a readable video file ({reason})") from exc
     try:
         yield Clip(container, label)
     finally:

@@ -134,6 +134,25 @@ def test_exists(blobs, bucket):
     assert blobs.read(bucket, "maybe.json") == b""
 
 
+def test_open_read_streams_and_seeks_a_named_generation(blobs, bucket):
+    data = bytes(range(256)) * 4096  # 1 MiB
+    info = blobs.write(bucket, "clips/a.mp4", data, content_type="video/mp4")
+
+    with blobs.open_read(bucket, "clips/a.mp4", generation=info.generation) as reader:
+        assert reader.read(10) == data[:10]
+        reader.seek(700_000)
+        assert reader.read(5) == data[700_000:700_005]
+        reader.seek(-3, 2)
+        assert reader.read() == data[-3:]
+        assert reader.seekable()
+    with blobs.open_read(bucket, "clips/a.mp4") as reader:
+        assert reader.read() == data
+    with pytest.raises(NotFoundError, match=r"clips/missing\.mp4"):
+        blobs.open_read(bucket, "clips/missing.mp4").__enter__()
+    with pytest.raises(NotFoundError):
+        blobs.open_read(bucket, "clips/a.mp4", generation=info.generation + 10**6).__enter__()
+
+
 def test_reading_a_named_generation(blobs, bucket):
     # GIVEN an object with a live generation
     info = blobs.write(bucket, "gen/a.json", b"live")

@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -61,6 +62,7 @@ from shared.services.critiques import (
 from shared.services.exports import EXPORTS, export_timestamp
 from shared.services.hub import hub_upload_path
 from shared.services.ping import OBJECTS, PINGS, object_doc_id
+from shared.services.videos import CLIPS, clip_id
 
 pytestmark = [
     pytest.mark.slow,
@@ -590,6 +592,56 @@ def critique_consolidate_case(spec: FunctionSpec, settings: Settings) -> Case:
     )
 
 
+def extract_frames_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A clip written to the videos bucket of the function's home (PyAV in the archive's
+    venv decodes it): the event samples it into the frames bucket and indexes it; the push
+    of the same object's notification finds that generation done."""
+    assert isinstance(spec.trigger, StorageTrigger)
+    from clips import make_clip  # noqa: PLC0415
+
+    bucket = settings.bucket(spec.trigger.bucket)
+    name = f"archive/{new_id()}.mp4"
+    with tempfile.TemporaryDirectory() as folder:
+        clip = Path(folder) / "clip.mp4"
+        make_clip(clip, seconds=3, fps=10)
+        with local_adapters(settings) as (blobs, _documents, _bus):
+            info = blobs.write(bucket, name, clip.read_bytes(), content_type="video/mp4")
+    resource = storage_object_resource(
+        bucket=bucket,
+        name=name,
+        generation=info.generation,
+        size=info.size,
+        content_type="video/mp4",
+        md5_hash=info.md5_hash,
+        updated=now(),
+    )
+    event = CloudEvent(storage_event_attributes(bucket, name, new_id(), now()), resource)
+    notification = {
+        "notificationConfig": f"projects/_/buckets/{bucket}/notificationConfigs/1",
+        "eventType": "OBJECT_FINALIZE",
+        "payloadFormat": "JSON_API_V1",
+        "bucketId": bucket,
+        "objectId": name,
+        "objectGeneration": str(info.generation),
+        "eventTime": rfc3339(now()),
+    }
+    push = push_body(settings, spec, json.dumps(resource).encode(), notification, new_id())
+    document = f"{CLIPS}/{clip_id(bucket, name)}"
+
+    def sampled(doc: dict[str, Any]) -> bool:
+        frames = doc.get("frames") or []
+        return doc.get("status") == "done" and [f["timestamp"] for f in frames] == [0.0]
+
+    return Case(
+        event=event,
+        push=push,
+        push_path=f"/projects/{settings.project}/topics/{spec.source_topic(settings)}",
+        document=document,
+        push_document=document,
+        expect=sampled,
+    )
+
+
 CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "ping": ping_case,
     "ingest_feedback": ingest_feedback_case,
@@ -599,6 +651,7 @@ CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "critique_worker": critique_worker_case,
     "critique_consolidate": critique_consolidate_case,
     "echo_object": echo_object_case,
+    "extract_frames": extract_frames_case,
 }
 
 

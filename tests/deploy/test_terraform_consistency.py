@@ -103,6 +103,13 @@ ACCESS: dict[str, dict[str, Any]] = {
         "max_instance_count": 2,
     },
     "echo_object": {},
+    "extract_frames": {
+        # Streams the clip in ranged reads; overwrites (redelivery, replaced clip) and
+        # deletes (a replaced clip's stale frames) frames: objectUser on frames.
+        "buckets": {"videos": "roles/storage.objectViewer", "frames": "roles/storage.objectUser"},
+        "timeout_seconds": 540,
+        "available_memory": "2Gi",
+    },
 }
 ACCESS_KEYS = (
     "buckets",

@@ -283,3 +283,41 @@ def test_real_clips_match_a_full_decode(path):
         assert frame.timestamp == pytest.approx(times[index], abs=1e-6)
         difference = ImageChops.difference(frame.image.convert("RGB"), pictures[index])
         assert max(ImageStat.Stat(difference).mean) < 1.0, (path.name, frame.targets)
+
+
+def test_cli_videos_add_samples_each_clip_and_says_which_failed(tmp_path):
+    clip = tmp_path / "walk.mp4"
+    times = make_clip(clip, seconds=12, fps=10)
+    (tmp_path / "walk.json").write_text(json.dumps({"factory_id": "f3", "worker_id": 7}))
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("not a clip")
+    home = tmp_path / "home"
+    runner = CliRunner()
+    args = ["--home", str(home), "videos", "add", str(clip), str(junk), "--prefix", "ego",
+            "--meta", "batch=b1"]  # fmt: skip
+
+    first = runner.invoke(app, args)
+    again = runner.invoke(app, args)
+
+    assert first.exit_code == 1, first.output  # one clip could not be sampled
+    assert "2 clip(s) written" in first.output
+    assert "not a readable video file" in first.output
+    assert "0 clip(s) written" in again.output  # unchanged: not written, not sampled again
+    from shared.bootstrap import build_services  # noqa: PLC0415
+    from shared.config import Settings  # noqa: PLC0415
+    from shared.services.videos import clip_report  # noqa: PLC0415
+
+    services = build_services(Settings(home=home))
+    try:
+        report = clip_report(services, services.settings.videos_bucket, "ego/walk.mp4")
+        assert report["status"] == "done"
+        assert report["metadata"] == {"factory_id": "f3", "worker_id": "7", "batch": "b1"}
+        assert [f["timestamp"] for f in report["frames"]] == [
+            times[on_screen(times, t)] for t in (0, 10)
+        ]
+        assert (
+            clip_report(services, services.settings.videos_bucket, "ego/junk.mp4")["status"]
+            == "failed"
+        )
+    finally:
+        services.close()

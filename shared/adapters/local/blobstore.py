@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from shared.adapters.local.bus import SqliteMessageBus
 from shared.errors import NotFoundError, PermanentError, PreconditionFailedError, TransientError
@@ -156,6 +157,34 @@ class LocalBlobStore:
             return self._version_path(bucket, name, generation).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise NotFoundError(f"{what} is not live and no noncurrent version is kept") from exc
+
+    @contextlib.contextmanager
+    def open_read(
+        self, bucket: str, name: str, *, generation: int | None = None
+    ) -> Iterator[IO[bytes]]:
+        """The object's file, opened for reading (a noncurrent generation's if asked)."""
+        path = self._path(bucket, name)
+        what = f"gs://{bucket}/{name}" + (f"#{generation}" if generation is not None else "")
+        handle: IO[bytes] | None = None
+        try:
+            if generation is None:
+                handle = path.open("rb")
+            else:
+                record = self._record(bucket, name)
+                if record is not None and record[0].generation == generation:
+                    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                        live = path.open("rb")
+                        # The open file stays this generation even if replaced meanwhile.
+                        if os.fstat(live.fileno()).st_mtime_ns == record[1]:
+                            handle = live
+                        else:
+                            live.close()
+                if handle is None:
+                    handle = self._version_path(bucket, name, generation).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFoundError(f"{what} is not live and no noncurrent version is kept") from exc
+        with handle:
+            yield handle
 
     def stat(self, bucket: str, name: str) -> BlobInfo:
         """Metadata with generation; a file dropped by hand is registered first."""

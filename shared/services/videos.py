@@ -1,0 +1,269 @@
+"""Clips in the videos bucket: sampled into the frames bucket as they land, once each.
+
+Documents::
+
+    clips/<clip id>   one per clip (object name): the generation sampled, its status
+                      (sampling | done | failed | missing, with the reason), the clip's metadata
+                      (e.g. factory_id, worker_id), and its frames (timestamp, path, width,
+                      height) in the frames bucket as ``<video key>/<timestamp ms>.jpg``.
+
+A redelivered event of the same generation finds it done (or leased by the delivery doing
+it) and does nothing; an older generation's late event is ignored; a replaced clip's frames
+that the new generation does not have are deleted. A clip that cannot be decoded (corrupt,
+empty, audio-only, not a video) is recorded as failed with the reason and not retried.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import mimetypes
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from shared.bootstrap import Services
+from shared.domain.frames import Sampling
+from shared.errors import NotFoundError, PermanentError, TransientError
+from shared.events import StorageEvent
+from shared.ports import SERVER_TIMESTAMP, BlobInfo
+from shared.services.frames import ClipInfo, VideoDecodeError, encode_jpeg, open_clip
+
+log = logging.getLogger("vidcurate.videos")
+
+CLIPS = "clips"
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg"})
+LEASE_SECONDS = 600.0  # longer than a function may run (540 s)
+
+Outcome = Literal["done", "failed", "already_done", "stale", "not_a_clip"]
+
+
+def clip_id(bucket: str, name: str) -> str:
+    """The document id of a clip (object names may hold characters ids may not)."""
+    return hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()[:32]
+
+
+def video_key(name: str) -> str:
+    """Where a clip's frames go in the frames bucket: its object name without the suffix."""
+    path = PurePosixPath(name)
+    return str(path.with_suffix("")) if path.suffix.lower() in VIDEO_SUFFIXES else name
+
+
+def is_clip(name: str, content_type: str) -> bool:
+    """Whether an object is meant as a clip (sidecar JSON and the like are not)."""
+    return content_type.startswith("video/") or PurePosixPath(name).suffix.lower() in (
+        VIDEO_SUFFIXES
+    )
+
+
+def extract_event(
+    services: Services,
+    event: StorageEvent,
+    *,
+    delivery: str = "",
+    sampling: Sampling | None = None,
+) -> Outcome:
+    """Sample the clip an object event announces (see the module docstring)."""
+    obj = event.object
+    if event.removed or not is_clip(obj.name, obj.content_type):
+        return "not_a_clip"
+    settings = services.settings
+    path = f"{CLIPS}/{clip_id(obj.bucket, obj.name)}"
+    holder = delivery or event.context.id
+    state = _claim(services, path, obj.bucket, obj.name, obj.generation, holder)
+    if state != "claimed":
+        return state
+    sampling = sampling or settings.frame_sampling
+    key = video_key(obj.name)
+    try:
+        frames, past_end, info = _sample_to_bucket(services, event, sampling, key)
+    except NotFoundError as exc:
+        # Replaced or deleted since (a newer generation's event comes): nothing to sample.
+        _finish(services, path, holder, {"status": "missing", "error": str(exc)[:1000]})
+        return "stale"
+    except VideoDecodeError as exc:
+        _finish(services, path, holder, {"status": "failed", "error": str(exc)[:1000]})
+        log.warning("clip could not be sampled", extra={"clip": obj.name, "error": str(exc)})
+        return "failed"
+    except BaseException:
+        _release(services, path, holder)
+        raise
+    _forget_old_frames(services, path, {f["path"] for f in frames})
+    _finish(
+        services,
+        path,
+        holder,
+        {
+            "status": "done",
+            "error": None,
+            "video_key": key,
+            "frames": frames,
+            "past_end": past_end,
+            "sampling": sampling.model_dump(mode="json"),
+            "metadata": dict(obj.metadata),
+            "clip": asdict(info),
+        },
+    )
+    return "done"
+
+
+def _sample_to_bucket(
+    services: Services, event: StorageEvent, sampling: Sampling, key: str
+) -> tuple[list[dict[str, Any]], list[float], ClipInfo]:
+    """Stream the clip from its bucket, write each frame as JPEG; the frames' index."""
+    obj, settings = event.object, services.settings
+    frames: list[dict[str, Any]] = []
+    past_end: list[float] = []
+    source = f"gs://{obj.bucket}/{obj.name}"
+    with (
+        services.blobs.open_read(obj.bucket, obj.name, generation=obj.generation) as reader,
+        open_clip(reader, name=source) as clip,
+    ):
+        for item in clip.sample(sampling):
+            if isinstance(item, float):
+                past_end.append(item)
+                continue
+            max_side = settings.frame_max_side
+            data = encode_jpeg(item.image, quality=settings.frame_jpeg_quality, max_side=max_side)
+            name = f"{key}/{item.timestamp_ms}.jpg"
+            metadata = {"source": source, "source_generation": str(obj.generation),
+                        "timestamp": f"{item.timestamp:.6f}"}  # fmt: skip
+            services.blobs.write(
+                settings.frames_bucket, name, data, content_type="image/jpeg", metadata=metadata
+            )
+            width, height = _jpeg_size(item.image.size, max_side)
+            frames.append({"timestamp": item.timestamp, "path": name, "width": width,
+                           "height": height, "targets": list(item.targets)})  # fmt: skip
+        return frames, past_end, clip.info
+
+
+def _jpeg_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """The size ``encode_jpeg`` gives (Pillow's thumbnail keeps the aspect ratio)."""
+    width, height = size
+    if max_side is None or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return (max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def _claim(
+    services: Services, path: str, bucket: str, name: str, generation: int, holder: str
+) -> Literal["claimed", "already_done", "stale"]:
+    """Take the clip's generation for this delivery: a newer generation wins, a finished
+    one is not redone, a live lease of another delivery sends this one back."""
+    now = datetime.now(UTC)
+
+    def apply(tx: Any) -> Literal["claimed", "already_done", "stale"]:
+        current = tx.get(path)
+        data = current.data if current is not None else {}
+        seen = int(data.get("generation") or 0)
+        if seen > generation:
+            return "stale"
+        if seen == generation:
+            if data.get("status") in ("done", "failed", "missing"):
+                return "already_done"
+            until = data.get("lease_until")
+            if isinstance(until, datetime) and until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+            live = isinstance(until, datetime) and until > now
+            if live and data.get("holder") != holder:
+                raise TransientError(f"gs://{bucket}/{name}#{generation} is being sampled")
+        tx.set(path, {**data, "bucket": bucket, "name": name, "generation": generation,
+                      "status": "sampling", "holder": holder,
+                      "lease_until": now + timedelta(seconds=LEASE_SECONDS),
+                      "updated_at": SERVER_TIMESTAMP})  # fmt: skip
+        return "claimed"
+
+    state: Literal["claimed", "already_done", "stale"] = services.documents.run_transaction(apply)
+    return state
+
+
+def _finish(services: Services, path: str, holder: str, fields: dict[str, Any]) -> None:
+    def apply(tx: Any) -> None:
+        current = tx.get(path)
+        if current is None or current.data.get("holder") != holder:
+            return  # taken over (a newer generation, or a delivery after the lease)
+        tx.update(path, {**fields, "holder": None, "lease_until": None,
+                         "updated_at": SERVER_TIMESTAMP})  # fmt: skip
+
+    services.documents.run_transaction(apply)
+
+
+def _release(services: Services, path: str, holder: str) -> None:
+    def apply(tx: Any) -> None:
+        current = tx.get(path)
+        if current is not None and current.data.get("holder") == holder:
+            tx.update(path, {"holder": None, "lease_until": None})
+
+    services.documents.run_transaction(apply)
+
+
+def _forget_old_frames(services: Services, path: str, keep: set[str]) -> None:
+    """Delete the frames an earlier generation of the clip wrote that this one did not."""
+    current = services.documents.get(path)
+    before = (current.data.get("frames") or []) if current is not None else []
+    for frame in before:
+        name = frame.get("path")
+        if name and name not in keep:
+            with contextlib.suppress(NotFoundError):
+                services.blobs.delete(services.settings.frames_bucket, name)
+
+
+def read_sidecar(path: Path) -> dict[str, str]:
+    """``<clip stem>.json`` beside a clip, as object metadata (scalar values, as strings)."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        data = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        raise PermanentError(f"{sidecar}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise PermanentError(f"{sidecar}: expected a JSON object of metadata")
+    return {
+        str(key): str(value)
+        for key, value in data.items()
+        if isinstance(value, str | int | float | bool) and value is not None
+    }
+
+
+def add_clips(
+    services: Services,
+    paths: Sequence[Path],
+    *,
+    prefix: str = "local",
+    metadata: Mapping[str, str] | None = None,
+) -> list[tuple[Path, BlobInfo, bool]]:
+    """Put local clips into the videos bucket as ``<prefix>/<file name>`` with their sidecar
+    and ``metadata`` as object metadata; ``(path, object, written)`` for each (an unchanged
+    clip is not written again, so it is not sampled again)."""
+    bucket = services.settings.videos_bucket
+    added: list[tuple[Path, BlobInfo, bool]] = []
+    for path in paths:
+        if not path.is_file():
+            raise PermanentError(f"{path}: no such file")
+        name = f"{prefix.strip('/')}/{path.name}" if prefix.strip("/") else path.name
+        fields = {**read_sidecar(path), **(metadata or {})}
+        data = path.read_bytes()
+        digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+        with contextlib.suppress(NotFoundError):
+            current = services.blobs.stat(bucket, name)
+            if current.md5_hash == digest and dict(current.metadata) == fields:
+                added.append((path, current, False))
+                continue
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        info = services.blobs.write(bucket, name, data, content_type=content_type,
+                                    metadata=fields)  # fmt: skip
+        added.append((path, info, True))
+    return added
+
+
+def clip_report(services: Services, bucket: str, name: str) -> dict[str, Any] | None:
+    """The clip's document (status, frames, error), or None before it is sampled."""
+    doc = services.documents.get(f"{CLIPS}/{clip_id(bucket, name)}")
+    return doc.data if doc is not None else None
