@@ -222,6 +222,10 @@ class Settings(BaseSettings):
         ),
     )
     frame_jpeg_quality: int = Field(85, ge=1, le=95, description="JPEG quality of frames.")
+    vision_model: str = Field("gpt-4o-mini", description="Model that describes frames.")
+    vision_max_output_tokens: int = Field(
+        150, ge=16, le=4096, description="Most output tokens of one frame description."
+    )
     frame_max_side: int | None = Field(
         None, ge=16, description="Scale frames down to this longer side (None: as decoded)."
     )

@@ -98,6 +98,16 @@ locals {
       timeout_seconds  = 540
       available_memory = "2Gi"
     }
+    analyze_frames = {
+      description = "Describe a clip's sampled frames with the vision model, each frame once, and record what each call cost."
+      trigger     = { topic = "frame-analysis" }
+      # Reads the frames it describes; results and the cost ledger are documents.
+      buckets         = { frames = "roles/storage.objectViewer" }
+      secrets         = ["OPENAI_API_KEY", "GEMINI_API_KEY"]
+      timeout_seconds = 540
+      # Each instance paces its own calls to the per-model limits (model_limits).
+      max_instance_count = var.critique_worker_max_instances
+    }
     echo_object = {
       description = "Record the latest generation of every object finalized in a bucket."
       trigger     = { bucket = "annotations" }

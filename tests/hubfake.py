@@ -10,8 +10,12 @@ dataset repo, commit files and read them back, over real HTTP on 127.0.0.1:
 - ``POST /api/datasets/{repo}/commit/{rev}`` (NDJSON: header, file, deletedFile,
   deletedFolder lines; ``parentCommit`` checked as the Hub does, 412 when the head moved)
 - ``GET /api/datasets/{repo}/tree/{rev}[/{path}]`` (``recursive``, ``expand`` with
-  ``lastCommit``)
-- ``GET|HEAD /datasets/{repo}/resolve/{rev}/{path}`` (ETag, X-Repo-Commit, Content-Length)
+  ``lastCommit``; pages of :attr:`FakeHub.tree_page_size` entries behind a ``Link: rel="next"``
+  cursor when set, as the Hub pages large trees)
+- ``GET|HEAD /datasets/{repo}/resolve/{rev}/{path}`` (ETag, X-Repo-Commit, Content-Length):
+  what ``hf_hub_download`` reads; a gated repo (:attr:`FakeRepo.gated`) answers 403
+  ``GatedRepo`` until :attr:`FakeRepo.access_granted` (401 to anonymous readers), as the Hub
+  does for a user who has not accepted the dataset's conditions
 - ``GET /api/whoami-v2``
 
 Every request must carry the expected bearer token (401 otherwise, as the Hub answers a bad
@@ -40,7 +44,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
 import yaml
@@ -90,6 +94,8 @@ class FakeRepo:
     repo_id: str
     repo_type: str
     private: bool
+    gated: bool = False
+    access_granted: bool = False
     head: str = field(default_factory=lambda: uuid.uuid4().hex + "00000000")
     files: dict[str, bytes] = field(default_factory=dict)
     file_commits: dict[str, FakeCommit] = field(default_factory=dict)
@@ -132,6 +138,7 @@ class FakeHub:
         self.user = user
         self.endpoint = ""  # set when the server listens
         self.repos: dict[str, FakeRepo] = {}
+        self.tree_page_size: int | None = None  # None: every entry in one page
         self.requests: list[tuple[str, str, int]] = []
         self.unknown_routes: list[tuple[str, str]] = []
         self._faults: list[_Fault] = []
@@ -184,11 +191,18 @@ class FakeHub:
             return self.repos[repo_id]
 
     def create_repo(
-        self, repo_id: str, *, repo_type: str = "dataset", private: bool = True
+        self,
+        repo_id: str,
+        *,
+        repo_type: str = "dataset",
+        private: bool = True,
+        gated: bool = False,
     ) -> FakeRepo:
         """Create a repo directly, as if someone made it on the website."""
         with self._lock:
-            return self.repos.setdefault(repo_id, FakeRepo(repo_id, repo_type, private))
+            return self.repos.setdefault(
+                repo_id, FakeRepo(repo_id, repo_type, private, gated=gated)
+            )
 
     def commit_as_user(
         self, repo_id: str, files: dict[str, bytes], summary: str = "edit"
@@ -479,6 +493,7 @@ class FakeHub:
             raise Reply(404, f"{base} does not exist on {rev}", {"X-Error-Code": "EntryNotFound"})
         recursive = query.get("recursive", "").lower() in ("1", "true")
         expand = query.get("expand", "").lower() in ("1", "true")
+        cursor = int(query.get("cursor") or 0)
         entries: dict[str, dict[str, Any]] = {}
         for name, data in sorted(under.items()):
             rest = name[len(prefix) :]
@@ -520,13 +535,32 @@ class FakeHub:
                         "title": latest.summary,
                         "date": latest.date,
                     }
-        return self._json(list(entries.values()))
+        listing = list(entries.values())
+        size = self.tree_page_size
+        if size is None:
+            return self._json(listing)
+        status, headers, reply = self._json(listing[cursor : cursor + size])
+        if cursor + size < len(listing):
+            flags = f"recursive={str(recursive).lower()}&expand={str(expand).lower()}"
+            suffix = f"/{quote(base)}" if base else ""
+            url = f"{self.endpoint}/api/{fake.repo_type}s/{fake.repo_id}/tree/{rev}{suffix}"
+            headers["Link"] = f'<{url}?{flags}&cursor={cursor + size}>; rel="next"'
+        return status, headers, reply
 
     def _resolve(
         self, *, method: str, repo: str, rev: str, path: str, authenticated: bool, **_: Any
     ) -> tuple[int, dict[str, str], bytes]:
         fake = self._readable_repo(repo, authenticated)
         self._check_revision(fake, rev)
+        if fake.gated and not (authenticated and fake.access_granted):
+            # The Hub lists a gated repo's files to anyone but serves them only to users
+            # who accepted its conditions: 401 anonymous, 403 authenticated.
+            raise Reply(
+                403 if authenticated else 401,
+                f"Access to dataset {fake.repo_id} is restricted. You must have access to it "
+                "and be authenticated to access it. Please log in.",
+                {"X-Error-Code": "GatedRepo"},
+            )
         if path not in fake.files:
             raise Reply(404, "Entry not found", {"X-Error-Code": "EntryNotFound"})
         data = fake.files[path]

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from pathlib import Path
 
+from PIL import Image
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from shared.bootstrap import Services, build_runtime
 from shared.cli.progress import runtime_progress
 from shared.domain.frames import Sampling
-from shared.errors import VidcurateError
-from shared.services.frames import extract_to_folder
+from shared.errors import PermanentError, VidcurateError
+from shared.services.frames import contact_sheet, extract_to_folder
+from shared.services.models import summarize_costs
 from shared.services.videos import add_clips, clip_report
+from shared.services.vision import AnalysisRequest, analysis_report, export_json, plan_analysis
 
 
 def extract(
@@ -91,4 +97,124 @@ def add_videos(
         note = str(report.get("error") or "")
         table.add_row(info.name, status, str(len(frames)), stamps, note)
     console.print(table)
+    return failed
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def _images(services: Services, sources: list[str]) -> Iterator[tuple[str, Image.Image]]:
+    """``(name, image)`` for every image the sources name, in order, one at a time."""
+    for source in sources:
+        if source.startswith("gs://"):
+            bucket, _, prefix = source.removeprefix("gs://").partition("/")
+            names = sorted(
+                i.name for i in services.blobs.list(bucket, prefix)
+                if i.name.lower().endswith(IMAGE_SUFFIXES)
+            )  # fmt: skip
+            if not names:
+                raise PermanentError(f"{source}: no images there")
+            for name in names:
+                data = services.blobs.read(bucket, name)
+                yield f"gs://{bucket}/{name}", _open_image(f"gs://{bucket}/{name}", data)
+            continue
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise PermanentError(f"{path}: no images in this folder")
+        elif path.is_file():
+            files = [path]
+        else:
+            raise PermanentError(f"{path}: no such file or folder")
+        for file in files:
+            yield str(file), _open_image(str(file), file.read_bytes())
+
+
+def _open_image(name: str, data: bytes) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return image.copy()
+    except (OSError, ValueError) as exc:
+        raise PermanentError(f"{name}: not an image ({exc})") from exc
+
+
+def grid(
+    console: Console, services: Services, sources: list[str], out: Path, *, columns: int,
+    cell: int,
+) -> None:  # fmt: skip
+    """Write the contact sheet of ``sources`` to ``out`` (JPEG, quality 90)."""
+    names: list[str] = []
+
+    def images() -> Iterator[Image.Image]:
+        for name, image in _images(services, sources):
+            names.append(name)
+            yield image
+
+    sheet = contact_sheet(images(), cell=cell, columns=columns)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, "JPEG", quality=90)
+    console.print(f"{out}: {len(names)} image(s), {sheet.width}x{sheet.height} px")
+
+
+def analyze(
+    console: Console, services: Services, request: AnalysisRequest, *, out: Path | None
+) -> int:
+    """Plan (and locally, run) a frame analysis; print results and costs. Failed clips."""
+    plan = plan_analysis(services, request)
+    what = "would be described" if request.dry_run else "to describe"
+    console.print(
+        f"{plan.frames} frame(s) of {plan.clips} clip(s) {what} with {plan.model} "
+        f"({plan.provider}, prompt {plan.prompt}); estimated ${plan.estimated_cost_usd:.4f}"
+        + (f"; {plan.done_before} clip(s) already described" if plan.done_before else "")
+        + (f"; {plan.deferred} clip(s) over --max-cost-usd, left for later" if plan.deferred
+           else "")
+    )  # fmt: skip
+    if plan.unpriced:
+        console.print(f"[yellow]no price[/] for {plan.model}: recorded as $0")
+    if plan.provider == "offline":
+        console.print(
+            f"[yellow]offline provider[/]: no API key for {plan.model}, descriptions are "
+            f"rule-based and free (with a key: about ${plan.list_price_usd:.4f})"
+        )
+    if request.dry_run:
+        return 0
+    if services.settings.backend == "local" and plan.published:
+        with runtime_progress(console, services) as on_progress:
+            build_runtime(services, on_progress=on_progress).run_until_idle(timeout=3600)
+    elif plan.published:
+        console.print(f"published {plan.published} job(s) to frame-analysis")
+        return 0
+    rows = analysis_report(services, plan.clip_names)
+    if not rows:
+        console.print("nothing new to describe")
+    table = Table(title="Frame descriptions")
+    for column in ("clip", "t (s)", "description", "tokens in/out", "USD"):
+        table.add_column(column, overflow="fold")
+    failed = 0
+    for row in rows:
+        failed += row.get("status") == "failed"
+        for frame in row.get("frames") or []:
+            table.add_row(
+                str(row["clip"]),
+                f"{frame['timestamp']:.2f}",
+                escape(frame["description"]),
+                f"{frame['input_tokens']}/{frame['output_tokens']}",
+                f"{frame['cost_usd']:.5f}",
+            )
+        if row.get("error"):
+            error = escape(str(row["error"]))
+            table.add_row(str(row["clip"]), "", f"[red]failed:[/] {error}", "", "")
+    if rows:
+        console.print(table)
+    costs = summarize_costs(services.documents)
+    vision = costs.by_kind.get("vision", {})
+    console.print(
+        f"vision spend (all runs): ${float(vision.get('cost_usd', 0.0)):.4f} in "
+        f"{int(vision.get('calls', 0))} call(s); `vidcurate costs` for the breakdown"
+    )
+    if out is not None:
+        out.write_text(export_json(analysis_report(services)))
+        console.print(f"results written to {out}")
     return failed

@@ -621,6 +621,70 @@ def frames_extract(
         raise typer.Exit(1)
 
 
+@frames_app.command("analyze")
+def frames_analyze(
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Only clips under this object prefix.")
+    ] = None,
+    max_clips: Annotated[int | None, typer.Option("--max-clips", min=1)] = None,
+    prompt: Annotated[
+        str, typer.Option("--prompt", help="describe_frame or egocentric_activity.")
+    ] = "describe_frame",
+    model: Annotated[
+        str | None, typer.Option("--model", help="Vision model (default gpt-4o-mini).")
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None, typer.Option("--max-cost-usd", help="Start no clip past this spend.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count frames and estimate cost; call nothing.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the per-clip results here (JSON).")
+    ] = None,
+) -> None:
+    """Describe the sampled frames of clips with a vision model, watching the cost."""
+    from shared.cli import frames as frames_cli  # noqa: PLC0415
+    from shared.services.vision import AnalysisRequest  # noqa: PLC0415
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        request = AnalysisRequest(dataset=dataset, max_clips=max_clips, prompt=prompt,
+                                  model=model, max_cost_usd=max_cost_usd,
+                                  dry_run=dry_run)  # fmt: skip
+        failed = frames_cli.analyze(console, services, request, out=out)
+    except (ValidationError, VidcurateError) as exc:
+        _fail(exc)
+    finally:
+        services.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+@frames_app.command("grid")
+def frames_grid(
+    sources: Annotated[
+        list[str],
+        typer.Argument(help="Images, folders of images, or gs://BUCKET/PREFIX of the store."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The contact sheet (JPEG).")],
+    columns: Annotated[int, typer.Option("--columns", min=1, max=50)] = 5,
+    cell: Annotated[int, typer.Option("--cell", min=16, max=2000, help="Cell side (px).")] = 200,
+) -> None:
+    """A contact sheet: thumbnails centred in a grid on light grey, JPEG quality 90."""
+    from shared.cli import frames as frames_cli  # noqa: PLC0415
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        frames_cli.grid(console, services, sources, out, columns=columns, cell=cell)
+    except VidcurateError as exc:
+        _fail(exc)
+    finally:
+        services.close()
+
+
 @app.command()
 def costs(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,

@@ -142,6 +142,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
     ),
     FunctionSpec(
+        name="analyze_frames",
+        trigger=TopicTrigger(topic="frame-analysis"),
+        description=(
+            "Describe a clip's sampled frames with the vision model, each frame once, and "
+            "record what each call cost."
+        ),
+    ),
+    FunctionSpec(
         name="echo_object",
         trigger=StorageTrigger(bucket="annotations"),
         description="Record the latest generation of every object finalized in a bucket.",

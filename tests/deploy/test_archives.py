@@ -63,6 +63,7 @@ from shared.services.exports import EXPORTS, export_timestamp
 from shared.services.hub import hub_upload_path
 from shared.services.ping import OBJECTS, PINGS, object_doc_id
 from shared.services.videos import CLIPS, clip_id
+from shared.services.vision import ANALYSES, AnalysisJob, analysis_id
 
 pytestmark = [
     pytest.mark.slow,
@@ -642,6 +643,42 @@ def extract_frames_case(spec: FunctionSpec, settings: Settings) -> Case:
     )
 
 
+def analyze_frames_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A frame-analysis job for a sampled clip prepared in the function's home (one JPEG in
+    the frames bucket): no API key is configured there, so the offline provider describes
+    the frame; the push of the same job finds it described."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    name, generation = f"archive/{new_id()}.mp4", 7
+    frame = f"archive/{name.rsplit('/', 1)[-1].removesuffix('.mp4')}/0.jpg"
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(picture, "JPEG")
+    clip = clip_id(settings.videos_bucket, name)
+    with local_adapters(settings) as (blobs, documents, _bus):
+        blobs.write(settings.frames_bucket, frame, picture.getvalue(), content_type="image/jpeg")
+        documents.set(f"{CLIPS}/{clip}", {
+            "bucket": settings.videos_bucket, "name": name, "generation": generation,
+            "status": "done", "metadata": {"worker_id": "w1"},
+            "frames": [{"timestamp": 0.0, "path": frame, "width": 64, "height": 48}],
+        })  # fmt: skip
+    job = AnalysisJob(clip=clip, generation=generation, prompt="describe_frame",
+                      model="gpt-4o-mini")  # fmt: skip
+    document = (
+        f"{ANALYSES}/{analysis_id(clip, generation, 'describe_frame@1', 'gpt-4o-mini', 'offline')}"
+    )
+
+    def described(doc: dict[str, Any]) -> bool:
+        (only,) = doc.get("frames") or [{}]
+        return doc.get("status") == "done" and "64x48" in str(only.get("description"))
+
+    return topic_case(
+        spec, settings, job.model_dump_json().encode(), {"clip": clip},
+        lambda _message_id: document, expect=described,
+    )  # fmt: skip
+
+
 CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "ping": ping_case,
     "ingest_feedback": ingest_feedback_case,
@@ -652,6 +689,7 @@ CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "critique_consolidate": critique_consolidate_case,
     "echo_object": echo_object_case,
     "extract_frames": extract_frames_case,
+    "analyze_frames": analyze_frames_case,
 }
 
 

@@ -103,6 +103,13 @@ ACCESS: dict[str, dict[str, Any]] = {
         "max_instance_count": 2,
     },
     "echo_object": {},
+    "analyze_frames": {
+        # Reads the frames it describes; the API keys for the vision models.
+        "buckets": {"frames": "roles/storage.objectViewer"},
+        "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
+        "timeout_seconds": 540,
+        "max_instance_count": "${var.critique_worker_max_instances}",
+    },
     "extract_frames": {
         # Streams the clip in ranged reads; overwrites (redelivery, replaced clip) and
         # deletes (a replaced clip's stale frames) frames: objectUser on frames.
