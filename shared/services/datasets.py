@@ -69,7 +69,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, Self, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -92,6 +92,8 @@ if TYPE_CHECKING:
     from shared.adapters.hf import HfHubPublisher
 
 log = logging.getLogger("vidcurate.datasets")
+
+T = TypeVar("T")
 
 DATASET_SHARDS = "dataset_shards"
 DATASET_SHARDS_TOPIC = "dataset-shards"
@@ -316,7 +318,9 @@ class _DownloadProgress:
     present makes Xet downloads report reconstructed bytes on this one bar.
     """
 
-    def __init__(self, *args: Any, total: int | None = None, initial: int = 0, **kwargs: Any):
+    def __init__(
+        self, *args: Any, total: int | None = None, initial: int = 0, **kwargs: Any
+    ) -> None:
         self.n = initial
         self.total = total
 
@@ -409,7 +413,8 @@ class HfShardSource:
 
         def listing() -> list[str]:
             try:
-                return list(self._api.list_repo_files(dataset, repo_type=REPO_TYPE))
+                files = self._api.list_repo_files(dataset, repo_type=REPO_TYPE)
+                return [str(name) for name in files]
             except HfHubHTTPError as exc:
                 raise self._refused(exc, action, dataset) from exc
 
@@ -461,9 +466,9 @@ class HfShardSource:
 
         return Path(self._retrying(action, dataset, fetch))
 
-    def _retrying(self, action: str, dataset: str, fn: Callable[[], Any]) -> Any:
+    def _retrying(self, action: str, dataset: str, fn: Callable[[], T]) -> T:
         # The publisher's retry layer, reused as is so that the Hub has one retry policy.
-        return self._hub._call(action, dataset, fn)  # noqa: SLF001
+        return self._hub._call(action, dataset, fn)
 
     def _refused(self, exc: HfHubHTTPError, action: str, dataset: str) -> Exception:
         """Our error for the Hub refusing a read, or ``exc`` itself for the adapter to map."""
@@ -485,7 +490,10 @@ class HfShardSource:
             )
         if status == 404 or (status == 401 and self._token is None):
             hint = "" if self._token else ", or set HF_TOKEN if it is private or gated"
-            text = f"{action} {dataset}: dataset not found (HTTP {status}){detail}; check OWNER/NAME{hint}"
+            text = (
+                f"{action} {dataset}: dataset not found (HTTP {status}){detail}; check "
+                f"OWNER/NAME{hint}"
+            )
             return DatasetNotFoundError(self._redact(text))
         if status == 401:
             text = (
@@ -710,8 +718,8 @@ def _finish(services: Services, path: str, holder: str, fields: Mapping[str, Any
         current = tx.get(path)
         if current is None or current.data.get("holder") != holder:
             return  # taken over: that delivery records its own outcome
-        tx.update(path, {**fields, "holder": None, "lease_until": None,
-                         "finished_at": SERVER_TIMESTAMP, "updated_at": SERVER_TIMESTAMP})  # fmt: skip
+        done = {"holder": None, "lease_until": None, "finished_at": SERVER_TIMESTAMP}
+        tx.update(path, {**fields, **done, "updated_at": SERVER_TIMESTAMP})
 
     services.documents.run_transaction(apply)
 
@@ -887,6 +895,7 @@ class _ShardPull:
         self.prefix = dataset_prefix(dataset)
         self.bucket = services.settings.videos_bucket
         self.result = PullResult(dataset, shard, self.prefix)
+        self._last: str | None = None  # the member read last, for error messages
         self._renew_at = time.monotonic() + RENEW_SECONDS
 
     # -- progress and the lease -------------------------------------------------------------
@@ -908,7 +917,7 @@ class _ShardPull:
                     result.samples,
                     result.clips_written,
                     result.clips_present,
-                )  # fmt: skip
+                )
             )
         if time.monotonic() >= self._renew_at:
             _renew(self.services, self.path, self.holder, self.result.counts())
@@ -942,52 +951,24 @@ class _ShardPull:
         size = local.stat().st_size
         with local.open("rb") as raw:
             try:
-                tar = tarfile.open(fileobj=raw, mode="r|", tarinfo=_GuardedTarInfo)
-            except _CORRUPT as exc:
+                with tarfile.open(fileobj=raw, mode="r|", tarinfo=_GuardedTarInfo) as tar:
+                    pending = self._read_samples(tar, raw, size)
+                    end = tar.offset
+            except _CORRUPT as exc:  # only opening can raise these here: reads map their own
                 raise self._corrupt(None, f"not a tar archive ({exc})") from exc
-            with tar:
-                end = self._read_members(tar, raw, size)
+        # The last sample is complete only if the archive is: a shard cut short after a
+        # sample's video but before its JSON must not store the video without its metadata.
         self._check_end_of_archive(local, end)
+        if pending is not None:
+            self._store(pending)
         self._tick("reading", size, size)
 
-    def _read_members(self, tar: tarfile.TarFile, raw: IO[bytes], size: int) -> tuple[int, str]:
-        """Read to the end of the archive; where its end marker should be, and the last member."""
-        members = 0
-        total = 0
+    def _read_samples(self, tar: tarfile.TarFile, raw: IO[bytes], size: int) -> _Sample | None:
+        """Group the members into samples by key and store each sample once the next one
+        starts; the last sample, not stored yet."""
         seen: set[str] = set()
         sample: _Sample | None = None
-        last = ""
-        while True:
-            try:
-                member = tar.next()
-            except _ExtendedHeaderTooLargeError as exc:
-                raise self._rejected(
-                    exc.name,
-                    f"an extended (pax or long-name) header of {exc.size} bytes, over the "
-                    f"{MAX_EXTENDED_HEADER_BYTES} bytes read",
-                ) from exc
-            except _CORRUPT as exc:
-                raise self._corrupt(last or None, _why(exc)) from exc
-            if member is None:
-                break
-            # Streaming mode keeps every header it read; nothing here looks back.
-            tar.members.clear()
-            last = member.name
-            members += 1
-            if members > self.limits.max_members:
-                raise self._rejected(
-                    member.name, f"more than {self.limits.max_members} members (max_members)"
-                )
-            name = self._check_member(member)
-            if member.isdir():
-                continue
-            total += member.size
-            if total > self.limits.max_total_bytes:
-                raise self._rejected(
-                    member.name,
-                    f"the members add up to more than {self.limits.max_total_bytes} bytes "
-                    "(max_total_bytes)",
-                )
+        for member, name in self._members(tar):
             split = _split_key(name)
             if split is None:
                 continue  # no extension: not part of any sample (WebDataset ignores it too)
@@ -998,16 +979,53 @@ class _ShardPull:
                 sample = _Sample(key)
                 if key in seen:
                     sample.problem = (
-                        "its members are not next to each other in the shard (the key appears "
+                        "its members are not next to each other in the shard (its key appears "
                         "twice)"
                     )
                 seen.add(key)
             if _is_video(extension) or extension == JSON_EXTENSION:
                 self._keep(tar, member, sample, extension)
             self._tick("reading", raw.tell(), size)
-        if sample is not None:
-            self._store(sample)
-        return tar.offset, last
+        return sample
+
+    def _members(self, tar: tarfile.TarFile) -> Iterator[tuple[tarfile.TarInfo, str]]:
+        """The archive's file members with their normalized names, checked and counted."""
+        members = 0
+        total = 0
+        while True:
+            try:
+                member = tar.next()
+            except _ExtendedHeaderTooLargeError as exc:
+                raise self._rejected(
+                    exc.name,
+                    f"an extended (pax or long-name) header of {exc.size} bytes, over the "
+                    f"{MAX_EXTENDED_HEADER_BYTES} bytes read",
+                ) from exc
+            except _CORRUPT as exc:
+                raise self._corrupt(self._last, _why(exc)) from exc
+            if member is None:
+                return
+            # Streaming mode keeps every header it has read (not in typeshed); nothing here
+            # looks back, and 100,000 headers would be held to no use.
+            cast(Any, tar).members.clear()
+            self._last = member.name
+            members += 1
+            if members > self.limits.max_members:
+                raise self._rejected(
+                    member.name, f"more than {self.limits.max_members} members (max_members)"
+                )
+            name = self._check_name(member)
+            self._check_type(member)
+            if member.isdir():
+                continue
+            total += member.size
+            if total > self.limits.max_total_bytes:
+                raise self._rejected(
+                    member.name,
+                    f"the members add up to more than {self.limits.max_total_bytes} bytes "
+                    "(max_total_bytes)",
+                )
+            yield member, name
 
     def _keep(
         self, tar: tarfile.TarFile, member: tarfile.TarInfo, sample: _Sample, extension: str
@@ -1039,8 +1057,9 @@ class _ShardPull:
             raise self._corrupt(member.name, "the archive ends inside this member")
         sample.parts[extension] = data
 
-    def _check_member(self, member: tarfile.TarInfo) -> str:
-        """The member's normalized name, or ShardRejectedError when it is unsafe."""
+    def _check_name(self, member: tarfile.TarInfo) -> str:
+        """The member's normalized name; ShardRejectedError when it could land anywhere else
+        than inside the archive's folder."""
         name = member.name
         try:
             name.encode()
@@ -1055,45 +1074,47 @@ class _ShardPull:
         parts = [part for part in name.split("/") if part not in ("", ".")]
         if ".." in parts:
             raise self._rejected(name, "a '..' component: its path climbs out of the archive")
-        if member.issym():
-            raise self._rejected(
-                name, f"a symbolic link (to {member.linkname!r}); links are refused"
-            )
-        if member.islnk():
-            raise self._rejected(name, f"a hard link (to {member.linkname!r}); links are refused")
-        if member.ischr() or member.isblk():
-            raise self._rejected(name, "a device file; only regular files and folders are taken")
-        if member.isfifo():
-            raise self._rejected(name, "a FIFO; only regular files and folders are taken")
-        if member.issparse():
-            raise self._rejected(name, "a sparse file; only regular files and folders are taken")
-        if not (member.isfile() or member.isdir()):
-            raise self._rejected(
-                name, f"of tar type {member.type!r}; only regular files and folders are taken"
-            )
         if not parts:
             raise self._rejected(name, "an empty path")
+        return "/".join(parts)
+
+    def _check_type(self, member: tarfile.TarInfo) -> None:
+        """ShardRejectedError unless the member is a regular file within the size cap, or a
+        folder."""
+        name = member.name
+        only = "only regular files and folders are taken"
+        if member.issym():
+            raise self._rejected(name, f"a symbolic link (to {member.linkname!r}); {only}")
+        if member.islnk():
+            raise self._rejected(name, f"a hard link (to {member.linkname!r}); {only}")
+        if member.ischr() or member.isblk():
+            raise self._rejected(name, f"a device file; {only}")
+        if member.isfifo():
+            raise self._rejected(name, f"a FIFO; {only}")
+        if member.issparse():
+            raise self._rejected(name, f"a sparse file; {only}")
+        if not (member.isfile() or member.isdir()):
+            raise self._rejected(name, f"of tar type {member.type!r}; {only}")
         if member.isfile() and member.size > self.limits.max_member_bytes:
             raise self._rejected(
                 name,
                 f"{member.size} bytes, over the {self.limits.max_member_bytes}-byte limit per "
                 "member (max_member_bytes)",
             )
-        return "/".join(parts)
 
-    def _check_end_of_archive(self, local: Path, end: tuple[int, str]) -> None:
+    def _check_end_of_archive(self, local: Path, offset: int) -> None:
         """tarfile stops quietly at a missing or garbled header after the first member: the
         archive is whole only if a zero block (its end marker) follows the last member."""
-        offset, last = end
+        last = self._last
         with local.open("rb") as raw:
             raw.seek(offset)
             block = raw.read(tarfile.BLOCKSIZE)
         if len(block) < tarfile.BLOCKSIZE:
             raise self._corrupt(
-                last or None, "the archive ends without its end-of-archive marker (truncated)"
+                last, "the archive ends without its end-of-archive marker (truncated)"
             )
         if block.count(0) != tarfile.BLOCKSIZE:
-            raise self._corrupt(last or None, f"an unreadable header follows it (byte {offset})")
+            raise self._corrupt(last, f"an unreadable header follows it (at byte {offset})")
 
     def _rejected(self, member: str, reason: str) -> ShardRejectedError:
         return ShardRejectedError(self.dataset, self.shard, member, reason)

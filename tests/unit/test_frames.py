@@ -321,3 +321,75 @@ def test_cli_videos_add_samples_each_clip_and_says_which_failed(tmp_path):
         )
     finally:
         services.close()
+
+
+# --- audio and contact sheets -------------------------------------------------------------
+
+
+def test_audio_is_extracted_as_16khz_mono_wav(tmp_path):
+    import wave  # noqa: PLC0415
+
+    from shared.services.frames import extract_audio  # noqa: PLC0415
+
+    clip = tmp_path / "talk.mp4"
+    make_clip(clip, seconds=3, audio=True)
+    out = tmp_path / "talk.wav"
+
+    info = extract_audio(clip, out)
+
+    with wave.open(str(out)) as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (1, 16_000, 2)
+        assert wav.getnframes() == info.samples
+    assert info.seconds == pytest.approx(3.0, abs=0.1)
+    silent = tmp_path / "silent.mp4"
+    make_clip(silent, seconds=1)
+    with pytest.raises(VideoDecodeError, match="no audio stream"):
+        extract_audio(silent, tmp_path / "silent.wav")
+
+
+def test_a_contact_sheet_centres_thumbnails_on_light_grey():
+    from shared.services.frames import GRID_BACKGROUND, contact_sheet  # noqa: PLC0415
+
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255),
+               (255, 0, 255), (20, 20, 20)]  # fmt: skip
+    images = [Image.new("RGB", (400, 100 + 50 * i), c) for i, c in enumerate(colours)]
+
+    sheet = contact_sheet(images)
+
+    assert sheet.size == (5 * 200, 2 * 200)
+    assert sheet.getpixel((1, 1)) == GRID_BACKGROUND  # above the first, wide thumbnail
+    for index, colour in enumerate(colours):
+        row, column = divmod(index, 5)
+        centre = sheet.getpixel((column * 200 + 100, row * 200 + 100))
+        assert all(abs(a - b) <= 8 for a, b in zip(centre, colour, strict=True))
+    assert sheet.getpixel((3 * 200 + 100, 1 * 200 + 100)) == GRID_BACKGROUND  # empty cell
+
+
+def test_cli_grid_from_a_folder_and_from_the_frames_bucket(tmp_path):
+    clip = tmp_path / "a.mp4"
+    make_clip(clip, seconds=25, fps=10)
+    home = tmp_path / "home"
+    runner = CliRunner()
+    assert runner.invoke(app, ["--home", str(home), "videos", "add", str(clip)]).exit_code == 0
+    out_dir = tmp_path / "frames"
+    assert (
+        runner.invoke(app, ["frames", "extract", str(clip), "--out", str(out_dir)]).exit_code == 0
+    )
+
+    from_bucket = runner.invoke(app, ["--home", str(home), "frames", "grid",
+                                      "gs://vidcurate-frames/local/", "--out",
+                                      str(tmp_path / "bucket.jpg")])  # fmt: skip
+    from_folder = runner.invoke(app, ["frames", "grid", str(out_dir / "a"), "--columns", "2",
+                                      "--out", str(tmp_path / "folder.jpg")])  # fmt: skip
+    nothing = runner.invoke(app, ["frames", "grid", str(tmp_path / "none"), "--out",
+                                  str(tmp_path / "x.jpg")])  # fmt: skip
+
+    assert from_bucket.exit_code == 0, from_bucket.output
+    assert "3 image(s)" in " ".join(from_bucket.output.split())
+    assert from_folder.exit_code == 0, from_folder.output
+    with Image.open(tmp_path / "bucket.jpg") as sheet:
+        assert (sheet.format, sheet.size) == ("JPEG", (600, 200))
+    with Image.open(tmp_path / "folder.jpg") as sheet:
+        assert sheet.size == (400, 400)  # 3 images in 2 columns
+    assert nothing.exit_code == 1
+    assert "no such file or folder" in " ".join(nothing.output.split())
