@@ -4,8 +4,9 @@ It generates a realistic campaign (240 videos, two annotators and a reviewer, ev
 every edge case and a few broken files), drops it into the annotations bucket exactly as an
 annotation tool would, lets the event runtime ingest it, shows that a strict export refuses
 the edge cases, exports with ``--ignore-errors``, generates the seven critique types of every
-reviewed caption (offline unless API keys are set), consolidates them, and says where
-everything is. With HF_TOKEN and VIDCURATE_HF_DATASET set, the export is also published.
+reviewed caption (offline unless API keys are set), consolidates them, adds video clips,
+samples and describes their frames, draws a contact sheet, and says where everything is.
+With HF_TOKEN and VIDCURATE_HF_DATASET set, the export is also published.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from rich.panel import Panel
 from shared.bootstrap import Services
 from shared.cli import captions as captions_cli
 from shared.cli import critiques as critiques_cli
+from shared.cli import frames as frames_cli
 from shared.services.campaign import generate_campaign
 from shared.services.critiques import CritiqueRequest, status_report
 from shared.services.exports import ExportBlockedError, ExportRequest, run_export
 from shared.services.models import summarize_costs
+from shared.services.sample_clips import SAMPLE_CLIPS, demo_clips
+from shared.services.vision import AnalysisRequest
 
 SHOWN_PROBLEMS = 5
 
@@ -92,9 +96,28 @@ def run_demo(
                 f"• consolidated: gs://{settings.exports_bucket}/{critiques['consolidated_file']} "
                 f"(locally under {home / 'buckets' / settings.exports_bucket})"
             )
+    frames_ok = _clips_and_frames(services, console, home / "clips" / f"demo-{run}")
     console.print(
         "Next: [bold]vidcurate status[/] (per task progress), open the export folder above, "
         "or edit a file under the campaign folder and run "
         f"[bold]vidcurate ingest {campaign_dir} --config-type default[/] again."
     )
-    return result is not None and critiques_ok and report.failed_events == 0
+    return result is not None and critiques_ok and frames_ok and report.failed_events == 0
+
+
+def _clips_and_frames(services: Services, console: Console, folder: Path) -> bool:
+    """Add clips to the videos bucket, sample and describe their frames, draw a sheet."""
+    clips = demo_clips(folder)
+    where = "the sample clips" if clips and clips[0].parent == SAMPLE_CLIPS else "generated clips"
+    console.print(
+        f"• {len(clips)} clips ({where}) into the videos bucket (`vidcurate videos add`):"
+    )
+    failed = frames_cli.add_videos(console, services, clips, prefix="demo", metadata={})
+    console.print("• their frames described (`vidcurate frames analyze --dataset demo`):")
+    failed += frames_cli.analyze(console, services, AnalysisRequest(dataset="demo"), out=None)
+    sheet = services.settings.home.resolve() / "contact_sheet.jpg"
+    frames_bucket = services.settings.frames_bucket
+    frames_cli.grid(console, services, [f"gs://{frames_bucket}/demo/"], sheet, columns=5,
+                    cell=200)  # fmt: skip
+    console.print(f"• contact sheet of every frame: {sheet}")
+    return failed == 0

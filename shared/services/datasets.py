@@ -32,10 +32,13 @@ The shard is untrusted input. Members with an absolute path, a ``..`` component,
 backslash or control characters, links (symbolic or hard), devices, FIFOs and anything that
 is not a regular file or a folder are refused, as are more members, bigger members, bigger
 samples or more bytes in all than :class:`PullLimits` allows: a :class:`ShardRejectedError`
-names the shard, the member and why, and stops the pull (what was stored stays). A truncated
-or otherwise unreadable shard raises :class:`ShardCorruptError`, naming the member where it
-broke off. Nothing is extracted to disk: members are read from the tar stream, and only the
-members of one sample (its videos and its JSON) are held in memory at a time.
+names the shard, the member and why, and stops the pull. A truncated or otherwise unreadable
+shard raises :class:`ShardCorruptError`, naming the member where it broke off (tarfile ends
+quietly at a missing or garbled header, so the end-of-archive marker is checked too). Either
+way the samples stored before stay; the sample being read when the pull stopped is not
+stored (it may be incomplete), and a pull of a repaired shard picks up from there. Nothing
+is extracted to disk: members are read from the tar stream, and only the members of one
+sample (its videos and its JSON) are held in memory at a time.
 
 Documents::
 
@@ -60,6 +63,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import tarfile
 import tempfile
 import time
@@ -289,7 +293,7 @@ ProgressCallback = Callable[[PullProgress], None]
 
 
 class ShardSource(Protocol):
-    """Dataset repos to read shards from (the Hub; a fake in tests)."""
+    """Dataset repos to read shards from: :class:`HfShardSource`, or a stand-in."""
 
     def list_files(self, dataset: str) -> list[str]:
         """Every file path in the dataset repo's main branch."""
@@ -416,7 +420,8 @@ class HfShardSource:
                 files = self._api.list_repo_files(dataset, repo_type=REPO_TYPE)
                 return [str(name) for name in files]
             except HfHubHTTPError as exc:
-                raise self._refused(exc, action, dataset) from exc
+                self._raise_refused(exc, action, dataset)
+                raise
 
         return self._retrying(action, dataset, listing)
 
@@ -452,13 +457,15 @@ class HfShardSource:
                     tqdm_class=cast(Any, progress),
                 )
             except HfHubHTTPError as exc:
-                raise self._refused(exc, action, dataset) from exc
+                self._raise_refused(exc, action, dataset)
+                raise
             except LocalEntryNotFoundError as exc:
                 # The file's metadata could not be read and there is no local copy: an HTTP
                 # error the library wrapped, or an endpoint that is not a Hub.
                 cause = exc.__cause__
                 if isinstance(cause, HfHubHTTPError):
-                    raise self._refused(cause, action, dataset) from exc
+                    self._raise_refused(cause, action, dataset)
+                    raise cause from exc
                 raise TransientError(self._redact(f"{action} {dataset}: {exc}")) from exc
             except OSError as exc:
                 # A download whose size did not match, a full disk: try the whole pull again.
@@ -470,18 +477,28 @@ class HfShardSource:
         # The publisher's retry layer, reused as is so that the Hub has one retry policy.
         return self._hub._call(action, dataset, fn)
 
-    def _refused(self, exc: HfHubHTTPError, action: str, dataset: str) -> Exception:
-        """Our error for the Hub refusing a read, or ``exc`` itself for the adapter to map."""
+    def _raise_refused(self, exc: HfHubHTTPError, action: str, dataset: str) -> None:
+        """Raise our error for the Hub refusing a read; return when the Hub adapter's
+        translation of ``exc`` says it as well (a 400, say)."""
+        error = self._refused(exc, action, dataset)
+        if error is not None:
+            raise error from exc
+
+    def _refused(self, exc: HfHubHTTPError, action: str, dataset: str) -> Exception | None:
         status = exc.response.status_code
         code = exc.response.headers.get("X-Error-Code")
         said = (exc.server_message or "").strip().replace("\n", " ")[:300]
         detail = f" (the Hub said: {said})" if said else ""
         page = f"{self._endpoint}/datasets/{dataset}"
         if code == "GatedRepo":
-            who = "the token's account" if self._token else "an account whose token is in HF_TOKEN"
+            how = (
+                "with the token's account"
+                if self._token
+                else "and set HF_TOKEN to a token of the account that accepted them"
+            )
             text = (
                 f"{action} {dataset}: the dataset is gated (HTTP {status}); accept its "
-                f"conditions at {page} with {who}"
+                f"conditions at {page} {how}"
             )
             return DatasetAccessError(self._redact(text))
         if code == "EntryNotFound":
@@ -507,7 +524,7 @@ class HfShardSource:
                 "use a token with read access to it"
             )
             return DatasetAccessError(self._redact(text))
-        return exc
+        return None
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "[redacted]") if self._token else text
@@ -868,6 +885,8 @@ class _GuardedTarInfo(tarfile.TarInfo):
         return info
 
 
+_WINDOWS_DRIVE = re.compile(r"[A-Za-z]:[/\\]")
+
 _CORRUPT = (tarfile.TarError, EOFError, zlib.error, UnicodeError)
 """What tarfile raises on a truncated or malformed archive."""
 
@@ -949,19 +968,24 @@ class _ShardPull:
     def read(self, local: Path) -> None:
         """Store every sample of the tar file at ``local``, member by member."""
         size = local.stat().st_size
-        with local.open("rb") as raw:
-            try:
-                with tarfile.open(fileobj=raw, mode="r|", tarinfo=_GuardedTarInfo) as tar:
-                    pending = self._read_samples(tar, raw, size)
-                    end = tar.offset
-            except _CORRUPT as exc:  # only opening can raise these here: reads map their own
-                raise self._corrupt(None, f"not a tar archive ({exc})") from exc
+        with local.open("rb") as raw, self._open_tar(raw) as tar:
+            pending = self._read_samples(tar, raw, size)
+            end = tar.offset
         # The last sample is complete only if the archive is: a shard cut short after a
         # sample's video but before its JSON must not store the video without its metadata.
         self._check_end_of_archive(local, end)
         if pending is not None:
             self._store(pending)
         self._tick("reading", size, size)
+
+    def _open_tar(self, raw: IO[bytes]) -> tarfile.TarFile:
+        # Opening reads the first member's header already.
+        try:
+            return tarfile.open(fileobj=raw, mode="r|", tarinfo=_GuardedTarInfo)
+        except _ExtendedHeaderTooLargeError as exc:
+            raise self._header_too_large(exc) from exc
+        except _CORRUPT as exc:
+            raise self._corrupt(None, f"not a tar archive ({exc})") from exc
 
     def _read_samples(self, tar: tarfile.TarFile, raw: IO[bytes], size: int) -> _Sample | None:
         """Group the members into samples by key and store each sample once the next one
@@ -996,11 +1020,7 @@ class _ShardPull:
             try:
                 member = tar.next()
             except _ExtendedHeaderTooLargeError as exc:
-                raise self._rejected(
-                    exc.name,
-                    f"an extended (pax or long-name) header of {exc.size} bytes, over the "
-                    f"{MAX_EXTENDED_HEADER_BYTES} bytes read",
-                ) from exc
+                raise self._header_too_large(exc) from exc
             except _CORRUPT as exc:
                 raise self._corrupt(self._last, _why(exc)) from exc
             if member is None:
@@ -1065,7 +1085,7 @@ class _ShardPull:
             name.encode()
         except UnicodeError:
             raise self._rejected(name, "its name is not valid UTF-8") from None
-        if name.startswith("/") or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
+        if name.startswith("/") or _WINDOWS_DRIVE.match(name):
             raise self._rejected(name, "an absolute path")
         if "\\" in name:
             raise self._rejected(name, "a backslash in its path (a Windows path separator)")
@@ -1115,6 +1135,13 @@ class _ShardPull:
             )
         if block.count(0) != tarfile.BLOCKSIZE:
             raise self._corrupt(last, f"an unreadable header follows it (at byte {offset})")
+
+    def _header_too_large(self, exc: _ExtendedHeaderTooLargeError) -> ShardRejectedError:
+        return self._rejected(
+            exc.name,
+            f"an extended (pax or long-name) header of {exc.size} bytes, over the "
+            f"{MAX_EXTENDED_HEADER_BYTES} bytes read",
+        )
 
     def _rejected(self, member: str, reason: str) -> ShardRejectedError:
         return ShardRejectedError(self.dataset, self.shard, member, reason)

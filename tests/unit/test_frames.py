@@ -393,3 +393,14 @@ def test_cli_grid_from_a_folder_and_from_the_frames_bucket(tmp_path):
         assert sheet.size == (400, 400)  # 3 images in 2 columns
     assert nothing.exit_code == 1
     assert "no such file or folder" in " ".join(nothing.output.split())
+
+
+def test_without_the_sample_clips_the_demo_generates_its_own(tmp_path):
+    from shared.services.sample_clips import demo_clips  # noqa: PLC0415
+
+    clips = demo_clips(tmp_path / "clips", samples=tmp_path / "absent")
+
+    assert [c.name for c in clips] == ["generated_0.mp4", "generated_1.mp4"]
+    frames, info = sample(clips[0], Sampling())
+    assert info.duration == pytest.approx(24.0, abs=0.2)
+    assert [f.timestamp for f in frames] == [0.0, 10.0, 20.0]
