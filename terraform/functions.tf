@@ -86,6 +86,19 @@ locals {
       available_memory   = "4Gi"
       max_instance_count = 2
     }
+    pull_dataset_shard = {
+      description = "Download one WebDataset tar shard of a Hugging Face dataset and stream its clips and their JSON into the videos bucket, each once."
+      trigger     = { topic = "dataset-shards" }
+      # Writes <OWNER--NAME>/<key>.mp4 and .json; a changed sample replaces its object under
+      # a generation precondition (storage.objects.delete): objectUser on videos.
+      buckets = { videos = "roles/storage.objectUser" }
+      secrets = ["HF_TOKEN"]
+      # The shard is downloaded whole to /tmp, which is memory in Cloud Functions: shards of
+      # ~1 GB plus the sample being stored. Larger shards belong in a Cloud Run job.
+      timeout_seconds    = 540
+      available_memory   = "4Gi"
+      max_instance_count = 4
+    }
     extract_frames = {
       description = "Sample the frames of every clip finalized in the videos bucket into the frames bucket, and index them."
       trigger     = { bucket = "videos" }

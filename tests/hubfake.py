@@ -31,6 +31,7 @@ injected per path regex: :meth:`FakeHub.fail_next`. A route the fake does not kn
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -589,7 +590,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", headers.get("Content-Length", str(len(reply))))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(reply)
+            # A client may hang up without reading the body (ours closes a 503 unread).
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(reply)
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = _serve  # noqa: N815 (http.server names)
 

@@ -9,13 +9,28 @@ from pathlib import Path
 from PIL import Image
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from shared.bootstrap import Services, build_runtime
 from shared.cli.progress import runtime_progress
 from shared.domain.frames import Sampling
 from shared.errors import PermanentError, VidcurateError
+from shared.services.datasets import (
+    PullProgress,
+    dataset_prefix,
+    pull_shard,
+    request_shard_pulls,
+    resolve_shards,
+)
 from shared.services.frames import contact_sheet, extract_to_folder
 from shared.services.models import summarize_costs
 from shared.services.videos import add_clips, clip_report
@@ -217,4 +232,60 @@ def analyze(
     if out is not None:
         out.write_text(export_json(analysis_report(services)))
         console.print(f"results written to {out}")
+    return failed
+
+
+def pull(
+    console: Console,
+    services: Services,
+    dataset: str,
+    selectors: list[str],
+    *,
+    all_shards: bool,
+    force: bool,
+) -> int:
+    """Pull shards (locally, then sample the new clips); how many shards failed."""
+    shards = resolve_shards(services.settings, dataset, selectors, all_shards=all_shards)
+    if services.settings.backend != "local":
+        ids = request_shard_pulls(services, dataset, shards, force=force, requested_by="cli")
+        console.print(f"published {len(ids)} dataset-shards message(s): {', '.join(shards)}")
+        return 0
+    table = Table(title=f"Shards of {dataset} -> gs://{services.settings.videos_bucket}/")
+    for column in ("shard", "outcome", "samples", "clips written", "already there",
+                   "skipped", "note"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("shard", "note") else "right")
+    failed = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[samples]} samples"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        for shard in shards:
+            task = progress.add_task(f"{shard}", total=None, samples=0)
+
+            def report(state: PullProgress, task: TaskID = task) -> None:
+                progress.update(task, description=f"{state.phase} {state.shard}",
+                                completed=state.bytes_done, total=state.bytes_total,
+                                samples=state.samples)  # fmt: skip
+
+            try:
+                result = pull_shard(services, dataset, shard, on_progress=report, force=force)
+            except VidcurateError as exc:
+                failed += 1
+                table.add_row(shard, "[red]failed[/]", "", "", "", "", escape(str(exc)))
+                continue
+            finally:
+                progress.remove_task(task)
+            note = f"{len(result.errors)} sample(s) not stored" if result.errors else ""
+            table.add_row(shard, result.outcome, str(result.samples), str(result.clips_written),
+                          str(result.clips_present), str(result.skipped), note)  # fmt: skip
+    console.print(table)
+    with runtime_progress(console, services) as on_progress:
+        build_runtime(services, on_progress=on_progress).run_until_idle(timeout=24 * 3600)
+    console.print("frames sampled from the new clips: `vidcurate frames analyze --dataset "
+                  f"{dataset_prefix(dataset)}` describes them")  # fmt: skip
     return failed

@@ -551,6 +551,36 @@ def videos_add(
         raise typer.Exit(1)
 
 
+@videos_app.command("pull")
+def videos_pull(
+    dataset: Annotated[str, typer.Option("--dataset", help="Hugging Face dataset OWNER/NAME.")],
+    shard: Annotated[
+        list[str] | None,
+        typer.Option("--shard", help="Shard index (in the sorted .tar list) or file name."),
+    ] = None,
+    all_shards: Annotated[bool, typer.Option("--all", help="Every shard of the dataset.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Pull shards again that were pulled already.")
+    ] = False,
+) -> None:
+    """Download whole tar shards and stream their clips (with their JSON) into the bucket."""
+    from shared.cli import frames as frames_cli  # noqa: PLC0415
+
+    if not shard and not all_shards:
+        raise typer.BadParameter("name at least one --shard, or --all", param_hint="--shard")
+    settings = _settings()
+    services = _services(settings)
+    try:
+        failed = frames_cli.pull(console, services, dataset, shard or [], all_shards=all_shards,
+                                 force=force)  # fmt: skip
+    except (ValidationError, VidcurateError) as exc:
+        _fail(exc)
+    finally:
+        services.close()
+    if failed:
+        raise typer.Exit(1)
+
+
 frames_app = typer.Typer(help="Sample frames from clips (PyAV).", no_args_is_help=True)
 app.add_typer(frames_app, name="frames")
 

@@ -134,6 +134,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
     ),
     FunctionSpec(
+        name="pull_dataset_shard",
+        trigger=TopicTrigger(topic="dataset-shards"),
+        description=(
+            "Download one WebDataset tar shard of a Hugging Face dataset and stream its clips "
+            "and their JSON into the videos bucket, each once."
+        ),
+    ),
+    FunctionSpec(
         name="extract_frames",
         trigger=StorageTrigger(bucket="videos"),
         description=(

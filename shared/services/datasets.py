@@ -252,7 +252,7 @@ class PullResult:
     sidecars_written: int = 0
     sidecars_present: int = 0
     skipped: int = 0  # samples without a video member
-    metadata_truncated: int = 0  # clips whose metadata left out fields that did not fit
+    metadata_truncated: int = 0  # samples whose clip metadata left out fields (8 KiB cap)
     bytes_written: int = 0
     errors: list[str] = field(default_factory=list)  # samples that could not be stored
 

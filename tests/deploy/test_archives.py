@@ -59,6 +59,7 @@ from shared.services.critiques import (
     items_collection,
     runs_path,
 )
+from shared.services.datasets import ShardPullRequest, shard_state_path
 from shared.services.exports import EXPORTS, export_timestamp
 from shared.services.hub import hub_upload_path
 from shared.services.ping import OBJECTS, PINGS, object_doc_id
@@ -679,6 +680,23 @@ def analyze_frames_case(spec: FunctionSpec, settings: Settings) -> Case:
     )  # fmt: skip
 
 
+def pull_dataset_shard_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A dataset-shards message for a shard the function's home records as pulled: the
+    archive parses it, finds the shard done and answers without going to the Hub (the Hub
+    path itself runs against tests/hubfake.py in tests/unit/test_dataset_pull.py)."""
+    dataset, shard = "acme/clips", f"part-{new_id()}.tar"
+    path = shard_state_path(dataset, shard)
+    with local_adapters(settings) as (_blobs, documents, _bus):
+        documents.set(path, {"dataset": dataset, "shard": shard, "status": "done",
+                             "samples": 3, "clips_written": 3})  # fmt: skip
+    request = ShardPullRequest(dataset=dataset, shard=shard)
+    return topic_case(
+        spec, settings, request.model_dump_json().encode(), {"dataset": dataset},
+        lambda _message_id: path,
+        expect=lambda doc: doc.get("status") == "done" and doc.get("clips_written") == 3,
+    )  # fmt: skip
+
+
 CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "ping": ping_case,
     "ingest_feedback": ingest_feedback_case,
@@ -690,6 +708,7 @@ CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "echo_object": echo_object_case,
     "extract_frames": extract_frames_case,
     "analyze_frames": analyze_frames_case,
+    "pull_dataset_shard": pull_dataset_shard_case,
 }
 
 

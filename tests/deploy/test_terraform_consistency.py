@@ -110,6 +110,14 @@ ACCESS: dict[str, dict[str, Any]] = {
         "timeout_seconds": 540,
         "max_instance_count": "${var.critique_worker_max_instances}",
     },
+    "pull_dataset_shard": {
+        # Writes clips and sidecars; replaces a changed sample under a precondition.
+        "buckets": {"videos": "roles/storage.objectUser"},
+        "secrets": ["HF_TOKEN"],
+        "timeout_seconds": 540,
+        "available_memory": "4Gi",
+        "max_instance_count": 4,
+    },
     "extract_frames": {
         # Streams the clip in ranged reads; overwrites (redelivery, replaced clip) and
         # deletes (a replaced clip's stale frames) frames: objectUser on frames.

@@ -890,3 +890,59 @@ def test_a_dataset_maps_to_a_reversible_prefix():
     assert dataset_prefix("builddotai/Egocentric-10K") == "builddotai--Egocentric-10K"
     with pytest.raises(PermanentError):
         dataset_prefix("builddotai/Egocentric--10K")
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+def test_cli_videos_pull_stores_the_clips_and_samples_their_frames(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    from clips import make_clip  # noqa: PLC0415
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from shared.cli.main import app  # noqa: PLC0415
+    from shared.services.videos import clip_report  # noqa: PLC0415
+
+    clip = tmp_path / "c.mp4"
+    make_clip(clip, seconds=12, fps=10)
+    entries: list[Entry] = []
+    for index, key in enumerate(keys(2)):
+        entries += [(f"{key}.mp4", clip.read_bytes()),
+                    (f"{key}.json", json.dumps(sample_json(key, index)).encode())]  # fmt: skip
+    publish(hub, {SHARD_0: make_tar(entries), SHARD_1: make_tar(shard_entries(1, "w2"))})
+    home = tmp_path / "home"
+    env = {"HF_ENDPOINT": hub.endpoint, "HF_TOKEN": DEFAULT_TOKEN, "COLUMNS": "250"}
+    runner = CliRunner()
+
+    first = runner.invoke(app, ["--home", str(home), "videos", "pull", "--dataset", DATASET,
+                                "--shard", "0"], env=env)  # fmt: skip
+    services = build_services(make_settings(hub, home))
+    try:
+        written = generations(services)
+    finally:
+        services.close()
+    again = runner.invoke(app, ["--home", str(home), "videos", "pull", "--dataset", DATASET,
+                                "--shard", "0"], env=env)  # fmt: skip
+    nothing = runner.invoke(app, ["--home", str(home), "videos", "pull", "--dataset", DATASET],
+                            env=env)  # fmt: skip
+    missing = runner.invoke(app, ["--home", str(home), "videos", "pull", "--dataset",
+                                  "acme/none", "--all"], env=env)  # fmt: skip
+
+    assert first.exit_code == 0, first.output
+    assert again.exit_code == 0, again.output
+    assert nothing.exit_code == 2
+    assert missing.exit_code == 1
+    services = build_services(make_settings(hub, home))
+    try:
+        name = f"{PREFIX}/{keys(2)[0]}.mp4"
+        report = clip_report(services, services.settings.videos_bucket, name)
+        assert report is not None
+        assert report["status"] == "done"
+        assert [f["timestamp"] for f in report["frames"]] == [0.0, 10.0]
+        assert report["metadata"]["worker_id"] == str(sample_json(keys(2)[0], 0)["worker_id"])
+        assert generations(services) == written  # the second pull wrote nothing
+        assert len(written) == 4  # two clips and their JSON sidecars
+        assert state(services)["status"] == "done"
+    finally:
+        services.close()

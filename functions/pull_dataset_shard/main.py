@@ -1,0 +1,26 @@
+"""Cloud Function ``pull_dataset_shard``: one ``dataset-shards`` message is one WebDataset
+tar shard of a Hugging Face dataset; stream its clips (and their JSON) into the videos
+bucket, each once."""
+
+import functions_framework
+from cloudevents.http import CloudEvent
+
+from shared.bootstrap import get_services
+from shared.events import parse_pubsub_event
+from shared.runtime.entrypoint import entrypoint
+from shared.services.datasets import ShardPullRequest, pull_shard
+
+
+@functions_framework.cloud_event
+@entrypoint("pull_dataset_shard")
+def pull_dataset_shard(cloud_event: CloudEvent) -> str:
+    event = parse_pubsub_event(cloud_event)
+    request = event.payload(ShardPullRequest)
+    result = pull_shard(
+        get_services(),
+        request.dataset,
+        request.shard,
+        holder=event.message.message_id,
+        force=request.force,
+    )
+    return result.outcome
