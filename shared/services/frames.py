@@ -11,6 +11,7 @@ is decoded straight through, once).
 
 from __future__ import annotations
 
+import heapq
 import io
 import json
 import math
@@ -153,6 +154,7 @@ class Clip:
             emitted, waiting = SampledFrame((), stamp, self._upright(current)), [target]
         if emitted is not None:
             yield _with_targets(emitted, waiting)
+        self._stream.codec_context.skip_frame = "DEFAULT"
 
     def _should_seek(self, position: float, moment: float) -> bool:
         if moment <= position:
@@ -162,7 +164,7 @@ class Clip:
             return any(position < k <= moment for k in self._keyframes)
         return moment - position > SEEK_GAP_SECONDS
 
-    def _cursor_at(self, moment: float) -> _Cursor:
+    def _cursor_at(self, moment: float, *, keyframes_only: bool = False) -> _Cursor:
         """A decoder positioned at a keyframe presented at or before ``moment``.
 
         Index timestamps may be decode times (B-frames: a keyframe is presented a few frames
@@ -171,20 +173,45 @@ class Clip:
         back = 0.0
         while True:
             at = max(self._origin, moment - back)
-            decoder = self._seek(at)
+            target = [moment]
+            decoder = self._seek(at, target, skip_hidden=not keyframes_only)
             first = next((f for f in decoder if f.time is not None), None)
             if first is None or first.time <= moment + EPSILON or at <= self._origin:
-                return _Cursor(decoder=decoder, ahead=first)
+                return _Cursor(decoder=decoder, ahead=first, target=target)
             back = max(1.0, back * 2)
 
-    def _seek(self, moment: float) -> Iterator[Any]:
-        """Position the decoder at the keyframe at or before ``moment``."""
+    def _seek(self, moment: float, target: list[float], *, skip_hidden: bool) -> Iterator[Any]:
+        """Position the decoder at the keyframe at or before ``moment``; its frames."""
         stream = self._stream
         offset = max(moment, self._origin)
         self._container.seek(
             int(offset / self._time_base), stream=stream, backward=True, any_frame=False
         )
-        return iter(self._container.decode(stream))
+        return self._decode(target, skip_hidden=skip_hidden)
+
+    def _decode(self, target: list[float], *, skip_hidden: bool) -> Iterator[Any]:
+        """Frames from the current position. With ``skip_hidden``, a frame no other frame
+        refers to (a B-frame) is not decoded at all when a frame presented after it, but at
+        or before the target being decoded to (``target[0]``), is already known from the
+        packets: it cannot be the frame on screen there."""
+        stream, context, time_base = self._stream, self._stream.codec_context, self._time_base
+        known = -math.inf  # the latest packet time at or before the target, so far
+        later: list[float] = []  # packet times after the target (a heap)
+        for packet in self._container.demux(stream):
+            if skip_hidden and packet.pts is not None:
+                moment = target[0]
+                while later and later[0] <= moment + EPSILON:
+                    known = max(known, heapq.heappop(later))
+                when = packet.pts * time_base
+                context.skip_frame = "NONREF" if when < known - EPSILON else "DEFAULT"
+                if when <= moment + EPSILON:
+                    known = max(known, when)
+                else:
+                    heapq.heappush(later, when)
+            for frame in context.decode(packet):
+                if frame.time_base is None:  # frames flushed at the end carry none
+                    frame.time_base = stream.time_base
+                yield frame
 
     def _keyframe_frames(self, targets: list[float]) -> Iterator[SampledFrame | float]:
         context = self._stream.codec_context
@@ -197,7 +224,7 @@ class Clip:
                 if moment >= self._origin + self.info.duration:
                     yield target
                     continue
-                frame = self._cursor_at(moment).ahead
+                frame = self._cursor_at(moment, keyframes_only=True).ahead
                 if frame is None:
                     yield target
                     continue
@@ -210,7 +237,7 @@ class Clip:
             yield SampledFrame(tuple(seen[stamp]), stamp, self._upright(frame))
 
     def _upright(self, frame: Any) -> Image.Image:
-        image: Image.Image = frame.to_image()
+        image: Image.Image = frame.to_image(threads=0)  # swscale threads: ~2x at 1080p
         rotation = round((getattr(frame, "rotation", 0) or 0) / 90) * 90 % 360
         if rotation:
             # The display matrix turns the picture counter-clockwise by ``rotation``.
@@ -228,6 +255,7 @@ class _Cursor:
     """Where decoding is: the frame on screen at the last target, and the one after it."""
 
     decoder: Iterator[Any] | None = None
+    target: list[float] = field(default_factory=lambda: [math.inf])  # read by the decoder
     current: Any = None  # the last frame decoded at or before the target
     ahead: Any = None  # the first frame decoded after it, not shown yet
     position: float = -math.inf  # presentation time of the last frame decoded
@@ -235,6 +263,7 @@ class _Cursor:
     def advance(self, moment: float) -> Any:
         """Decode forward to the frame on screen at ``moment`` (None: no frame at all)."""
         assert self.decoder is not None  # set by every seek
+        self.target[0] = moment
         if self.ahead is not None and (self.ahead.time <= moment + EPSILON or self.current is None):
             # Shown by now; or the target is before the clip's first frame: show that one.
             self.current, self.ahead = self.ahead, None
