@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.bootstrap import Services, build_runtime, build_services, build_subscriber, use_services
@@ -173,6 +174,29 @@ def status(
         docs.add_row(name, str(count))
     console.print(docs)
     _print_caption_status(report)
+    _print_video_status(report["videos"])
+
+
+def _print_video_status(videos: dict[str, Any]) -> None:
+    clips, analyses = videos["clips"], videos["analyses"]
+    if not any(clips.values()) and not any(analyses.values()) and not videos["shards"]:
+        return
+    console.print(
+        "Clips: " + ", ".join(f"{n} {status}" for status, n in clips.items())
+        + " | frame analyses: " + ", ".join(f"{n} {status}" for status, n in analyses.items())
+    )  # fmt: skip
+    for row in videos["failed_clips"]:
+        console.print(f"  [red]failed[/] {row['clip']}: {escape(str(row['error']))}")
+    if videos["shards"]:
+        shards = Table(title="Dataset shards")
+        for column in ("dataset", "shard", "status", "clips written", "already there", "error"):
+            shards.add_column(column, overflow="fold")
+        for row in videos["shards"]:
+            shards.add_row(str(row.get("dataset")), str(row.get("shard")),
+                           str(row.get("status")), str(row.get("clips_written", "")),
+                           str(row.get("clips_present", "")),
+                           escape(str(row.get("error") or "")))  # fmt: skip
+        console.print(shards)
 
 
 def _print_caption_status(report: dict[str, Any]) -> None:

@@ -11,9 +11,12 @@ from shared.errors import NotFoundError
 from shared.ports import Subscriber
 from shared.runtime.catalog import FUNCTIONS
 from shared.services.captions import caption_progress
+from shared.services.datasets import shard_status
 from shared.services.deadletters import list_dead_letters
 from shared.services.exports import list_exports
 from shared.services.hub import hub_upload_status
+from shared.services.videos import CLIPS
+from shared.services.vision import ANALYSES
 
 
 def collect_status(services: Services, subscriber: Subscriber) -> dict[str, Any]:
@@ -57,4 +60,29 @@ def collect_status(services: Services, subscriber: Subscriber) -> dict[str, Any]
         "captions": [asdict(p) for p in caption_progress(services.documents, settings)],
         "exports": list_exports(services.documents, limit=5),
         "hub_uploads": hub_upload_status(services.documents),
+        "videos": video_progress(services),
+    }
+
+
+def video_progress(services: Services) -> dict[str, Any]:
+    """Clips by sampling status (with the failed ones and why), frame analyses by status,
+    and dataset shards pulled: counted by the store."""
+    documents = services.documents
+    clips = {
+        status: documents.count(CLIPS, [("status", "==", status)])
+        for status in ("sampling", "done", "failed", "missing")
+    }
+    failed = [
+        {"clip": doc.data.get("name"), "error": doc.data.get("error")}
+        for doc in documents.query(CLIPS, where=[("status", "==", "failed")], limit=5)
+    ]
+    analyses = {
+        status: documents.count(ANALYSES, [("status", "==", status)])
+        for status in ("running", "done", "failed")
+    }
+    return {
+        "clips": clips,
+        "failed_clips": failed,
+        "analyses": analyses,
+        "shards": shard_status(services)[:20],
     }

@@ -303,6 +303,10 @@ def test_cli_videos_add_samples_each_clip_and_says_which_failed(tmp_path):
     assert "2 clip(s) written" in first.output
     assert "not a readable video file" in first.output
     assert "0 clip(s) written" in again.output  # unchanged: not written, not sampled again
+    status = runner.invoke(app, ["--home", str(home), "status"])
+    shown = " ".join(status.output.split())
+    assert "Clips: 0 sampling, 1 done, 1 failed" in shown
+    assert "failed ego/junk.mp4" in shown
     from shared.bootstrap import build_services  # noqa: PLC0415
     from shared.config import Settings  # noqa: PLC0415
     from shared.services.videos import clip_report  # noqa: PLC0415
