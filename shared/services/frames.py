@@ -134,13 +134,22 @@ class Clip:
         cursor = _Cursor()
         emitted: SampledFrame | None = None
         waiting: list[float] = []
-        for target in targets:
+        for index, target in enumerate(targets):
             moment = self._origin + target
             if target >= self.info.duration + EPSILON:
                 yield target  # past the end: nothing to decode
                 continue
-            if cursor.decoder is None or self._should_seek(cursor.position, moment):
+            if (
+                cursor.decoder is None
+                or cursor.goal.drained
+                or self._should_seek(cursor.position, moment)
+            ):
                 cursor = self._cursor_at(moment)
+            following = targets[index + 1] if index + 1 < len(targets) else None
+            cursor.goal.last = following is None or (
+                following < self.info.duration
+                and self._should_seek(moment, self._origin + following)
+            )
             current = cursor.advance(moment)
             if current is None:
                 yield target  # the stream ended before any frame
@@ -173,33 +182,50 @@ class Clip:
         back = 0.0
         while True:
             at = max(self._origin, moment - back)
-            target = [moment]
-            decoder = self._seek(at, target, skip_hidden=not keyframes_only)
+            goal = _Goal(moment)
+            decoder = self._seek(at, goal, skip_hidden=not keyframes_only)
             first = next((f for f in decoder if f.time is not None), None)
             if first is None or first.time <= moment + EPSILON or at <= self._origin:
-                return _Cursor(decoder=decoder, ahead=first, target=target)
+                return _Cursor(decoder=decoder, ahead=first, goal=goal)
             back = max(1.0, back * 2)
 
-    def _seek(self, moment: float, target: list[float], *, skip_hidden: bool) -> Iterator[Any]:
+    def _seek(self, moment: float, goal: _Goal, *, skip_hidden: bool) -> Iterator[Any]:
         """Position the decoder at the keyframe at or before ``moment``; its frames."""
         stream = self._stream
         offset = max(moment, self._origin)
+        stream.codec_context.flush_buffers()  # nothing from before the seek (or a drain) stays
         self._container.seek(
             int(offset / self._time_base), stream=stream, backward=True, any_frame=False
         )
-        return self._decode(target, skip_hidden=skip_hidden)
+        return self._decode(goal, skip_hidden=skip_hidden)
 
-    def _decode(self, target: list[float], *, skip_hidden: bool) -> Iterator[Any]:
-        """Frames from the current position. With ``skip_hidden``, a frame no other frame
-        refers to (a B-frame) is not decoded at all when a frame presented after it, but at
-        or before the target being decoded to (``target[0]``), is already known from the
-        packets: it cannot be the frame on screen there."""
+    def _decode(self, goal: _Goal, *, skip_hidden: bool) -> Iterator[Any]:
+        """Frames from the current position.
+
+        With ``skip_hidden``, a frame no other frame refers to (a B-frame) is not decoded at
+        all when a frame presented after it, but at or before the target being decoded to,
+        is already known from the packets: it cannot be the frame on screen there. When the
+        goal is ``last`` (a seek follows), feeding stops at the first packet decoded after
+        the target (every frame shown by then has been fed: decode time <= presentation
+        time) and the decoder is drained, instead of decoding frames only to drop them."""
         stream, context, time_base = self._stream, self._stream.codec_context, self._time_base
         known = -math.inf  # the latest packet time at or before the target, so far
         later: list[float] = []  # packet times after the target (a heap)
         for packet in self._container.demux(stream):
+            if (
+                goal.last
+                and packet.dts is not None
+                and packet.dts * time_base > (goal.moment + EPSILON)
+            ):
+                goal.drained = True  # before yielding: the next target must seek
+                context.skip_frame = "DEFAULT"
+                for frame in context.decode(None):
+                    if frame.time_base is None:  # drained frames carry none
+                        frame.time_base = stream.time_base
+                    yield frame
+                return
             if skip_hidden and packet.pts is not None:
-                moment = target[0]
+                moment = goal.moment
                 while later and later[0] <= moment + EPSILON:
                     known = max(known, heapq.heappop(later))
                 when = packet.pts * time_base
@@ -255,7 +281,7 @@ class _Cursor:
     """Where decoding is: the frame on screen at the last target, and the one after it."""
 
     decoder: Iterator[Any] | None = None
-    target: list[float] = field(default_factory=lambda: [math.inf])  # read by the decoder
+    goal: _Goal = field(default_factory=lambda: _Goal(math.inf))  # read by the decoder
     current: Any = None  # the last frame decoded at or before the target
     ahead: Any = None  # the first frame decoded after it, not shown yet
     position: float = -math.inf  # presentation time of the last frame decoded
@@ -263,7 +289,7 @@ class _Cursor:
     def advance(self, moment: float) -> Any:
         """Decode forward to the frame on screen at ``moment`` (None: no frame at all)."""
         assert self.decoder is not None  # set by every seek
-        self.target[0] = moment
+        self.goal.moment = moment
         if self.ahead is not None and (self.ahead.time <= moment + EPSILON or self.current is None):
             # Shown by now; or the target is before the clip's first frame: show that one.
             self.current, self.ahead = self.ahead, None
@@ -282,6 +308,15 @@ class _Cursor:
             else:
                 self.ahead = frame
         return self.current
+
+
+@dataclass
+class _Goal:
+    """What the decoder is decoding towards (shared by a cursor and its decoder)."""
+
+    moment: float
+    last: bool = False  # the cursor is dropped after this target (a seek or the end follows)
+    drained: bool = False  # the decoder was drained: the next target needs a seek
 
 
 def _with_targets(frame: SampledFrame, targets: list[float]) -> SampledFrame:
