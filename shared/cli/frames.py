@@ -151,8 +151,8 @@ def _open_image(name: str, data: bytes) -> Image.Image:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             return image.copy()
-    except (OSError, ValueError) as exc:
-        raise PermanentError(f"{name}: not an image ({exc})") from exc
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise PermanentError(f"{name}: not an image we can open ({exc})") from exc
 
 
 def grid(

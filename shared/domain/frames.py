@@ -7,6 +7,7 @@ presentation time is what gets recorded.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -40,14 +41,15 @@ class Sampling(BaseModel):
             raise ValueError("mode 'at' needs timestamps (seconds)")
         if self.mode != "at" and self.timestamps:
             raise ValueError("timestamps are only used with mode 'at'")
-        if any(t < 0 for t in self.timestamps):
-            raise ValueError("timestamps must be >= 0 seconds")
+        if any(not 0 <= t < math.inf for t in self.timestamps):
+            raise ValueError("timestamps must be finite and >= 0 seconds")
         if self.window_end is not None and self.window_end <= self.window_start:
             raise ValueError("window_end must be after window_start")
         return self
 
     def targets(self, duration: float) -> list[float]:
-        """Target times (seconds, ascending, unique) for a clip of ``duration`` seconds.
+        """Target times (seconds, ascending, unique) for a clip of ``duration`` seconds
+        (finite: the sampler measures a clip whose container does not say).
 
         Times at or past the end are left out (nothing is on screen there); ``at`` keeps
         them so that the sampler can report them as past the end.

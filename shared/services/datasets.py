@@ -887,7 +887,9 @@ class _GuardedTarInfo(tarfile.TarInfo):
 
 _WINDOWS_DRIVE = re.compile(r"[A-Za-z]:[/\\]")
 
-_CORRUPT = (tarfile.TarError, EOFError, zlib.error, UnicodeError)
+# Also ValueError / RecursionError: tarfile raises them on hostile headers (a malformed GNU
+# sparse map, thousands of chained pax headers), which are a bad shard, not a retry.
+_CORRUPT = (tarfile.TarError, EOFError, zlib.error, UnicodeError, ValueError, RecursionError)
 """What tarfile raises on a truncated or malformed archive."""
 
 
@@ -1034,6 +1036,8 @@ class _ShardPull:
                 raise self._rejected(
                     member.name, f"more than {self.limits.max_members} members (max_members)"
                 )
+            if member.isdir() and not [p for p in member.name.split("/") if p not in ("", ".")]:
+                continue  # "./" or ".": the archive's own folder (tar -C dir -cf x.tar .)
             name = self._check_name(member)
             self._check_type(member)
             if member.isdir():
@@ -1236,8 +1240,8 @@ def _is_video(extension: str) -> bool:
 def _json_object(data: bytes) -> Mapping[str, Any]:
     try:
         value = json.loads(data)
-    except (UnicodeError, ValueError) as exc:
-        raise ValueError(f"is not valid JSON ({exc})") from exc
+    except (UnicodeError, ValueError, RecursionError) as exc:  # deep nesting: recursion
+        raise ValueError(f"is not valid JSON ({type(exc).__name__}: {exc})") from exc
     if not isinstance(value, dict):
         raise ValueError(f"is a JSON {type(value).__name__}, not an object")
     return value

@@ -122,11 +122,29 @@ class Clip:
             return float(stream.duration * self._time_base)
         if container.duration:
             return max(0.0, float(container.duration) / av.time_base - self._origin)
-        return math.inf  # unknown: every target is tried; past the end shows when decoding
+        return self._measured_duration()
+
+    def _measured_duration(self) -> float:
+        """No duration in the container (e.g. a streamed WebM): the end of its last packet,
+        found by reading the packets (not decoding them)."""
+        end = self._origin
+        for packet in self._container.demux(self._stream):
+            if packet.pts is not None:
+                end = max(end, (packet.pts + (packet.duration or 0)) * self._time_base)
+        self._container.seek(0, backward=True, any_frame=False)
+        return max(0.0, end - self._origin)
 
     def sample(self, sampling: Sampling) -> Iterator[SampledFrame | float]:
         """Each distinct frame on screen at the targets, in order; a float for a target at
-        or past the end (no frame is on screen there)."""
+        or past the end (no frame is on screen there). A stream that breaks while decoding
+        raises VideoDecodeError with FFmpeg's reason."""
+        try:
+            yield from self._sample(sampling)
+        except av.error.FFmpegError as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise VideoDecodeError(f"{self.name}: could not be decoded ({reason})") from exc
+
+    def _sample(self, sampling: Sampling) -> Iterator[SampledFrame | float]:
         targets = sampling.targets(self.info.duration)
         if sampling.mode == "keyframes":
             yield from self._keyframe_frames(targets)
@@ -183,20 +201,35 @@ class Clip:
         while True:
             at = max(self._origin, moment - back)
             goal = _Goal(moment)
-            decoder = self._seek(at, goal, skip_hidden=not keyframes_only)
-            first = next((f for f in decoder if f.time is not None), None)
-            if first is None or first.time <= moment + EPSILON or at <= self._origin:
-                return _Cursor(decoder=decoder, ahead=first, goal=goal)
+            start = at <= self._origin
+            try:
+                decoder = self._seek(at, goal, skip_hidden=not keyframes_only, start=start)
+                first = next((f for f in decoder if f.time is not None), None)
+            except av.error.FFmpegError:
+                if start:
+                    raise
+                first = None  # some demuxers (MPEG-TS) refuse a seek near the end
+            else:
+                if (first is not None and first.time <= moment + EPSILON) or start:
+                    # At the very start, a first frame after the target is the one on
+                    # screen (the target is before the clip's first frame).
+                    return _Cursor(decoder=decoder, ahead=first, goal=goal)
             back = max(1.0, back * 2)
 
-    def _seek(self, moment: float, goal: _Goal, *, skip_hidden: bool) -> Iterator[Any]:
-        """Position the decoder at the keyframe at or before ``moment``; its frames."""
+    def _seek(
+        self, moment: float, goal: _Goal, *, skip_hidden: bool, start: bool = False
+    ) -> Iterator[Any]:
+        """Position the decoder at the keyframe at or before ``moment`` (``start``: at the
+        beginning of the file, which demuxers that seek by decode time need); its frames."""
         stream = self._stream
-        offset = max(moment, self._origin)
         stream.codec_context.flush_buffers()  # nothing from before the seek (or a drain) stays
-        self._container.seek(
-            int(offset / self._time_base), stream=stream, backward=True, any_frame=False
-        )
+        if start:
+            self._container.seek(0, backward=True, any_frame=False)  # the file's start
+        else:
+            offset = max(moment, self._origin)
+            self._container.seek(
+                int(offset / self._time_base), stream=stream, backward=True, any_frame=False
+            )
         return self._decode(goal, skip_hidden=skip_hidden)
 
     def _decode(self, goal: _Goal, *, skip_hidden: bool) -> Iterator[Any]:
@@ -242,8 +275,8 @@ class Clip:
     def _keyframe_frames(self, targets: list[float]) -> Iterator[SampledFrame | float]:
         context = self._stream.codec_context
         context.skip_frame = "NONKEY"
-        seen: dict[float, list[float]] = {}
-        frames: dict[float, Any] = {}
+        held: tuple[float, Any] | None = None  # the keyframe of the targets so far
+        waiting: list[float] = []
         try:
             for target in targets:
                 moment = self._origin + target
@@ -255,12 +288,16 @@ class Clip:
                     yield target
                     continue
                 stamp = round(frame.time - self._origin, 6)
-                seen.setdefault(stamp, []).append(target)
-                frames.setdefault(stamp, frame)
+                if held is not None and held[0] == stamp:
+                    waiting.append(target)
+                    continue
+                if held is not None:  # one keyframe at a time: never all of them held
+                    yield SampledFrame(tuple(waiting), held[0], self._upright(held[1]))
+                held, waiting = (stamp, frame), [target]
         finally:
             context.skip_frame = "DEFAULT"
-        for stamp, frame in frames.items():
-            yield SampledFrame(tuple(seen[stamp]), stamp, self._upright(frame))
+        if held is not None:
+            yield SampledFrame(tuple(waiting), held[0], self._upright(held[1]))
 
     def _upright(self, frame: Any) -> Image.Image:
         image: Image.Image = frame.to_image(threads=0)  # swscale threads: ~2x at 1080p
@@ -344,7 +381,10 @@ def extract_to_folder(
     """Sample ``clip_path`` into ``out_dir/<clip stem>/<timestamp ms>.jpg`` plus index.json;
     returns the index."""
     folder = out_dir / clip_path.stem
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PermanentError(f"{folder}: cannot write frames there ({exc})") from exc
     frames: list[dict[str, Any]] = []
     past_end: list[float] = []
     with open_clip(clip_path, name=str(clip_path)) as clip:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import mimetypes
@@ -26,6 +27,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
+
+from PIL import Image
 
 from shared.bootstrap import Services
 from shared.domain.frames import Sampling
@@ -80,9 +83,10 @@ def extract_event(
         return state
     sampling = sampling or settings.frame_sampling
     key = video_key(obj.name)
+    previous = _previous_frames(services, path)
     try:
         frames, past_end, info = _sample_to_bucket(services, event, sampling, key)
-    except NotFoundError as exc:
+    except _SourceGoneError as exc:
         # Replaced or deleted since (a newer generation's event comes): nothing to sample.
         _finish(services, path, holder, {"status": "missing", "error": str(exc)[:1000]})
         return "stale"
@@ -93,8 +97,7 @@ def extract_event(
     except BaseException:
         _release(services, path, holder)
         raise
-    _forget_old_frames(services, path, {f["path"] for f in frames})
-    _finish(
+    held = _finish(
         services,
         path,
         holder,
@@ -109,6 +112,8 @@ def extract_event(
             "clip": asdict(info),
         },
     )
+    if held:  # still this clip's newest generation: its stale frames can go
+        _forget_frames(services, previous - {f["path"] for f in frames})
     return "done"
 
 
@@ -120,10 +125,14 @@ def _sample_to_bucket(
     frames: list[dict[str, Any]] = []
     past_end: list[float] = []
     source = f"gs://{obj.bucket}/{obj.name}"
-    with (
-        services.blobs.open_read(obj.bucket, obj.name, generation=obj.generation) as reader,
-        open_clip(reader, name=source) as clip,
-    ):
+    with contextlib.ExitStack() as stack:
+        try:
+            reader = stack.enter_context(
+                services.blobs.open_read(obj.bucket, obj.name, generation=obj.generation)
+            )
+        except NotFoundError as exc:
+            raise _SourceGoneError(str(exc)) from exc
+        clip = stack.enter_context(open_clip(reader, name=source))
         for item in clip.sample(sampling):
             if isinstance(item, float):
                 past_end.append(item)
@@ -136,19 +145,11 @@ def _sample_to_bucket(
             services.blobs.write(
                 settings.frames_bucket, name, data, content_type="image/jpeg", metadata=metadata
             )
-            width, height = _jpeg_size(item.image.size, max_side)
+            with Image.open(io.BytesIO(data)) as written:  # reads the header only
+                width, height = written.size
             frames.append({"timestamp": item.timestamp, "path": name, "width": width,
                            "height": height, "targets": list(item.targets)})  # fmt: skip
         return frames, past_end, clip.info
-
-
-def _jpeg_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
-    """The size ``encode_jpeg`` gives (Pillow's thumbnail keeps the aspect ratio)."""
-    width, height = size
-    if max_side is None or max(width, height) <= max_side:
-        return width, height
-    scale = max_side / max(width, height)
-    return (max(1, round(width * scale)), max(1, round(height * scale)))
 
 
 def _claim(
@@ -183,15 +184,19 @@ def _claim(
     return state
 
 
-def _finish(services: Services, path: str, holder: str, fields: dict[str, Any]) -> None:
-    def apply(tx: Any) -> None:
+def _finish(services: Services, path: str, holder: str, fields: dict[str, Any]) -> bool:
+    """Record the outcome if this delivery still holds the clip; whether it did."""
+
+    def apply(tx: Any) -> bool:
         current = tx.get(path)
         if current is None or current.data.get("holder") != holder:
-            return  # taken over (a newer generation, or a delivery after the lease)
+            return False  # taken over (a newer generation, or a delivery after the lease)
         tx.update(path, {**fields, "holder": None, "lease_until": None,
                          "updated_at": SERVER_TIMESTAMP})  # fmt: skip
+        return True
 
-    services.documents.run_transaction(apply)
+    held: bool = services.documents.run_transaction(apply)
+    return held
 
 
 def _release(services: Services, path: str, holder: str) -> None:
@@ -203,15 +208,21 @@ def _release(services: Services, path: str, holder: str) -> None:
     services.documents.run_transaction(apply)
 
 
-def _forget_old_frames(services: Services, path: str, keep: set[str]) -> None:
-    """Delete the frames an earlier generation of the clip wrote that this one did not."""
+def _previous_frames(services: Services, path: str) -> set[str]:
+    """The frames an earlier generation of the clip wrote (in its document)."""
     current = services.documents.get(path)
-    before = (current.data.get("frames") or []) if current is not None else []
-    for frame in before:
-        name = frame.get("path")
-        if name and name not in keep:
-            with contextlib.suppress(NotFoundError):
-                services.blobs.delete(services.settings.frames_bucket, name)
+    frames = (current.data.get("frames") or []) if current is not None else []
+    return {str(frame["path"]) for frame in frames if frame.get("path")}
+
+
+def _forget_frames(services: Services, names: set[str]) -> None:
+    for name in sorted(names):
+        with contextlib.suppress(NotFoundError):
+            services.blobs.delete(services.settings.frames_bucket, name)
+
+
+class _SourceGoneError(Exception):
+    """The clip's generation is no longer there (replaced or deleted since its event)."""
 
 
 def read_sidecar(path: Path) -> dict[str, str]:

@@ -28,9 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.bootstrap import Services, build_model_client
 from shared.errors import TransientError
-from shared.ports import SERVER_TIMESTAMP, OutgoingMessage
+from shared.ports import SERVER_TIMESTAMP, Document, OutgoingMessage
 from shared.ports.models import MediaPart, ModelRequestError
 from shared.prompts import get_prompt
+from shared.services.datasets import dataset_prefix
 from shared.services.models import ModelCallFailedError, cost_usd
 from shared.services.videos import CLIPS
 from shared.services.vision_prompts import FRAME_PROMPTS, FrameDescription
@@ -110,6 +111,16 @@ def analysis_id(clip: str, generation: int, prompt_key: str, model: str, provide
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
+def _under(docs: list[Document], prefix: str | None) -> list[Document]:
+    """The sampled clips under an object prefix, with frames, by name."""
+    start = f"{prefix.strip('/')}/" if prefix else ""
+    chosen = [
+        doc for doc in docs
+        if str(doc.data.get("name", "")).startswith(start) and doc.data.get("frames")
+    ]  # fmt: skip
+    return sorted(chosen, key=lambda doc: str(doc.data["name"]))
+
+
 def _context(clip: Mapping[str, Any], frame: Mapping[str, Any]) -> str:
     metadata = ", ".join(f"{k}={v}" for k, v in sorted((clip.get("metadata") or {}).items()))
     return f"clip: {clip['name']}; at {frame['timestamp']:.3f} s" + (
@@ -133,14 +144,11 @@ def plan_analysis(services: Services, request: AnalysisRequest) -> AnalysisPlan:
     offline = client.is_offline(model)
     plan = AnalysisPlan(model=model, provider=provider, prompt=prompt.key,
                         unpriced=not offline and model not in settings.model_prices)  # fmt: skip
-    prefix = f"{request.dataset.strip('/')}/" if request.dataset else ""
-    clips = [
-        doc for doc in services.documents.query(CLIPS, where=[("status", "==", "done")])
-        if str(doc.data.get("name", "")).startswith(prefix) and doc.data.get("frames")
-    ]  # fmt: skip
-    clips.sort(key=lambda doc: str(doc.data["name"]))
-    if request.max_clips is not None:
-        clips = clips[: request.max_clips]
+    sampled = services.documents.query(CLIPS, where=[("status", "==", "done")])
+    clips = _under(sampled, request.dataset)
+    if not clips and request.dataset and "/" in request.dataset:
+        # A Hub dataset's name (OWNER/NAME): `videos pull` stores it under OWNER--NAME/.
+        clips = _under(sampled, dataset_prefix(request.dataset))
     ids = {
         doc.id: analysis_id(doc.id, int(doc.data["generation"]), prompt.key, model, provider)
         for doc in clips
@@ -157,6 +165,8 @@ def plan_analysis(services: Services, request: AnalysisRequest) -> AnalysisPlan:
         if not todo:
             plan.done_before += 1
             continue
+        if request.max_clips is not None and plan.clips + plan.deferred >= request.max_clips:
+            break  # (clips described before do not count: a re-run moves on)
         listed = sum(_frame_cost(services, model, doc.data, f) for f in todo)
         cost = 0.0 if offline else listed
         if (

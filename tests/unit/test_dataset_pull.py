@@ -946,3 +946,45 @@ def test_cli_videos_pull_stores_the_clips_and_samples_their_frames(
         assert state(services)["status"] == "done"
     finally:
         services.close()
+
+
+def test_the_archives_own_folder_entry_is_not_a_hostile_member(hub, services, source):
+    # GIVEN a shard made with `tar -C dir -cf shard.tar .`: its first member is "./"
+    entries: list[Entry] = [special("./", tarfile.DIRTYPE), *shard_entries(2)]
+    publish(hub, {SHARD_0: make_tar(entries)})
+
+    result = pull(services, source)
+
+    assert (result.outcome, result.clips_written) == ("pulled", 2)
+
+
+def test_a_malformed_sparse_header_is_a_bad_shard_not_a_crash(hub, services, source):
+    hostile = tarfile.TarInfo("clips/x.mp4")
+    hostile.size = 4
+    hostile.pax_headers = {"GNU.sparse.map": "abc", "GNU.sparse.size": "4"}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, content in shard_entries(1):  # type: ignore[misc]
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+        tar.addfile(hostile, io.BytesIO(b"abcd"))
+    data = buffer.getvalue()
+    publish(hub, {SHARD_0: data})
+
+    with pytest.raises(PermanentError) as caught:
+        pull(services, source)
+
+    assert "clips/x.mp4" in str(caught.value) or SHARD_0 in str(caught.value)
+    assert state(services)["status"] == "failed"
+
+
+def test_json_nested_too_deep_is_a_sample_error_not_a_crash(hub, services, source):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    key = keys(1)[0]
+    publish(hub, {SHARD_0: make_tar([(f"{key}.mp4", clip_bytes(key)), (f"{key}.json", deep)])})
+
+    result = pull(services, source)
+
+    assert result.clips_written == 0
+    assert "not valid JSON" in result.errors[0]

@@ -220,3 +220,12 @@ def test_without_keys_the_offline_provider_describes_each_picture(tmp_path):
     finally:
         use_services(None)
         services.close()
+
+
+def test_max_clips_moves_on_to_clips_not_described_yet(services, llm_server):
+    first = analyze(services, max_clips=1)
+    second = analyze(services, max_clips=1)
+
+    assert first.clip_names == ["ego/clip0.mp4"]
+    assert second.clip_names == ["ego/clip1.mp4"]  # the first one is done: not counted
+    assert second.done_before == 1
