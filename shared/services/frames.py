@@ -31,6 +31,7 @@ from shared.errors import PermanentError
 
 EPSILON = 1e-6  # seconds: presentation times equal up to rounding are "at" the target
 SEEK_GAP_SECONDS = 2.0  # without a keyframe index: seek only for targets this far ahead
+SEQUENTIAL_FORMATS = frozenset({"mpeg", "mpegvideo", "vob"})  # decoded straight through
 
 
 class VideoDecodeError(PermanentError):
@@ -93,10 +94,11 @@ class Clip:
     def __init__(self, container: Any, name: str) -> None:
         self.name = name
         self._container = container
-        if not container.streams.video:
+        moving = [s for s in container.streams.video if not _still_picture(s)]
+        if not moving:
             kinds = sorted({s.type for s in container.streams}) or ["no streams"]
             raise VideoDecodeError(f"{name}: no video stream ({', '.join(kinds)})")
-        self._stream = container.streams.video[0]
+        self._stream = moving[0]
         self._stream.thread_type = "AUTO"
         tb = self._stream.time_base
         self._time_base = float(tb) if tb is not None else 1 / 90_000
@@ -107,6 +109,9 @@ class Clip:
             e.timestamp * self._time_base for e in entries if e.is_keyframe
         ) if entries is not None else []  # fmt: skip
         self._indexed = len(entries or ()) > 1
+        # MPEG program streams carry guessed times after a seek and an estimated duration:
+        # decode them from the start, straight through, and measure their length.
+        self._sequential = container.format.name in SEQUENTIAL_FORMATS
         self.info = ClipInfo(
             codec=self._stream.codec_context.name,
             width=self._stream.codec_context.width,
@@ -118,6 +123,8 @@ class Clip:
 
     def _duration(self) -> float:
         stream, container = self._stream, self._container
+        if self._sequential:
+            return self._measured_duration()
         if stream.duration:
             return float(stream.duration * self._time_base)
         if container.duration:
@@ -157,7 +164,11 @@ class Clip:
             if target >= self.info.duration + EPSILON:
                 yield target  # past the end: nothing to decode
                 continue
-            if (
+            if cursor.decoder is None and self._sequential:
+                goal = _Goal(moment)
+                cursor = _Cursor(decoder=self._seek(0.0, goal, skip_hidden=False, start=True),
+                                 goal=goal)  # fmt: skip
+            elif (
                 cursor.decoder is None
                 or cursor.goal.drained
                 or self._should_seek(cursor.position, moment)
@@ -184,7 +195,7 @@ class Clip:
         self._stream.codec_context.skip_frame = "DEFAULT"
 
     def _should_seek(self, position: float, moment: float) -> bool:
-        if moment <= position:
+        if moment <= position or self._sequential:
             return False
         if self._indexed:
             # A keyframe after where the decoder is, at or before the target: jump there.
@@ -354,6 +365,14 @@ class _Goal:
     moment: float
     last: bool = False  # the cursor is dropped after this target (a seek or the end follows)
     drained: bool = False  # the decoder was drained: the next target needs a seek
+
+
+def _still_picture(stream: Any) -> bool:
+    """Cover art (a picture attached to the file) poses as a video stream."""
+    disposition = getattr(stream, "disposition", None)
+    attached = getattr(getattr(av, "stream", None), "Disposition", None)
+    flag = getattr(attached, "attached_pic", None)
+    return bool(disposition is not None and flag is not None and disposition & flag)
 
 
 def _with_targets(frame: SampledFrame, targets: list[float]) -> SampledFrame:

@@ -264,6 +264,11 @@ def _claim(
         data = current.data if current is not None else {}
         frames: list[dict[str, Any]] = list(data.get("frames") or [])
         if wanted <= {f["timestamp"] for f in frames if f.get("description")}:
+            if current is not None and data.get("status") != "done":
+                # Every frame was described by a delivery that died before saying so.
+                spent = round(sum(float(f.get("cost_usd") or 0) for f in frames), 8)
+                tx.update(path, {"status": "done", "error": None, "holder": None,
+                                 "lease_until": None, "cost_usd": spent})  # fmt: skip
             return None
         until = data.get("lease_until")
         if isinstance(until, datetime) and until.tzinfo is None:

@@ -408,3 +408,18 @@ def test_without_the_sample_clips_the_demo_generates_its_own(tmp_path):
     frames, info = sample(clips[0], Sampling())
     assert info.duration == pytest.approx(24.0, abs=0.2)
     assert [f.timestamp for f in frames] == [0.0, 10.0, 20.0]
+
+
+def test_an_mpeg_program_stream_is_decoded_straight_through(tmp_path):
+    # MPEG-PS: guessed times after a seek, an estimated duration, a start offset
+    path = tmp_path / "old.mpg"
+    absolute = make_clip(path, codec="mpeg2video", container="mpeg", seconds=10, gop=30)
+    times = [t - absolute[0] for t in absolute]  # the clip's timeline starts at its first frame
+    targets = (0.0, 0.5, 1.0, 5.5, 7.77, 9.9)
+
+    frames, info = sample(path, Sampling(mode="at", timestamps=targets))
+
+    assert info.duration == pytest.approx(10.0, abs=0.05)
+    assert [frame_number(f.image) for f in frames] == [on_screen(times, t) for t in targets]
+    assert [f.timestamp for f in frames] == [pytest.approx(times[on_screen(times, t)])
+                                             for t in targets]  # fmt: skip
