@@ -212,7 +212,7 @@ variable "max_annotation_bytes" {
 }
 
 variable "critique_worker_max_instances" {
-  description = "Most instances of critique_worker. Each instance handles one critique-jobs item at a time (one model call in flight) and paces its own calls to the per-model rate limits (model_limits) in memory, so together they bound model concurrency: at most this many calls run at once, and one model gets at most this many times its per-minute limits in all. Lower it when the workers share a provider quota that this product would exceed."
+  description = "Most instances of critique_worker (and of analyze_frames, which is bounded by the same value). Each instance handles one critique-jobs item at a time (one model call in flight) and paces its own calls to the per-model rate limits (model_limits) in memory, so together they bound model concurrency: at most this many calls run at once, and one model gets at most this many times its per-minute limits in all. Lower it when the workers share a provider quota that this product would exceed."
   type        = number
   default     = 20
   nullable    = false
