@@ -214,6 +214,14 @@ class Settings(BaseSettings):
             "~300 tokens per second of video and audio)."
         ),
     )
+    max_shard_bytes: int = Field(
+        64 << 30,
+        gt=0,
+        description=(
+            "Largest dataset shard pulled (checked while it downloads); the cloud function "
+            "downloads into memory, so terraform sets it below the function's memory."
+        ),
+    )
     frame_sampling: Sampling = Field(
         default_factory=Sampling,
         description=(

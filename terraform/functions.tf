@@ -155,6 +155,9 @@ locals {
       VIDCURATE_MAX_BACKOFF_SECONDS   = tostring(var.max_backoff_seconds)
       VIDCURATE_MAX_EVENT_AGE_SECONDS = tostring(var.max_event_age_seconds)
       VIDCURATE_LOG_LEVEL             = var.log_level
+      # pull_dataset_shard downloads a shard into its in-memory /tmp (4 GiB): refuse larger
+      # shards at once, with the reason, rather than being killed for memory on every retry.
+      VIDCURATE_MAX_SHARD_BYTES = tostring(2 * 1024 * 1024 * 1024)
     },
     { for role, bucket in google_storage_bucket.data : "VIDCURATE_${upper(role)}_BUCKET" => bucket.name },
     # Optional settings, only when set (otherwise the code's defaults): where exports are

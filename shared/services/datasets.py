@@ -201,6 +201,13 @@ class PullLimits(BaseModel):
         4 << 30, gt=0, description="The video and JSON members of one sample: what is in memory."
     )
     max_json_bytes: int = Field(1 << 20, gt=0, description="A sample's JSON member.")
+    max_shard_bytes: int = Field(
+        64 << 30,
+        gt=0,
+        description=(
+            "The shard file itself, checked while it downloads (a function's /tmp is memory)."
+        ),
+    )
 
 
 def check_shard_name(value: str) -> str:
@@ -809,7 +816,8 @@ def pull_shard(
     if recorded is not None:
         log.info("shard already pulled", extra={"labels": {"dataset": dataset, "shard": shard}})
         return _recorded_result(dataset, shard, recorded)
-    pull = _ShardPull(services, dataset, shard, path, holder, limits or PullLimits(), on_progress)
+    limits = limits or PullLimits(max_shard_bytes=services.settings.max_shard_bytes)
+    pull = _ShardPull(services, dataset, shard, path, holder, limits, on_progress)
     try:
         with _download_area(services.settings, download_dir) as directory:
             hub = source or build_shard_source(services.settings)
@@ -922,7 +930,16 @@ class _ShardPull:
     # -- progress and the lease -------------------------------------------------------------
 
     def downloaded(self, done: int, total: int | None) -> None:
-        """Progress of the download (huggingface_hub calls this per chunk)."""
+        """Progress of the download (huggingface_hub calls this per chunk); a shard larger
+        than ``max_shard_bytes`` is refused as soon as its size is known."""
+        cap = self.limits.max_shard_bytes
+        if max(done, total or 0) > cap:
+            raise self._rejected(
+                self.shard,
+                f"the shard is {total or done} bytes, more than {cap} (max_shard_bytes; "
+                "pull it with `vidcurate videos pull` on a machine with room, or raise "
+                "VIDCURATE_MAX_SHARD_BYTES where memory allows)",
+            )
         self._tick("downloading", done, total)
 
     def _tick(self, phase: Phase, done: int, total: int | None) -> None:

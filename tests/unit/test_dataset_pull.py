@@ -988,3 +988,18 @@ def test_json_nested_too_deep_is_a_sample_error_not_a_crash(hub, services, sourc
 
     assert result.clips_written == 0
     assert "not valid JSON" in result.errors[0]
+
+
+def test_a_shard_larger_than_allowed_is_refused_while_it_downloads(hub, tmp_path, source_for):
+    publish(hub, {SHARD_0: make_tar(shard_entries(3))})
+    settings = make_settings(hub, tmp_path / "home", max_shard_bytes=2048)
+    services = build_services(settings)
+    try:
+        with pytest.raises(ShardRejectedError, match="max_shard_bytes") as caught:
+            pull_shard(services, DATASET, SHARD_0, source=source_for(settings))
+
+        assert caught.value.shard == SHARD_0
+        assert stored(services) == {}  # refused before a single sample was read
+        assert state(services)["status"] == "failed"
+    finally:
+        services.close()
