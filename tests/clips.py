@@ -92,6 +92,7 @@ def make_clip(
     rotate: int | None = None,
     audio: bool = False,
     container: str | None = None,
+    open_gop: bool = False,
 ) -> list[float]:
     """Encode a clip whose frame i shows the number i (a barcode) and return the presentation
     times in seconds of its frames, in order (what a decoder will report).
@@ -122,7 +123,10 @@ def make_clip(
     end = ticks[-1] + (ticks[-1] - ticks[-2] if len(ticks) > 1 else 1 / (fps * time_base))
 
     with av.open(str(path), "w", format=fmt) as out:
-        video = out.add_stream(codec, rate=fps, options=_options(codec, bframes, gop))
+        options = _options(codec, bframes, gop)
+        if open_gop:  # libx264: B-frames before a keyframe may refer to the GOP before it
+            options["x264-params"] = "open-gop=1:b-pyramid=normal"
+        video = out.add_stream(codec, rate=fps, options=options)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.time_base = time_base
         if codec in ("mpeg4", "libvpx", "libvpx-vp9"):

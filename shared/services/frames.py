@@ -284,31 +284,78 @@ class Clip:
                 yield frame
 
     def _keyframe_frames(self, targets: list[float]) -> Iterator[SampledFrame | float]:
-        context = self._stream.codec_context
-        context.skip_frame = "NONKEY"
         held: tuple[float, Any] | None = None  # the keyframe of the targets so far
         waiting: list[float] = []
-        try:
-            for target in targets:
-                moment = self._origin + target
-                if moment >= self._origin + self.info.duration:
-                    yield target
-                    continue
-                frame = self._cursor_at(moment, keyframes_only=True).ahead
-                if frame is None:
-                    yield target
-                    continue
-                stamp = round(frame.time - self._origin, 6)
-                if held is not None and held[0] == stamp:
-                    waiting.append(target)
-                    continue
-                if held is not None:  # one keyframe at a time: never all of them held
-                    yield SampledFrame(tuple(waiting), held[0], self._upright(held[1]))
-                held, waiting = (stamp, frame), [target]
-        finally:
-            context.skip_frame = "DEFAULT"
+        for target in targets:
+            moment = self._origin + target
+            if moment >= self._origin + self.info.duration:
+                yield target
+                continue
+            frame = self._keyframe_at(moment)
+            if frame is None:
+                yield target
+                continue
+            stamp = round(frame.time - self._origin, 6)
+            if held is not None and held[0] == stamp:
+                waiting.append(target)
+                continue
+            if held is not None:  # one keyframe at a time: never all of them held
+                yield SampledFrame(tuple(waiting), held[0], self._upright(held[1]))
+            held, waiting = (stamp, frame), [target]
         if held is not None:
             yield SampledFrame(tuple(waiting), held[0], self._upright(held[1]))
+
+    def _keyframe_at(self, moment: float) -> Any:
+        """The keyframe presented last at or before ``moment``, chosen from the packets (not
+        from what a decoder skipping non-keyframes puts out, which is not in presentation
+        order on open-GOP streams) and decoded alone."""
+        stream, context = self._stream, self._stream.codec_context
+        back = 0.0
+        while True:
+            at = max(self._origin, moment - back)
+            start = at <= self._origin
+            try:
+                best = self._key_packet(at, moment, start=start)
+            except av.error.FFmpegError:
+                if start:
+                    raise
+                best = None
+            if best is not None or start:
+                break
+            back = max(1.0, back * 2)
+        if best is None:
+            return None
+        context.flush_buffers()
+        frames = [*context.decode(best), *context.decode(None)]
+        context.flush_buffers()
+        for frame in frames:
+            if frame.time_base is None:
+                frame.time_base = stream.time_base
+        return frames[0] if frames else None
+
+    def _key_packet(self, at: float, moment: float, *, start: bool) -> Any:
+        """Seek to ``at`` (the file's start with ``start``) and read packets: the last key
+        packet presented at or before ``moment`` (None if none is there)."""
+        stream, time_base = self._stream, self._time_base
+        stream.codec_context.flush_buffers()
+        if start:
+            self._container.seek(0, backward=True, any_frame=False)
+        else:
+            self._container.seek(int(at / time_base), stream=stream, backward=True,
+                                 any_frame=False)  # fmt: skip
+        best = None
+        for packet in self._container.demux(stream):
+            if packet.pts is None:
+                continue
+            if packet.is_keyframe and packet.pts * time_base <= moment + EPSILON:
+                best = packet
+            elif packet.is_keyframe or (
+                best is not None
+                and packet.dts is not None
+                and packet.dts * time_base > moment + EPSILON
+            ):
+                break  # the next keyframe, or past the target with one in hand
+        return best
 
     def _upright(self, frame: Any) -> Image.Image:
         image: Image.Image = frame.to_image(threads=0)  # swscale threads: ~2x at 1080p

@@ -423,3 +423,29 @@ def test_an_mpeg_program_stream_is_decoded_straight_through(tmp_path):
     assert [frame_number(f.image) for f in frames] == [on_screen(times, t) for t in targets]
     assert [f.timestamp for f in frames] == [pytest.approx(times[on_screen(times, t)])
                                              for t in targets]  # fmt: skip
+
+
+@pytest.mark.parametrize("open_gop", [False, True], ids=["closed-gop", "open-gop"])
+def test_keyframes_mode_returns_the_last_keyframe_at_or_before_each_target(tmp_path, open_gop):
+    path = tmp_path / "gop.mp4"
+    times = make_clip(path, seconds=8, gop=40, bframes=3, open_gop=open_gop)
+    keyframes = []
+    with av.open(str(path)) as container:
+        for index, frame in enumerate(container.decode(container.streams.video[0])):
+            if frame.key_frame:
+                keyframes.append(index)
+    targets = tuple(round(0.37 * k, 3) for k in range(21))
+
+    frames, _info = sample(path, Sampling(mode="at", timestamps=targets))
+    snapped, _info = sample(path, Sampling(mode="keyframes", interval_seconds=0.37,
+                                           max_frames=None))  # fmt: skip
+
+    assert len(keyframes) > 3
+    for frame in snapped:
+        number = frame_number(frame.image)
+        assert number in keyframes
+        assert frame.timestamp == pytest.approx(times[number])
+        for target in frame.targets:
+            expected = max(k for k in keyframes if times[k] <= target + 1e-6)
+            assert number == expected, (target, number, expected)
+    assert len(frames) >= len(snapped)
