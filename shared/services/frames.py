@@ -77,29 +77,42 @@ class SampleResult:
 def open_clip(source: str | Path | IO[bytes], name: str | None = None) -> Iterator[Clip]:
     """Open a clip (a path or a seekable binary file, e.g. a bucket object's reader)."""
     label = name or str(source if isinstance(source, str | Path) else "clip")
+
+    def reopen() -> Any:
+        if not isinstance(source, str | Path):
+            source.seek(0)
+        return av.open(source if not isinstance(source, Path) else str(source), "r")
+
     try:
-        container = av.open(source if not isinstance(source, Path) else str(source), "r")
+        container = reopen()
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's words, not our path
         raise VideoDecodeError(f"{label}: not a readable video file ({reason})") from exc
     try:
-        yield Clip(container, label)
-    finally:
+        clip = Clip(container, label, reopen=reopen)
+    except BaseException:
         container.close()
+        raise
+    try:
+        yield clip
+    finally:
+        clip.close()
 
 
 class Clip:
     """An open clip: its video stream, and sampling over it."""
 
-    def __init__(self, container: Any, name: str) -> None:
+    def __init__(self, container: Any, name: str, *, reopen: Any = None) -> None:
         self.name = name
         self._container = container
+        self._reopen = reopen
         moving = [s for s in container.streams.video if not _still_picture(s)]
         if not moving:
             kinds = sorted({s.type for s in container.streams}) or ["no streams"]
             raise VideoDecodeError(f"{name}: no video stream ({', '.join(kinds)})")
         self._stream = moving[0]
         self._stream.thread_type = "AUTO"
+        self._stream_index = self._stream.index
         tb = self._stream.time_base
         self._time_base = float(tb) if tb is not None else 1 / 90_000
         start = self._stream.start_time
@@ -121,6 +134,22 @@ class Clip:
             keyframes=len(self._keyframes),
         )
 
+    def close(self) -> None:
+        """Close the container (the one open now: a restart opens it again)."""
+        self._container.close()
+
+    def _restart(self) -> None:
+        """Back to the file's very start. Reopened when possible: some demuxers (MPEG-TS)
+        cannot seek to frames before their first seekable keyframe, which a fresh open
+        decodes."""
+        if self._reopen is None:
+            self._container.seek(0, backward=True, any_frame=False)
+            return
+        self._container.close()
+        self._container = self._reopen()
+        self._stream = self._container.streams[self._stream_index]
+        self._stream.thread_type = "AUTO"
+
     def _duration(self) -> float:
         stream, container = self._stream, self._container
         if self._sequential:
@@ -138,7 +167,7 @@ class Clip:
         for packet in self._container.demux(self._stream):
             if packet.pts is not None:
                 end = max(end, (packet.pts + (packet.duration or 0)) * self._time_base)
-        self._container.seek(0, backward=True, any_frame=False)
+        self._restart()
         return max(0.0, end - self._origin)
 
     def sample(self, sampling: Sampling) -> Iterator[SampledFrame | float]:
@@ -235,7 +264,7 @@ class Clip:
         stream = self._stream
         stream.codec_context.flush_buffers()  # nothing from before the seek (or a drain) stays
         if start:
-            self._container.seek(0, backward=True, any_frame=False)  # the file's start
+            self._restart()
         else:
             offset = max(moment, self._origin)
             self._container.seek(
@@ -325,6 +354,7 @@ class Clip:
             back = max(1.0, back * 2)
         if best is None:
             return None
+        stream, context = self._stream, self._stream.codec_context  # (a restart reopens)
         context.flush_buffers()
         frames = [*context.decode(best), *context.decode(None)]
         context.flush_buffers()
@@ -339,7 +369,8 @@ class Clip:
         stream, time_base = self._stream, self._time_base
         stream.codec_context.flush_buffers()
         if start:
-            self._container.seek(0, backward=True, any_frame=False)
+            self._restart()
+            stream = self._stream
         else:
             self._container.seek(int(at / time_base), stream=stream, backward=True,
                                  any_frame=False)  # fmt: skip
