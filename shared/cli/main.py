@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
@@ -79,6 +81,19 @@ def main(
     _State.verbose = verbose
 
 
+@contextmanager
+def _session(log_level: str = "WARNING", **extra: Any) -> Iterator[Services]:
+    """The stores of one command, closed afterwards; a bad flag or a failed step ends the
+    command with its one-line reason (exit 2 or 1), never a traceback."""
+    services = _services(_settings(log_level, **extra))
+    try:
+        yield services
+    except (ValidationError, VidcurateError) as exc:
+        _fail(exc)
+    finally:
+        services.close()
+
+
 def _fail(exc: ValidationError | VidcurateError) -> NoReturn:
     """Report a bad flag (exit 2) or a failed command (exit 1) in one line, no traceback."""
     if isinstance(exc, ValidationError):
@@ -106,9 +121,7 @@ def serve(
     timeout: Annotated[float, typer.Option(help="With --until-idle: give up after seconds.")] = 300,
 ) -> None:
     """Serve every function: deliver bucket events and messages until stopped (Ctrl-C)."""
-    settings = _settings("INFO", **({"workers": workers} if workers else {}))
-    services = _services(settings)
-    try:
+    with _session("INFO", **({"workers": workers} if workers else {})) as services:
         if until_idle:
             with runtime_progress(console, services) as on_progress:
                 stats = build_runtime(services, on_progress=on_progress).run_until_idle(timeout)
@@ -123,18 +136,14 @@ def serve(
             signal.signal(signal.SIGINT, _stop)
             err_console.print(
                 f"[bold]vidcurate serve[/]: {len(FUNCTIONS)} functions, "
-                f"{settings.workers} workers, home {settings.home} (Ctrl-C to stop)"
+                f"{services.settings.workers} workers, home {services.settings.home} "
+                "(Ctrl-C to stop)"
             )
             stats = build_runtime(services).serve(stop)
         err_console.print(
             f"handled {stats.total_handled} events, {stats.total_failed} failed attempts, "
             f"{stats.scanned_files} files picked up from bucket folders"
         )
-    except VidcurateError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        services.close()
 
 
 @app.command()
@@ -142,12 +151,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """What is in the buckets, the bus (pending, in flight, dead-lettered) and the documents."""
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         report = collect_status(services, build_subscriber(services))
-    finally:
-        services.close()
     if as_json:
         console.print_json(json.dumps(report, default=str))
         return
@@ -257,12 +262,8 @@ def dlq_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Dead-lettered messages with the error that killed them."""
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         letters = list_dead_letters(build_subscriber(services), _specs(function))
-    finally:
-        services.close()
     if as_json:
         console.print_json(
             json.dumps(
@@ -307,18 +308,14 @@ def dlq_replay(
     """Publish dead letters back to their function's topic (then run `serve`)."""
     if not message_id and not replay_all:
         raise typer.BadParameter("name messages with --message-id, or pass --all")
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         replayed = replay_dead_letters(
             build_subscriber(services),
             services.bus,
-            settings,
+            services.settings,
             _specs(function),
             None if replay_all else set(message_id or ()),
         )
-    finally:
-        services.close()
     console.print(f"Replayed {len(replayed)} dead letters.")
     if message_id and not replay_all:
         missing = (
@@ -346,12 +343,8 @@ def publish(
         if not sep or not key:
             raise typer.BadParameter(f"attribute {item!r} is not key=value")
         attributes[key] = value
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         message_id = services.bus.publish(topic, data.encode(), attributes)
-    finally:
-        services.close()
     console.print(f"Published {message_id} to {topic}.")
 
 
@@ -362,16 +355,13 @@ def provision() -> None:
     On the local backend this happens by itself; on the gcp backend it is for the emulators or
     a sandbox project: production gets the same shape from terraform.
     """
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
+        settings = services.settings
         if settings.backend == "gcp":
             from shared.adapters.gcp.topology import ensure_buckets, ensure_topology  # noqa: PLC0415
 
             ensure_buckets(settings)
             ensure_topology(settings)
-    finally:
-        services.close()
     console.print(
         f"Provisioned {len(FUNCTIONS)} function subscriptions with dead-letter topics "
         f"on the {settings.backend} backend."
@@ -400,15 +390,8 @@ def ingest(
     ] = False,
 ) -> None:
     """Upload a campaign folder into the annotations bucket and ingest it until idle."""
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         summary = captions_cli.ingest_folder(console, services, folder, config_type, force=force)
-    except VidcurateError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        services.close()
     if summary.failed_events:
         raise typer.Exit(1)
 
@@ -438,9 +421,7 @@ def export_(
     ] = False,
 ) -> None:
     """Snapshot captions into export files (+ statistics); optionally publish to the Hub."""
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         request = ExportRequest(
             config_type=config_type,
             only_reviewed=only_reviewed,
@@ -450,10 +431,6 @@ def export_(
             publish=publish,
         )
         ok = captions_cli.export(console, services, request, export_dir) is not None
-    except (ValidationError, VidcurateError) as exc:
-        _fail(exc)
-    finally:
-        services.close()
     if not ok:
         raise typer.Exit(1)
 
@@ -493,9 +470,7 @@ def critiques_run(
     """Generate critiques for every reviewed caption of an export; consolidate when done."""
     from shared.cli import critiques as critiques_cli  # noqa: PLC0415
 
-    settings = _settings("INFO" if verbose else "WARNING")
-    services = _services(settings)
-    try:
+    with _session("INFO" if verbose else "WARNING") as services:
         request = CritiqueRequest(
             export_folder=Path(export_folder).name,
             critique_types=tuple(CRITIQUE_TYPES) if critique_type == "all" else (critique_type,),
@@ -506,10 +481,6 @@ def critiques_run(
             max_cost_usd=max_cost_usd,
         )
         ok = critiques_cli.run(console, services, request)
-    except (ValidationError, VidcurateError) as exc:
-        _fail(exc)
-    finally:
-        services.close()
     if not ok:
         raise typer.Exit(1)
 
@@ -522,15 +493,8 @@ def critiques_status(
     """Counts per critique type and status, and whether the run is consolidated."""
     from shared.cli import critiques as critiques_cli  # noqa: PLC0415
 
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         report = status_report(services, Path(export_folder).name)
-    except VidcurateError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        services.close()
     if as_json:
         console.print_json(json.dumps(report))
     else:
@@ -563,14 +527,8 @@ def videos_add(
         if not sep or not key.strip():
             raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--meta")
         metadata[key.strip()] = value
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         failed = frames_cli.add_videos(console, services, files, prefix=prefix, metadata=metadata)
-    except VidcurateError as exc:
-        _fail(exc)
-    finally:
-        services.close()
     if failed:
         raise typer.Exit(1)
 
@@ -592,15 +550,9 @@ def videos_pull(
 
     if not shard and not all_shards:
         raise typer.BadParameter("name at least one --shard, or --all", param_hint="--shard")
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         failed = frames_cli.pull(console, services, dataset, shard or [], all_shards=all_shards,
                                  force=force)  # fmt: skip
-    except (ValidationError, VidcurateError) as exc:
-        _fail(exc)
-    finally:
-        services.close()
     if failed:
         raise typer.Exit(1)
 
@@ -701,17 +653,11 @@ def frames_analyze(
     from shared.cli import frames as frames_cli  # noqa: PLC0415
     from shared.services.vision import AnalysisRequest  # noqa: PLC0415
 
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         request = AnalysisRequest(dataset=dataset, max_clips=max_clips, prompt=prompt,
                                   model=model, max_cost_usd=max_cost_usd,
                                   dry_run=dry_run)  # fmt: skip
         failed = frames_cli.analyze(console, services, request, out=out)
-    except (ValidationError, VidcurateError) as exc:
-        _fail(exc)
-    finally:
-        services.close()
     if failed:
         raise typer.Exit(1)
 
@@ -729,14 +675,8 @@ def frames_grid(
     """A contact sheet: thumbnails centred in a grid on light grey, JPEG quality 90."""
     from shared.cli import frames as frames_cli  # noqa: PLC0415
 
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         frames_cli.grid(console, services, sources, out, columns=columns, cell=cell)
-    except VidcurateError as exc:
-        _fail(exc)
-    finally:
-        services.close()
 
 
 @app.command()
@@ -746,12 +686,8 @@ def costs(
     """Model spend from the cost ledger, by model and by kind (critique type, vision...)."""
     from shared.services.models import summarize_costs  # noqa: PLC0415
 
-    settings = _settings()
-    services = _services(settings)
-    try:
+    with _session() as services:
         summary = summarize_costs(services.documents)
-    finally:
-        services.close()
     if as_json:
         console.print_json(json.dumps(asdict(summary)))
         return
@@ -790,15 +726,8 @@ def demo(
 ) -> None:
     """Generate a caption campaign, ingest it through the bucket, export it (and publish it)."""
     # The demo explains each failure itself; its JSON logs would only bury the story.
-    settings = _settings("CRITICAL", min_backoff_seconds=0.1, max_backoff_seconds=0.5)
-    services = _services(settings)
-    try:
+    with _session("CRITICAL", min_backoff_seconds=0.1, max_backoff_seconds=0.5) as services:
         ok = demo_module.run_demo(services, console, videos=videos, export_dir=export_dir)
-    except VidcurateError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        services.close()
     if not ok:
         raise typer.Exit(1)
 
