@@ -88,6 +88,7 @@ from shared.errors import (
 )
 from shared.ports import SERVER_TIMESTAMP, OutgoingMessage, Transaction
 from shared.services.hub import check_repo_id
+from shared.services.leases import lease_end
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
@@ -703,7 +704,7 @@ def _claim(
         if status == "done" and not force:
             return data
         if status == "pulling" and data.get("holder") not in (None, holder):
-            until = _aware(data.get("lease_until"))
+            until = lease_end(data.get("lease_until"))
             if until is not None and until > now:
                 raise TransientError(
                     f"{dataset}: shard {shard} is being pulled by another delivery "
@@ -746,12 +747,6 @@ def _finish(services: Services, path: str, holder: str, fields: Mapping[str, Any
         tx.update(path, {**fields, **done, "updated_at": SERVER_TIMESTAMP})
 
     services.documents.run_transaction(apply)
-
-
-def _aware(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _recorded_result(dataset: str, shard: str, data: Mapping[str, Any]) -> PullResult:

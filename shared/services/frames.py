@@ -231,7 +231,7 @@ class Clip:
             return any(position < k <= moment for k in self._keyframes)
         return moment - position > SEEK_GAP_SECONDS
 
-    def _cursor_at(self, moment: float, *, keyframes_only: bool = False) -> _Cursor:
+    def _cursor_at(self, moment: float) -> _Cursor:
         """A decoder positioned at a keyframe presented at or before ``moment``.
 
         Index timestamps may be decode times (B-frames: a keyframe is presented a few frames
@@ -243,7 +243,7 @@ class Clip:
             goal = _Goal(moment)
             start = at <= self._origin
             try:
-                decoder = self._seek(at, goal, skip_hidden=not keyframes_only, start=start)
+                decoder = self._seek(at, goal, skip_hidden=True, start=start)
                 first = next((f for f in decoder if f.time is not None), None)
             except av.error.FFmpegError:
                 if start:

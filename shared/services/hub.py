@@ -29,6 +29,7 @@ from shared.bootstrap import Services
 from shared.config import Settings
 from shared.errors import NotFoundError, PermanentError, TransientError
 from shared.ports import DELETE_FIELD, SERVER_TIMESTAMP, DocumentStore, HubPublisher, Transaction
+from shared.services.leases import lease_live
 
 log = logging.getLogger("vidcurate.hub")
 
@@ -213,18 +214,14 @@ def _claim(
         if data.get("state") == "done":
             return data
         holder = data.get("request_id")
-        lease = data.get("lease_until")
-        if isinstance(lease, datetime) and lease.tzinfo is None:
-            lease = lease.replace(tzinfo=UTC)
         if (
             data.get("state") == "uploading"
             and holder != request_id
-            and isinstance(lease, datetime)
-            and lease > now
+            and lease_live(data.get("lease_until"), now)
         ):
             raise TransientError(
                 f"{request.folder} -> {repo_id}: message {holder} is publishing it (lease until "
-                f"{lease.isoformat()}); retry later"
+                f"{data['lease_until']}); retry later"
             )
         tx.set(
             path,

@@ -36,6 +36,7 @@ from shared.errors import NotFoundError, PermanentError, TransientError
 from shared.events import StorageEvent
 from shared.ports import SERVER_TIMESTAMP, BlobInfo
 from shared.services.frames import ClipInfo, VideoDecodeError, encode_jpeg, open_clip
+from shared.services.leases import lease_live
 
 log = logging.getLogger("vidcurate.videos")
 
@@ -168,11 +169,7 @@ def _claim(
         if seen == generation:
             if data.get("status") in ("done", "failed", "missing"):
                 return "already_done"
-            until = data.get("lease_until")
-            if isinstance(until, datetime) and until.tzinfo is None:
-                until = until.replace(tzinfo=UTC)
-            live = isinstance(until, datetime) and until > now
-            if live and data.get("holder") != holder:
+            if lease_live(data.get("lease_until"), now) and data.get("holder") != holder:
                 raise TransientError(f"gs://{bucket}/{name}#{generation} is being sampled")
         tx.set(path, {**data, "bucket": bucket, "name": name, "generation": generation,
                       "status": "sampling", "holder": holder,

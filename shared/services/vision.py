@@ -32,6 +32,7 @@ from shared.ports import SERVER_TIMESTAMP, Document, OutgoingMessage
 from shared.ports.models import MediaPart, ModelRequestError
 from shared.prompts import get_prompt
 from shared.services.datasets import dataset_prefix
+from shared.services.leases import lease_live
 from shared.services.models import ModelCallFailedError, cost_usd
 from shared.services.videos import CLIPS
 from shared.services.vision_prompts import FRAME_PROMPTS, FrameDescription
@@ -270,15 +271,8 @@ def _claim(
                 tx.update(path, {"status": "done", "error": None, "holder": None,
                                  "lease_until": None, "cost_usd": spent})  # fmt: skip
             return None
-        until = data.get("lease_until")
-        if isinstance(until, datetime) and until.tzinfo is None:
-            until = until.replace(tzinfo=UTC)
         now = datetime.now(UTC)
-        if (
-            data.get("holder") not in (None, holder)
-            and isinstance(until, datetime)
-            and (until > now)
-        ):
+        if data.get("holder") not in (None, holder) and lease_live(data.get("lease_until"), now):
             raise TransientError(f"{clip['name']}: its frames are being analysed")
         tx.set(path, {
             **data,
