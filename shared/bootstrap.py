@@ -1,57 +1,78 @@
-"""The composition root: the one place that turns Settings into services."""
+"""The composition root: the one place that turns settings into a context, and the only
+module that imports adapters."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.config import Settings
-from shared.errors import ConfigError
-from shared.logging import configure_logging
-from shared.ports import BlobStore, DocumentStore, HubPublisher, MessageBus, Subscriber
+from shared.core.errors import ConfigError
+from shared.platform.context import Context, Remotes
+from shared.platform.logging import configure_logging
+from shared.platform.runtime.catalog import FunctionSpec
+from shared.ports import HubPublisher, MessageBus, Subscriber
+from shared.ports.datasets import ShardSource
+from shared.ports.models import ModelProvider
 
 if TYPE_CHECKING:
-    from shared.runtime.dispatch import Handler
-    from shared.runtime.local import EventRuntime, RuntimeStats
-    from shared.services.models import ModelClient
+    from shared.platform.runtime.dispatch import Handler
+    from shared.platform.runtime.local import EventRuntime, RuntimeStats
+
+__all__ = [
+    "Context",
+    "build_context",
+    "build_hub_publisher",
+    "build_providers",
+    "build_runtime",
+    "build_shard_source",
+    "build_subscriber",
+    "get_context",
+    "provision_gcp",
+    "use_context",
+]
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 
 
-@dataclass
-class Services:
-    """Everything a function or the CLI needs, built once per process."""
-
-    settings: Settings
-    blobs: BlobStore
-    documents: DocumentStore
-    bus: MessageBus
-    model_client: ModelClient | None = field(default=None, repr=False)  # built on first use
-
-    def close(self) -> None:
-        """Release connections (SQLite files, gRPC channels)."""
-        for component in (self.blobs, self.documents, self.bus):
-            close = getattr(component, "close", None)
-            if callable(close):
-                close()
-
-
-def build_services(settings: Settings) -> Services:
-    """Build the adapters that ``settings.backend`` selects."""
+def build_context(settings: Settings) -> Context[Settings]:
+    """Build the adapters that ``settings.backend`` selects, and the remote gateways' factories."""
     if settings.backend == "gcp":
         from shared.adapters.gcp import build_gcp_services  # noqa: PLC0415 (cloud SDKs on demand)
 
         blobs, documents, bus = build_gcp_services(settings)
     else:
         from shared.adapters.local import build_local_services  # noqa: PLC0415
-        from shared.runtime.topology import ensure_local_topology  # noqa: PLC0415
 
         blobs, documents, bus = build_local_services(settings)
-        ensure_local_topology(settings, bus)
-    return Services(settings=settings, blobs=blobs, documents=documents, bus=bus)
+        _ensure_local_topology(settings, bus)
+    remotes = Remotes(
+        model_providers=build_providers, hub=build_hub_publisher, shard_source=build_shard_source
+    )
+    return Context(settings=settings, blobs=blobs, documents=documents, bus=bus, remotes=remotes)
+
+
+def _ensure_local_topology(settings: Settings, bus: MessageBus) -> None:
+    """Create (or update) every subscription the catalogue needs on the local bus.
+
+    In the cloud, terraform creates the same shape: one subscription per function with a
+    dead-letter topic, and a holding subscription on each dead-letter topic.
+    """
+    from shared.adapters.local.bus import SqliteMessageBus  # noqa: PLC0415
+    from shared.catalog import FUNCTIONS  # noqa: PLC0415
+
+    if not isinstance(bus, SqliteMessageBus):
+        raise ConfigError("the local backend needs the SQLite message bus")
+    for spec in FUNCTIONS:
+        bus.create_subscription(
+            spec.subscription,
+            spec.source_topic(settings),
+            dead_letter_topic=spec.dead_letter_topic,
+            max_delivery_attempts=settings.max_delivery_attempts,
+        )
+        bus.create_subscription(spec.hold_subscription, spec.dead_letter_topic)
 
 
 def build_hub_publisher(settings: Settings) -> HubPublisher:
@@ -60,65 +81,93 @@ def build_hub_publisher(settings: Settings) -> HubPublisher:
     Building it needs no token: the publisher refuses writes without one, so reads (and a
     clear error) still work on a machine where HF_TOKEN is not set.
     """
-    from shared.adapters.hf import HfHubPublisher  # noqa: PLC0415 (huggingface_hub on demand)
+    from shared.adapters.hf.publisher import HfHubPublisher  # noqa: PLC0415
 
     return HfHubPublisher(settings)
 
 
-def build_model_client(services: Services) -> ModelClient:
-    """The model client: providers with configured keys (offline otherwise), one limiter.
+def build_shard_source(settings: Settings) -> ShardSource:
+    """Dataset shards on the Hub, as ``settings`` configures it (endpoint, token, retries)."""
+    from shared.adapters.hf.shards import HfShardSource  # noqa: PLC0415
 
-    Built once per process and shared, so the per-model rate limit covers every worker.
-    """
-    from shared.services.models import ModelClient, build_providers  # noqa: PLC0415
+    return HfShardSource(settings)
 
-    with _lock:
-        if services.model_client is None:
-            services.model_client = ModelClient(
-                services.settings, services.documents, build_providers(services.settings)
-            )
-        return services.model_client
+
+def build_providers(settings: Settings) -> dict[str, ModelProvider]:
+    """The model providers with configured keys (and the offline one, always)."""
+    from shared.adapters.models.offline import OfflineProvider  # noqa: PLC0415
+
+    providers: dict[str, ModelProvider] = {"offline": OfflineProvider()}
+    if settings.llm_provider == "offline":
+        return providers
+    if settings.openai_api_key is not None or settings.openai_base_url is not None:
+        from shared.adapters.models.openai_provider import OpenAIProvider  # noqa: PLC0415
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
+        providers["openai"] = OpenAIProvider(
+            api_key=key,
+            base_url=settings.openai_base_url,
+            name="openai-compatible" if settings.openai_base_url else "openai",
+        )
+    if settings.gemini_api_key is not None:
+        from shared.adapters.models.gemini_provider import GeminiProvider  # noqa: PLC0415
+
+        providers["gemini"] = GeminiProvider(
+            api_key=settings.gemini_api_key.get_secret_value(),
+            base_url=settings.gemini_base_url,
+        )
+    return providers
 
 
 _lock = threading.Lock()
-_current: Services | None = None
+_current: Context[Settings] | None = None
 
 
-def get_services() -> Services:
-    """The process-wide services, built from the environment on first use.
+def get_context() -> Context[Settings]:
+    """The process-wide context, built from the environment on first use.
 
     Function entry points call this; the local runtime and tests install their own with
-    :func:`use_services` so that functions share the runtime's stores.
+    :func:`use_context` so that functions share the runtime's stores.
     """
     global _current  # noqa: PLW0603 (one composition per process, like a client cache)
     with _lock:
         if _current is None:
             settings = Settings()
             configure_logging(settings.log_level)
-            _current = build_services(settings)
+            _current = build_context(settings)
         return _current
 
 
-def use_services(services: Services | None) -> None:
-    """Install (or with None, forget) the process-wide services."""
-    global _current  # noqa: PLW0603
+def use_context(context: Context[Settings] | None) -> None:
+    """Install (or with None, forget) the process-wide context."""
+    global _current  # noqa: PLW0603 (one composition per process, like a client cache)
     with _lock:
-        _current = services
+        _current = context
 
 
-def build_subscriber(services: Services) -> Subscriber:
+def build_subscriber(context: Context[Settings]) -> Subscriber:
     """Where the runtime pulls deliveries from: the local bus, or Pub/Sub subscriptions."""
-    if services.settings.backend == "gcp":
+    if context.settings.backend == "gcp":
         from shared.adapters.gcp.pubsub import PubSubSubscriber  # noqa: PLC0415
 
-        return PubSubSubscriber(services.settings)
-    if not isinstance(services.bus, Subscriber):
+        return PubSubSubscriber(context.settings)
+    if not isinstance(context.bus, Subscriber):
         raise ConfigError("the local bus does not implement the subscriber port")
-    return services.bus
+    return context.bus
+
+
+def provision_gcp(settings: Settings, specs: Sequence[FunctionSpec] | None = None) -> None:
+    """Create the buckets, topics and subscriptions of the catalogue in a GCP project (or
+    the emulators): what terraform creates in production."""
+    from shared.adapters.gcp.topology import ensure_buckets, ensure_topology  # noqa: PLC0415
+    from shared.catalog import FUNCTIONS  # noqa: PLC0415
+
+    ensure_buckets(settings)
+    ensure_topology(settings, specs=FUNCTIONS if specs is None else specs)
 
 
 def build_runtime(
-    services: Services,
+    context: Context[Settings],
     *,
     handlers: Mapping[str, Handler] | None = None,
     functions_dir: Path = FUNCTIONS_DIR,
@@ -128,18 +177,18 @@ def build_runtime(
 
     Without ``handlers`` it serves the deployed entry points from ``functions_dir``.
     """
-    from shared.runtime.catalog import FUNCTIONS  # noqa: PLC0415
-    from shared.runtime.dispatch import load_entry_point  # noqa: PLC0415
-    from shared.runtime.local import EventRuntime, Route, Scanner  # noqa: PLC0415
+    from shared.catalog import FUNCTIONS  # noqa: PLC0415
+    from shared.platform.runtime.dispatch import load_entry_point  # noqa: PLC0415
+    from shared.platform.runtime.local import EventRuntime, Route, Scanner  # noqa: PLC0415
 
     if handlers is None:
         routes = [Route(spec, load_entry_point(functions_dir, spec.name)) for spec in FUNCTIONS]
     else:
         routes = [Route(spec, handlers[spec.name]) for spec in FUNCTIONS if spec.name in handlers]
-    scanner = services.blobs if isinstance(services.blobs, Scanner) else None
+    scanner = context.blobs if isinstance(context.blobs, Scanner) else None
     return EventRuntime(
-        services.settings,
-        build_subscriber(services),
+        context.settings,
+        build_subscriber(context),
         routes,
         scanner=scanner,
         on_progress=on_progress,

@@ -5,7 +5,7 @@ locals {
   bucket_prefix   = coalesce(var.bucket_prefix, "${var.project_id}-vidcurate")
   bucket_location = upper(coalesce(var.bucket_location, var.region))
 
-  # Bucket roles of shared/config.py (BUCKET_ROLES) -> bucket names (Settings.<role>_bucket).
+  # Bucket roles of shared/platform/settings.py (BUCKET_ROLES) -> bucket names (Settings.<role>_bucket).
   data_buckets = {
     for role in ["annotations", "exports", "videos", "frames"] : role => "${local.bucket_prefix}-${role}"
   }

@@ -73,7 +73,7 @@ resource "google_firestore_field" "tasks_unindexed" {
 
 # Single-field index exemptions for the critique items, critique_runs/<folder>/items/
 # <video~task~type> (collection group "items", every run), in the same way. Queries filter on
-# status and critique_type only (shared/services/critiques.py: anything open, counts by type
+# status and critique_type only (shared/critiques/store.py: anything open, counts by type
 # and status); these fields are only read, by document id or by iterating a run:
 #   inputs, record, critique_step
 #       large, nested values: the caption and feedback; the critique and its revision; a
@@ -128,7 +128,7 @@ resource "google_firestore_field" "critique_results_unindexed" {
 
 # Single-field index exemptions for the cost ledger, model_calls/<call id> (one document per
 # billed model call, written side by side by every worker). The ledger is only iterated
-# (shared/services/models.py summarize_costs), never filtered or ordered on:
+# (shared/llm/ledger.py summarize_costs), never filtered or ordered on:
 #   labels
 #       a map: every key would get its own index entries
 #   error

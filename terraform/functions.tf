@@ -1,4 +1,4 @@
-# One event-driven Cloud Function per entry of the catalogue (shared/runtime/catalog.py).
+# One event-driven Cloud Function per entry of the catalogue (shared/catalog.py).
 # tests/deploy/test_terraform_consistency.py checks that `function_catalog` lists exactly the
 # folders under functions/ with the catalogue's triggers.
 

@@ -1,5 +1,5 @@
 # vidcurate on Google Cloud: buckets, topics, Firestore, secrets and one event-driven Cloud
-# Function per entry of shared/runtime/catalog.py (functions.tf). Deployed by cloudbuild.yaml:
+# Function per entry of shared/catalog.py (functions.tf). Deployed by cloudbuild.yaml:
 #   terraform init -backend-config="bucket=<state bucket>"
 #   terraform apply -var project_id=<project> -var region=<region>
 

@@ -34,7 +34,7 @@ output "exports_bucket" {
 }
 
 output "export_requests_topic" {
-  description = "Topic to publish an export request on (JSON body of shared/services/exports.py ExportRequest), e.g. gcloud pubsub topics publish <topic> --message='{\"config_type\": \"default\"}'."
+  description = "Topic to publish an export request on (JSON body of shared/captions/messages.py ExportRequest), e.g. gcloud pubsub topics publish <topic> --message='{\"config_type\": \"default\"}'."
   value       = google_pubsub_topic.events["export-requests"].name
 }
 

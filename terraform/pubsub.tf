@@ -60,7 +60,7 @@ resource "google_pubsub_topic_iam_member" "gcs_notifications_publisher" {
 }
 
 # Object events of a watched bucket -> its notification topic, in the JSON_API_V1 format the
-# local runtime emits too (shared/runtime/dispatch.py reads it the same way). The data buckets
+# local runtime emits too (shared/platform/runtime/dispatch.py reads it the same way). The data buckets
 # keep versions: deleting (or overwriting) a live object makes it noncurrent and arrives as
 # OBJECT_ARCHIVE; OBJECT_DELETE means a version is gone for good (a noncurrent one deleted by
 # hand or by the lifecycle rule, or any delete if versioning were off). A function that

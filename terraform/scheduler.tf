@@ -7,7 +7,7 @@
 # Cloud Scheduler Service Agent role may publish to the project's topics: no grant here.
 
 locals {
-  # The body of an export-requests message (shared/services/exports.py ExportRequest, which
+  # The body of an export-requests message (shared/captions/messages.py ExportRequest, which
   # rejects unknown fields); unset optional fields are left out rather than sent as null.
   export_request_body = jsonencode({
     for field, value in var.export_request : field => value if value != null

@@ -148,7 +148,7 @@ variable "export_time_zone" {
 }
 
 variable "export_request" {
-  description = "Body of the scheduled export-requests message (shared/services/exports.py ExportRequest): config type, strictness, and whether to publish to the Hub (to hf_dataset, or var.hf_dataset)."
+  description = "Body of the scheduled export-requests message (shared/captions/messages.py ExportRequest): config type, strictness, and whether to publish to the Hub (to hf_dataset, or var.hf_dataset)."
   type = object({
     config_type   = optional(string, "default")
     only_reviewed = optional(bool, false)
@@ -242,7 +242,7 @@ variable "critique_models" {
         "revision",
       ], critique_type) && trimspace(model) != ""
     ])
-    error_message = "critique_models: every key must be a critique type (shared/domain/critiques.py) or \"revision\", with a non-empty model name."
+    error_message = "critique_models: every key must be a critique type (shared/critiques/types.py) or \"revision\", with a non-empty model name."
   }
 }
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.bootstrap import Services
-from shared.events import StorageEvent, parse_storage_event
-from shared.runtime.catalog import function_spec, storage_topic
-from shared.runtime.dispatch import to_cloud_event
+from shared.bootstrap import Context
+from shared.catalog import function_spec
+from shared.platform.events import StorageEvent, parse_storage_event
+from shared.platform.runtime.catalog import storage_topic
+from shared.platform.runtime.dispatch import to_cloud_event
 
 PROBE = "probe-annotations"
 
@@ -59,13 +60,13 @@ def video_list(*video_ids: str) -> bytes:
     ).encode()
 
 
-def watch(services: Services) -> None:
+def watch(services: Context) -> None:
     """Subscribe the probe to the annotations bucket's notifications."""
     bus = services.bus
     bus.create_subscription(PROBE, storage_topic(services.settings.annotations_bucket))  # type: ignore[attr-defined]
 
 
-def captured_events(services: Services) -> list[StorageEvent]:
+def captured_events(services: Context) -> list[StorageEvent]:
     """Every notification since the last call, as the storage events ingest_feedback gets."""
     bus = services.bus
     spec = function_spec("ingest_feedback")

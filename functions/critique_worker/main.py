@@ -4,16 +4,15 @@ critique type); generate it, store it, and consolidate the run if it was the las
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared.bootstrap import get_services
-from shared.events import parse_pubsub_event
-from shared.runtime.entrypoint import entrypoint
-from shared.services.critiques import CritiqueJob, process_job
+from shared.bootstrap import get_context
+from shared.critiques.messages import CritiqueJob
+from shared.critiques.worker import process_job
+from shared.platform.events import parse_pubsub_event
+from shared.platform.runtime.entrypoint import entrypoint
 
 
 @functions_framework.cloud_event
-@entrypoint("critique_worker")
+@entrypoint("critique_worker", get_context)
 def critique_worker(cloud_event: CloudEvent) -> str:
     event = parse_pubsub_event(cloud_event)
-    return process_job(
-        get_services(), event.payload(CritiqueJob), delivery=event.message.message_id
-    )
+    return process_job(get_context(), event.payload(CritiqueJob), delivery=event.message.message_id)

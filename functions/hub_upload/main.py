@@ -3,21 +3,17 @@
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared.bootstrap import build_hub_publisher, get_services
-from shared.events import parse_pubsub_event
-from shared.runtime.entrypoint import entrypoint
-from shared.services.hub import HubUploadRequest, upload_export
+from shared.bootstrap import get_context
+from shared.platform.events import parse_pubsub_event
+from shared.platform.runtime.entrypoint import entrypoint
+from shared.publishing.messages import HubUploadRequest
+from shared.publishing.upload import upload_export
 
 
 @functions_framework.cloud_event
-@entrypoint("hub_upload")
+@entrypoint("hub_upload", get_context)
 def hub_upload(cloud_event: CloudEvent) -> None:
     event = parse_pubsub_event(cloud_event)
     request = event.payload(HubUploadRequest)
-    services = get_services()
-    upload_export(
-        services,
-        build_hub_publisher(services.settings),
-        request,
-        request_id=event.message.message_id,
-    )
+    context = get_context()
+    upload_export(context, context.hub(), request, request_id=event.message.message_id)

@@ -12,16 +12,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.bootstrap import Services, build_runtime
+from shared.bootstrap import build_runtime
+from shared.captions.export import ExportBlockedError, ExportResult, run_export
+from shared.captions.messages import ExportRequest
+from shared.captions.progress import caption_progress
+from shared.captions.snapshot import take_snapshot
+from shared.captions.store import QUARANTINE
+from shared.captions.upload import upload_folder
 from shared.cli.progress import runtime_progress
-from shared.services.captions import QUARANTINE, caption_progress, upload_folder
-from shared.services.exports import (
-    ExportBlockedError,
-    ExportRequest,
-    ExportResult,
-    run_export,
-    take_snapshot,
-)
+from shared.config import Settings
+from shared.platform.context import Context
 
 MAX_LISTED = 10
 
@@ -39,7 +39,12 @@ class IngestReport:
 
 
 def ingest_folder(
-    console: Console, services: Services, folder: Path, config_type: str, *, force: bool = False
+    console: Console,
+    services: Context[Settings],
+    folder: Path,
+    config_type: str,
+    *,
+    force: bool = False,
 ) -> IngestReport:
     """Upload ``folder`` as an annotation tool would, then process the events until idle."""
     files = sum(1 for path in folder.rglob("*") if not path.is_dir())
@@ -117,7 +122,7 @@ def ingest_folder(
 
 
 def export(
-    console: Console, services: Services, request: ExportRequest, export_dir: Path
+    console: Console, services: Context[Settings], request: ExportRequest, export_dir: Path
 ) -> ExportResult | None:
     """Run an export and report it; with a Hub repo, publish it (locally: right away).
 
@@ -158,8 +163,8 @@ def export(
     return result if _report_hub_upload(console, services, result.folder) else None
 
 
-def _report_hub_upload(console: Console, services: Services, folder: str) -> bool:
-    from shared.services.hub import hub_upload_status  # noqa: PLC0415 (only when publishing)
+def _report_hub_upload(console: Console, services: Context[Settings], folder: str) -> bool:
+    from shared.publishing.upload import hub_upload_status  # noqa: PLC0415 (only when publishing)
 
     rows = [row for row in hub_upload_status(services.documents) if row.get("folder") == folder]
     if not rows:

@@ -7,16 +7,14 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
-from shared.bootstrap import Services, build_runtime
+from shared.bootstrap import build_runtime
 from shared.cli.progress import runtime_progress
-from shared.services.critiques import (
-    CritiqueRequest,
-    Plan,
-    TypeCounts,
-    plan_run,
-    status_report,
-)
-from shared.services.models import summarize_costs
+from shared.config import Settings
+from shared.critiques.messages import CritiqueRequest
+from shared.critiques.plan import Plan, TypeCounts, plan_run
+from shared.critiques.status import status_report
+from shared.llm.ledger import summarize_costs
+from shared.platform.context import Context
 
 
 def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
@@ -92,7 +90,7 @@ def print_status(console: Console, report: dict[str, object]) -> None:
     )
 
 
-def run(console: Console, services: Services, request: CritiqueRequest) -> bool:
+def run(console: Console, services: Context[Settings], request: CritiqueRequest) -> bool:
     """Plan (and unless a dry run, process until idle locally); whether nothing failed."""
     plan = plan_run(services, request)
     print_plan(console, plan, dry_run=request.dry_run)

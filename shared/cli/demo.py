@@ -17,22 +17,29 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 
-from shared.bootstrap import Services
+from shared.captions.export import ExportBlockedError, run_export
+from shared.captions.messages import ExportRequest
 from shared.cli import captions as captions_cli
 from shared.cli import critiques as critiques_cli
 from shared.cli import frames as frames_cli
-from shared.services.campaign import generate_campaign
-from shared.services.critiques import CritiqueRequest, status_report
-from shared.services.exports import ExportBlockedError, ExportRequest, run_export
-from shared.services.models import summarize_costs
-from shared.services.sample_clips import SAMPLE_CLIPS, demo_clips
-from shared.services.vision import AnalysisRequest
+from shared.config import Settings
+from shared.critiques.messages import CritiqueRequest
+from shared.critiques.status import status_report
+from shared.demo.campaign import generate_campaign
+from shared.demo.clips import SAMPLE_CLIPS, demo_clips
+from shared.llm.ledger import summarize_costs
+from shared.platform.context import Context
+from shared.vision.messages import AnalysisRequest
 
 SHOWN_PROBLEMS = 5
 
 
 def run_demo(
-    services: Services, console: Console, *, videos: int = 240, export_dir: Path | None = None
+    services: Context[Settings],
+    console: Console,
+    *,
+    videos: int = 240,
+    export_dir: Path | None = None,
 ) -> bool:
     """Run the demo on ``services``; returns whether every step succeeded."""
     settings = services.settings
@@ -105,7 +112,7 @@ def run_demo(
     return result is not None and critiques_ok and frames_ok and report.failed_events == 0
 
 
-def _clips_and_frames(services: Services, console: Console, folder: Path) -> bool:
+def _clips_and_frames(services: Context[Settings], console: Console, folder: Path) -> bool:
     """Add clips to the videos bucket, sample and describe their frames, draw a sheet."""
     clips = demo_clips(folder)
     where = "the sample clips" if clips and clips[0].parent == SAMPLE_CLIPS else "generated clips"

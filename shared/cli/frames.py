@@ -20,21 +20,22 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from shared.bootstrap import Services, build_runtime
+from shared.bootstrap import build_runtime
 from shared.cli.progress import runtime_progress
-from shared.domain.frames import Sampling
-from shared.errors import PermanentError, VidcurateError
-from shared.services.datasets import (
-    PullProgress,
-    dataset_prefix,
-    pull_shard,
-    request_shard_pulls,
-    resolve_shards,
-)
-from shared.services.frames import contact_sheet, extract_to_folder
-from shared.services.models import summarize_costs
-from shared.services.videos import add_clips, clip_report
-from shared.services.vision import AnalysisRequest, analysis_report, export_json, plan_analysis
+from shared.config import Settings
+from shared.core.errors import PermanentError, VidcurateError
+from shared.llm.ledger import summarize_costs
+from shared.media.clips import add_clips, clip_report
+from shared.media.folders import extract_to_folder
+from shared.media.grids import contact_sheet
+from shared.media.sampling import Sampling
+from shared.media.shards.messages import dataset_prefix
+from shared.media.shards.pull import pull_shard, request_shard_pulls, resolve_shards
+from shared.media.shards.store import PullProgress
+from shared.platform.context import Context
+from shared.vision.messages import AnalysisRequest
+from shared.vision.plan import plan_analysis
+from shared.vision.store import analysis_report, export_json
 
 
 def extract(
@@ -82,7 +83,7 @@ def extract(
 
 def add_videos(
     console: Console,
-    services: Services,
+    services: Context[Settings],
     files: list[Path],
     *,
     prefix: str,
@@ -118,7 +119,7 @@ def add_videos(
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
-def _images(services: Services, sources: list[str]) -> Iterator[tuple[str, Image.Image]]:
+def _images(services: Context[Settings], sources: list[str]) -> Iterator[tuple[str, Image.Image]]:
     """``(name, image)`` for every image the sources name, in order, one at a time."""
     for source in sources:
         if source.startswith("gs://"):
@@ -156,7 +157,7 @@ def _open_image(name: str, data: bytes) -> Image.Image:
 
 
 def grid(
-    console: Console, services: Services, sources: list[str], out: Path, *, columns: int,
+    console: Console, services: Context[Settings], sources: list[str], out: Path, *, columns: int,
     cell: int,
 ) -> None:  # fmt: skip
     """Write the contact sheet of ``sources`` to ``out`` (JPEG, quality 90)."""
@@ -174,7 +175,7 @@ def grid(
 
 
 def analyze(
-    console: Console, services: Services, request: AnalysisRequest, *, out: Path | None
+    console: Console, services: Context[Settings], request: AnalysisRequest, *, out: Path | None
 ) -> int:
     """Plan (and locally, run) a frame analysis; print results and costs. Failed clips."""
     plan = plan_analysis(services, request)
@@ -237,7 +238,7 @@ def analyze(
 
 def pull(
     console: Console,
-    services: Services,
+    services: Context[Settings],
     dataset: str,
     selectors: list[str],
     *,
@@ -245,7 +246,7 @@ def pull(
     force: bool,
 ) -> int:
     """Pull shards (locally, then sample the new clips); how many shards failed."""
-    shards = resolve_shards(services.settings, dataset, selectors, all_shards=all_shards)
+    shards = resolve_shards(services.shard_source(), dataset, selectors, all_shards=all_shards)
     if services.settings.backend != "local":
         ids = request_shard_pulls(services, dataset, shards, force=force, requested_by="cli")
         console.print(f"published {len(ids)} dataset-shards message(s): {', '.join(shards)}")

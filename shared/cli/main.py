@@ -18,19 +18,28 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.bootstrap import Services, build_runtime, build_services, build_subscriber, use_services
+from shared.bootstrap import (
+    build_context,
+    build_runtime,
+    build_subscriber,
+    provision_gcp,
+    use_context,
+)
+from shared.captions.messages import ExportRequest
+from shared.catalog import FUNCTIONS, function_spec
 from shared.cli import captions as captions_cli
 from shared.cli import demo as demo_module
 from shared.cli.progress import runtime_progress
+from shared.cli.status import collect_status
 from shared.config import Settings
-from shared.domain.critiques import CRITIQUE_TYPES
-from shared.errors import VidcurateError
-from shared.logging import configure_logging
-from shared.runtime.catalog import FUNCTIONS, FunctionSpec, function_spec
-from shared.services.critiques import CritiqueRequest, status_report
-from shared.services.deadletters import list_dead_letters, replay_dead_letters
-from shared.services.exports import ExportRequest
-from shared.services.status import collect_status
+from shared.core.errors import VidcurateError
+from shared.critiques.messages import CritiqueRequest
+from shared.critiques.status import status_report
+from shared.critiques.types import CRITIQUE_TYPES
+from shared.platform.context import Context
+from shared.platform.deadletters import list_dead_letters, replay_dead_letters
+from shared.platform.logging import configure_logging
+from shared.platform.runtime.catalog import FunctionSpec
 
 app = typer.Typer(
     help="vidcurate: event-driven video-dataset pipeline (local stand-ins or Google Cloud).",
@@ -54,10 +63,10 @@ def _settings(log_level: str = "WARNING", **extra: Any) -> Settings:
     return Settings(**{**_State.overrides, "log_level": level, **extra})
 
 
-def _services(settings: Settings) -> Services:
+def _services(settings: Settings) -> Context[Settings]:
     configure_logging(settings.log_level)
-    services = build_services(settings)
-    use_services(services)  # entry points served in this process share these stores
+    services = build_context(settings)
+    use_context(services)  # entry points served in this process share these stores
     return services
 
 
@@ -82,7 +91,7 @@ def main(
 
 
 @contextmanager
-def _session(log_level: str = "WARNING", **extra: Any) -> Iterator[Services]:
+def _session(log_level: str = "WARNING", **extra: Any) -> Iterator[Context[Settings]]:
     """The stores of one command, closed afterwards; a bad flag or a failed step ends the
     command with its one-line reason (exit 2 or 1), never a traceback."""
     services = _services(_settings(log_level, **extra))
@@ -358,10 +367,7 @@ def provision() -> None:
     with _session() as services:
         settings = services.settings
         if settings.backend == "gcp":
-            from shared.adapters.gcp.topology import ensure_buckets, ensure_topology  # noqa: PLC0415
-
-            ensure_buckets(settings)
-            ensure_topology(settings)
+            provision_gcp(settings)
     console.print(
         f"Provisioned {len(FUNCTIONS)} function subscriptions with dead-letter topics "
         f"on the {settings.backend} backend."
@@ -602,7 +608,7 @@ def frames_extract(
 ) -> None:
     """Sample frames of local clips: the frame on screen at each time, exactly."""
     from shared.cli import frames as frames_cli  # noqa: PLC0415
-    from shared.domain.frames import Sampling  # noqa: PLC0415
+    from shared.media.sampling import Sampling  # noqa: PLC0415
 
     fields: dict[str, Any] = {}
     if interval is not None:
@@ -651,7 +657,7 @@ def frames_analyze(
 ) -> None:
     """Describe the sampled frames of clips with a vision model, watching the cost."""
     from shared.cli import frames as frames_cli  # noqa: PLC0415
-    from shared.services.vision import AnalysisRequest  # noqa: PLC0415
+    from shared.vision.messages import AnalysisRequest  # noqa: PLC0415
 
     with _session() as services:
         request = AnalysisRequest(dataset=dataset, max_clips=max_clips, prompt=prompt,
@@ -684,7 +690,7 @@ def costs(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Model spend from the cost ledger, by model and by kind (critique type, vision...)."""
-    from shared.services.models import summarize_costs  # noqa: PLC0415
+    from shared.llm.ledger import summarize_costs  # noqa: PLC0415
 
     with _session() as services:
         summary = summarize_costs(services.documents)

@@ -8,14 +8,15 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shared.bootstrap import Services
-from shared.runtime.catalog import FUNCTIONS
-from shared.runtime.local import Backlog, RuntimeStats
+from shared.catalog import FUNCTIONS
+from shared.config import Settings
+from shared.platform.context import Context
+from shared.platform.runtime.local import Backlog, RuntimeStats
 
 
 @contextmanager
 def runtime_progress(
-    console: Console, services: Services
+    console: Console, services: Context[Settings]
 ) -> Iterator[Callable[[RuntimeStats], None]]:
     """A progress bar fed by the runtime's ``on_progress`` callback."""
     bus = services.bus

@@ -28,8 +28,8 @@ class BlobStore(Protocol):
 
     ``if_generation_match=0`` means "only if the object does not exist"; a positive value
     means "only if the live generation is this one". A failed precondition raises
-    :class:`shared.errors.PreconditionFailedError`; a missing object raises
-    :class:`shared.errors.NotFoundError`.
+    :class:`shared.core.errors.PreconditionFailedError`; a missing object raises
+    :class:`shared.core.errors.NotFoundError`.
     """
 
     def read(self, bucket: str, name: str, *, generation: int | None = None) -> bytes:

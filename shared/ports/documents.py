@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
-from shared.errors import VidcurateError
+from shared.core.errors import VidcurateError
 
 T = TypeVar("T")
 

@@ -1,9 +1,9 @@
 """Hub publisher port: the subset of the Hugging Face Hub that vidcurate uses.
 
 Exports are published to a dataset repository, one export folder per commit. Adapters
-translate the Hub's failures into :mod:`shared.errors`: bad token, missing rights or a bad
-request raise :class:`~shared.errors.PermanentError`; a Hub that stays unavailable after the
-adapter's retries raises :class:`~shared.errors.TransientError`.
+translate the Hub's failures into :mod:`shared.core.errors`: bad token, missing rights or a bad
+request raise :class:`~shared.core.errors.PermanentError`; a Hub that stays unavailable after the
+adapter's retries raises :class:`~shared.core.errors.TransientError`.
 """
 
 from __future__ import annotations

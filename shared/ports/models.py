@@ -3,7 +3,7 @@
 Adapters (``shared/adapters/models/``) speak to OpenAI, Gemini, any OpenAI-compatible server,
 or answer offline. They make ONE attempt per ``generate`` (SDK retries off) and translate
 every failure into the errors below; retries, rate limits and the cost ledger live in one
-place above them (``shared/services/models.py``).
+place above them (``shared/llm/client.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from shared.errors import PermanentError, TransientError
+from shared.core.errors import PermanentError, TransientError
 
 S = TypeVar("S", bound=BaseModel)
 

@@ -17,9 +17,11 @@ import time
 
 from captions_support import dumps, feedback, review
 
-from shared.bootstrap import build_runtime, build_services, use_services
+from shared.bootstrap import build_context, build_runtime, use_context
+from shared.captions.export import run_export
+from shared.captions.messages import ExportRequest
+from shared.captions.snapshot import take_snapshot
 from shared.config import Settings
-from shared.services.exports import ExportRequest, run_export, take_snapshot
 
 VIDEOS = 10_000
 APPROVED, REJECTED, PENDING = 3_000, 1_000, 1_000
@@ -57,8 +59,8 @@ def _drop(services) -> int:
 
 def test_ingest_and_export_speed(tmp_path):
     settings = Settings(home=tmp_path / "home", log_level="WARNING", workers=4)
-    services = build_services(settings)
-    use_services(services)
+    services = build_context(settings)
+    use_context(services)
     try:
         start = time.perf_counter()
         events = _drop(services)
@@ -86,7 +88,7 @@ def test_ingest_and_export_speed(tmp_path):
         dumps_s = time.perf_counter() - start
 
     finally:
-        use_services(None)
+        use_context(None)
         services.close()
 
     total = sum(stats.handled.values())

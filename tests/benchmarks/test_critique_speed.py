@@ -16,10 +16,11 @@ import time
 
 from llmfake import DEFAULT_OPENAI_KEY, FakeLLM, run_fake_llm
 
-from shared.bootstrap import FUNCTIONS_DIR, build_runtime, build_services, use_services
+from shared.bootstrap import FUNCTIONS_DIR, build_context, build_runtime, use_context
 from shared.config import Settings
-from shared.runtime.dispatch import load_entry_point
-from shared.services.critiques import CritiqueRequest, plan_run
+from shared.critiques.messages import CritiqueRequest
+from shared.critiques.plan import plan_run
+from shared.platform.runtime.dispatch import load_entry_point
 
 VIDEOS = 10_000
 TASKS = ("subject", "scene", "motion", "spatial", "camera")
@@ -53,7 +54,7 @@ def _write_export(services, folder: str, videos: int) -> None:
 
 
 def test_planning_350k_items(tmp_path):
-    services = build_services(Settings(home=tmp_path / "home", log_level="WARNING"))
+    services = build_context(Settings(home=tmp_path / "home", log_level="WARNING"))
     folder = "export_20261123_0300"
     _write_export(services, folder, VIDEOS)
     try:
@@ -86,8 +87,8 @@ def test_achieved_rate_against_a_600_rpm_quota(tmp_path):
             openai_base_url=llm.openai_base_url,
             model_limits={"gpt-4.1": {"requests_per_minute": RPM, "tokens_per_minute": 10**9}},
         )
-        services = build_services(settings)
-        use_services(services)
+        services = build_context(settings)
+        use_context(services)
         folder = "export_20261123_0400"
         videos = -(-items // len(TASKS))
         _write_export(services, folder, videos)
@@ -102,7 +103,7 @@ def test_achieved_rate_against_a_600_rpm_quota(tmp_path):
             )
             elapsed = time.perf_counter() - start
         finally:
-            use_services(None)
+            use_context(None)
             services.close()
         served = len(llm.served("gpt-4.1"))
         rate = served / elapsed * 60

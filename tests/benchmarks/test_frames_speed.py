@@ -46,8 +46,8 @@ from typing import Any
 import av
 from PIL import Image, ImageFilter
 
-from shared.domain.frames import Sampling
-from shared.services.frames import EPSILON, SampledFrame, open_clip
+from shared.media.decode import EPSILON, SampledFrame, open_clip
+from shared.media.sampling import Sampling
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT.parent / "shared" / "data" / "videos"

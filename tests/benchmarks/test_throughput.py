@@ -16,9 +16,9 @@ from pathlib import Path
 
 from shared.adapters.local import build_local_services
 from shared.config import Settings
+from shared.platform.runtime.catalog import FunctionSpec, TopicTrigger
+from shared.platform.runtime.local import EventRuntime, Route
 from shared.ports import OutgoingMessage, Transaction
-from shared.runtime.catalog import FunctionSpec, TopicTrigger
-from shared.runtime.local import EventRuntime, Route
 
 MESSAGES = 20_000
 BATCH = 100

@@ -17,8 +17,8 @@ import pytest
 from support import poll
 
 from chaos.worker import POISON_EVERY, SPEC, build_runtime, settings_for, setup
+from shared.platform.deadletters import list_dead_letters
 from shared.ports import OutgoingMessage
-from shared.services.deadletters import list_dead_letters
 
 pytestmark = pytest.mark.slow
 

@@ -10,23 +10,21 @@ import json
 from captions_support import captured_events, watch
 from llmfake import DEFAULT_GEMINI_KEY, DEFAULT_OPENAI_KEY, FakeLLM, llm_server_fixture  # noqa: F401
 
-from shared.bootstrap import FUNCTIONS_DIR, build_runtime, build_services, use_services
+from shared.bootstrap import FUNCTIONS_DIR, build_context, build_runtime, use_context
+from shared.captions.export import run_export
+from shared.captions.ingest import ingest_event
+from shared.captions.messages import ExportRequest
+from shared.captions.upload import upload_folder
 from shared.config import Settings
-from shared.domain.critiques import CRITIQUE_TYPES
+from shared.critiques.messages import JOBS_TOPIC, CritiqueRequest
+from shared.critiques.plan import plan_run
+from shared.critiques.status import status_report
+from shared.critiques.store import RUNS, items_collection
+from shared.critiques.types import CRITIQUE_TYPES
+from shared.demo.campaign import generate_campaign
+from shared.llm.ledger import MODEL_CALLS
+from shared.platform.runtime.dispatch import load_entry_point
 from shared.ports import OutgoingMessage
-from shared.runtime.dispatch import load_entry_point
-from shared.services.campaign import generate_campaign
-from shared.services.captions import ingest_event, upload_folder
-from shared.services.critiques import (
-    JOBS_TOPIC,
-    RUNS,
-    CritiqueRequest,
-    items_collection,
-    plan_run,
-    status_report,
-)
-from shared.services.exports import ExportRequest, run_export
-from shared.services.models import MODEL_CALLS
 
 
 def test_duplicates_and_injected_failures_end_in_one_consolidation(tmp_path, llm_server: FakeLLM):
@@ -47,8 +45,8 @@ def test_duplicates_and_injected_failures_end_in_one_consolidation(tmp_path, llm
         model_limits={m: {"requests_per_minute": 100_000, "tokens_per_minute": 10**9}
                       for m in ("gpt-4.1", "gpt-4o", "gemini-2.5-pro")},
     )  # fmt: skip
-    services = build_services(settings)
-    use_services(services)
+    services = build_context(settings)
+    use_context(services)
     try:
         watch(services)
         upload_folder(services, campaign, "default")
@@ -95,5 +93,5 @@ def test_duplicates_and_injected_failures_end_in_one_consolidation(tmp_path, llm
         served = sum(1 for r in llm_server.calls() if r.status == 200)
         assert services.documents.count(MODEL_CALLS) == served  # each paid call once
     finally:
-        use_services(None)
+        use_context(None)
         services.close()

@@ -14,10 +14,10 @@ from typing import Any
 
 from shared.adapters.local import build_local_services
 from shared.config import Settings
-from shared.events import parse_pubsub_event
+from shared.platform.events import parse_pubsub_event
+from shared.platform.runtime.catalog import FunctionSpec, TopicTrigger
+from shared.platform.runtime.local import EventRuntime, Route
 from shared.ports import DocumentStore, Transaction
-from shared.runtime.catalog import FunctionSpec, TopicTrigger
-from shared.runtime.local import EventRuntime, Route
 
 SPEC = FunctionSpec("chaos", TopicTrigger("chaos"), "chaos workload")
 SHARDS = 8

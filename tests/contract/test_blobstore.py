@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from shared.errors import NotFoundError, PreconditionFailedError
+from shared.core.errors import NotFoundError, PreconditionFailedError
 
 
 def test_write_then_read_round_trips_bytes_and_metadata(blobs, bucket):

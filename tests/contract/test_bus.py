@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.errors import NotFoundError
+from shared.core.errors import NotFoundError
 from shared.ports import OutgoingMessage
 
 DEAD_LETTER_SOURCE = "CloudPubSubDeadLetterSourceSubscription"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.errors import AlreadyExistsError, NotFoundError, VidcurateError
+from shared.core.errors import AlreadyExistsError, NotFoundError, VidcurateError
 from shared.ports import DELETE_FIELD, SERVER_TIMESTAMP
 
 CLOCK_SKEW = timedelta(seconds=5)

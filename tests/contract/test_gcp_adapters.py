@@ -19,8 +19,9 @@ from shared.adapters.gcp.firestore import FirestoreDocumentStore
 from shared.adapters.gcp.pubsub import PubSubMessageBus, PubSubSubscriber
 from shared.adapters.gcp.storage import GcsBlobStore
 from shared.adapters.gcp.topology import ensure_topology
+from shared.catalog import FUNCTIONS
 from shared.config import Settings
-from shared.errors import (
+from shared.core.errors import (
     AlreadyExistsError,
     ContentionError,
     NotFoundError,
@@ -28,7 +29,6 @@ from shared.errors import (
     TransientError,
     VidcurateError,
 )
-from shared.runtime.catalog import FUNCTIONS
 
 
 class FailingBlob:
@@ -157,8 +157,10 @@ class TestOnThePubSubEmulator:
             ack_deadline_seconds=45,
         )
 
-        ensure_topology(settings)
-        ensure_topology(settings)  # a second run finds everything and changes nothing
+        ensure_topology(settings, specs=FUNCTIONS)
+        ensure_topology(
+            settings, specs=FUNCTIONS
+        )  # a second run finds everything and changes nothing
 
         client = pubsub_v1.SubscriberClient()
         try:

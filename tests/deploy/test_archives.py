@@ -40,31 +40,31 @@ from cloudevents.http import CloudEvent
 from support import free_port, read_log, stop_process_group, wait_until_listening
 
 from shared.adapters.local import build_local_services
+from shared.captions.export import EXPORTS
+from shared.captions.statistics import export_timestamp
+from shared.captions.store import task_doc_id, tasks_collection
+from shared.catalog import FUNCTIONS
 from shared.config import Settings
-from shared.domain.critiques import item_id
-from shared.events import (
+from shared.critiques.messages import ConsolidationRequest, CritiqueJob, CritiqueRequest
+from shared.critiques.store import items_collection, runs_path
+from shared.critiques.types import item_id
+from shared.media.clips import CLIPS, clip_id
+from shared.media.shards.messages import ShardPullRequest
+from shared.media.shards.store import shard_state_path
+from shared.platform.events import (
     STORAGE_ARCHIVED,
     pubsub_event_attributes,
     pubsub_event_data,
     storage_event_attributes,
     storage_object_resource,
 )
-from shared.runtime.catalog import FUNCTIONS, FunctionSpec, StorageTrigger, TopicTrigger
-from shared.runtime.entrypoint import FAILURES
-from shared.services.captions import task_doc_id, tasks_collection
-from shared.services.critiques import (
-    ConsolidationRequest,
-    CritiqueJob,
-    CritiqueRequest,
-    items_collection,
-    runs_path,
-)
-from shared.services.datasets import ShardPullRequest, shard_state_path
-from shared.services.exports import EXPORTS, export_timestamp
-from shared.services.hub import hub_upload_path
-from shared.services.ping import OBJECTS, PINGS, object_doc_id
-from shared.services.videos import CLIPS, clip_id
-from shared.services.vision import ANALYSES, AnalysisJob, analysis_id
+from shared.platform.health import OBJECTS, PINGS, object_doc_id
+from shared.platform.runtime.catalog import FunctionSpec, StorageTrigger, TopicTrigger
+from shared.platform.runtime.entrypoint import FAILURES
+from shared.publishing.upload import hub_upload_path
+from shared.vision.messages import AnalysisJob
+from shared.vision.plan import analysis_id
+from shared.vision.store import ANALYSES
 
 pytestmark = [
     pytest.mark.slow,

@@ -16,7 +16,7 @@ from types import ModuleType
 
 import pytest
 
-from shared.runtime.catalog import FUNCTIONS
+from shared.catalog import FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "infra" / "build_function.py"

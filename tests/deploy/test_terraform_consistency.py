@@ -16,34 +16,25 @@ from typing import Any, get_args
 import hcl2
 import pytest
 
-from shared.config import (
-    BUCKET_ROLES,
-    DEFAULT_MODEL_LIMITS,
-    DEFAULT_MODEL_PRICES,
-    DEFAULT_TASK_SETS,
-    NAME_PATTERN,
-    ModelLimit,
-    ModelPrice,
-    Settings,
-)
-from shared.domain.critiques import CRITIQUE_TYPES
-from shared.runtime.catalog import (
-    FUNCTIONS,
+from shared.captions.messages import EXPORT_REQUESTS_TOPIC, ExportRequest
+from shared.captions.settings import DEFAULT_TASK_SETS, NAME_PATTERN
+from shared.captions.slots import new_task_document
+from shared.captions.store import tasks_collection
+from shared.catalog import FUNCTIONS
+from shared.config import Settings
+from shared.critiques.messages import CONSOLIDATIONS_TOPIC, JOBS_TOPIC, REQUESTS_TOPIC
+from shared.critiques.store import RESULTS, items_collection
+from shared.critiques.types import CRITIQUE_TYPES
+from shared.llm.ledger import MODEL_CALLS
+from shared.llm.settings import DEFAULT_MODEL_LIMITS, DEFAULT_MODEL_PRICES, ModelLimit, ModelPrice
+from shared.platform.runtime.catalog import (
     StorageEventType,
     StorageTrigger,
     TopicTrigger,
     storage_topic,
 )
-from shared.services.captions import new_task_document, tasks_collection
-from shared.services.critiques import (
-    CONSOLIDATIONS_TOPIC,
-    JOBS_TOPIC,
-    REQUESTS_TOPIC,
-    RESULTS,
-    items_collection,
-)
-from shared.services.exports import EXPORT_REQUESTS_TOPIC, HUB_UPLOADS_TOPIC, ExportRequest
-from shared.services.models import MODEL_CALLS
+from shared.platform.settings import BUCKET_ROLES
+from shared.publishing.messages import HUB_UPLOADS_TOPIC
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
@@ -596,7 +587,7 @@ UNINDEXED_TASK_FIELDS = {
     "quarantined_files",
     "updated_at",
 }
-# Fields the code filters task documents on (shared/services/captions.py): never exempt.
+# Fields the code filters task documents on (shared/captions/ingest.py): never exempt.
 QUERIED_TASK_FIELDS = {"task", "status", "has_edge_cases"}
 
 
@@ -651,7 +642,7 @@ def test_large_and_sequential_task_fields_are_exempt_from_indexing(root):
 
 # Fields of the critique items (critique_runs/<folder>/items/<id>) and of the cost ledger
 # exempt from single-field indexing (firestore.tf), and the fields the code filters or
-# orders them on (shared/services/critiques.py, shared/services/models.py): never exempt.
+# orders them on (shared/critiques/, shared/llm/): never exempt.
 UNINDEXED_ITEM_FIELDS = {
     "inputs",
     "record",
@@ -672,8 +663,15 @@ FILTER = re.compile(
 )
 
 
-def filtered_fields(module_path: str) -> set[str]:
-    return set(FILTER.findall((REPO / module_path).read_text()))
+def package_source(path: str) -> str:
+    """The source of a module, or of every module of a package."""
+    target = REPO / path
+    files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+    return "\n".join(file.read_text() for file in files)
+
+
+def filtered_fields(path: str) -> set[str]:
+    return set(FILTER.findall(package_source(path)))
 
 
 @pytest.mark.parametrize(
@@ -682,21 +680,21 @@ def filtered_fields(module_path: str) -> set[str]:
         (
             "critique_items",
             items_collection("export_20250101_0000"),
-            "shared/services/critiques.py",
+            "shared/critiques",
             UNINDEXED_ITEM_FIELDS,
             QUERIED_ITEM_FIELDS,
         ),
         (
             "critique_results",
             RESULTS,
-            "shared/services/critiques.py",
+            "shared/critiques",
             UNINDEXED_RESULT_FIELDS,
             QUERIED_ITEM_FIELDS,  # the module's queries are all on items
         ),
         (
             "model_calls",
             MODEL_CALLS,
-            "shared/services/models.py",
+            "shared/llm",
             UNINDEXED_MODEL_CALL_FIELDS,
             QUERIED_MODEL_CALL_FIELDS,
         ),
@@ -707,12 +705,12 @@ def test_large_and_sequential_critique_fields_are_exempt_from_indexing(
 ):
     field = firestore_field(root, f"{prefix}_unindexed")
     fields = local(root, f"{prefix}_unindexed_fields")
-    source = (REPO / module_path).read_text()
+    source = package_source(module_path)
 
     assert collection.split("/")[-1] == local(root, f"{prefix}_collection_group")
     assert len(fields) == len(set(fields))
     assert set(fields) == unindexed
-    # What the module filters or orders on (critiques.py: its items only; a run document is
+    # What the module filters or orders on (critiques: its items only; a run document is
     # read by id) is exactly what stays indexed.
     assert filtered_fields(module_path) == queried
     assert not set(fields) & queried

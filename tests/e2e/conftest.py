@@ -7,9 +7,10 @@ from emulators import start_fake_gcs, stop_emulator, unique
 
 from shared.adapters.gcp.pubsub import PubSubSubscriber
 from shared.adapters.gcp.topology import ensure_buckets, ensure_topology
-from shared.bootstrap import build_services, use_services
+from shared.bootstrap import build_context, use_context
+from shared.catalog import FUNCTIONS
 from shared.config import Settings
-from shared.runtime.catalog import storage_topic
+from shared.platform.runtime.catalog import storage_topic
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def cloud(pubsub_env, firestore_env, gcp_project, emulator_logs, monkeypatch):
         log_level="CRITICAL",
     )
     # The topic must exist before fake-gcs-server publishes to it.
-    ensure_topology(settings)
+    ensure_topology(settings, specs=FUNCTIONS)
     gcs = start_fake_gcs(
         emulator_logs,
         pubsub=pubsub_env,
@@ -33,12 +34,12 @@ def cloud(pubsub_env, firestore_env, gcp_project, emulator_logs, monkeypatch):
         topic=storage_topic(settings.annotations_bucket),
     )
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs.url)
-    services = build_services(settings)
+    services = build_context(settings)
     ensure_buckets(settings)
-    use_services(services)
+    use_context(services)
     subscriber = PubSubSubscriber(settings)
     yield services, subscriber
-    use_services(None)
+    use_context(None)
     subscriber.close()
     services.close()
     stop_emulator(gcs)

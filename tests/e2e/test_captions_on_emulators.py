@@ -14,10 +14,12 @@ from captions_support import dumps, feedback, review, video_list
 from cloudevents.conversion import to_binary
 from emulators import EMULATOR_MARKS
 
-from shared.runtime.catalog import function_spec
-from shared.runtime.dispatch import to_cloud_event
-from shared.services.captions import QUARANTINE, caption_progress, file_id
-from shared.services.exports import ExportRequest, run_export
+from shared.captions.export import run_export
+from shared.captions.messages import ExportRequest
+from shared.captions.progress import caption_progress
+from shared.captions.store import QUARANTINE, file_id
+from shared.catalog import function_spec
+from shared.platform.runtime.dispatch import to_cloud_event
 
 pytestmark = list(EMULATOR_MARKS)
 

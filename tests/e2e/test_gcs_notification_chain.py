@@ -17,10 +17,11 @@ import pytest
 from cloudevents.conversion import to_binary
 from emulators import EMULATOR_MARKS
 
-from shared.events import STORAGE_FINALIZED
-from shared.runtime.catalog import function_spec, storage_topic
-from shared.runtime.dispatch import to_cloud_event
-from shared.services.ping import OBJECTS, object_doc_id
+from shared.catalog import function_spec
+from shared.platform.events import STORAGE_FINALIZED
+from shared.platform.health import OBJECTS, object_doc_id
+from shared.platform.runtime.catalog import storage_topic
+from shared.platform.runtime.dispatch import to_cloud_event
 
 pytestmark = list(EMULATOR_MARKS)
 

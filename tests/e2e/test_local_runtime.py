@@ -14,11 +14,12 @@ import pytest
 from support import poll
 
 from shared.adapters.local import build_local_services
-from shared.bootstrap import build_runtime, build_services, use_services
+from shared.bootstrap import build_context, build_runtime, use_context
+from shared.catalog import function_spec
 from shared.config import Settings
-from shared.runtime.catalog import function_spec, storage_topic
-from shared.services.deadletters import list_dead_letters
-from shared.services.ping import OBJECTS, PINGS, object_doc_id
+from shared.platform.deadletters import list_dead_letters
+from shared.platform.health import OBJECTS, PINGS, object_doc_id
+from shared.platform.runtime.catalog import storage_topic
 
 REPO = Path(__file__).resolve().parents[2]
 POLL_TIMEOUT_S = 30.0  # bounded poll of the store, every 0.05 s
@@ -29,10 +30,10 @@ def services(tmp_path):
     settings = Settings(
         home=tmp_path, min_backoff_seconds=0.01, max_backoff_seconds=0.05, log_level="CRITICAL"
     )
-    built = build_services(settings)
-    use_services(built)
+    built = build_context(settings)
+    use_context(built)
     yield built
-    use_services(None)
+    use_context(None)
     built.close()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from emulators import EMULATOR_MARKS
 
 from shared.bootstrap import build_runtime
-from shared.services.ping import OBJECTS, PINGS, object_doc_id
+from shared.platform.health import OBJECTS, PINGS, object_doc_id
 
 pytestmark = list(EMULATOR_MARKS)
 

@@ -19,7 +19,7 @@ from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 from flask.testing import FlaskClient
 
-from shared.bootstrap import Services, build_services, use_services
+from shared.bootstrap import Context, build_context, use_context
 from shared.config import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
@@ -150,11 +150,11 @@ Serve = Callable[[str], FlaskClient]
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
-    built = build_services(Settings(home=tmp_path, backend="local"))
-    use_services(built)
+def services(tmp_path: Path) -> Iterator[Context]:
+    built = build_context(Settings(home=tmp_path, backend="local"))
+    use_context(built)
     yield built
-    use_services(None)
+    use_context(None)
     built.close()
 
 

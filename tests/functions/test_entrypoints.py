@@ -16,9 +16,9 @@ import pytest
 from cloudevents.http import CloudEvent
 from flask.testing import FlaskClient
 
-from shared.events import PUBSUB_PUBLISHED
-from shared.runtime.entrypoint import FAILURES
-from shared.services.ping import OBJECTS, PINGS, object_doc_id
+from shared.platform.events import PUBSUB_PUBLISHED
+from shared.platform.health import OBJECTS, PINGS, object_doc_id
+from shared.platform.runtime.entrypoint import FAILURES
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 

@@ -16,10 +16,10 @@ from cloudevents.http import CloudEvent
 from flask.testing import FlaskClient
 from hubfake import DEFAULT_TOKEN, FakeHub, hub_server_fixture  # noqa: F401 (fixture hub_server)
 
-from shared.bootstrap import Services, build_services, use_services
+from shared.bootstrap import Context, build_context, use_context
 from shared.config import Settings
-from shared.runtime.entrypoint import FAILURES
-from shared.services.hub import HUB_UPLOADS, hub_upload_path
+from shared.platform.runtime.entrypoint import FAILURES
+from shared.publishing.upload import HUB_UPLOADS, hub_upload_path
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 REPO = "acme/clips"
@@ -46,7 +46,7 @@ STATISTICS = {
 
 
 @pytest.fixture
-def services(hub_server: FakeHub, tmp_path: Path) -> Iterator[Services]:
+def services(hub_server: FakeHub, tmp_path: Path) -> Iterator[Context]:
     settings = Settings(
         home=tmp_path,
         backend="local",
@@ -55,10 +55,10 @@ def services(hub_server: FakeHub, tmp_path: Path) -> Iterator[Services]:
         hf_dataset=REPO,
         hub_max_attempts=1,  # no backoff to wait through: a failure is the platform's to retry
     )
-    built = build_services(settings)
-    use_services(built)
+    built = build_context(settings)
+    use_context(built)
     yield built
-    use_services(None)
+    use_context(None)
     built.close()
 
 
@@ -85,7 +85,7 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], FlaskClient]
         sys.modules["main"] = previous_main
 
 
-def write_export(services: Services) -> dict[str, bytes]:
+def write_export(services: Context) -> dict[str, bytes]:
     files = {
         f"all_videos_with_captions_{TS}.json": b"[]",
         f"comprehensive_statistics_{TS}.json": json.dumps(STATISTICS).encode(),

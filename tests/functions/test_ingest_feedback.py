@@ -6,8 +6,8 @@ import json
 
 from captions_support import dumps, feedback, review
 
-from shared.runtime.entrypoint import FAILURES
-from shared.services.captions import QUARANTINE, file_id, task_doc_id, tasks_collection
+from shared.captions.store import QUARANTINE, file_id, task_doc_id, tasks_collection
+from shared.platform.runtime.entrypoint import FAILURES
 
 DELETED = "google.cloud.storage.object.v1.deleted"
 

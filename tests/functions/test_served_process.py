@@ -27,10 +27,10 @@ from support import (
     wait_until_listening,
 )
 
-from shared.bootstrap import Services, build_services
+from shared.bootstrap import Context, build_context
 from shared.config import Settings
-from shared.runtime.entrypoint import FAILURES
-from shared.services.ping import PINGS
+from shared.platform.health import PINGS
+from shared.platform.runtime.entrypoint import FAILURES
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
@@ -50,7 +50,7 @@ class ServedFunction:
     url: str
     process: subprocess.Popen[bytes]
     stderr_path: Path
-    services: Services
+    services: Context
 
     def log_entries(self) -> list[str]:
         return self.stderr_path.read_text(errors="replace").splitlines()
@@ -125,7 +125,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedFunction]
         )
     services = None
     try:
-        services = build_services(Settings(home=home, backend="local"))
+        services = build_context(Settings(home=home, backend="local"))
         wait_until_listening(
             process, port, stderr_path, START_TIMEOUT_SECONDS, name="functions-framework"
         )

@@ -13,20 +13,11 @@ from typing import Any
 
 import pytest
 
-from shared.config import DEFAULT_TASK_SETS
-from shared.domain.captions import (
-    STATUSES,
-    EdgeCase,
-    Feedback,
-    InvalidFileError,
-    TaskFileName,
-    VideoListName,
-    derive_status,
-    parse_object_name,
-    parse_task_file,
-    parse_video_list,
-)
-from shared.services.campaign import CampaignSummary, generate_campaign
+from shared.captions.files import Feedback, parse_task_file, parse_video_list
+from shared.captions.layout import InvalidFileError, TaskFileName, VideoListName, parse_object_name
+from shared.captions.settings import DEFAULT_TASK_SETS
+from shared.captions.status import STATUSES, EdgeCase, derive_status
+from shared.demo.campaign import CampaignSummary, generate_campaign
 
 CONFIG = "default"
 STAGE_2 = (

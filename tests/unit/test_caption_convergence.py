@@ -14,11 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.adapters.local import SqliteDocumentStore
-from shared.bootstrap import Services, build_services
+from shared.bootstrap import Context, build_context
+from shared.captions.ingest import ingest_event
+from shared.captions.slots import task_contents
+from shared.captions.snapshot import registered_videos
+from shared.captions.store import QUARANTINE, tasks_collection
 from shared.config import Settings
-from shared.errors import NotFoundError
-from shared.services.captions import QUARANTINE, ingest_event, task_contents, tasks_collection
-from shared.services.exports import registered_videos
+from shared.core.errors import NotFoundError
 
 NAMES = {
     "default/subject/v1_feedback.json": [
@@ -47,14 +49,14 @@ def _content(name: str, variant: int) -> bytes:
     return options[variant % len(options)]
 
 
-def _home() -> Services:
+def _home() -> Context:
     folder = Path(tempfile.mkdtemp(prefix="converge-"))
-    built = build_services(Settings(home=folder, log_level="CRITICAL"))
+    built = build_context(Settings(home=folder, log_level="CRITICAL"))
     watch(built)
     return built
 
 
-def _state(services: Services) -> str:
+def _state(services: Context) -> str:
     """Everything derived, without generations (two stores number them differently)."""
     tasks = {}
     for doc in services.documents.iter_collection(tasks_collection("default")):
@@ -88,7 +90,7 @@ def _state(services: Services) -> str:
 def test_random_drops_in_random_order_converge_to_a_from_scratch_ingestion(ops, data):
     incremental = _home()
     scratch_documents = SqliteDocumentStore(incremental.settings.home / "scratch.sqlite")
-    scratch = Services(incremental.settings, incremental.blobs, scratch_documents, incremental.bus)
+    scratch = Context(incremental.settings, incremental.blobs, scratch_documents, incremental.bus)
     try:
         bucket = incremental.settings.annotations_bucket
         # GIVEN a sequence of uploads, replacements and deletions

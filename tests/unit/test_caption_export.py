@@ -8,15 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from captions_support import captured_events, dumps, feedback, review, video_list, watch
 
-from shared.bootstrap import build_services
+from shared.bootstrap import build_context
+from shared.captions.export import ExportBlockedError, run_export
+from shared.captions.ingest import ingest_event
+from shared.captions.messages import ExportRequest, ExportRequestError
 from shared.config import Settings
-from shared.services.captions import ingest_event
-from shared.services.exports import (
-    ExportBlockedError,
-    ExportRequest,
-    ExportRequestError,
-    run_export,
-)
 
 NOW = datetime(2026, 11, 23, 14, 5, 9, tzinfo=UTC)
 TS = "20261123_1405"
@@ -31,7 +27,7 @@ REVIEW_NO = review(False)
 
 @pytest.fixture
 def services(tmp_path):
-    built = build_services(Settings(home=tmp_path / "home", log_level="CRITICAL"))
+    built = build_context(Settings(home=tmp_path / "home", log_level="CRITICAL"))
     watch(built)
     bucket = built.settings.annotations_bucket
     files = {

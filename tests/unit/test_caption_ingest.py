@@ -9,18 +9,13 @@ import pytest
 from captions_support import captured_events, dumps, feedback, review, video_list, watch
 
 from shared.adapters.local import SqliteDocumentStore
-from shared.bootstrap import Services, build_services
+from shared.bootstrap import Context, build_context
+from shared.captions.ingest import ingest_event
+from shared.captions.snapshot import take_snapshot
+from shared.captions.store import QUARANTINE, file_id, task_doc_id, tasks_collection
+from shared.captions.upload import upload_folder
 from shared.config import Settings
-from shared.events import StorageEvent
-from shared.services.captions import (
-    QUARANTINE,
-    file_id,
-    ingest_event,
-    task_doc_id,
-    tasks_collection,
-    upload_folder,
-)
-from shared.services.exports import take_snapshot
+from shared.platform.events import StorageEvent
 
 
 @pytest.fixture
@@ -31,21 +26,21 @@ def services(tmp_path):
         max_annotation_bytes=4096,
         task_sets={"lighting": {"light": "lighting_conditions"}},
     )
-    built = build_services(settings)
+    built = build_context(settings)
     watch(built)
     yield built
     built.close()
 
 
-def drop(services: Services, name: str, data: bytes):
+def drop(services: Context, name: str, data: bytes):
     return services.blobs.write(services.settings.annotations_bucket, name, data)
 
 
-def ingest_all(services: Services) -> list:
+def ingest_all(services: Context) -> list:
     return [ingest_event(services, event) for event in captured_events(services)]
 
 
-def task(services: Services, video_id: str, name: str, config: str = "default") -> dict:
+def task(services: Context, video_id: str, name: str, config: str = "default") -> dict:
     doc = services.documents.get(f"{tasks_collection(config)}/{task_doc_id(video_id, name)}")
     assert doc is not None, f"no document for {video_id}/{name}"
     return doc.data
@@ -418,7 +413,7 @@ def test_duplicate_and_stale_events_change_nothing(services):
     assert after == before
 
 
-def _state(services: Services) -> dict:
+def _state(services: Context) -> dict:
     """What must not depend on delivery order: statuses, edge cases, valid contents."""
     out = {}
     for doc in services.documents.iter_collection(tasks_collection("default")):
@@ -435,7 +430,7 @@ def _state(services: Services) -> dict:
 
 def test_every_order_of_a_tasks_three_files_each_delivered_twice_gives_one_state(tmp_path):
     # GIVEN the three files of a rejected task, and their six deliveries (each twice)
-    base = build_services(Settings(home=tmp_path / "source", log_level="CRITICAL"))
+    base = build_context(Settings(home=tmp_path / "source", log_level="CRITICAL"))
     watch(base)
     drop(base, "default/subject/v1_feedback.json", dumps(feedback("rita", "improved")))
     drop(base, "default/subject/v1_feedback_prev.json", dumps(feedback("alice", "first")))
@@ -449,7 +444,7 @@ def test_every_order_of_a_tasks_three_files_each_delivered_twice_gives_one_state
     states = []
     for n, order in enumerate(sorted(orders)):
         documents = SqliteDocumentStore(tmp_path / f"docs-{n}.sqlite")
-        isolated = Services(base.settings, base.blobs, documents, base.bus)
+        isolated = Context(base.settings, base.blobs, documents, base.bus)
         for index in order:
             ingest_event(isolated, events[index])
         states.append(json.dumps(_state(isolated), sort_keys=True))

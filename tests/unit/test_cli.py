@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from shared.bootstrap import use_services
+from shared.bootstrap import use_context
 from shared.cli.main import app
-from shared.services.campaign import generate_campaign
+from shared.demo.campaign import generate_campaign
 
 runner = CliRunner()
 
@@ -17,7 +17,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def _forget_services():
     yield
-    use_services(None)
+    use_context(None)
 
 
 def run(home, *args):

@@ -6,8 +6,10 @@ import pytest
 from captions_support import feedback
 
 from shared.adapters.local import build_local_services
+from shared.bootstrap import build_providers
 from shared.config import Settings
-from shared.domain.critiques import (
+from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
+from shared.critiques.types import (
     CRITIQUE_TYPES,
     CritiqueAnswer,
     RevisionAnswer,
@@ -16,9 +18,8 @@ from shared.domain.critiques import (
     reviewed_captions,
     skip_reason,
 )
-from shared.prompts import get_prompt
-from shared.services import critique_prompts  # noqa: F401 (registers the prompts)
-from shared.services.models import ModelClient, build_providers
+from shared.llm.client import ModelClient
+from shared.llm.prompts import get_prompt
 
 PERFECT = feedback(initial_caption_rating_score=5, final_feedback=None)
 ENTRIES = [

@@ -9,23 +9,21 @@ import pytest
 from captions_support import captured_events, watch
 from llmfake import llm_server_fixture  # noqa: F401 (fixture llm_server)
 
-from shared.bootstrap import FUNCTIONS_DIR, build_runtime, build_services, use_services
+from shared.bootstrap import FUNCTIONS_DIR, build_context, build_runtime, use_context
+from shared.captions.export import run_export
+from shared.captions.ingest import ingest_event
+from shared.captions.messages import ExportRequest
+from shared.captions.upload import upload_folder
 from shared.config import Settings
-from shared.domain.critiques import CRITIQUE_TYPES
+from shared.critiques.messages import JOBS_TOPIC, CritiqueRequest
+from shared.critiques.plan import plan_run
+from shared.critiques.status import status_report
+from shared.critiques.store import RUNS, items_collection
+from shared.critiques.types import CRITIQUE_TYPES
+from shared.demo.campaign import generate_campaign
+from shared.llm.ledger import MODEL_CALLS
+from shared.platform.runtime.dispatch import load_entry_point
 from shared.ports import OutgoingMessage
-from shared.runtime.dispatch import load_entry_point
-from shared.services.campaign import generate_campaign
-from shared.services.captions import ingest_event, upload_folder
-from shared.services.critiques import (
-    JOBS_TOPIC,
-    RUNS,
-    CritiqueRequest,
-    items_collection,
-    plan_run,
-    status_report,
-)
-from shared.services.exports import ExportRequest, run_export
-from shared.services.models import MODEL_CALLS
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +38,15 @@ def services(tmp_path, campaign):
     settings = Settings(home=tmp_path / "home", log_level="CRITICAL", workers=16,
                         hf_dataset="team/captions", min_backoff_seconds=0.01,
                         max_backoff_seconds=0.05)  # fmt: skip
-    built = build_services(settings)
-    use_services(built)
+    built = build_context(settings)
+    use_context(built)
     watch(built)
     upload_folder(built, campaign, "default")
     for event in captured_events(built):
         ingest_event(built, event)
     built.bus.create_subscription("probe-hub", "hub-uploads")
     yield built
-    use_services(None)
+    use_context(None)
     built.close()
 
 
@@ -99,7 +97,6 @@ def go_live(services, llm_server, **overrides):
                          for m in ("gpt-4.1", "gpt-4o", "gemini-2.5-pro")},
         **overrides,
     })  # fmt: skip
-    services.model_client = None
 
 
 def answers(provider, model, body):
@@ -189,7 +186,6 @@ def test_a_changed_model_regenerates_only_its_items(services, tmp_path):
     changed = Settings(**{**services.settings.model_dump(), "critique_models":
                           {"blind_model_critique": "gemini-2.5-flash"}})  # fmt: skip
     services.settings = changed
-    services.model_client = None
 
     plan = run_all(services, folder)
 
@@ -348,7 +344,6 @@ def test_the_video_critique_watches_the_clip_or_fails_saying_why(services, llm_s
     services.settings = Settings(**{**services.settings.model_dump(),
                                     "gemini_api_key": DEFAULT_GEMINI_KEY,
                                     "gemini_base_url": llm_server.gemini_base_url})  # fmt: skip
-    services.model_client = None
     folder = export(services)
     # GIVEN an export whose first video lives in the videos bucket; the others cannot be
     # fetched from here (no network)
@@ -382,14 +377,11 @@ def test_the_video_critique_watches_the_clip_or_fails_saying_why(services, llm_s
 def test_a_consolidation_whose_function_died_is_finished_by_a_redelivery(services):
     from datetime import UTC, datetime, timedelta  # noqa: PLC0415
 
-    from shared.errors import TransientError  # noqa: PLC0415
-    from shared.services.critiques import (  # noqa: PLC0415
-        ConsolidationRequest,
-        CritiqueJob,
-        consolidate_run,
-        process_job,
-        runs_path,
-    )
+    from shared.core.errors import TransientError  # noqa: PLC0415
+    from shared.critiques.consolidate import consolidate_run  # noqa: PLC0415
+    from shared.critiques.messages import ConsolidationRequest, CritiqueJob  # noqa: PLC0415
+    from shared.critiques.store import runs_path  # noqa: PLC0415
+    from shared.critiques.worker import process_job  # noqa: PLC0415
 
     folder = export(services)
     run_all(services, folder, critique_types=("blind_model_critique",))
@@ -431,15 +423,14 @@ def test_a_consolidation_whose_function_died_is_finished_by_a_redelivery(service
 
 
 def test_a_consolidation_overtaken_by_a_newer_plan_is_not_marked_and_hands_over(services):
-    from shared.services.critiques import (  # noqa: PLC0415
-        CONSOLIDATIONS_TOPIC,
-        ConsolidationRequest,
+    from shared.critiques.consolidate import (  # noqa: PLC0415
         _begin_consolidation,
         _end_consolidation,
         consolidate,
         request_consolidation,
-        runs_path,
     )
+    from shared.critiques.messages import CONSOLIDATIONS_TOPIC, ConsolidationRequest  # noqa: PLC0415
+    from shared.critiques.store import runs_path  # noqa: PLC0415
 
     folder = export(services)
     run_all(services, folder, critique_types=("blind_model_critique",))
@@ -630,8 +621,9 @@ def test_a_failed_revision_keeps_its_critique_and_the_retry_pays_only_for_the_re
 
 
 def test_an_unexpected_error_hands_the_item_back_for_the_next_delivery(services):
-    from shared.services.critiques import CritiqueJob, process_job  # noqa: PLC0415
-    from shared.services.models import ModelClient  # noqa: PLC0415
+    from shared.critiques.messages import CritiqueJob  # noqa: PLC0415
+    from shared.critiques.worker import process_job  # noqa: PLC0415
+    from shared.llm.client import ModelClient  # noqa: PLC0415
 
     class Exploding:  # a provider whose SDK raises something nobody expected
         name = "offline"
@@ -648,9 +640,8 @@ def test_an_unexpected_error_hands_the_item_back_for_the_next_delivery(services)
         if d.data["status"] == "pending"
     )  # fmt: skip
     job = CritiqueJob(run=folder, item=item.id, key=item.data["key"])
-    normal = services.model_client
-    services.model_client = ModelClient(services.settings, services.documents,
-                                        {"offline": Exploding()})  # fmt: skip
+    exploding = ModelClient(services.settings, services.documents, {"offline": Exploding()})
+    services.remotes.install(ModelClient, services.settings, exploding)
 
     with pytest.raises(RuntimeError, match="boom"):
         process_job(services, job, delivery="first")
@@ -661,7 +652,7 @@ def test_an_unexpected_error_hands_the_item_back_for_the_next_delivery(services)
         None,
         None,
     )
-    services.model_client = normal
+    services.remotes.install(ModelClient, services.settings, None)
     assert process_job(services, job, delivery="second") == "success"
 
 
@@ -694,8 +685,8 @@ def test_an_item_whose_worker_died_and_whose_message_is_gone_is_resent_by_a_reru
 
 
 def test_two_plans_of_one_run_are_never_written_at_once(services):
-    from shared.errors import TransientError  # noqa: PLC0415
-    from shared.services.critiques import _planning  # noqa: PLC0415
+    from shared.core.errors import TransientError  # noqa: PLC0415
+    from shared.critiques.plan import _planning  # noqa: PLC0415
 
     folder = export(services)
     request = CritiqueRequest(export_folder=folder, critique_types=("blind_model_critique",))

@@ -21,34 +21,34 @@ import pytest
 from hubfake import DEFAULT_TOKEN, FakeHub, hub_server_fixture  # noqa: F401 (fixture hub_server)
 from pydantic import ValidationError
 
-from shared.bootstrap import Services, build_services
+from shared.adapters.hf.shards import HfShardSource
+from shared.bootstrap import Context, build_context
 from shared.config import Settings
-from shared.errors import PermanentError, TransientError
-from shared.services.datasets import (
-    DATASET_SHARDS_TOPIC,
-    MAX_EXTENDED_HEADER_BYTES,
-    MAX_METADATA_BYTES,
-    DatasetAccessError,
-    DatasetNotFoundError,
-    HfShardSource,
-    PullLimits,
-    PullProgress,
-    PullResult,
-    ShardCorruptError,
-    ShardNotFoundError,
-    ShardPullRequest,
-    ShardRejectedError,
-    dataset_prefix,
+from shared.core.errors import PermanentError, TransientError
+from shared.media.shards.messages import DATASET_SHARDS_TOPIC, ShardPullRequest, dataset_prefix
+from shared.media.shards.pull import (
     list_shards,
     pull_shard,
     request_shard_pulls,
     resolve_shards,
-    sample_metadata,
     select_shards,
+)
+from shared.media.shards.store import (
+    PullProgress,
+    PullResult,
     shard_state,
     shard_state_path,
     shard_status,
 )
+from shared.media.shards.tar import (
+    MAX_EXTENDED_HEADER_BYTES,
+    MAX_METADATA_BYTES,
+    PullLimits,
+    ShardCorruptError,
+    ShardRejectedError,
+    sample_metadata,
+)
+from shared.ports.datasets import DatasetAccessError, DatasetNotFoundError, ShardNotFoundError
 
 DATASET = "acme/Egocentric-mini"
 PREFIX = "acme--Egocentric-mini"
@@ -148,8 +148,8 @@ def settings(hub: FakeHub, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    built = build_services(settings)
+def services(settings: Settings) -> Iterator[Context]:
+    built = build_context(settings)
     yield built
     built.close()
 
@@ -178,26 +178,26 @@ def publish(hub: FakeHub, files: dict[str, bytes], *, dataset: str = DATASET) ->
 
 
 def pull(
-    services: Services, source: HfShardSource, shard: str = SHARD_0, **kwargs: Any
+    services: Context, source: HfShardSource, shard: str = SHARD_0, **kwargs: Any
 ) -> PullResult:
     return pull_shard(services, DATASET, shard, source=source, **kwargs)
 
 
-def stored(services: Services) -> dict[str, Any]:
+def stored(services: Context) -> dict[str, Any]:
     """Objects of the videos bucket by name."""
     bucket = services.settings.videos_bucket
     return {info.name: info for info in services.blobs.list(bucket)}
 
 
-def generations(services: Services) -> dict[str, int]:
+def generations(services: Context) -> dict[str, int]:
     return {name: info.generation for name, info in stored(services).items()}
 
 
-def read(services: Services, name: str) -> bytes:
+def read(services: Context, name: str) -> bytes:
     return services.blobs.read(services.settings.videos_bucket, name)
 
 
-def state(services: Services, shard: str = SHARD_0) -> dict[str, Any]:
+def state(services: Context, shard: str = SHARD_0) -> dict[str, Any]:
     data = shard_state(services, DATASET, shard)
     assert data is not None
     return data
@@ -221,7 +221,7 @@ def test_shards_are_the_repos_tar_files_sorted_across_pages(hub, settings, sourc
     hub.tree_page_size = 2
 
     # WHEN the shards are listed
-    shards = list_shards(settings, DATASET, source=source)
+    shards = list_shards(source, DATASET)
 
     # THEN every .tar file comes back, sorted, from every page
     assert shards == [SHARD_0, SHARD_1, SHARD_2]
@@ -275,9 +275,7 @@ def test_shards_resolve_by_index_and_name_and_both_pull(hub, settings, services,
     )
 
     # WHEN one is chosen by index and the other by file name, and both are pulled
-    chosen = resolve_shards(
-        settings, DATASET, ["1", "factory001_worker001_part00.tar"], source=source
-    )
+    chosen = resolve_shards(source, DATASET, ["1", "factory001_worker001_part00.tar"])
     results = [pull(services, source, shard) for shard in chosen]
 
     # THEN each shard's clips are in the bucket
@@ -291,7 +289,7 @@ def test_shards_resolve_by_index_and_name_and_both_pull(hub, settings, services,
 def test_a_dataset_without_tar_files_has_no_shards(hub, settings, source):
     publish(hub, {"README.md": b"# nothing", "data/train.parquet": b"PAR1"})
     with pytest.raises(ShardNotFoundError, match=r"has no \.tar shards \(2 file\(s\)"):
-        list_shards(settings, DATASET, source=source)
+        list_shards(source, DATASET)
 
 
 # --- the happy path -------------------------------------------------------------------------
@@ -735,7 +733,7 @@ def test_a_contiguous_file_member_counts_as_a_regular_file(hub, services, source
 
 def test_a_missing_dataset_is_reported_as_not_found(hub, services, settings, source):
     with pytest.raises(DatasetNotFoundError) as listing:
-        list_shards(settings, "acme/no-such-dataset", source=source)
+        list_shards(source, "acme/no-such-dataset")
     assert "acme/no-such-dataset: dataset not found (HTTP 404)" in str(listing.value)
 
     with pytest.raises(DatasetNotFoundError, match="dataset not found"):
@@ -755,10 +753,10 @@ def test_a_missing_shard_is_reported(hub, services, source):
 def test_a_bad_token_is_reported_without_the_token(hub, tmp_path, source_for):
     publish(hub, {SHARD_0: make_tar(shard_entries(1))})
     settings = make_settings(hub, tmp_path / "bad", hf_token=WRONG_TOKEN)
-    services = build_services(settings)
+    services = build_context(settings)
     try:
         with pytest.raises(DatasetAccessError) as listing:
-            list_shards(settings, DATASET, source=source_for(settings))
+            list_shards(source_for(settings), DATASET)
         with pytest.raises(DatasetAccessError) as pulling:
             pull_shard(services, DATASET, SHARD_0, source=source_for(settings))
         doc = shard_state(services, DATASET, SHARD_0)
@@ -779,7 +777,7 @@ def test_a_private_dataset_without_a_token_is_not_found_with_a_hint(hub, tmp_pat
     settings = make_settings(hub, tmp_path / "anon", hf_token=None)
 
     with pytest.raises(DatasetNotFoundError, match="set HF_TOKEN if it is private or gated"):
-        list_shards(settings, DATASET, source=source_for(settings))
+        list_shards(source_for(settings), DATASET)
 
 
 def test_a_gated_dataset_says_to_accept_its_conditions(hub, services, settings, source):
@@ -788,7 +786,7 @@ def test_a_gated_dataset_says_to_accept_its_conditions(hub, services, settings, 
     publish(hub, {SHARD_0: make_tar(shard_entries(2))})
 
     # THEN its shards can be listed but not downloaded
-    assert list_shards(settings, DATASET, source=source) == [SHARD_0]
+    assert list_shards(source, DATASET) == [SHARD_0]
     with pytest.raises(DatasetAccessError) as caught:
         pull(services, source)
     assert "the dataset is gated (HTTP 403)" in str(caught.value)
@@ -902,7 +900,7 @@ def test_cli_videos_pull_stores_the_clips_and_samples_their_frames(
     from typer.testing import CliRunner  # noqa: PLC0415
 
     from shared.cli.main import app  # noqa: PLC0415
-    from shared.services.videos import clip_report  # noqa: PLC0415
+    from shared.media.clips import clip_report  # noqa: PLC0415
 
     clip = tmp_path / "c.mp4"
     make_clip(clip, seconds=12, fps=10)
@@ -917,7 +915,7 @@ def test_cli_videos_pull_stores_the_clips_and_samples_their_frames(
 
     first = runner.invoke(app, ["--home", str(home), "videos", "pull", "--dataset", DATASET,
                                 "--shard", "0"], env=env)  # fmt: skip
-    services = build_services(make_settings(hub, home))
+    services = build_context(make_settings(hub, home))
     try:
         written = generations(services)
     finally:
@@ -933,7 +931,7 @@ def test_cli_videos_pull_stores_the_clips_and_samples_their_frames(
     assert again.exit_code == 0, again.output
     assert nothing.exit_code == 2
     assert missing.exit_code == 1
-    services = build_services(make_settings(hub, home))
+    services = build_context(make_settings(hub, home))
     try:
         name = f"{PREFIX}/{keys(2)[0]}.mp4"
         report = clip_report(services, services.settings.videos_bucket, name)
@@ -993,7 +991,7 @@ def test_json_nested_too_deep_is_a_sample_error_not_a_crash(hub, services, sourc
 def test_a_shard_larger_than_allowed_is_refused_while_it_downloads(hub, tmp_path, source_for):
     publish(hub, {SHARD_0: make_tar(shard_entries(3))})
     settings = make_settings(hub, tmp_path / "home", max_shard_bytes=2048)
-    services = build_services(settings)
+    services = build_context(settings)
     try:
         with pytest.raises(ShardRejectedError, match="max_shard_bytes") as caught:
             pull_shard(services, DATASET, SHARD_0, source=source_for(settings))

@@ -12,8 +12,8 @@ import pytest
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel
 
-from shared.errors import PermanentError
-from shared.events import (
+from shared.core.errors import PermanentError
+from shared.platform.events import (
     PUBSUB_PUBLISHED,
     STORAGE_FINALIZED,
     parse_pubsub_event,

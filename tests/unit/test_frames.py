@@ -15,8 +15,9 @@ from PIL import Image, ImageChops, ImageStat
 from typer.testing import CliRunner
 
 from shared.cli.main import app
-from shared.domain.frames import Sampling
-from shared.services.frames import VideoDecodeError, extract_to_folder, open_clip
+from shared.media.decode import VideoDecodeError, open_clip
+from shared.media.folders import extract_to_folder
+from shared.media.sampling import Sampling
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos"
 
@@ -307,11 +308,11 @@ def test_cli_videos_add_samples_each_clip_and_says_which_failed(tmp_path):
     shown = " ".join(status.output.split())
     assert "Clips: 0 sampling, 1 done, 1 failed" in shown
     assert "failed ego/junk.mp4" in shown
-    from shared.bootstrap import build_services  # noqa: PLC0415
+    from shared.bootstrap import build_context  # noqa: PLC0415
     from shared.config import Settings  # noqa: PLC0415
-    from shared.services.videos import clip_report  # noqa: PLC0415
+    from shared.media.clips import clip_report  # noqa: PLC0415
 
-    services = build_services(Settings(home=home))
+    services = build_context(Settings(home=home))
     try:
         report = clip_report(services, services.settings.videos_bucket, "ego/walk.mp4")
         assert report["status"] == "done"
@@ -333,7 +334,7 @@ def test_cli_videos_add_samples_each_clip_and_says_which_failed(tmp_path):
 def test_audio_is_extracted_as_16khz_mono_wav(tmp_path):
     import wave  # noqa: PLC0415
 
-    from shared.services.frames import extract_audio  # noqa: PLC0415
+    from shared.media.audio import extract_audio  # noqa: PLC0415
 
     clip = tmp_path / "talk.mp4"
     make_clip(clip, seconds=3, audio=True)
@@ -352,7 +353,7 @@ def test_audio_is_extracted_as_16khz_mono_wav(tmp_path):
 
 
 def test_a_contact_sheet_centres_thumbnails_on_light_grey():
-    from shared.services.frames import GRID_BACKGROUND, contact_sheet  # noqa: PLC0415
+    from shared.media.grids import GRID_BACKGROUND, contact_sheet  # noqa: PLC0415
 
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255),
                (255, 0, 255), (20, 20, 20)]  # fmt: skip
@@ -400,7 +401,7 @@ def test_cli_grid_from_a_folder_and_from_the_frames_bucket(tmp_path):
 
 
 def test_without_the_sample_clips_the_demo_generates_its_own(tmp_path):
-    from shared.services.sample_clips import demo_clips  # noqa: PLC0415
+    from shared.demo.clips import demo_clips  # noqa: PLC0415
 
     clips = demo_clips(tmp_path / "clips", samples=tmp_path / "absent")
 

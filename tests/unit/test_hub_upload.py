@@ -19,20 +19,13 @@ from hubfake import DEFAULT_TOKEN, FakeHub, hub_server_fixture  # noqa: F401 (fi
 from pydantic import SecretStr, ValidationError
 from support import free_port
 
-from shared.bootstrap import Services, build_services
+from shared.bootstrap import Context, build_context
 from shared.config import Settings
-from shared.errors import PermanentError, TransientError
+from shared.core.errors import PermanentError, TransientError
 from shared.ports import HubPublisher
-from shared.services.hub import (
-    CARD_BEGIN,
-    CARD_END,
-    HUB_UPLOADS,
-    HubUploadRequest,
-    hub_upload_path,
-    hub_upload_status,
-    render_dataset_card,
-    upload_export,
-)
+from shared.publishing.card import CARD_BEGIN, CARD_END, render_dataset_card
+from shared.publishing.messages import HubUploadRequest
+from shared.publishing.upload import HUB_UPLOADS, hub_upload_path, hub_upload_status, upload_export
 
 REPO = "acme/clips"
 FOLDER = "export_20261123_1405"
@@ -102,7 +95,7 @@ def export_files(ts: str = TS, statistics: dict[str, Any] | None = None) -> dict
     }
 
 
-def write_export(services: Services, folder: str, files: dict[str, bytes]) -> None:
+def write_export(services: Context, folder: str, files: dict[str, bytes]) -> None:
     for name, data in files.items():
         services.blobs.write(
             services.settings.exports_bucket,
@@ -132,8 +125,8 @@ def hub(hub_server: FakeHub) -> FakeHub:
 
 
 @pytest.fixture
-def services(hub: FakeHub, tmp_path: Any) -> Iterator[Services]:
-    built = build_services(hub_settings(hub, tmp_path))
+def services(hub: FakeHub, tmp_path: Any) -> Iterator[Context]:
+    built = build_context(hub_settings(hub, tmp_path))
     yield built
     built.close()
 
@@ -148,7 +141,7 @@ def sleeps() -> list[float]:
 def make_publisher(sleeps: list[float]) -> Callable[[Settings], HubPublisher]:
     # Imported here, after hub_server has set HF_* variables: huggingface_hub reads them
     # when first imported.
-    from shared.adapters.hf import HfHubPublisher  # noqa: PLC0415
+    from shared.adapters.hf.publisher import HfHubPublisher  # noqa: PLC0415
 
     def make(settings: Settings) -> HubPublisher:
         return HfHubPublisher(settings, sleep=sleeps.append, backoff_seconds=0.01)
@@ -158,19 +151,19 @@ def make_publisher(sleeps: list[float]) -> Callable[[Settings], HubPublisher]:
 
 @pytest.fixture
 def publisher(
-    services: Services, make_publisher: Callable[[Settings], HubPublisher]
+    services: Context, make_publisher: Callable[[Settings], HubPublisher]
 ) -> HubPublisher:
     return make_publisher(services.settings)
 
 
 def upload(
-    services: Services, publisher: HubPublisher, folder: str = FOLDER, **fields: Any
+    services: Context, publisher: HubPublisher, folder: str = FOLDER, **fields: Any
 ) -> dict[str, Any]:
     request = HubUploadRequest(folder=folder, **fields)
     return upload_export(services, publisher, request, request_id=f"msg-{len(fields)}-{folder}")
 
 
-def status_doc(services: Services, folder: str = FOLDER, repo_id: str = REPO) -> dict[str, Any]:
+def status_doc(services: Context, folder: str = FOLDER, repo_id: str = REPO) -> dict[str, Any]:
     doc = services.documents.get(hub_upload_path(repo_id, folder))
     assert doc is not None
     return doc.data

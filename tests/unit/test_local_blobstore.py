@@ -11,8 +11,8 @@ import pytest
 
 from shared.adapters.local import build_local_services
 from shared.config import Settings
-from shared.errors import NotFoundError, PermanentError, PreconditionFailedError
-from shared.runtime.catalog import storage_topic
+from shared.core.errors import NotFoundError, PermanentError, PreconditionFailedError
+from shared.platform.runtime.catalog import storage_topic
 
 
 @pytest.fixture

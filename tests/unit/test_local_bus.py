@@ -6,7 +6,7 @@ import pytest
 from support import poll
 
 from shared.adapters.local.bus import DEAD_LETTER_ERROR, SqliteMessageBus
-from shared.errors import NotFoundError
+from shared.core.errors import NotFoundError
 from shared.ports import OutgoingMessage
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.local.documents import SqliteDocumentStore
-from shared.errors import ContentionError, VidcurateError
+from shared.core.errors import ContentionError, VidcurateError
 
 INCREMENTS = 50
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.logging import JsonFormatter, configure_logging
+from shared.platform.logging import JsonFormatter, configure_logging
 
 LABELS_KEY = "logging.googleapis.com/labels"
 

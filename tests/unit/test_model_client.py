@@ -9,9 +9,14 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from shared.adapters.local import build_local_services
-from shared.adapters.models.offline import OfflineProvider, offline_rule
+from shared.adapters.models.offline import OfflineProvider
+from shared.bootstrap import build_providers
 from shared.cli.main import app
 from shared.config import Settings
+from shared.llm.client import ModelCallFailedError, ModelClient
+from shared.llm.ledger import MODEL_CALLS, cost_usd, summarize_costs
+from shared.llm.limits import RateLimiter
+from shared.llm.prompts import Prompt, offline_rule
 from shared.ports.models import (
     MalformedReplyError,
     ModelReply,
@@ -19,16 +24,6 @@ from shared.ports.models import (
     ModelRequestError,
     ModelUnavailableError,
     RateLimitedError,
-)
-from shared.prompts import Prompt
-from shared.services.models import (
-    MODEL_CALLS,
-    ModelCallFailedError,
-    ModelClient,
-    RateLimiter,
-    build_providers,
-    cost_usd,
-    summarize_costs,
 )
 
 PROMPT = Prompt(

@@ -13,15 +13,11 @@ from llmfake import (  # noqa: F401 (fixture llm_server)
 from pydantic import BaseModel
 
 from shared.adapters.local import build_local_services
+from shared.bootstrap import build_providers
 from shared.config import Settings
-from shared.prompts import Prompt
-from shared.services.models import (
-    MODEL_CALLS,
-    ModelCallFailedError,
-    ModelClient,
-    build_providers,
-    summarize_costs,
-)
+from shared.llm.client import ModelCallFailedError, ModelClient
+from shared.llm.ledger import MODEL_CALLS, summarize_costs
+from shared.llm.prompts import Prompt
 
 PROMPT = Prompt("http_probe", "1", "Describe the caption.", ("caption",))
 

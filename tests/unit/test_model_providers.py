@@ -35,7 +35,7 @@ from support import free_port
 
 from shared.adapters.models.gemini_provider import GeminiProvider
 from shared.adapters.models.openai_provider import OpenAIProvider
-from shared.errors import PermanentError, TransientError
+from shared.core.errors import PermanentError, TransientError
 from shared.ports.models import (
     MalformedReplyError,
     MediaPart,

@@ -17,18 +17,14 @@ from llmfake import (
 )
 from PIL import Image
 
-from shared.bootstrap import FUNCTIONS_DIR, build_runtime, build_services, use_services
+from shared.bootstrap import FUNCTIONS_DIR, build_context, build_runtime, use_context
 from shared.config import Settings
-from shared.runtime.dispatch import load_entry_point
-from shared.services.models import MODEL_CALLS, summarize_costs
-from shared.services.videos import add_clips
-from shared.services.vision import (
-    ANALYSES,
-    AnalysisRequest,
-    analysis_report,
-    image_tokens,
-    plan_analysis,
-)
+from shared.llm.ledger import MODEL_CALLS, summarize_costs
+from shared.media.clips import add_clips
+from shared.platform.runtime.dispatch import load_entry_point
+from shared.vision.messages import AnalysisRequest
+from shared.vision.plan import image_tokens, plan_analysis
+from shared.vision.store import ANALYSES, analysis_report
 
 DATA_URL = re.compile(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)")
 
@@ -46,8 +42,8 @@ def services(tmp_path, llm_server):
         gemini_base_url=llm_server.gemini_base_url,
         model_max_retries=0,
     )
-    built = build_services(settings)
-    use_services(built)
+    built = build_context(settings)
+    use_context(built)
     clips = []
     for index, seconds in enumerate((12, 25, 5)):
         path = tmp_path / f"clip{index}.mp4"
@@ -58,7 +54,7 @@ def services(tmp_path, llm_server):
     run(built, "extract_frames")  # 2 + 3 + 1 frames
     llm_server.responder = lambda provider, model, body: {"description": "a worker at a bench"}
     yield built
-    use_services(None)
+    use_context(None)
     built.close()
 
 
@@ -197,8 +193,8 @@ def test_an_unknown_prompt_is_refused():
 
 def test_without_keys_the_offline_provider_describes_each_picture(tmp_path):
     settings = Settings(home=tmp_path / "home", log_level="CRITICAL")
-    services = build_services(settings)
-    use_services(services)
+    services = build_context(settings)
+    use_context(services)
     try:
         bright, dark = tmp_path / "bright.mp4", tmp_path / "dark.mp4"
         make_clip(bright, seconds=2)
@@ -218,7 +214,7 @@ def test_without_keys_the_offline_provider_describes_each_picture(tmp_path):
         assert "160x120" in texts[1]
         assert {f["model"] for r in rows for f in r["frames"]} == {"offline-gpt-4o-mini"}
     finally:
-        use_services(None)
+        use_context(None)
         services.close()
 
 

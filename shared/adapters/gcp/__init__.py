@@ -10,11 +10,11 @@ from __future__ import annotations
 from shared.adapters.gcp.firestore import FirestoreDocumentStore
 from shared.adapters.gcp.pubsub import PubSubMessageBus, PubSubSubscriber
 from shared.adapters.gcp.storage import GcsBlobStore
-from shared.config import Settings
+from shared.platform.settings import PlatformSettings
 from shared.ports import BlobStore, DocumentStore, MessageBus
 
 
-def build_gcp_services(settings: Settings) -> tuple[BlobStore, DocumentStore, MessageBus]:
+def build_gcp_services(settings: PlatformSettings) -> tuple[BlobStore, DocumentStore, MessageBus]:
     """Build the Cloud Storage, Firestore and Pub/Sub adapters for ``settings.project``."""
     return (
         GcsBlobStore(settings),

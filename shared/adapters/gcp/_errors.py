@@ -9,7 +9,7 @@ import requests
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exceptions
 
-from shared.errors import (
+from shared.core.errors import (
     AlreadyExistsError,
     ContentionError,
     NotFoundError,

@@ -10,8 +10,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from shared.adapters.gcp._errors import translated
-from shared.config import Settings
-from shared.errors import ContentionError, VidcurateError
+from shared.core.errors import ContentionError, VidcurateError
+from shared.platform.settings import PlatformSettings
 from shared.ports.documents import (
     DELETE_FIELD,
     SERVER_TIMESTAMP,
@@ -122,7 +122,9 @@ class FirestoreWriteBatch(_FirestoreWriter):
 class FirestoreDocumentStore:
     """Documents in Firestore (or its emulator, through FIRESTORE_EMULATOR_HOST)."""
 
-    def __init__(self, settings: Settings, *, client: firestore.Client | None = None) -> None:
+    def __init__(
+        self, settings: PlatformSettings, *, client: firestore.Client | None = None
+    ) -> None:
         self._client = (
             client
             if client is not None

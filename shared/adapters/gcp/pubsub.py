@@ -12,8 +12,8 @@ from google.api_core import exceptions as gexc
 from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from shared.adapters.gcp._errors import VENDOR_ERRORS, translated
-from shared.config import Settings
-from shared.errors import NotFoundError, TransientError
+from shared.core.errors import NotFoundError, TransientError
+from shared.platform.settings import PlatformSettings
 from shared.ports.bus import OutgoingMessage
 from shared.ports.subscriber import ReceivedMessage
 
@@ -40,7 +40,7 @@ class PubSubMessageBus:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: PlatformSettings,
         *,
         publisher: PublisherClient | None = None,
         timeout: float = PUBLISH_TIMEOUT_S,
@@ -95,7 +95,7 @@ class PubSubSubscriber:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: PlatformSettings,
         *,
         subscriber: SubscriberClient | None = None,
         pull_timeout: float = 1.0,

@@ -10,8 +10,8 @@ from typing import IO, Any
 from google.cloud.storage import Client as StorageClient
 
 from shared.adapters.gcp._errors import translated
-from shared.config import Settings
-from shared.errors import NotFoundError, PreconditionFailedError
+from shared.core.errors import NotFoundError, PreconditionFailedError
+from shared.platform.settings import PlatformSettings
 from shared.ports.blobstore import BlobInfo
 
 
@@ -37,7 +37,7 @@ class GcsBlobStore:
     credentials, so the same code runs against the emulator.
     """
 
-    def __init__(self, settings: Settings, *, client: StorageClient | None = None) -> None:
+    def __init__(self, settings: PlatformSettings, *, client: StorageClient | None = None) -> None:
         self._client = client if client is not None else StorageClient(project=settings.project)
 
     @property

@@ -18,8 +18,8 @@ from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.storage import Client as StorageClient
 
 from shared.adapters.gcp._errors import translated
-from shared.config import BUCKET_ROLES, Settings
-from shared.runtime.catalog import FUNCTIONS, FunctionSpec
+from shared.platform.runtime.catalog import FunctionSpec
+from shared.platform.settings import BUCKET_ROLES, PlatformSettings
 
 # Pub/Sub's bounds on subscription settings.
 MIN_DELIVERY_ATTEMPTS, MAX_DELIVERY_ATTEMPTS = 5, 100
@@ -41,7 +41,7 @@ def ensure_topic(publisher: PublisherClient, project: str, topic: str) -> None:
 
 def ensure_subscription(
     subscriber: SubscriberClient,
-    settings: Settings,
+    settings: PlatformSettings,
     name: str,
     topic: str,
     *,
@@ -74,10 +74,11 @@ def ensure_subscription(
 
 
 def ensure_topology(
-    settings: Settings,
+    settings: PlatformSettings,
     publisher: PublisherClient | None = None,
     subscriber: SubscriberClient | None = None,
-    specs: Sequence[FunctionSpec] = FUNCTIONS,
+    *,
+    specs: Sequence[FunctionSpec],
 ) -> None:
     """Create every topic and subscription the catalogue's functions need."""
     own_publisher = publisher is None
@@ -106,7 +107,7 @@ def ensure_topology(
             subscriber.close()
 
 
-def ensure_buckets(settings: Settings, client: StorageClient | None = None) -> None:
+def ensure_buckets(settings: PlatformSettings, client: StorageClient | None = None) -> None:
     """Create the four role buckets of ``settings`` unless they exist."""
     own_client = client is None
     client = client if client is not None else StorageClient(project=settings.project)

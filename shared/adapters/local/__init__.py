@@ -5,11 +5,11 @@ from __future__ import annotations
 from shared.adapters.local.blobstore import LocalBlobStore
 from shared.adapters.local.bus import SqliteMessageBus
 from shared.adapters.local.documents import SqliteDocumentStore
-from shared.config import Settings
+from shared.platform.settings import PlatformSettings
 
 
 def build_local_services(
-    settings: Settings,
+    settings: PlatformSettings,
 ) -> tuple[LocalBlobStore, SqliteDocumentStore, SqliteMessageBus]:
     """Build the local adapters under ``settings.home``."""
     home = settings.home

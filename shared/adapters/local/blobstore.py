@@ -27,11 +27,16 @@ from pathlib import Path
 from typing import IO
 
 from shared.adapters.local.bus import SqliteMessageBus
-from shared.errors import NotFoundError, PermanentError, PreconditionFailedError, TransientError
-from shared.events import storage_object_resource
+from shared.core.errors import (
+    NotFoundError,
+    PermanentError,
+    PreconditionFailedError,
+    TransientError,
+)
+from shared.platform.events import storage_object_resource
+from shared.platform.runtime.catalog import storage_topic
 from shared.ports.blobstore import BlobInfo
 from shared.ports.bus import OutgoingMessage
-from shared.runtime.catalog import storage_topic
 
 log = logging.getLogger("vidcurate.blobstore")
 

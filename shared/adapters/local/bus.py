@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.adapters.local.sqlite import SqliteDatabase
-from shared.errors import NotFoundError
+from shared.core.errors import NotFoundError
 from shared.ports.bus import OutgoingMessage
 from shared.ports.subscriber import ReceivedMessage
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import orjson
 
 from shared.adapters.local.sqlite import SqliteDatabase
-from shared.errors import AlreadyExistsError, NotFoundError, VidcurateError
+from shared.core.errors import AlreadyExistsError, NotFoundError, VidcurateError
 from shared.ports.documents import (
     DELETE_FIELD,
     SERVER_TIMESTAMP,

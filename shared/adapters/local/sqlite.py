@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.errors import ContentionError, VidcurateError
+from shared.core.errors import ContentionError, VidcurateError
 
 BUSY_TIMEOUT_MS = 30_000
 

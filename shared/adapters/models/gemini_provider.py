@@ -3,7 +3,7 @@
 One attempt per :meth:`GeminiProvider.generate`. google-genai retries only when given
 ``HttpRetryOptions``; every call here passes ``attempts=1`` anyway, so that a client handed
 in with retries configured still makes one attempt (the retry layer is
-``shared/services/models.py``).
+``shared/llm/client.py``).
 
 Media: ``gs://`` objects go by reference; bytes go inline while the whole request stays
 under Gemini's 20 MB request limit, and through the Files API beyond it (uploaded, waited

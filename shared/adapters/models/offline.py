@@ -1,8 +1,9 @@
 """The offline provider: deterministic, rule-based answers for the demo and the tests.
 
-It never calls a network. Prompts may register a rule (a function of the request's data
-that returns the answer's fields); any other schema gets a deterministic filler built from
-its fields. Every reply is labelled ``offline-<model>`` so no record can pass for a model's.
+It never calls a network. Prompts may register a rule (``shared.llm.prompts.offline_rule``:
+a function of the request's data that returns the answer's fields); any other schema gets a
+deterministic filler built from its fields. Every reply is labelled ``offline-<model>`` so
+no record can pass for a model's.
 """
 
 from __future__ import annotations
@@ -11,26 +12,12 @@ import hashlib
 import json
 import types
 import typing
-from collections.abc import Callable, Mapping
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
+from shared.llm.prompts import offline_rule_for
 from shared.ports.models import MediaPart, ModelReply, ModelRequest, S, TextPart
-
-Rule = Callable[[ModelRequest[Any], str], Mapping[str, Any]]
-
-_RULES: dict[str, Rule] = {}
-
-
-def offline_rule(prompt_name: str) -> Callable[[Rule], Rule]:
-    """Register the offline answer of a prompt: ``rule(request, data_text) -> fields``."""
-
-    def register(rule: Rule) -> Rule:
-        _RULES[prompt_name] = rule
-        return rule
-
-    return register
 
 
 def estimate_tokens(text: str) -> int:
@@ -83,7 +70,7 @@ class OfflineProvider:
         media = [p.uri or f"{len(p.data or b'')} bytes" for p in request.parts
                  if isinstance(p, MediaPart)]  # fmt: skip
         prompt_name = request.labels.get("prompt_name", "")
-        rule = _RULES.get(prompt_name)
+        rule = offline_rule_for(prompt_name)
         if rule is not None:
             fields = dict(rule(request, text))
         else:

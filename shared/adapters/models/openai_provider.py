@@ -5,7 +5,7 @@ implement it: the same adapter serves OpenAI (``name="openai"``) and an OpenAI-c
 server at ``base_url`` (``name="openai-compatible"``).
 
 One attempt per :meth:`OpenAIProvider.generate`: the SDK retries twice by default (408, 409,
-429, 5xx), which would stack under the retry layer in ``shared/services/models.py``, so the
+429, 5xx), which would stack under the retry layer in ``shared/llm/client.py``, so the
 client runs with ``max_retries=0``. The answer is asked for as a strict JSON schema (the body
 ``chat.completions.parse`` sends) and validated here, so that a reply that does not fit the
 schema is a :class:`MalformedReplyError` carrying the text, not a pydantic error from inside
@@ -49,7 +49,7 @@ class OpenAIProvider:
 
     ``base_url`` points at an OpenAI-compatible server (then pass
     ``name="openai-compatible"``); without it the client talks to OpenAI itself (the
-    ``OPENAI_BASE_URL`` variable is not consulted: configuration comes from ``Settings``).
+    ``OPENAI_BASE_URL`` variable is not consulted: configuration comes from ``LlmSettings``).
     ``client`` replaces the SDK client (tests, or a caller that already has one); it is
     used through a copy with retries turned off.
     """

@@ -26,7 +26,7 @@
     and this subscription reads them, filtered on bucketId and on the event types in
     trigger.storage_events. The function receives the notification as a messagePublished
     event whose data is the object resource.
-  - Names match the local runtime (shared/runtime/catalog.py): subscription <name>, dead
+  - Names match the local runtime (shared/catalog.py): subscription <name>, dead
     letter topic <name>-dead-letter, hold subscription <name>-dead-letter-hold, so
     `vidcurate dlq` works the same against the cloud.
   - A handler that raises answers 500: Pub/Sub retries with backoff; after

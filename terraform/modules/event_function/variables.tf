@@ -9,7 +9,7 @@ variable "region" {
 }
 
 variable "name" {
-  description = "Catalogue name of the function (shared/runtime/catalog.py): folder functions/<name>/, entry point <name>, subscription <name>, dead-letter topic <name>-dead-letter."
+  description = "Catalogue name of the function (shared/catalog.py): folder functions/<name>/, entry point <name>, subscription <name>, dead-letter topic <name>-dead-letter."
   type        = string
 
   validation {

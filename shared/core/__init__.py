@@ -1,0 +1,1 @@
+"""Pure building blocks that import nothing of ours."""

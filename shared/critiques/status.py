@@ -1,0 +1,32 @@
+"""Where a critique run stands."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from shared.core.errors import NotFoundError
+from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
+from shared.critiques.settings import CritiqueSettings
+from shared.critiques.store import items_collection, run_counts, runs_path
+from shared.platform.context import Context
+
+
+def status_report(services: Context[CritiqueSettings], folder: str) -> dict[str, Any]:
+    """Counts per type and status, and whether the run is consolidated."""
+    run = services.documents.get(runs_path(folder))
+    if run is None:
+        raise NotFoundError(f"no critique run for {folder} (run vidcurate critiques run)")
+    counts = run_counts(services, folder)
+    totals = Counter[str]()
+    for row in counts.values():
+        totals.update(row)
+    return {
+        "export_folder": folder,
+        "items": services.documents.count(items_collection(folder)),
+        "by_type": counts,
+        "totals": dict(totals),
+        "consolidated_file": run.data.get("consolidated_file")
+        if run.data.get("consolidated_plan") == run.data.get("plan_id")
+        else None,
+    }

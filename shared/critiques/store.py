@@ -1,0 +1,117 @@
+"""Collections and documents of critique runs, and what they read from an export."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.core.errors import NotFoundError, PermanentError
+from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
+from shared.critiques.settings import CritiqueSettings
+from shared.critiques.types import (
+    CRITIQUE_TYPES,
+    REVISION_MODEL,
+    CaptionRef,
+    CritiqueType,
+)
+from shared.platform.context import Context
+from shared.ports import Filter
+
+RUNS = "critique_runs"
+
+
+RESULTS = "critique_results"
+
+
+OPEN_STATUSES = ("pending", "running", "deferred", "failed")  # block the consolidation
+
+
+LEASE_MARGIN_SECONDS = 60.0  # an item's lease outlasts its job's deadline by this much
+
+
+_ALL_VIDEOS = re.compile(r"all_videos_with_captions_(?P<ts>\d{8}_\d{4}(?:_\d+)?)\.json")
+
+
+def runs_path(folder: str) -> str:
+    """The run document of an export folder."""
+    return f"{RUNS}/{folder}"
+
+
+def items_collection(folder: str) -> str:
+    """The items of a run."""
+    return f"{RUNS}/{folder}/items"
+
+
+def load_export(
+    services: Context[CritiqueSettings], folder: str
+) -> tuple[str, list[Mapping[str, Any]]]:
+    """``(timestamp, entries)`` of the export's all_videos_with_captions file."""
+    bucket = services.settings.exports_bucket
+    names = [info.name for info in services.blobs.list(bucket, f"{folder}/")]
+    for name in names:
+        match = _ALL_VIDEOS.fullmatch(name.rsplit("/", 1)[-1])
+        if match:
+            entries = json.loads(services.blobs.read(bucket, name))
+            return match["ts"], entries
+    if not names:
+        raise PermanentError(f"no export folder gs://{bucket}/{folder}/ (run vidcurate export)")
+    raise PermanentError(
+        f"gs://{bucket}/{folder}/ has no all_videos_with_captions_<ts>.json "
+        "(an --only-reviewed export cannot be critiqued)"
+    )
+
+
+def _long_names(services: Context[CritiqueSettings], folder: str, timestamp: str) -> dict[str, str]:
+    """Task long names of the export's config (its statistics say which config)."""
+    name = f"{folder}/comprehensive_statistics_{timestamp}.json"
+    try:
+        statistics = json.loads(services.blobs.read(services.settings.exports_bucket, name))
+    except NotFoundError:
+        return {}
+    return {
+        task: str(info.get("long_name", task))
+        for task, info in (statistics.get("per_task") or {}).items()
+    }
+
+
+def _models(services: Context[CritiqueSettings], critique: CritiqueType) -> tuple[str, str]:
+    models = services.settings.critique_models
+    return models.get(critique.name, critique.default_model), models.get("revision", REVISION_MODEL)
+
+
+def _inputs(caption: CaptionRef) -> dict[str, str]:
+    return {
+        "task": caption.task,
+        "caption": str(caption.caption_data.get("final_caption", "")),
+        "feedback": caption.original_feedback,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run_counts(services: Context[CritiqueSettings], folder: str) -> dict[str, dict[str, int]]:
+    """``critique type -> status -> count``, counted by the store."""
+    collection = items_collection(folder)
+    counts: dict[str, dict[str, int]] = {}
+    for name in CRITIQUE_TYPES:
+        row = {
+            status: services.documents.count(
+                collection, [("critique_type", "==", name), ("status", "==", status)]
+            )
+            for status in ("pending", "running", "deferred", "success", "skipped", "failed")
+        }
+        if any(row.values()):
+            counts[name] = row
+    return counts
+
+
+def _open_items(services: Context[CritiqueSettings], folder: str) -> bool:
+    # One open item is enough to know: a limit-1 query reads one entry (cheap at any scale,
+    # where a count would read the whole index on every completion).
+    where: list[Filter] = [("status", "in", list(OPEN_STATUSES))]
+    return bool(services.documents.query(items_collection(folder), where=where, limit=1))

@@ -1,0 +1,1 @@
+"""The demo campaign generator and sample clips."""

@@ -1,0 +1,1 @@
+"""The model client, limits, ledger, prices and prompt registry."""

@@ -1,0 +1,14 @@
+"""Clips: sampling semantics, decoding (PyAV), audio, contact sheets, the videos bucket's
+clips and their frames, and dataset shard pulls.
+
+The public surface other capabilities (vision, and the coming trainsets, learning,
+discovery) may use: where clips are indexed and how datasets are prefixed, the sampling
+model and the settings.
+"""
+
+from shared.media.clips import CLIPS, clip_id, video_key
+from shared.media.sampling import Sampling
+from shared.media.settings import MediaSettings
+from shared.media.shards.messages import dataset_prefix
+
+__all__ = ["CLIPS", "MediaSettings", "Sampling", "clip_id", "dataset_prefix", "video_key"]

@@ -1,0 +1,32 @@
+"""Settings of clips: frame sampling and encoding, shard size cap."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.media.sampling import Sampling
+from shared.platform.settings import PlatformSettings
+
+
+class MediaSettings(PlatformSettings):
+    """How clips are sampled into frames, and the largest dataset shard pulled."""
+
+    max_shard_bytes: int = Field(
+        64 << 30,
+        gt=0,
+        description=(
+            "Largest dataset shard pulled (checked while it downloads); the cloud function "
+            "downloads into memory, so terraform sets it below the function's memory."
+        ),
+    )
+    frame_sampling: Sampling = Field(
+        default_factory=Sampling,
+        description=(
+            'How extract_frames samples every clip (JSON, e.g. {"interval_seconds": 10, '
+            '"max_frames": 3}); see shared/media/sampling.py.'
+        ),
+    )
+    frame_jpeg_quality: int = Field(85, ge=1, le=95, description="JPEG quality of frames.")
+    frame_max_side: int | None = Field(
+        None, ge=16, description="Scale frames down to this longer side (None: as decoded)."
+    )

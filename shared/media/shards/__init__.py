@@ -1,0 +1,1 @@
+"""Pulling WebDataset tar shards into the videos bucket."""

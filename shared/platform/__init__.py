@@ -1,0 +1,1 @@
+"""What every capability runs on: context, settings, events, topics, leases, runtime."""

@@ -1,0 +1,81 @@
+"""The smallest real services: echo a message, and track the latest version of objects.
+
+They exist to prove the plumbing (events in, documents out, the error contract, idempotency
+under duplicate and reordered delivery) and to give the demo something to show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from typing import Any
+
+from shared.core.errors import AlreadyExistsError, PermanentError, TransientError
+from shared.platform.events import PubSubEvent, StorageObjectData
+from shared.ports import SERVER_TIMESTAMP, DocumentStore, Transaction
+
+PINGS = "pings"
+OBJECTS = "objects"
+
+
+def record_ping(documents: DocumentStore, event: PubSubEvent) -> dict[str, Any]:
+    """Store the message under its message id; a redelivery rewrites the same document.
+
+    A JSON body ``{"fail": "permanent"}`` or ``{"fail": "transient"}`` exercises the error
+    contract end to end (quarantine versus retry then dead letter).
+    """
+    message = event.message
+    try:
+        body: Any = json.loads(message.data) if message.data else None
+    except ValueError:
+        body = message.data.decode("utf-8", errors="replace")
+    if isinstance(body, dict) and body.get("fail") == "permanent":
+        raise PermanentError(f"message {message.message_id}: asked to fail permanently")
+    if isinstance(body, dict) and body.get("fail") == "transient":
+        raise TransientError(f"message {message.message_id}: asked to fail transiently")
+    record = {
+        "message_id": message.message_id,
+        "body": body,
+        "attributes": dict(message.attributes),
+        "published_at": message.publish_time,
+        "recorded_at": SERVER_TIMESTAMP,
+    }
+    # A redelivery finds the first record and leaves it exactly as it was.
+    with contextlib.suppress(AlreadyExistsError):
+        documents.create(f"{PINGS}/{message.message_id}", record)
+    return record
+
+
+def object_doc_id(bucket: str, name: str) -> str:
+    """A document id for an object (names may contain '/', ids may not)."""
+    return hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()[:32]
+
+
+def record_object(documents: DocumentStore, obj: StorageObjectData) -> bool:
+    """Keep the newest generation of an object; older or repeated events change nothing.
+
+    Returns whether the document changed. Generations only grow, so comparing them makes the
+    result independent of delivery order.
+    """
+    path = f"{OBJECTS}/{object_doc_id(obj.bucket, obj.name)}"
+
+    def apply(tx: Transaction) -> bool:
+        current = tx.get(path)
+        if current is not None and int(current.data.get("generation", 0)) >= obj.generation:
+            return False
+        tx.set(
+            path,
+            {
+                "bucket": obj.bucket,
+                "name": obj.name,
+                "generation": obj.generation,
+                "size": obj.size,
+                "content_type": obj.content_type,
+                "md5_hash": obj.md5_hash,
+                "recorded_at": SERVER_TIMESTAMP,
+            },
+        )
+        return True
+
+    return documents.run_transaction(apply)

@@ -1,0 +1,1 @@
+"""The function catalogue types, entry-point contract and local runtime."""

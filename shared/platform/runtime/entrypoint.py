@@ -1,0 +1,105 @@
+"""The contract every ``functions/<name>/main.py`` follows, in one decorator.
+
+- the event is logged with its id and function as labels;
+- an event older than ``max_event_age_seconds`` is acknowledged and logged, never retried
+  forever (Google's "avoid infinite retries" pattern);
+- ``PermanentError``: recorded in the ``failures`` collection under the event id, logged at
+  ERROR, and acknowledged (the function returns);
+- anything else (``TransientError``, a bug, a crash): logged and re-raised so the platform
+  retries; after the subscription's attempts the event lands in its dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from shared.core.errors import PermanentError, TransientError
+from shared.platform.context import Context
+from shared.platform.events import CloudEventLike, EventContext
+from shared.platform.settings import PlatformSettings
+from shared.ports import SERVER_TIMESTAMP
+
+log = logging.getLogger("vidcurate.functions")
+
+FAILURES = "failures"
+
+F = TypeVar("F", bound=Callable[[Any], Any])
+
+
+def entrypoint(
+    function_name: str, context: Callable[[], Context[PlatformSettings]]
+) -> Callable[[F], F]:
+    """Wrap a CloudEvent function with the error contract above.
+
+    ``context`` gives the process's context (the composition root's ``get_context``): the
+    settings say how old an event may be, the documents keep rejected events.
+    """
+
+    def decorate(handler: F) -> F:
+        @functools.wraps(handler)
+        def wrapper(cloud_event: CloudEventLike) -> Any:
+            attributes = dict(cloud_event.get_attributes())
+            labels = {"function": function_name, "event_id": str(attributes.get("id", ""))}
+            try:
+                event = EventContext.model_validate(attributes)
+            except ValidationError as exc:
+                # Nothing to record it under and nothing a retry could fix: log and ack.
+                log.error(
+                    "event rejected: malformed CloudEvent attributes: %s",
+                    exc,
+                    extra={"labels": labels},
+                )
+                return None
+            settings = context().settings
+            if event.time is not None:
+                sent = event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
+                age = (datetime.now(UTC) - sent).total_seconds()
+                if age > settings.max_event_age_seconds:
+                    log.warning(
+                        "dropping event older than the maximum age",
+                        extra={"labels": labels, "age_seconds": age},
+                    )
+                    return None
+            try:
+                result = handler(cloud_event)
+            except PermanentError as exc:
+                record_failure(context(), function_name, event, exc)
+                log.error("event rejected: %s", exc, extra={"labels": labels, "error": str(exc)})
+                return None
+            except TransientError as exc:
+                log.warning("event failed; it will be retried: %s", exc, extra={"labels": labels})
+                raise
+            except Exception:
+                log.exception("event failed; it will be retried", extra={"labels": labels})
+                raise
+            log.info("event handled", extra={"labels": labels})
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def record_failure(
+    context: Context[PlatformSettings], function_name: str, event: EventContext, exc: Exception
+) -> None:
+    """Keep a rejected event's reason where ``vidcurate status`` and operators can see it."""
+    context.documents.set(
+        f"{FAILURES}/{function_name}-{event.id}",
+        {
+            "function": function_name,
+            "event_id": event.id,
+            "event_type": event.type,
+            "source": event.source,
+            "subject": event.subject,
+            "error": str(exc),
+            "error_type": type(exc).__name__,
+            "recorded_at": SERVER_TIMESTAMP,
+        },
+    )

@@ -1,0 +1,317 @@
+"""The event runtime: pull deliveries, call the deployed entry points, ack or nack.
+
+One dispatcher thread pulls batches from every function's subscription, hands each delivery
+to a worker pool, acks finished ones in batches, nacks failures (the subscription decides
+between retry-with-backoff and dead letter), keeps the leases of long handlers alive, and
+notices files dropped into bucket folders by other programs. ``run_until_idle`` returns when
+nothing is left to deliver; ``serve`` runs until asked to stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from shared.core.errors import PermanentError, TransientError
+from shared.platform.runtime.catalog import FunctionSpec
+from shared.platform.runtime.dispatch import Handler, to_cloud_event
+from shared.platform.settings import PlatformSettings
+from shared.ports.subscriber import ReceivedMessage, Subscriber
+
+log = logging.getLogger("vidcurate.runtime")
+
+CHUNK_LIMIT = 8
+SCAN_BUDGET_FACTOR = 10.0  # next scan after at least 10x the last one took
+
+
+@dataclass(frozen=True)
+class Route:
+    """A function and the handler that serves it."""
+
+    spec: FunctionSpec
+    handler: Handler
+
+
+@runtime_checkable
+class Backlog(Protocol):
+    """Subscribers that can count what is left (the local bus can; Pub/Sub cannot)."""
+
+    def backlog(self, subscriptions: Sequence[str]) -> int: ...
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    """Blob stores that can find files dropped by other programs."""
+
+    deferred_files: int  # files seen in the last scan but still being written
+
+    def scan(self, settle_seconds: float = 0.0) -> list[object]: ...
+
+
+@dataclass
+class RuntimeStats:
+    """What the runtime did."""
+
+    handled: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    scanned_files: int = 0
+
+    @property
+    def total_handled(self) -> int:
+        """Deliveries acknowledged."""
+        return sum(self.handled.values())
+
+    @property
+    def total_failed(self) -> int:
+        """Delivery attempts that failed (each is retried or dead-lettered)."""
+        return sum(self.failed.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    route: Route
+    message: ReceivedMessage
+    error: str | None
+
+
+class EventRuntime:
+    """Serves the catalogue's functions from a subscriber with a worker pool."""
+
+    def __init__(
+        self,
+        settings: PlatformSettings,
+        subscriber: Subscriber,
+        routes: Sequence[Route],
+        *,
+        scanner: Scanner | None = None,
+        workers: int | None = None,
+        batch_size: int = 100,
+        max_in_flight: int | None = None,
+        poll_interval: float = 0.05,
+        on_progress: Callable[[RuntimeStats], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.subscriber = subscriber
+        self.routes = list(routes)
+        self.scanner = scanner
+        self.workers = workers or settings.workers
+        self.batch_size = batch_size
+        # Deliveries leased but not yet finished: enough to keep every worker busy between
+        # two pulls, small enough that a crash hands back little work.
+        self.max_in_flight = max_in_flight or max(2 * batch_size, 4 * self.workers)
+        self.poll_interval = poll_interval
+        self.on_progress = on_progress
+        self.stats = RuntimeStats()
+        self._backlog = subscriber if isinstance(subscriber, Backlog) else None
+        self._done: queue.SimpleQueue[list[_Done]] = queue.SimpleQueue()
+        self._work: queue.SimpleQueue[list[tuple[Route, ReceivedMessage]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
+        self._next_scan = 0.0
+        self._next_route = 0
+        self._last_extend = time.monotonic()
+
+    # --- public -----------------------------------------------------------------------------
+
+    def run_until_idle(self, timeout: float = 300.0) -> RuntimeStats:
+        """Deliver until no subscription holds anything (retries included), or time out."""
+        deadline = time.monotonic() + timeout
+        empty_rounds = 0
+        with self._worker_pool():
+            while True:
+                pulled = self._step()
+                if pulled or self._in_flight:
+                    empty_rounds = 0
+                else:
+                    empty_rounds += 1
+                if not self._in_flight and self._idle(empty_rounds):
+                    return self.stats
+                if time.monotonic() > deadline:
+                    in_flight = len(self._in_flight)
+                    self._drain()
+                    raise TransientError(
+                        f"runtime still busy after {timeout:.0f}s ({in_flight} deliveries "
+                        "were in flight); run it again to continue"
+                    )
+
+    def serve(self, stop: threading.Event) -> RuntimeStats:
+        """Deliver until ``stop`` is set, then finish what is in flight."""
+        with self._worker_pool():
+            while not stop.is_set():
+                self._step()
+            self._drain()
+        return self.stats
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def _idle(self, empty_rounds: int) -> bool:
+        if self._backlog is not None:
+            if self._backlog.backlog([r.spec.subscription for r in self.routes]):
+                return False
+        elif empty_rounds < 3:
+            return False
+        if self.scanner is None:
+            return True
+        # Nothing queued: one more look for dropped files, waiting for those still written.
+        found = self.scanner.scan(settle_seconds=self.settings.scan_interval_seconds)
+        return not found and not self.scanner.deferred_files
+
+    @contextmanager
+    def _worker_pool(self) -> Iterator[None]:
+        # Long-lived threads on a plain queue: cheaper per delivery than an executor's
+        # futures, which matters when handlers are fast.
+        threads = [
+            threading.Thread(target=self._work_loop, name=f"vidcurate-worker-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        except BaseException:
+            self._release_queued_work()
+            raise
+        finally:
+            for _ in threads:
+                self._work.put(None)
+            for thread in threads:
+                thread.join()
+
+    def _release_queued_work(self) -> None:
+        """On a crash or Ctrl-C: hand back what no worker started, instead of running it."""
+        released: dict[str, list[str]] = {}
+        with contextlib.suppress(queue.Empty):
+            while True:
+                chunk = self._work.get_nowait()
+                for route, message in chunk or ():
+                    self._in_flight.pop(message.ack_id, None)
+                    released.setdefault(route.spec.subscription, []).append(message.ack_id)
+        for subscription, ack_ids in released.items():
+            with contextlib.suppress(Exception):  # the bus may be what failed; leases expire
+                self.subscriber.extend(subscription, ack_ids, 0)
+
+    def _work_loop(self) -> None:
+        while (chunk := self._work.get()) is not None:
+            self._done.put([self._handle(route, message) for route, message in chunk])
+
+    def _step(self) -> int:
+        self._scan()
+        pulled = 0
+        capacity = self.max_in_flight - len(self._in_flight)
+        # Start with a different function each step so one busy function cannot take all
+        # the capacity that frees up.
+        self._next_route = (self._next_route + 1) % len(self.routes) if self.routes else 0
+        for route in self.routes[self._next_route :] + self.routes[: self._next_route]:
+            if capacity <= 0:
+                break
+            batch = self.subscriber.pull(route.spec.subscription, min(self.batch_size, capacity))
+            if not batch:
+                continue
+            started = time.monotonic()
+            for message in batch:
+                self._in_flight[message.ack_id] = (route, message, started)
+            # Hand work over in chunks, one queue operation per chunk instead of per
+            # delivery; small chunks keep slow handlers from holding up many others.
+            size = max(1, min(CHUNK_LIMIT, -(-len(batch) // self.workers)))
+            for offset in range(0, len(batch), size):
+                self._work.put([(route, message) for message in batch[offset : offset + size]])
+            pulled += len(batch)
+            capacity -= len(batch)
+        self._extend_leases()
+        finished = self._collect(wait=self.poll_interval if not pulled else 0.0)
+        if (pulled or finished) and self.on_progress is not None:
+            self.on_progress(self.stats)
+        return pulled
+
+    def _handle(self, route: Route, message: ReceivedMessage) -> _Done:
+        try:
+            event = to_cloud_event(route.spec, message, self.settings)
+        except PermanentError as exc:
+            # What no function could take (a malformed notification): acknowledged and
+            # logged, per the error contract, rather than retried into the dead letter.
+            log.error(
+                "undeliverable message acknowledged: %s",
+                exc,
+                extra={"labels": {"function": route.spec.name, "message_id": message.message_id}},
+            )
+            return _Done(route, message, None)
+        try:
+            if event is not None:
+                route.handler(event)
+        except BaseException as exc:  # noqa: BLE001 (every failure is reported to the bus)
+            return _Done(route, message, f"{type(exc).__name__}: {exc}")
+        return _Done(route, message, None)
+
+    def _collect(self, wait: float) -> int:
+        finished: list[_Done] = []
+        try:
+            finished.extend(self._done.get(timeout=wait) if wait else self._done.get_nowait())
+            while True:
+                finished.extend(self._done.get_nowait())
+        except queue.Empty:
+            pass
+        acks: dict[str, list[str]] = {}
+        for done in finished:
+            self._in_flight.pop(done.message.ack_id, None)
+            name = done.route.spec.name
+            if done.error is None:
+                acks.setdefault(done.route.spec.subscription, []).append(done.message.ack_id)
+                self.stats.handled[name] += 1
+            else:
+                self.stats.failed[name] += 1
+                log.warning(
+                    "delivery failed; the subscription will retry or dead-letter it",
+                    extra={
+                        "labels": {"function": name, "message_id": done.message.message_id},
+                        "attempt": done.message.delivery_attempt,
+                        "error": done.error,
+                    },
+                )
+                self.subscriber.nack(done.route.spec.subscription, done.message.ack_id, done.error)
+        for subscription, ack_ids in acks.items():
+            self.subscriber.ack(subscription, ack_ids)
+        return len(finished)
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._extend_leases()  # slow handlers keep their leases while we wait for them
+            self._collect(wait=self.poll_interval)
+
+    def _extend_leases(self) -> None:
+        # Long handlers keep their lease; a dead process stops extending and its deliveries
+        # come back after the ack deadline.
+        interval = self.settings.ack_deadline_seconds / 3
+        now = time.monotonic()
+        if now - self._last_extend < interval:
+            return
+        self._last_extend = now
+        by_subscription: dict[str, list[str]] = {}
+        for ack_id, (route, _message, started) in list(self._in_flight.items()):
+            if now - started >= interval:
+                by_subscription.setdefault(route.spec.subscription, []).append(ack_id)
+        for subscription, ack_ids in by_subscription.items():
+            self.subscriber.extend(subscription, ack_ids, self.settings.ack_deadline_seconds)
+
+    def _scan(self) -> None:
+        if self.scanner is None:
+            return
+        now = time.monotonic()
+        if now < self._next_scan:
+            return
+        found = self.scanner.scan(settle_seconds=self.settings.scan_interval_seconds)
+        # A scan walks every bucket folder: with many objects, space scans out so that they
+        # take at most a tenth of the runtime's time while deliveries are flowing.
+        took = time.monotonic() - now
+        self._next_scan = now + max(self.settings.scan_interval_seconds, SCAN_BUDGET_FACTOR * took)
+        if found:
+            self.stats.scanned_files += len(found)
+            log.info("registered files dropped into bucket folders", extra={"count": len(found)})

@@ -1,0 +1,227 @@
+"""The dataset card (README.md) written with each export."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+README = "README.md"
+
+
+CARD_BEGIN = "<!-- vidcurate:begin -->"
+
+
+CARD_END = "<!-- vidcurate:end -->"
+
+
+CARD_TAGS = ("video", "captioning", "vidcurate")
+
+
+STATUSES = ("not_completed", "completed_not_reviewed", "approved", "rejected")
+
+
+STATUS_TITLES = ("Not completed", "Completed, not reviewed", "Approved", "Rejected")
+
+
+_YAML_HEADER = re.compile(r"^\s*---\r?\n[\s\S]*?\r?\n---(\r?\n|$)")
+
+
+def render_dataset_card(
+    statistics: Mapping[str, Any],
+    *,
+    repo_id: str,
+    folder: str,
+    existing: str | None,
+    license: str | None = None,
+) -> str:
+    """README.md for the dataset repo: a YAML header, and the generated section.
+
+    The section between ``CARD_BEGIN`` and ``CARD_END`` describes the latest export (folder,
+    timestamp, per-task status breakdown, totals, annotators and reviewers, edge cases).
+    With an ``existing`` README, only that section changes: everything outside the markers,
+    YAML header included, stays as its authors wrote it (without markers, the section is
+    appended). ``license`` goes into a new header; vidcurate cannot know it.
+    """
+    section = _card_section(statistics, folder=folder)
+    if existing is not None and existing.strip():
+        begin = existing.find(CARD_BEGIN)
+        end = existing.find(CARD_END, begin + len(CARD_BEGIN)) if begin >= 0 else -1
+        if begin >= 0 and end >= 0:
+            return existing[:begin] + section + existing[end + len(CARD_END) :]
+        body = existing.rstrip() + "\n\n" + section + "\n"
+        return body if _YAML_HEADER.match(existing) else _card_header(repo_id, license) + body
+    name = repo_id.split("/", 1)[-1]
+    intro = (
+        f"# {name}\n\nVideo captions curated with vidcurate: annotated, reviewed and exported "
+        "per caption task. Each `export_YYYYMMDD_HHMM/` folder is one export, published as "
+        "one commit.\n\n"
+    )
+    return _card_header(repo_id, license) + intro + section + "\n"
+
+
+def _card_header(repo_id: str, license: str | None) -> str:
+    # huggingface_hub is heavy to import; only the card needs it, and only here.
+    from huggingface_hub import DatasetCardData  # noqa: PLC0415
+
+    data = DatasetCardData(
+        pretty_name=repo_id.split("/", 1)[-1], tags=list(CARD_TAGS), license=license
+    )
+    return f"---\n{data.to_yaml()}\n---\n\n"
+
+
+def _card_section(statistics: Mapping[str, Any], *, folder: str) -> str:
+    totals = _mapping(statistics.get("totals"))
+    lines = [
+        CARD_BEGIN,
+        "<!-- Written by vidcurate at every export: edit outside these markers. -->",
+        "## Latest export",
+        "",
+        f"- Folder: `{_text(folder)}`",
+        f"- Export timestamp: {_cell(statistics.get('export_timestamp'))}",
+        f"- Generated at: {_cell(statistics.get('generated_at'))}",
+        f"- Config type: {_cell(statistics.get('config_type'))}",
+        f"- Tasks: {', '.join(_text(t) for t in _tasks(statistics)) or 'n/a'}",
+        "",
+        "### Totals",
+        "",
+        *_table(
+            [
+                "Videos",
+                "With a completed task",
+                "With a reviewed task",
+                "Not started",
+                "Edge cases",
+                "Quarantined files",
+            ],
+            [
+                [
+                    totals.get(key)
+                    for key in (
+                        "videos",
+                        "videos_with_any_completed_task",
+                        "videos_with_any_reviewed_task",
+                        "videos_not_started",
+                        "edge_cases",
+                        "quarantined_files",
+                    )
+                ]
+            ],
+        ),
+        "",
+        "Status of every (video, task) pair:",
+        "",
+        *_table(list(STATUS_TITLES), [_status_counts(totals)]),
+        "",
+        "### Status by task",
+        "",
+        *_task_table(statistics),
+        "",
+        "### Annotators",
+        "",
+        *_people_table(
+            statistics.get("annotators"),
+            ["Annotator", "Tasks", "Approved", "Rejected", "Pending review", "Approval rate"],
+            ("tasks", "approved", "rejected", "pending_review"),
+        ),
+        "",
+        "### Reviewers",
+        "",
+        *_people_table(
+            statistics.get("reviewers"),
+            ["Reviewer", "Reviews", "Approved", "Rejected", "Approval rate"],
+            ("reviews", "approved", "rejected"),
+        ),
+        "",
+        "### Edge cases",
+        "",
+        *_edge_case_table(statistics.get("edge_case_counts")),
+        "",
+        CARD_END,
+    ]
+    return "\n".join(lines)
+
+
+def _tasks(statistics: Mapping[str, Any]) -> list[str]:
+    listed = statistics.get("tasks")
+    tasks = [str(t) for t in listed] if isinstance(listed, list) else []
+    tasks += [str(t) for t in _mapping(statistics.get("per_task")) if str(t) not in tasks]
+    return tasks
+
+
+def _task_table(statistics: Mapping[str, Any]) -> list[str]:
+    per_task = _mapping(statistics.get("per_task"))
+    rows = []
+    for task in _tasks(statistics):
+        info = _mapping(per_task.get(task))
+        rows.append(
+            [
+                task,
+                info.get("long_name"),
+                *_status_counts(info),
+                _percent(info.get("completion_rate")),
+                _percent(info.get("review_rate")),
+                _percent(info.get("approval_rate")),
+            ]
+        )
+    if not rows:
+        return ["No per-task statistics in this export."]
+    headers = ["Task", "Long name", *STATUS_TITLES, "Completion", "Review", "Approval"]
+    return _table(headers, rows)
+
+
+def _people_table(value: Any, headers: list[str], keys: tuple[str, ...]) -> list[str]:
+    people = _mapping(value)
+    if not people:
+        return ["None in this export."]
+    rows = [
+        [
+            name,
+            *(_mapping(info).get(key) for key in keys),
+            _percent(_mapping(info).get("approval_rate")),
+        ]
+        for name, info in sorted(people.items())
+    ]
+    return _table(headers, rows)
+
+
+def _edge_case_table(value: Any) -> list[str]:
+    counts = _mapping(value)
+    if not counts:
+        return ["None recorded."]
+    return _table(["Kind", "Count"], [[kind, count] for kind, count in sorted(counts.items())])
+
+
+def _status_counts(info: Mapping[str, Any]) -> list[Any]:
+    counts = _mapping(info.get("status_counts"))
+    return [counts.get(status) for status in STATUSES]
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    return lines
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _percent(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "n/a"
+    return f"{value * 100:.1f}%"
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return _text(value)
+
+
+def _text(value: Any) -> str:
+    # Names come from annotation files: keep them from breaking the table or the markers.
+    text = str(value).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    return text.replace("<!--", "&lt;!--").replace("-->", "--&gt;")

@@ -1,1 +1,0 @@
-"""The function catalogue, the entry-point contract and the local event runtime."""

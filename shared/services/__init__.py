@@ -1,1 +1,0 @@
-"""Services: the logic, written against ports only."""
