@@ -24,7 +24,7 @@ from shared.platform.events import (
     storage_object_resource,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "events"
 
 
 def fixture(name: str) -> tuple[dict[str, Any], Any]:

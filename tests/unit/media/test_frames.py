@@ -19,7 +19,7 @@ from shared.media.decode import VideoDecodeError, open_clip
 from shared.media.folders import extract_to_folder
 from shared.media.sampling import Sampling
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos"
+SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "data" / "videos"
 
 
 def on_screen(times: list[float], t: float) -> int:
