@@ -3,10 +3,16 @@
 The archive is what Cloud Functions (2nd gen) builds from:
 
 - ``main.py`` (and any other ``.py`` file of ``functions/<name>/``) at the archive root;
-- the ``shared`` package: its ``.py`` files and ``py.typed``, nothing else (no caches);
-- ``requirements.txt``: every direct dependency of ``pyproject.toml`` pinned ``==`` to the
-  version installed in the environment that runs this script, so the cloud installs what the
-  tests ran against.
+- the modules of the ``shared`` package that the entry point can import: the closure of its
+  imports (top-level and deferred ones alike) over ``shared/``, with every package
+  ``__init__`` on the way and ``py.typed``, nothing else (no caches). Adapters for an optional
+  dependency group the function does not declare are left out (the OpenAI and Gemini
+  providers without ``models``, ``shared/adapters/hf/`` without ``hub``): the composition
+  root imports them only when asked for that gateway;
+- ``requirements.txt``: the core dependencies of ``pyproject.toml`` and those of the extras
+  that the function's catalogue entry declares (``FunctionSpec.extras``), each pinned ``==``
+  to the version installed in the environment that runs this script, so the cloud installs
+  what the tests ran against. ``ping`` carries no model SDK, no Hub client and no PyAV.
 
 Entries are sorted and carry a fixed timestamp and mode, so the archive (and its MD5, which
 terraform puts in the object name) only changes when its content does.
@@ -18,13 +24,15 @@ Usage::
     echo '{"name": "ping", "out_dir": "build/functions"}' | \\
         python infra/build_function.py --terraform              # terraform `data "external"`
 
-Only the standard library is needed (``packaging`` is used when present, to check that the
-installed versions satisfy the ranges in ``pyproject.toml``).
+It runs in the project's environment (it pins the installed versions and reads the function
+catalogue, ``shared/catalog.py``); ``packaging`` is used when present, to check that the
+installed versions satisfy the ranges in ``pyproject.toml``.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -47,6 +55,12 @@ COMPRESS_LEVEL = 9
 REQUIREMENTS = "requirements.txt"
 SHARED_PACKAGE = "shared"
 _SHARED_FILE_NAMES = frozenset({"py.typed"})
+# Adapter packages that need an optional dependency group, and that group.
+ADAPTER_EXTRAS = {
+    "shared.adapters.models.openai_provider": "models",
+    "shared.adapters.models.gemini_provider": "models",
+    "shared.adapters.hf": "hub",
+}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _REQUIREMENT = re.compile(
     r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?P<extras>\[[^\]]*\])?"
@@ -86,17 +100,65 @@ def _function_files(root: Path, name: str) -> Iterator[tuple[str, Path]]:
             yield relative.as_posix(), path
 
 
-def _shared_files(root: Path) -> Iterator[tuple[str, Path]]:
+def function_extras(name: str) -> tuple[str, ...]:
+    """The optional dependency groups that the catalogue gives function ``name``."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from shared.catalog import FUNCTIONS  # noqa: PLC0415 (the project's own catalogue)
+
+    for spec in FUNCTIONS:
+        if spec.name == name:
+            return tuple(spec.extras)
+    raise BuildError(f"function {name!r} is not in the catalogue (shared/catalog.py)")
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path) -> Iterator[str]:
+    """Every ``shared...`` module a file imports, wherever the import statement is."""
+    tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+            # ``from shared.x import y`` may import the submodule shared.x.y
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def _shared_files(
+    root: Path, entry_points: Sequence[Path], extras: Sequence[str]
+) -> Iterator[tuple[str, Path]]:
     package = root / SHARED_PACKAGE
     if not (package / "__init__.py").is_file():
         raise BuildError(f"{package} is not a Python package")
-    for path in package.rglob("*"):
+    left_out = tuple(prefix for prefix, extra in ADAPTER_EXTRAS.items() if extra not in extras)
+    seen: set[str] = set()
+    pending = [module for path in entry_points for module in _imported_modules(path)]
+    while pending:
+        module = pending.pop()
+        parts = module.split(".")
+        if parts[0] != SHARED_PACKAGE or module in seen:
+            continue
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in left_out):
+            continue
+        seen.add(module)
+        # Importing a.b.c runs the __init__ of a and a.b first.
+        pending.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+        path = _module_file(root, module)
+        if path is not None:
+            pending.extend(_imported_modules(path))
+    files = {_module_file(root, module) for module in seen} - {None}
+    files |= {path for path in package.glob("*") if path.name in _SHARED_FILE_NAMES}
+    for path in sorted(p for p in files if p is not None):
         relative = path.relative_to(root)
-        if (
-            path.is_file()
-            and not _is_cache(relative)
-            and (path.suffix == ".py" or path.name in _SHARED_FILE_NAMES)
-        ):
+        if not _is_cache(relative):
             yield relative.as_posix(), path
 
 
@@ -123,14 +185,19 @@ def _check_range(requirement: str, version: str) -> None:
         )
 
 
-def pinned_requirements(root: Path = REPO_ROOT) -> str:
-    """``requirements.txt`` text: each ``[project.dependencies]`` entry pinned ``==``."""
+def pinned_requirements(root: Path = REPO_ROOT, extras: Sequence[str] = ()) -> str:
+    """``requirements.txt`` text: each ``[project.dependencies]`` entry, and each entry of the
+    ``extras`` groups of ``[project.optional-dependencies]``, pinned ``==``."""
     pyproject = root / "pyproject.toml"
     try:
-        dependencies = tomllib.loads(pyproject.read_text("utf-8"))["project"]["dependencies"]
+        project = tomllib.loads(pyproject.read_text("utf-8"))["project"]
+        dependencies = list(project["dependencies"])
+        groups = project.get("optional-dependencies", {})
+        for extra in extras:
+            dependencies.extend(groups[extra])
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
-        raise BuildError(f"cannot read [project.dependencies] from {pyproject}: {exc}") from exc
-    lines = []
+        raise BuildError(f"cannot read the dependencies from {pyproject}: {exc}") from exc
+    lines = set()
     for requirement in dependencies:
         match = _REQUIREMENT.match(requirement)
         if match is None:
@@ -141,7 +208,7 @@ def pinned_requirements(root: Path = REPO_ROOT) -> str:
         line = f"{name}{match['extras'] or ''}=={version}"
         if match["marker"]:
             line += f"; {match['marker']}"
-        lines.append(line)
+        lines.add(line)
     header = "# Generated by infra/build_function.py from pyproject.toml; do not edit.\n"
     return header + "\n".join(sorted(lines, key=str.lower)) + "\n"
 
@@ -157,11 +224,14 @@ def _entry(arcname: str) -> zipfile.ZipInfo:
 def archive_entries(name: str, root: Path = REPO_ROOT) -> dict[str, bytes]:
     """The archive's content: arcname -> bytes."""
     entries: dict[str, bytes] = {}
-    for arcname, path in (*_function_files(root, name), *_shared_files(root)):
+    function_files = list(_function_files(root, name))
+    extras = function_extras(name)
+    shared_files = _shared_files(root, [path for _, path in function_files], extras)
+    for arcname, path in (*function_files, *shared_files):
         entries[arcname] = path.read_bytes()
     if REQUIREMENTS in entries:
         raise BuildError(f"functions/{name}/ must not ship its own {REQUIREMENTS}")
-    entries[REQUIREMENTS] = pinned_requirements(root).encode("utf-8")
+    entries[REQUIREMENTS] = pinned_requirements(root, extras).encode("utf-8")
     return entries
 
 

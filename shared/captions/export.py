@@ -29,9 +29,10 @@ from shared.captions.statistics import compute_statistics, export_timestamp
 from shared.captions.status import REVIEWED, STATUSES, Status
 from shared.core.errors import AlreadyExistsError, PermanentError, PreconditionFailedError
 from shared.core.jsonio import encode_json, gc_paused
+from shared.core.text import utc_iso
 from shared.platform.context import Context
 from shared.ports import SERVER_TIMESTAMP, DocumentStore
-from shared.publishing import HUB_UPLOADS_TOPIC
+from shared.publishing import HUB_UPLOAD_REQUESTS, HubUploadRequest
 
 log = logging.getLogger("vidcurate.exports")
 
@@ -121,7 +122,7 @@ def run_export(
     repo_id = request.hf_dataset or (settings.hf_dataset if request.publish else None)
     if (request.publish or request.hf_dataset) and repo_id is None:
         raise ExportRequestError("publishing needs --hf-dataset OWNER/NAME or VIDCURATE_HF_DATASET")
-    generated_at = moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    generated_at = utc_iso(moment, "seconds")
     claim = _claim_folder(
         documents, f"export_{export_timestamp(moment)}", request, request_id, generated_at,
         export_dir,
@@ -149,8 +150,8 @@ def run_export(
     hub_message_id = None
     if repo_id is not None:
         # hub_upload makes one commit per (repo, folder) however often this is published.
-        body = json.dumps({"folder": folder, "repo_id": repo_id}).encode()
-        hub_message_id = services.bus.publish(HUB_UPLOADS_TOPIC, body, {"folder": folder})
+        upload = HubUploadRequest(folder=folder, repo_id=repo_id)
+        hub_message_id = HUB_UPLOAD_REQUESTS.publish(services.bus, upload, {"folder": folder})
     documents.update(
         f"{EXPORTS}/{folder}",
         {

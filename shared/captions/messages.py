@@ -7,8 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared.captions.layout import NAME_PATTERN
 from shared.core.errors import PermanentError
 from shared.core.repo_ids import check_repo_id
-
-EXPORT_REQUESTS_TOPIC = "export-requests"
+from shared.platform.topics import Topic
 
 
 class ExportRequest(BaseModel):
@@ -40,3 +39,7 @@ class ExportRequest(BaseModel):
 
 class ExportRequestError(PermanentError):
     """The request cannot be served as asked (unknown config type, no repo to publish to)."""
+
+
+EXPORT_REQUESTS = Topic("export-requests", ExportRequest)
+EXPORT_REQUESTS_TOPIC = EXPORT_REQUESTS.name

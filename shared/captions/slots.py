@@ -10,6 +10,7 @@ from typing import Any, Literal
 import orjson
 
 from shared.captions.status import Status, derive_status
+from shared.core.text import utc_iso
 
 MAX_HISTORY = 50
 
@@ -19,7 +20,7 @@ SlotState = Literal["valid", "invalid", "empty", "deleted"]
 
 def _iso(moment: datetime | None) -> str:
     moment = moment or datetime.now(UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_iso(moment)
 
 
 def _order(observation: Mapping[str, Any]) -> tuple[int, int]:

@@ -7,19 +7,20 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from shared.bootstrap import build_runtime
 from shared.captions.export import ExportBlockedError, ExportResult, run_export
 from shared.captions.messages import ExportRequest
 from shared.captions.progress import caption_progress
-from shared.captions.snapshot import take_snapshot
+from shared.captions.snapshot import Snapshot, take_snapshot
 from shared.captions.store import QUARANTINE
-from shared.captions.upload import upload_folder
-from shared.cli.progress import runtime_progress
+from shared.captions.upload import UploadSummary, upload_folder
+from shared.cli.running import run_locally, run_until_idle
+from shared.cli.session import console, exit_if, session
+from shared.cli.tables import caption_tasks, counting_progress, table
 from shared.config import Settings
 from shared.platform.context import Context
 
@@ -38,6 +39,69 @@ class IngestReport:
     failed_events: int
 
 
+def ingest(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="Campaign folder: <task>/<video_id>_{feedback,feedback_prev,review}"
+            ".json and videos/*.jsonl.",
+            exists=True,
+            file_okay=False,
+        ),
+    ],
+    config_type: Annotated[str, typer.Option("--config-type", help="Task set to file under.")] = (
+        "default"
+    ),
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Upload unchanged files too (re-ingest, e.g. after a config change)."
+        ),
+    ] = False,
+) -> None:
+    """Upload a campaign folder into the annotations bucket and ingest it until idle."""
+    with session() as services:
+        summary = ingest_folder(console, services, folder, config_type, force=force)
+    exit_if(summary.failed_events)
+
+
+def export_(
+    export_dir: Annotated[
+        Path, typer.Option("--export-dir", help="Where export_YYYYMMDD_HHMM/ is written.")
+    ] = Path("exports"),
+    config_type: Annotated[str, typer.Option("--config-type", help="Task set to export.")] = (
+        "default"
+    ),
+    only_reviewed: Annotated[
+        bool, typer.Option("--only-reviewed", help="Only the reviewed videos and statistics.")
+    ] = False,
+    ignore_errors: Annotated[
+        bool, typer.Option("--ignore-errors", help="Export even with edge cases or bad files.")
+    ] = False,
+    hf_dataset: Annotated[
+        str | None, typer.Option("--hf-dataset", help="Publish to this dataset repo (OWNER/NAME).")
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Publish to the configured VIDCURATE_HF_DATASET.")
+    ] = False,
+    with_history: Annotated[
+        bool, typer.Option("--with-history", help="Add each task's files and status changes.")
+    ] = False,
+) -> None:
+    """Snapshot captions into export files (+ statistics); optionally publish to the Hub."""
+    with session() as services:
+        request = ExportRequest(
+            config_type=config_type,
+            only_reviewed=only_reviewed,
+            ignore_errors=ignore_errors,
+            with_history=with_history,
+            hf_dataset=hf_dataset,
+            publish=publish,
+        )
+        result = export_captions(console, services, request, export_dir)
+    exit_if(result is None)
+
+
 def ingest_folder(
     console: Console,
     services: Context[Settings],
@@ -47,63 +111,15 @@ def ingest_folder(
     force: bool = False,
 ) -> IngestReport:
     """Upload ``folder`` as an annotation tool would, then process the events until idle."""
-    files = sum(1 for path in folder.rglob("*") if not path.is_dir())
-    with Progress(
-        TextColumn("[bold]uploading files"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("upload", total=files)
-        summary = upload_folder(
-            services, folder, config_type, force=force, on_file=lambda _n: progress.advance(task)
-        )
-    console.print(
-        f"uploaded {len(summary.uploaded)} new or changed files to "
-        f"gs://{services.settings.annotations_bucket}/{config_type}/, "
-        f"{len(summary.unchanged)} unchanged"
-        + (f", {len(summary.skipped)} skipped (not regular files)" if summary.skipped else "")
-    )
-    with runtime_progress(console, services) as on_progress:
-        stats = build_runtime(services, on_progress=on_progress).run_until_idle(timeout=3600)
-
+    summary = _upload(console, services, folder, config_type, force=force)
+    stats = run_until_idle(console, services, timeout=3600)
     (progress_row,) = [
         p for p in caption_progress(services.documents, services.settings)
         if p.config_type == config_type
     ]  # fmt: skip
-    table = Table(title=f"Caption tasks of config {config_type!r}")
-    table.add_column("task")
-    statuses = ("not_completed", "completed_not_reviewed", "approved", "rejected")
-    for status in statuses:
-        table.add_column(status, justify="right")
-    for task_name, counts in progress_row.tasks.items():
-        table.add_row(task_name, *(str(counts[s]) for s in statuses))
-    console.print(table)
-
+    console.print(caption_tasks(f"Caption tasks of config {config_type!r}", progress_row.tasks))
     snapshot = take_snapshot(services.documents, services.settings, config_type)
-    edge_counts = Counter(e["code"] for e in snapshot.edge_cases)
-    if snapshot.edge_cases:
-        edges = Table(title="Edge cases (exports stop on these unless --ignore-errors)")
-        edges.add_column("code")
-        edges.add_column("count", justify="right")
-        edges.add_column("example")
-        for code, count in sorted(edge_counts.items()):
-            example = next(e for e in snapshot.edge_cases if e["code"] == code)
-            where = f"{example['video_id']}" + (f"/{example['task']}" if example["task"] else "")
-            edges.add_row(code, str(count), f"{where}: {example['reason']}")
-        console.print(edges)
-    if snapshot.quarantined:
-        console.print(
-            f"[yellow]quarantined {len(snapshot.quarantined)} file(s)[/] (kept, not used):"
-        )
-        for item in snapshot.quarantined[:MAX_LISTED]:
-            console.print(f"  • {item['error']}")
-        if len(snapshot.quarantined) > MAX_LISTED:
-            console.print(
-                f"  ... {len(snapshot.quarantined) - MAX_LISTED} more in the "
-                f"'{QUARANTINE}' collection (vidcurate status)"
-            )
+    _print_problems(console, snapshot)
     failed = stats.total_failed
     console.print(
         f"[bold]ingested[/] {stats.handled.get('ingest_feedback', 0)} events: "
@@ -121,7 +137,53 @@ def ingest_folder(
     )
 
 
-def export(
+def _upload(
+    console: Console, services: Context[Settings], folder: Path, config_type: str, *, force: bool
+) -> UploadSummary:
+    """Upload the folder's files into the annotations bucket with a progress bar."""
+    files = sum(1 for path in folder.rglob("*") if not path.is_dir())
+    with counting_progress(console, "[bold]uploading files") as progress:
+        task = progress.add_task("upload", total=files)
+        summary = upload_folder(
+            services, folder, config_type, force=force, on_file=lambda _n: progress.advance(task)
+        )
+    console.print(
+        f"uploaded {len(summary.uploaded)} new or changed files to "
+        f"gs://{services.settings.annotations_bucket}/{config_type}/, "
+        f"{len(summary.unchanged)} unchanged"
+        + (f", {len(summary.skipped)} skipped (not regular files)" if summary.skipped else "")
+    )
+    return summary
+
+
+def _print_problems(console: Console, snapshot: Snapshot) -> None:
+    """The edge cases (by code, with an example) and the first quarantined files."""
+    edge_counts = Counter(e["code"] for e in snapshot.edge_cases)
+    if snapshot.edge_cases:
+        edges = table(
+            "Edge cases (exports stop on these unless --ignore-errors)",
+            ("code", "count", "example"),
+            right=("count",),
+        )
+        for code, count in sorted(edge_counts.items()):
+            example = next(e for e in snapshot.edge_cases if e["code"] == code)
+            where = f"{example['video_id']}" + (f"/{example['task']}" if example["task"] else "")
+            edges.add_row(code, str(count), f"{where}: {example['reason']}")
+        console.print(edges)
+    if snapshot.quarantined:
+        console.print(
+            f"[yellow]quarantined {len(snapshot.quarantined)} file(s)[/] (kept, not used):"
+        )
+        for item in snapshot.quarantined[:MAX_LISTED]:
+            console.print(f"  • {item['error']}")
+        if len(snapshot.quarantined) > MAX_LISTED:
+            console.print(
+                f"  ... {len(snapshot.quarantined) - MAX_LISTED} more in the "
+                f"'{QUARANTINE}' collection (vidcurate status)"
+            )
+
+
+def export_captions(
     console: Console, services: Context[Settings], request: ExportRequest, export_dir: Path
 ) -> ExportResult | None:
     """Run an export and report it; with a Hub repo, publish it (locally: right away).
@@ -135,12 +197,12 @@ def export(
     except ExportBlockedError as exc:
         console.print(f"[red]{exc}[/]")
         return None
-    table = Table(title=f"{result.folder} (config {request.config_type!r})")
-    table.add_column("file")
-    table.add_column("bytes", justify="right")
+    files = table(
+        f"{result.folder} (config {request.config_type!r})", ("file", "bytes"), right=("bytes",)
+    )
     for name, size in result.files.items():
-        table.add_row(name, f"{size:,}")
-    console.print(table)
+        files.add_row(name, f"{size:,}")
+    console.print(files)
     totals = result.statistics["totals"]
     console.print(
         f"{totals['videos']} videos: {totals['videos_with_any_completed_task']} with a completed "
@@ -155,11 +217,9 @@ def export(
     console.print(f"written to {result.local_dir} and gs://{result.bucket}/{result.folder}/")
     if result.hub_message_id is None:
         return result
-    if services.settings.backend != "local":
-        console.print(f"queued the Hub upload (message {result.hub_message_id} on hub-uploads)")
+    queued = f"queued the Hub upload (message {result.hub_message_id} on hub-uploads)"
+    if run_locally(console, services, timeout=600, elsewhere=queued) is None:
         return result
-    with runtime_progress(console, services) as on_progress:
-        build_runtime(services, on_progress=on_progress).run_until_idle(timeout=600)
     return result if _report_hub_upload(console, services, result.folder) else None
 
 

@@ -2,56 +2,123 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
-from rich.table import Table
 
-from shared.bootstrap import build_runtime
-from shared.cli.progress import runtime_progress
+from shared.cli.running import run_locally
+from shared.cli.session import JsonOption, console, exit_if, session
+from shared.cli.tables import table
 from shared.config import Settings
 from shared.critiques.messages import CritiqueRequest
 from shared.critiques.plan import Plan, TypeCounts, plan_run
 from shared.critiques.status import status_report
+from shared.critiques.types import CRITIQUE_TYPES
 from shared.llm.ledger import summarize_costs
 from shared.platform.context import Context
+
+critiques_app = typer.Typer(help="LLM critiques of reviewed captions.", no_args_is_help=True)
+
+
+@critiques_app.command("run")
+def critiques_run(
+    export_folder: Annotated[
+        str, typer.Option("--export-folder", help="export_YYYYMMDD_HHMM in the exports bucket.")
+    ],
+    critique_type: Annotated[
+        str, typer.Option("--critique-type", help="One type, or 'all'.")
+    ] = "all",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count and estimate cost; call nothing.")
+    ] = False,
+    force_regenerate: Annotated[
+        bool, typer.Option("--force-regenerate", help="Redo every item.")
+    ] = False,
+    new_only: Annotated[
+        bool, typer.Option("--new-only", help="Only items never generated.")
+    ] = False,
+    max_retries: Annotated[
+        int | None, typer.Option("--max-retries", help="Retries per model call (default 3).")
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None,
+        typer.Option("--max-cost-usd", help="Start no call past this estimated spend."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Log every model call and retry (JSON lines).")
+    ] = False,
+) -> None:
+    """Generate critiques for every reviewed caption of an export; consolidate when done."""
+    with session("INFO" if verbose else "WARNING") as services:
+        request = CritiqueRequest(
+            export_folder=Path(export_folder).name,
+            critique_types=tuple(CRITIQUE_TYPES) if critique_type == "all" else (critique_type,),
+            dry_run=dry_run,
+            force_regenerate=force_regenerate,
+            new_only=new_only,
+            max_retries=max_retries,
+            max_cost_usd=max_cost_usd,
+        )
+        ok = run(console, services, request)
+    exit_if(not ok)
+
+
+@critiques_app.command("status")
+def critiques_status(
+    export_folder: Annotated[str, typer.Option("--export-folder", help="The export folder.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Counts per critique type and status, and whether the run is consolidated."""
+    with session() as services:
+        report = status_report(services, Path(export_folder).name)
+    if as_json:
+        console.print_json(json.dumps(report))
+    else:
+        print_status(console, report)
+
+
+PLAN_COLUMNS: dict[str, Callable[[TypeCounts], int]] = {
+    "generate": lambda c: c.generate,
+    "skipped": lambda c: c.skipped,
+    "unchanged": lambda c: c.unchanged,
+    "reused": lambda c: c.reused,
+    "retry": lambda c: c.failed_before,
+    "deferred": lambda c: c.deferred,
+}
+PLAN_LEGEND = {
+    "skipped": "skipped: perfect pre-caption",
+    "unchanged": "unchanged: done in this run",
+    "reused": "reused: same inputs done in an earlier run",
+    "retry": "retry: failed before",
+    "deferred": "deferred: over --max-cost-usd",
+}
 
 
 def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
     """Per type: to generate, skipped, unchanged, reused, retried, deferred, and the cost."""
     title = "Dry run: nothing is called" if dry_run else f"Critique plan for {plan.run}"
-    columns: dict[str, Callable[[TypeCounts], int]] = {
-        "generate": lambda c: c.generate,
-        "skipped": lambda c: c.skipped,
-        "unchanged": lambda c: c.unchanged,
-        "reused": lambda c: c.reused,
-        "retry": lambda c: c.failed_before,
-        "deferred": lambda c: c.deferred,
-    }
     # Only the columns with something in them (plus generate): a table that fits 80 columns.
     shown = [
         name
-        for name, value in columns.items()
+        for name, value in PLAN_COLUMNS.items()
         if name == "generate" or any(value(c) for c in plan.by_type.values())
     ]
-    legend = {
-        "skipped": "skipped: perfect pre-caption",
-        "unchanged": "unchanged: done in this run",
-        "reused": "reused: same inputs done in an earlier run",
-        "retry": "retry: failed before",
-        "deferred": "deferred: over --max-cost-usd",
-    }
-    table = Table(title=title, caption="; ".join(legend[n] for n in shown if n in legend))
-    table.add_column("critique type", no_wrap=True)
+    caption = "; ".join(PLAN_LEGEND[n] for n in shown if n in PLAN_LEGEND)
+    rows = table(title, (), caption=caption)
+    rows.add_column("critique type", no_wrap=True)
     for name in (*shown, "est. USD"):
-        table.add_column(name, justify="right")
+        rows.add_column(name, justify="right")
     total = listed = 0.0
     for name, counts in plan.by_type.items():
         total += counts.estimated_cost_usd
         listed += counts.list_price_usd
-        cells = [str(columns[column](counts)) for column in shown]
-        table.add_row(name, *cells, f"{counts.estimated_cost_usd:.4f}")
-    console.print(table)
+        cells = [str(PLAN_COLUMNS[column](counts)) for column in shown]
+        rows.add_row(name, *cells, f"{counts.estimated_cost_usd:.4f}")
+    console.print(rows)
     console.print(
         f"{plan.items} items; estimated cost ${total:.4f} from the price table (unchanged "
         "and reused items cost nothing)"
@@ -72,15 +139,15 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
 
 def print_status(console: Console, report: dict[str, object]) -> None:
     """Counts per type and status, and the consolidated file when there is one."""
-    table = Table(title=f"Critiques of {report['export_folder']}")
     statuses = ("pending", "running", "deferred", "success", "skipped", "failed")
-    for column in ("critique type", *statuses):
-        table.add_column(column, justify="left" if column == "critique type" else "right")
+    rows = table(
+        f"Critiques of {report['export_folder']}", ("critique type", *statuses), right=statuses
+    )
     by_type = report["by_type"]
     assert isinstance(by_type, dict)
     for name, row in by_type.items():
-        table.add_row(name, *(str(row[s]) for s in statuses))
-    console.print(table)
+        rows.add_row(name, *(str(row[s]) for s in statuses))
+    console.print(rows)
     consolidated = report.get("consolidated_file")
     console.print(
         f"consolidated: {consolidated}"
@@ -96,11 +163,9 @@ def run(console: Console, services: Context[Settings], request: CritiqueRequest)
     print_plan(console, plan, dry_run=request.dry_run)
     if request.dry_run:
         return True
-    if services.settings.backend != "local":
-        console.print(f"published {plan.published} jobs to critique-jobs")
+    published = f"published {plan.published} jobs to critique-jobs"
+    if run_locally(console, services, timeout=24 * 3600, elsewhere=published) is None:
         return True
-    with runtime_progress(console, services) as on_progress:
-        build_runtime(services, on_progress=on_progress).run_until_idle(timeout=24 * 3600)
     report = status_report(services, request.export_folder)
     print_status(console, report)
     costs = summarize_costs(services.documents)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.panel import Panel
 
@@ -22,6 +24,8 @@ from shared.captions.messages import ExportRequest
 from shared.cli import captions as captions_cli
 from shared.cli import critiques as critiques_cli
 from shared.cli import frames as frames_cli
+from shared.cli import videos as videos_cli
+from shared.cli.session import console, exit_if, session
 from shared.config import Settings
 from shared.critiques.messages import CritiqueRequest
 from shared.critiques.status import status_report
@@ -32,6 +36,20 @@ from shared.platform.context import Context
 from shared.vision.messages import AnalysisRequest
 
 SHOWN_PROBLEMS = 5
+
+
+def demo(
+    videos: Annotated[int, typer.Option(help="Videos in the generated campaign (>= 20).")] = 240,
+    export_dir: Annotated[
+        Path | None,
+        typer.Option("--export-dir", help="Where the export goes (default: HOME/exports)."),
+    ] = None,
+) -> None:
+    """Generate a caption campaign, ingest it through the bucket, export it (and publish it)."""
+    # The demo explains each failure itself; its JSON logs would only bury the story.
+    with session("CRITICAL", min_backoff_seconds=0.1, max_backoff_seconds=0.5) as services:
+        ok = run_demo(services, console, videos=videos, export_dir=export_dir)
+    exit_if(not ok)
 
 
 def run_demo(
@@ -46,7 +64,6 @@ def run_demo(
     run = uuid.uuid4().hex[:8]
     home = settings.home.resolve()
     campaign_dir = home / "campaigns" / f"demo-{run}"
-    export_dir = export_dir or home / "exports"
     console.print(
         Panel.fit(
             f"vidcurate demo (run {run}) on the [bold]{settings.backend}[/] backend\n"
@@ -63,7 +80,22 @@ def run_demo(
     )
     console.print("• dropping it into the annotations bucket as an annotation tool would")
     report = captions_cli.ingest_folder(console, services, campaign_dir, "default")
+    folder = _exports(services, console, run, export_dir or home / "exports")
+    critiques_ok = folder is not None and _critiques(services, console, folder)
+    frames_ok = _clips_and_frames(services, console, home / "clips" / f"demo-{run}")
+    console.print(
+        "Next: [bold]vidcurate status[/] (per task progress), open the export folder above, "
+        "or edit a file under the campaign folder and run "
+        f"[bold]vidcurate ingest {campaign_dir} --config-type default[/] again."
+    )
+    return folder is not None and critiques_ok and frames_ok and report.failed_events == 0
 
+
+def _exports(
+    services: Context[Settings], console: Console, run: str, export_dir: Path
+) -> str | None:
+    """A strict export (refused: the edge cases), then one with ``--ignore-errors``
+    (published when the Hub is configured); the folder of the second, if it was written."""
     console.print("• a strict export first (what `vidcurate export` does without flags):")
     try:
         run_export(services, ExportRequest(), request_id=f"demo-strict-{run}")
@@ -75,41 +107,38 @@ def run_demo(
         if len(problems) > SHOWN_PROBLEMS:
             console.print(f"  ... {len(problems) - SHOWN_PROBLEMS} more")
     console.print("• then `vidcurate export --ignore-errors --with-history`:")
+    settings = services.settings
     publish = settings.hf_token is not None and settings.hf_dataset is not None
     request = ExportRequest(ignore_errors=True, with_history=True, publish=publish)
-    result = captions_cli.export(console, services, request, export_dir)
+    result = captions_cli.export_captions(console, services, request, export_dir)
     if not publish:
         console.print(
             "• Hub publishing skipped: set HF_TOKEN and VIDCURATE_HF_DATASET=owner/name "
             "to publish the export as one commit with a dataset card"
         )
-    critiques_ok = True
-    if result is not None:
-        console.print(
-            f"• critiques of every reviewed caption (`vidcurate critiques run --export-folder "
-            f"{result.folder}`):"
-        )
-        critiques_ok = critiques_cli.run(
-            console, services, CritiqueRequest(export_folder=result.folder)
-        )
-        spend = summarize_costs(services.documents)
-        console.print(
-            f"• cost ledger: {spend.calls} model calls, ${spend.cost_usd:.4f} "
-            "(`vidcurate costs` for the breakdown)"
-        )
-        critiques = status_report(services, result.folder)
-        if critiques["consolidated_file"]:
-            console.print(
-                f"• consolidated: gs://{settings.exports_bucket}/{critiques['consolidated_file']} "
-                f"(locally under {home / 'buckets' / settings.exports_bucket})"
-            )
-    frames_ok = _clips_and_frames(services, console, home / "clips" / f"demo-{run}")
+    return None if result is None else result.folder
+
+
+def _critiques(services: Context[Settings], console: Console, folder: str) -> bool:
+    """Critiques of every reviewed caption of the export, the spend, the consolidated file."""
     console.print(
-        "Next: [bold]vidcurate status[/] (per task progress), open the export folder above, "
-        "or edit a file under the campaign folder and run "
-        f"[bold]vidcurate ingest {campaign_dir} --config-type default[/] again."
+        f"• critiques of every reviewed caption (`vidcurate critiques run --export-folder "
+        f"{folder}`):"
     )
-    return result is not None and critiques_ok and frames_ok and report.failed_events == 0
+    ok = critiques_cli.run(console, services, CritiqueRequest(export_folder=folder))
+    spend = summarize_costs(services.documents)
+    console.print(
+        f"• cost ledger: {spend.calls} model calls, ${spend.cost_usd:.4f} "
+        "(`vidcurate costs` for the breakdown)"
+    )
+    critiques = status_report(services, folder)
+    if critiques["consolidated_file"]:
+        settings = services.settings
+        console.print(
+            f"• consolidated: gs://{settings.exports_bucket}/{critiques['consolidated_file']} "
+            f"(locally under {settings.home.resolve() / 'buckets' / settings.exports_bucket})"
+        )
+    return ok
 
 
 def _clips_and_frames(services: Context[Settings], console: Console, folder: Path) -> bool:
@@ -119,7 +148,7 @@ def _clips_and_frames(services: Context[Settings], console: Console, folder: Pat
     console.print(
         f"• {len(clips)} clips ({where}) into the videos bucket (`vidcurate videos add`):"
     )
-    failed = frames_cli.add_videos(console, services, clips, prefix="demo", metadata={})
+    failed = videos_cli.add_videos(console, services, clips, prefix="demo", metadata={})
     console.print("• their frames described (`vidcurate frames analyze --dataset demo`):")
     failed += frames_cli.analyze(console, services, AnalysisRequest(dataset="demo"), out=None)
     sheet = services.settings.home.resolve() / "contact_sheet.jpg"

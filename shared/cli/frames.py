@@ -1,41 +1,153 @@
-"""``vidcurate frames ...``: sample local clips and show what was written."""
+"""``vidcurate frames extract|analyze|grid``: sample local clips and show what was written,
+describe sampled frames with a vision model, draw contact sheets."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated, Any
 
+import typer
 from PIL import Image
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
-from shared.bootstrap import build_runtime
-from shared.cli.progress import runtime_progress
+from shared.cli.running import run_locally
+from shared.cli.session import console, exit_if, fail, session
+from shared.cli.tables import counting_progress, table
 from shared.config import Settings
 from shared.core.errors import PermanentError, VidcurateError
 from shared.llm.ledger import summarize_costs
-from shared.media.clips import add_clips, clip_report
 from shared.media.folders import extract_to_folder
 from shared.media.grids import contact_sheet
 from shared.media.sampling import Sampling
-from shared.media.shards.messages import dataset_prefix
-from shared.media.shards.pull import pull_shard, request_shard_pulls, resolve_shards
-from shared.media.shards.store import PullProgress
 from shared.platform.context import Context
 from shared.vision.messages import AnalysisRequest
-from shared.vision.plan import plan_analysis
+from shared.vision.plan import AnalysisPlan, plan_analysis
 from shared.vision.store import analysis_report, export_json
+
+frames_app = typer.Typer(help="Sample frames from clips (PyAV).", no_args_is_help=True)
+
+
+@frames_app.command("extract")
+def frames_extract(
+    videos: Annotated[
+        list[Path], typer.Argument(help="Clips to sample (any format FFmpeg reads).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Writes OUT/<clip stem>/<ms>.jpg and index.json.")
+    ] = Path("frames"),
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="Every S seconds (default 10).")
+    ] = None,
+    max_frames: Annotated[
+        int | None,
+        typer.Option("--max-frames", help="At most K frames per clip (default 3; 0: no limit)."),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Explicit times in seconds: T,T,...")
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="START,END: the middle of each interval in this window."),
+    ] = None,
+    keyframes: Annotated[
+        bool, typer.Option("--keyframes", help="Snap to the keyframe before each time (fast).")
+    ] = False,
+    quality: Annotated[int, typer.Option("--quality", min=1, max=95, help="JPEG quality.")] = 85,
+    max_side: Annotated[
+        int | None, typer.Option("--max-side", min=16, help="Scale down to this longer side.")
+    ] = None,
+) -> None:
+    """Sample frames of local clips: the frame on screen at each time, exactly."""
+    sampling = _sampling(interval, max_frames, at, window, keyframes=keyframes)
+    exit_if(extract(console, videos, out, sampling, quality=quality, max_side=max_side))
+
+
+@frames_app.command("analyze")
+def frames_analyze(
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Only clips under this object prefix.")
+    ] = None,
+    max_clips: Annotated[int | None, typer.Option("--max-clips", min=1)] = None,
+    prompt: Annotated[
+        str, typer.Option("--prompt", help="describe_frame or egocentric_activity.")
+    ] = "describe_frame",
+    model: Annotated[
+        str | None, typer.Option("--model", help="Vision model (default gpt-4o-mini).")
+    ] = None,
+    max_cost_usd: Annotated[
+        float | None, typer.Option("--max-cost-usd", help="Start no clip past this spend.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count frames and estimate cost; call nothing.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the per-clip results here (JSON).")
+    ] = None,
+) -> None:
+    """Describe the sampled frames of clips with a vision model, watching the cost."""
+    with session() as services:
+        request = AnalysisRequest(dataset=dataset, max_clips=max_clips, prompt=prompt,
+                                  model=model, max_cost_usd=max_cost_usd,
+                                  dry_run=dry_run)  # fmt: skip
+        failed = analyze(console, services, request, out=out)
+    exit_if(failed)
+
+
+@frames_app.command("grid")
+def frames_grid(
+    sources: Annotated[
+        list[str],
+        typer.Argument(help="Images, folders of images, or gs://BUCKET/PREFIX of the store."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The contact sheet (JPEG).")],
+    columns: Annotated[int, typer.Option("--columns", min=1, max=50)] = 5,
+    cell: Annotated[int, typer.Option("--cell", min=16, max=2000, help="Cell side (px).")] = 200,
+) -> None:
+    """A contact sheet: thumbnails centred in a grid on light grey, JPEG quality 90."""
+    with session() as services:
+        grid(console, services, sources, out, columns=columns, cell=cell)
+
+
+def _seconds_list(value: str | None) -> tuple[float, ...]:
+    if not value:
+        return ()
+    try:
+        return tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r}: seconds separated by commas, e.g. 5,15,25") from exc
+
+
+def _sampling(
+    interval: float | None,
+    max_frames: int | None,
+    at: str | None,
+    window: str | None,
+    *,
+    keyframes: bool,
+) -> Sampling:
+    """The sampling the ``frames extract`` flags ask for; a bad flag ends the command."""
+    fields: dict[str, Any] = {}
+    if interval is not None:
+        fields["interval_seconds"] = interval
+    if max_frames is not None:
+        fields["max_frames"] = max_frames or None
+    if at:
+        fields.update(mode="at", timestamps=_seconds_list(at))
+    elif window:
+        bounds = _seconds_list(window)
+        if len(bounds) != 2:
+            raise typer.BadParameter("--window START,END (seconds)")
+        fields.update(mode="window", window_start=bounds[0], window_end=bounds[1])
+    elif keyframes:
+        fields["mode"] = "keyframes"
+    try:
+        return Sampling(**fields)
+    except ValidationError as exc:
+        fail(exc)
 
 
 def extract(
@@ -48,19 +160,13 @@ def extract(
     max_side: int | None,
 ) -> int:
     """Sample every clip into ``out``; returns how many clips failed (each says why)."""
-    table = Table(title=f"Frames written under {out}")
-    for column in ("clip", "frames", "timestamps (s)", "note"):
-        table.add_column(column, justify="right" if column == "frames" else "left")
-    failed = 0
-    progress = Progress(
-        TextColumn("sampling {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
+    written = table(
+        f"Frames written under {out}",
+        ("clip", "frames", "timestamps (s)", "note"),
+        right=("frames",),
     )
-    with progress:
+    failed = 0
+    with counting_progress(console, "sampling {task.description}", transient=True) as progress:
         task = progress.add_task("clips", total=len(videos))
         for video in videos:
             progress.update(task, description=video.name)
@@ -70,49 +176,14 @@ def extract(
                 index = extract_to_folder(video, out, sampling, quality=quality, max_side=max_side)
             except VidcurateError as exc:
                 failed += 1
-                table.add_row(video.name, "0", "", f"[red]failed:[/] {exc}")
+                written.add_row(video.name, "0", "", f"[red]failed:[/] {exc}")
             else:
                 stamps = ", ".join(f"{f['timestamp']:.3f}" for f in index["frames"])
                 past = index.get("past_end") or []
                 note = f"past the end: {', '.join(f'{t:g}' for t in past)}" if past else ""
-                table.add_row(video.name, str(len(index["frames"])), stamps, note)
+                written.add_row(video.name, str(len(index["frames"])), stamps, note)
             progress.advance(task)
-    console.print(table)
-    return failed
-
-
-def add_videos(
-    console: Console,
-    services: Context[Settings],
-    files: list[Path],
-    *,
-    prefix: str,
-    metadata: dict[str, str],
-) -> int:
-    """Upload clips; on the local backend deliver the events (extract_frames) and show
-    each clip's frames. Returns how many clips failed to sample."""
-    added = add_clips(services, files, prefix=prefix, metadata=metadata)
-    bucket = services.settings.videos_bucket
-    written = sum(1 for _path, _info, new in added if new)
-    console.print(f"{written} clip(s) written to gs://{bucket}/ ({len(added) - written} unchanged)")
-    if services.settings.backend != "local":
-        console.print("extract_frames samples them as their events arrive")
-        return 0
-    with runtime_progress(console, services) as on_progress:
-        build_runtime(services, on_progress=on_progress).run_until_idle(timeout=3600)
-    table = Table(title=f"Frames in gs://{services.settings.frames_bucket}/")
-    for column in ("clip", "status", "frames", "timestamps (s)", "note"):
-        table.add_column(column)
-    failed = 0
-    for _path, info, _new in added:
-        report = clip_report(services, bucket, info.name) or {}
-        status = str(report.get("status", "not sampled"))
-        failed += status not in ("done",)
-        frames = report.get("frames") or []
-        stamps = ", ".join(f"{f['timestamp']:.3f}" for f in frames)
-        note = str(report.get("error") or "")
-        table.add_row(info.name, status, str(len(frames)), stamps, note)
-    console.print(table)
+    console.print(written)
     return failed
 
 
@@ -179,7 +250,28 @@ def analyze(
 ) -> int:
     """Plan (and locally, run) a frame analysis; print results and costs. Failed clips."""
     plan = plan_analysis(services, request)
-    what = "would be described" if request.dry_run else "to describe"
+    _print_analysis_plan(console, plan, dry_run=request.dry_run)
+    if request.dry_run:
+        return 0
+    published = f"published {plan.published} job(s) to frame-analysis"
+    if plan.published and run_locally(console, services, 3600, elsewhere=published) is None:
+        return 0
+    failed = _print_descriptions(console, analysis_report(services, plan.clip_names))
+    costs = summarize_costs(services.documents)
+    vision = costs.by_kind.get("vision", {})
+    console.print(
+        f"vision spend (all runs): ${float(vision.get('cost_usd', 0.0)):.4f} in "
+        f"{int(vision.get('calls', 0))} call(s); `vidcurate costs` for the breakdown"
+    )
+    if out is not None:
+        out.write_text(export_json(analysis_report(services)))
+        console.print(f"results written to {out}")
+    return failed
+
+
+def _print_analysis_plan(console: Console, plan: AnalysisPlan, *, dry_run: bool) -> None:
+    """What an analysis would describe, with which model, at what estimated cost."""
+    what = "would be described" if dry_run else "to describe"
     console.print(
         f"{plan.frames} frame(s) of {plan.clips} clip(s) {what} with {plan.model} "
         f"({plan.provider}, prompt {plan.prompt}); estimated ${plan.estimated_cost_usd:.4f}"
@@ -194,25 +286,21 @@ def analyze(
             f"[yellow]offline provider[/]: no API key for {plan.model}, descriptions are "
             f"rule-based and free (with a key: about ${plan.list_price_usd:.4f})"
         )
-    if request.dry_run:
-        return 0
-    if services.settings.backend == "local" and plan.published:
-        with runtime_progress(console, services) as on_progress:
-            build_runtime(services, on_progress=on_progress).run_until_idle(timeout=3600)
-    elif plan.published:
-        console.print(f"published {plan.published} job(s) to frame-analysis")
-        return 0
-    rows = analysis_report(services, plan.clip_names)
+
+
+def _print_descriptions(console: Console, rows: list[dict[str, Any]]) -> int:
+    """Each described frame of the clips (a failed clip: why); how many clips failed."""
     if not rows:
         console.print("nothing new to describe")
-    table = Table(title="Frame descriptions")
-    for column in ("clip", "t (s)", "description", "tokens in/out", "USD"):
-        table.add_column(column, overflow="fold")
+        return 0
+    described = table(
+        "Frame descriptions", ("clip", "t (s)", "description", "tokens in/out", "USD"), fold=True
+    )
     failed = 0
     for row in rows:
         failed += row.get("status") == "failed"
         for frame in row.get("frames") or []:
-            table.add_row(
+            described.add_row(
                 str(row["clip"]),
                 f"{frame['timestamp']:.2f}",
                 escape(frame["description"]),
@@ -221,72 +309,6 @@ def analyze(
             )
         if row.get("error"):
             error = escape(str(row["error"]))
-            table.add_row(str(row["clip"]), "", f"[red]failed:[/] {error}", "", "")
-    if rows:
-        console.print(table)
-    costs = summarize_costs(services.documents)
-    vision = costs.by_kind.get("vision", {})
-    console.print(
-        f"vision spend (all runs): ${float(vision.get('cost_usd', 0.0)):.4f} in "
-        f"{int(vision.get('calls', 0))} call(s); `vidcurate costs` for the breakdown"
-    )
-    if out is not None:
-        out.write_text(export_json(analysis_report(services)))
-        console.print(f"results written to {out}")
-    return failed
-
-
-def pull(
-    console: Console,
-    services: Context[Settings],
-    dataset: str,
-    selectors: list[str],
-    *,
-    all_shards: bool,
-    force: bool,
-) -> int:
-    """Pull shards (locally, then sample the new clips); how many shards failed."""
-    shards = resolve_shards(services.shard_source(), dataset, selectors, all_shards=all_shards)
-    if services.settings.backend != "local":
-        ids = request_shard_pulls(services, dataset, shards, force=force, requested_by="cli")
-        console.print(f"published {len(ids)} dataset-shards message(s): {', '.join(shards)}")
-        return 0
-    table = Table(title=f"Shards of {dataset} -> gs://{services.settings.videos_bucket}/")
-    for column in ("shard", "outcome", "samples", "clips written", "already there",
-                   "skipped", "note"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("shard", "note") else "right")
-    failed = 0
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[samples]} samples"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        for shard in shards:
-            task = progress.add_task(f"{shard}", total=None, samples=0)
-
-            def report(state: PullProgress, task: TaskID = task) -> None:
-                progress.update(task, description=f"{state.phase} {state.shard}",
-                                completed=state.bytes_done, total=state.bytes_total,
-                                samples=state.samples)  # fmt: skip
-
-            try:
-                result = pull_shard(services, dataset, shard, on_progress=report, force=force)
-            except VidcurateError as exc:
-                failed += 1
-                table.add_row(shard, "[red]failed[/]", "", "", "", "", escape(str(exc)))
-                continue
-            finally:
-                progress.remove_task(task)
-            note = f"{len(result.errors)} sample(s) not stored" if result.errors else ""
-            table.add_row(shard, result.outcome, str(result.samples), str(result.clips_written),
-                          str(result.clips_present), str(result.skipped), note)  # fmt: skip
-    console.print(table)
-    with runtime_progress(console, services) as on_progress:
-        build_runtime(services, on_progress=on_progress).run_until_idle(timeout=24 * 3600)
-    console.print("frames sampled from the new clips: `vidcurate frames analyze --dataset "
-                  f"{dataset_prefix(dataset)}` describes them")  # fmt: skip
+            described.add_row(str(row["clip"]), "", f"[red]failed:[/] {error}", "", "")
+    console.print(described)
     return failed

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from shared.core.errors import TransientError
 from shared.core.jsonio import encode_json, gc_paused
@@ -15,14 +14,17 @@ from shared.critiques.messages import CONSOLIDATIONS_TOPIC, ConsolidationRequest
 from shared.critiques.settings import CritiqueSettings
 from shared.critiques.store import RUNS, _open_items, items_collection, load_export, runs_path
 from shared.platform.context import Context
-from shared.platform.leases import lease_live
-from shared.ports import SERVER_TIMESTAMP
+from shared.platform.leases import Keep, Lease, Take, View, in_map
+from shared.ports import SERVER_TIMESTAMP, Transaction
 from shared.publishing import HUB_UPLOADS_TOPIC
 
 log = logging.getLogger("vidcurate.critiques")
 
 
 CONSOLIDATION_LEASE_SECONDS = 600.0  # longer than a function may run (540 s)
+
+
+CONSOLIDATING = in_map("consolidating")  # critique_runs/<folder>: {holder, plan_id, until}
 
 
 def request_consolidation(services: Context[CritiqueSettings], folder: str) -> bool:
@@ -81,32 +83,35 @@ def consolidate_run(
     return "consolidated"
 
 
+def _consolidation_lease(
+    services: Context[CritiqueSettings], request: ConsolidationRequest, holder: str
+) -> Lease:
+    return Lease(services.documents, runs_path(request.run), holder,
+                 seconds=CONSOLIDATION_LEASE_SECONDS, fields=CONSOLIDATING)  # fmt: skip
+
+
 def _begin_consolidation(
     services: Context[CritiqueSettings], request: ConsolidationRequest, claim: str, holder: str
 ) -> str:
     """Take the run's consolidation lease for this plan: the export's timestamp when taken,
     or ``done`` / ``stale`` / ``held``."""
-    path = runs_path(request.run)
 
-    def apply(tx: Any) -> str:
-        run, current = tx.get(path), tx.get(claim)
-        if run is None or run.data.get("plan_id") != request.plan_id:
-            return "stale"
+    def decide(view: View) -> Take[str] | Keep[str]:
+        current = view.others[claim]
+        if not view.exists or view.data.get("plan_id") != request.plan_id:
+            return Keep("stale")
         if current is not None and current.data.get("done_at") is not None:
-            return "done"
-        lease = run.data.get("consolidating") or {}
-        if lease.get("holder") not in (None, holder) and lease_live(lease.get("until")):
-            return "held"
-        now = datetime.now(UTC)
-        until = now + timedelta(seconds=CONSOLIDATION_LEASE_SECONDS)
-        tx.update(path, {"consolidating": {"holder": holder, "plan_id": request.plan_id,
-                                           "until": until}})  # fmt: skip
-        tx.set(claim, {"plan_id": request.plan_id, "holder": holder, "claimed_at": now,
-                       "done_at": None})  # fmt: skip
-        return str(run.data["timestamp"])
+            return Keep("done")
+        if view.held:
+            return Keep("held")  # the caller raises, outside the transaction
+        # The claim document is replaced: an earlier attempt's file and hub_owed go.
+        claimed = {"plan_id": request.plan_id, "holder": holder, "claimed_at": view.now,
+                   "done_at": None}  # fmt: skip
+        return Take(str(view.data["timestamp"]), write="update",
+                    lease_extra={"plan_id": request.plan_id},
+                    also=[("set", claim, claimed)])  # fmt: skip
 
-    state: str = services.documents.run_transaction(apply)
-    return state
+    return _consolidation_lease(services, request, holder).claim(decide, also_read=[claim])
 
 
 def _end_consolidation(
@@ -118,21 +123,21 @@ def _end_consolidation(
 ) -> bool:
     """Release the lease; with the file ``name`` written, mark the plan consolidated (and its
     Hub upload owed) if it is still the run's plan. Whether it was marked."""
-    path = runs_path(request.run)
+    lease = _consolidation_lease(services, request, holder)
     owed = bool(services.settings.hf_dataset)
 
-    def apply(tx: Any) -> bool:
-        run = tx.get(path)
-        if run is None:
+    def apply(tx: Transaction) -> bool:
+        view = lease.view(tx)
+        if not view.exists:
             return False
-        lease = run.data.get("consolidating") or {}
-        release = {"consolidating": None} if lease.get("holder") == holder else {}
-        if name is None or run.data.get("plan_id") != request.plan_id:
-            if release:
-                tx.update(path, release)
+        release = lease.freed() if view.mine else {}
+        if name is None or view.data.get("plan_id") != request.plan_id:
+            if release:  # update needs a field to write
+                tx.update(lease.path, release)
             return False
-        tx.update(path, {**release, "consolidated_plan": request.plan_id,
-                         "consolidated_file": name})  # fmt: skip
+        # Marked by the plan, not by the lease: the file written is this plan's either way.
+        tx.update(lease.path, {**release, "consolidated_plan": request.plan_id,
+                               "consolidated_file": name})  # fmt: skip
         tx.update(claim, {"file": name, "done_at": SERVER_TIMESTAMP, "hub_owed": owed})
         return True
 

@@ -8,14 +8,7 @@ from shared.critiques import prompts as critique_prompts  # noqa: F401 (register
 from shared.critiques.types import (
     CRITIQUE_TYPES,
 )
-
-JOBS_TOPIC = "critique-jobs"
-
-
-CONSOLIDATIONS_TOPIC = "critique-consolidations"
-
-
-REQUESTS_TOPIC = "critique-requests"
+from shared.platform.topics import Topic
 
 
 class CritiqueRequest(BaseModel):
@@ -61,3 +54,13 @@ class CritiqueJob(BaseModel):
     item: str
     key: str
     max_retries: int | None = None
+
+
+JOBS = Topic("critique-jobs", CritiqueJob)
+JOBS_TOPIC = JOBS.name
+
+CONSOLIDATIONS = Topic("critique-consolidations", ConsolidationRequest)
+CONSOLIDATIONS_TOPIC = CONSOLIDATIONS.name
+
+REQUESTS = Topic("critique-requests", CritiqueRequest)
+REQUESTS_TOPIC = REQUESTS.name

@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from shared.core.errors import TransientError
@@ -57,10 +56,13 @@ from shared.llm.client import model_client
 from shared.llm.ledger import cost_usd
 from shared.llm.prompts import get_prompt
 from shared.platform.context import Context
-from shared.platform.leases import lease_live
+from shared.platform.leases import Lease, Take, View, in_map, lease_live
 from shared.ports import SERVER_TIMESTAMP, OutgoingMessage
 
 PLANNING_LEASE_SECONDS = 600.0
+
+
+PLANNING = in_map("planning")  # critique_runs/<folder>: planning {holder, until}
 
 
 PUBLISH_BATCH = 500
@@ -243,22 +245,21 @@ def plan_run(services: Context[CritiqueSettings], request: CritiqueRequest) -> P
 def _planning(services: Context[CritiqueSettings], folder: str) -> Iterator[None]:
     """Hold the run's planning lease while a plan is written: two plans of one run at once
     (a redelivered request, the CLI beside the function) would reset each other's items."""
-    holder = uuid.uuid4().hex
-    path = runs_path(folder)
+    # A fresh holder per plan: even a redelivery of the same request must wait its turn.
+    lease = Lease(services.documents, runs_path(folder), uuid.uuid4().hex,
+                  seconds=PLANNING_LEASE_SECONDS, fields=PLANNING)  # fmt: skip
 
-    def take(tx: Any) -> None:
-        run = tx.get(path)
-        lease = (run.data.get("planning") or {}) if run is not None else {}
-        if lease.get("holder") not in (None, holder) and lease_live(lease.get("until")):
+    def decide(view: View) -> Take[None]:
+        if view.held:
             raise TransientError(f"{folder}: another plan of this run is being written")
-        until = datetime.now(UTC) + timedelta(seconds=PLANNING_LEASE_SECONDS)
-        tx.set(path, {"planning": {"holder": holder, "until": until}}, merge=True)
+        return Take(None, write="merge")  # the run's other fields stay
 
-    services.documents.run_transaction(take)
+    lease.claim(decide)
     try:
         yield
     finally:
-        services.documents.update(path, {"planning": None})
+        # Not guarded by the holder: only a plan that outlived its lease could free another's.
+        services.documents.update(lease.path, lease.freed())
 
 
 @dataclass

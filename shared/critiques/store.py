@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from shared.core.errors import NotFoundError, PermanentError
+from shared.core.text import utc_now_iso
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
 from shared.critiques.settings import CritiqueSettings
 from shared.critiques.types import (
@@ -91,7 +91,7 @@ def _inputs(caption: CaptionRef) -> dict[str, str]:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_now_iso("seconds")
 
 
 def run_counts(services: Context[CritiqueSettings], folder: str) -> dict[str, dict[str, int]]:

@@ -19,7 +19,6 @@ import contextlib
 import io
 import logging
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from PIL import Image
@@ -31,7 +30,7 @@ from shared.media.sampling import Sampling
 from shared.media.settings import MediaSettings
 from shared.platform.context import Context
 from shared.platform.events import StorageEvent
-from shared.platform.leases import lease_live
+from shared.platform.leases import Keep, Lease, Take, View
 from shared.ports import SERVER_TIMESTAMP
 
 log = logging.getLogger("vidcurate.videos")
@@ -41,6 +40,9 @@ LEASE_SECONDS = 600.0  # longer than a function may run (540 s)
 
 
 Outcome = Literal["done", "failed", "already_done", "stale", "not_a_clip"]
+
+
+ClaimState = Literal["claimed", "already_done", "stale"]
 
 
 def extract_event(
@@ -131,6 +133,10 @@ def _sample_to_bucket(
         return frames, past_end, clip.info
 
 
+def _lease(services: Context[MediaSettings], path: str, holder: str) -> Lease:
+    return Lease(services.documents, path, holder, seconds=LEASE_SECONDS)
+
+
 def _claim(
     services: Context[MediaSettings],
     path: str,
@@ -138,56 +144,39 @@ def _claim(
     name: str,
     generation: int,
     holder: str,
-) -> Literal["claimed", "already_done", "stale"]:
+) -> ClaimState:
     """Take the clip's generation for this delivery: a newer generation wins, a finished
     one is not redone, a live lease of another delivery sends this one back."""
-    now = datetime.now(UTC)
 
-    def apply(tx: Any) -> Literal["claimed", "already_done", "stale"]:
-        current = tx.get(path)
-        data = current.data if current is not None else {}
-        seen = int(data.get("generation") or 0)
+    def decide(view: View) -> Take[ClaimState] | Keep[ClaimState]:
+        seen = int(view.data.get("generation") or 0)
         if seen > generation:
-            return "stale"
+            return Keep("stale")
         if seen == generation:
-            if data.get("status") in ("done", "failed", "missing"):
-                return "already_done"
-            if lease_live(data.get("lease_until"), now) and data.get("holder") != holder:
+            if view.data.get("status") in ("done", "failed", "missing"):
+                return Keep("already_done")
+            # Not view.held: a live lease without a holder sends this one back too.
+            if view.live and not view.mine:
                 raise TransientError(f"gs://{bucket}/{name}#{generation} is being sampled")
-        tx.set(path, {**data, "bucket": bucket, "name": name, "generation": generation,
-                      "status": "sampling", "holder": holder,
-                      "lease_until": now + timedelta(seconds=LEASE_SECONDS),
-                      "updated_at": SERVER_TIMESTAMP})  # fmt: skip
-        return "claimed"
+        # An older generation is taken over even under a live lease: its work is moot.
+        return Take("claimed", {**view.data, "bucket": bucket, "name": name,
+                                "generation": generation, "status": "sampling",
+                                "updated_at": SERVER_TIMESTAMP})  # fmt: skip
 
-    state: Literal["claimed", "already_done", "stale"] = services.documents.run_transaction(apply)
-    return state
+    return _lease(services, path, holder).claim(decide)
 
 
 def _finish(
     services: Context[MediaSettings], path: str, holder: str, fields: dict[str, Any]
 ) -> bool:
-    """Record the outcome if this delivery still holds the clip; whether it did."""
-
-    def apply(tx: Any) -> bool:
-        current = tx.get(path)
-        if current is None or current.data.get("holder") != holder:
-            return False  # taken over (a newer generation, or a delivery after the lease)
-        tx.update(path, {**fields, "holder": None, "lease_until": None,
-                         "updated_at": SERVER_TIMESTAMP})  # fmt: skip
-        return True
-
-    held: bool = services.documents.run_transaction(apply)
-    return held
+    """Record the outcome if this delivery still holds the clip; whether it did (not when
+    taken over: by a newer generation, or by a delivery after the lease ran out)."""
+    return _lease(services, path, holder).finish({**fields, "updated_at": SERVER_TIMESTAMP})
 
 
 def _release(services: Context[MediaSettings], path: str, holder: str) -> None:
-    def apply(tx: Any) -> None:
-        current = tx.get(path)
-        if current is not None and current.data.get("holder") == holder:
-            tx.update(path, {"holder": None, "lease_until": None})
-
-    services.documents.run_transaction(apply)
+    # Status stays "sampling" and updated_at as it was: the next delivery claims it again.
+    _lease(services, path, holder).release()
 
 
 def _previous_frames(services: Context[MediaSettings], path: str) -> set[str]:

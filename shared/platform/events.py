@@ -11,12 +11,13 @@ import functools
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.core.errors import PermanentError
+from shared.core.text import utc_iso
 
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
 STORAGE_DELETED = "google.cloud.storage.object.v1.deleted"
@@ -204,7 +205,7 @@ def parse_pubsub_event(event: CloudEventLike) -> PubSubEvent:
 
 @functools.lru_cache(maxsize=1024)
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return utc_iso(moment, "microseconds")
 
 
 def storage_object_resource(

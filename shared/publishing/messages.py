@@ -5,8 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.core.repo_ids import check_repo_id
-
-HUB_UPLOADS_TOPIC = "hub-uploads"
+from shared.platform.topics import Topic
 
 FOLDER_PATTERN = r"^export_\d{8}_\d{4}(_\d+)?$"
 
@@ -54,3 +53,7 @@ class HubUploadRequest(BaseModel):
     @classmethod
     def _check_repo_id(cls, value: str | None) -> str | None:
         return None if value is None else check_repo_id(value)
+
+
+HUB_UPLOAD_REQUESTS = Topic("hub-uploads", HubUploadRequest)
+HUB_UPLOADS_TOPIC = HUB_UPLOAD_REQUESTS.name

@@ -19,14 +19,15 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from shared.core.errors import NotFoundError, PermanentError, TransientError
 from shared.core.repo_ids import check_repo_id
+from shared.core.text import redact
 from shared.platform.context import Context
-from shared.platform.leases import lease_live
-from shared.ports import DELETE_FIELD, SERVER_TIMESTAMP, DocumentStore, HubPublisher, Transaction
+from shared.platform.leases import REQUEST, Keep, Lease, Take, View
+from shared.ports import SERVER_TIMESTAMP, DocumentStore, HubPublisher
 from shared.publishing.card import README, render_dataset_card
 from shared.publishing.messages import HubUploadRequest
 from shared.publishing.settings import PublishingSettings
@@ -46,6 +47,9 @@ function may run (540 s), so a live upload never loses it and a killed one frees
 
 
 MAX_ERROR_CHARS = 2000
+
+
+_Recorded = dict[str, Any] | None  # the document of an upload done already, or None
 
 
 def hub_upload_path(
@@ -142,43 +146,33 @@ def _claim(
     function was killed). A redelivery of the same message takes over at once: Pub/Sub
     redelivers a message after its previous delivery failed or timed out.
     """
-    now = datetime.now(UTC)
 
-    def apply(tx: Transaction) -> dict[str, Any] | None:
-        doc = tx.get(path)
-        data = dict(doc.data) if doc is not None else {}
-        if data.get("state") == "done":
-            return data
-        holder = data.get("request_id")
-        if (
-            data.get("state") == "uploading"
-            and holder != request_id
-            and lease_live(data.get("lease_until"), now)
-        ):
+    def decide(view: View) -> Take[_Recorded] | Keep[_Recorded]:
+        state = view.data.get("state")
+        if state == "done":
+            return Keep(view.data)
+        # Not view.held: a live lease without a request_id sends this one back too.
+        if state == "uploading" and view.live and not view.mine:
             raise TransientError(
-                f"{request.folder} -> {repo_id}: message {holder} is publishing it (lease until "
-                f"{data['lease_until']}); retry later"
+                f"{request.folder} -> {repo_id}: message {view.holder} is publishing it (lease "
+                f"until {view.data['lease_until']}); retry later"
             )
-        tx.set(
-            path,
-            {
-                "folder": request.folder,
-                "repo_id": repo_id,
-                "state": "uploading",
-                "attempts": int(data.get("attempts") or 0) + 1,
-                "last_error": data.get("last_error"),
-                "commit_oid": None,
-                "commit_url": None,
-                "files": [],
-                "request_id": request_id,
-                "requested_by": request.requested_by,
-                "lease_until": now + UPLOAD_LEASE,
-                "updated_at": SERVER_TIMESTAMP,
-            },
-        )
-        return None
+        # A "set" without the data read: the document is replaced (an earlier outcome goes).
+        return Take(None, {
+            "folder": request.folder,
+            "repo_id": repo_id,
+            "state": "uploading",
+            "attempts": int(view.data.get("attempts") or 0) + 1,
+            "last_error": view.data.get("last_error"),
+            "commit_oid": None,
+            "commit_url": None,
+            "files": [],
+            "requested_by": request.requested_by,
+            "updated_at": SERVER_TIMESTAMP,
+        })  # fmt: skip
 
-    return documents.run_transaction(apply)
+    seconds = UPLOAD_LEASE.total_seconds()
+    return Lease(documents, path, request_id, seconds=seconds, fields=REQUEST).claim(decide)
 
 
 def _publish(
@@ -278,7 +272,7 @@ def _mark_done(
         "commit_url": commit["url"] if commit else None,
         "files": paths,
         "last_error": None,
-        "lease_until": DELETE_FIELD,
+        **REQUEST.freed_fields(),  # not guarded: whoever holds it now, the upload is done
         "updated_at": SERVER_TIMESTAMP,
     }
     documents.set(path, data, merge=True)
@@ -296,7 +290,7 @@ def _mark_failed(
             {
                 "state": "failed",
                 "last_error": text,
-                "lease_until": DELETE_FIELD,
+                **REQUEST.freed_fields(),
                 "updated_at": SERVER_TIMESTAMP,
             },
             merge=True,
@@ -308,7 +302,7 @@ def _mark_failed(
 
 def _redact(text: str, settings: PublishingSettings) -> str:
     token = settings.hf_token.get_secret_value().strip() if settings.hf_token else ""
-    return text.replace(token, "[redacted]") if token else text
+    return redact(text, token)
 
 
 def _result(data: Mapping[str, Any], outcome: str) -> dict[str, Any]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.platform.topics import Topic
 from shared.vision.prompts import FRAME_PROMPTS
-
-ANALYSIS_TOPIC = "frame-analysis"
 
 
 class AnalysisRequest(BaseModel):
@@ -38,3 +37,7 @@ class AnalysisJob(BaseModel):
     generation: int
     prompt: str
     model: str
+
+
+FRAME_ANALYSIS = Topic("frame-analysis", AnalysisJob)
+ANALYSIS_TOPIC = FRAME_ANALYSIS.name

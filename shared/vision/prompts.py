@@ -8,13 +8,15 @@ frames, and says that it is offline.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageStat, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
 from shared.llm.prompts import Prompt, offline_rule, register
 from shared.ports.models import MediaPart, ModelRequest
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class FrameDescription(BaseModel):
@@ -47,6 +49,8 @@ _HUES = (
 
 
 def _colour(image: Image.Image) -> str:
+    from PIL import ImageStat  # noqa: PLC0415 (Pillow: only when the offline rule answers)
+
     hue, saturation, _value = (int(v) for v in ImageStat.Stat(image.convert("HSV")).mean)
     if saturation < 40:
         return "grey"
@@ -55,6 +59,10 @@ def _colour(image: Image.Image) -> str:
 
 
 def _describe(request: ModelRequest[Any], text: str) -> dict[str, str]:
+    # Pillow is imported here, not with the prompts: every function's archive imports the
+    # prompt names (through the catalogue), only analyze_frames' carries Pillow.
+    from PIL import Image, ImageStat, UnidentifiedImageError  # noqa: PLC0415
+
     del text
     pictures = [p for p in request.parts if isinstance(p, MediaPart) and p.data]
     if not pictures:

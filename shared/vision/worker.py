@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from shared.core.errors import TransientError
@@ -25,7 +24,7 @@ from shared.llm.client import ModelCallFailedError, model_client
 from shared.llm.prompts import get_prompt
 from shared.media import CLIPS
 from shared.platform.context import Context
-from shared.platform.leases import lease_live
+from shared.platform.leases import Keep, Lease, Take, View
 from shared.ports import SERVER_TIMESTAMP
 from shared.ports.models import MediaPart, ModelRequestError
 from shared.vision.messages import AnalysisJob
@@ -96,6 +95,15 @@ def analyze_clip(
     return "done"
 
 
+def _lease(services: Context[VisionSettings], path: str, holder: str) -> Lease:
+    # Outlasts the job's deadline (every call and retry of the clip's frames): never renewed.
+    seconds = services.settings.job_deadline_seconds + LEASE_MARGIN_SECONDS
+    return Lease(services.documents, path, holder, seconds=seconds)
+
+
+_Frames = list[dict[str, Any]]  # per frame: timestamp, path, description, tokens, cost
+
+
 def _claim(
     services: Context[VisionSettings],
     path: str,
@@ -104,60 +112,52 @@ def _claim(
     job: AnalysisJob,
     prompt_key: str,
     provider: str,
-) -> list[dict[str, Any]] | None:
+) -> _Frames | None:
     """Take the analysis for this delivery: its frames so far, or None when it is done."""
-    lease = timedelta(seconds=services.settings.job_deadline_seconds + LEASE_MARGIN_SECONDS)
     wanted = {f["timestamp"] for f in clip.get("frames") or []}
+    lease = _lease(services, path, holder)
 
-    def apply(tx: Any) -> list[dict[str, Any]] | None:
-        current = tx.get(path)
-        data = current.data if current is not None else {}
-        frames: list[dict[str, Any]] = list(data.get("frames") or [])
+    def decide(view: View) -> Take[_Frames | None] | Keep[_Frames | None]:
+        frames: _Frames = list(view.data.get("frames") or [])
+        # Done is judged by the frames, not the status: a delivery may die after the last one.
         if wanted <= {f["timestamp"] for f in frames if f.get("description")}:
-            if current is not None and data.get("status") != "done":
+            if view.exists and view.data.get("status") != "done":
                 # Every frame was described by a delivery that died before saying so.
                 spent = round(sum(float(f.get("cost_usd") or 0) for f in frames), 8)
-                tx.update(path, {"status": "done", "error": None, "holder": None,
-                                 "lease_until": None, "cost_usd": spent})  # fmt: skip
-            return None
-        now = datetime.now(UTC)
-        if data.get("holder") not in (None, holder) and lease_live(data.get("lease_until"), now):
+                return Keep(None, {"status": "done", "error": None, **lease.freed(),
+                                   "cost_usd": spent})  # fmt: skip
+            return Keep(None)
+        if view.held:
             raise TransientError(f"{clip['name']}: its frames are being analysed")
-        tx.set(path, {
-            **data,
+        return Take(frames, {
+            **view.data,
             "clip": clip["name"], "bucket": clip.get("bucket"), "generation": job.generation,
             "metadata": clip.get("metadata") or {}, "prompt": prompt_key, "model": job.model,
-            "provider": provider, "status": "running", "holder": holder,
-            "lease_until": now + lease, "frames": frames, "updated_at": SERVER_TIMESTAMP,
+            "provider": provider, "status": "running", "frames": frames,
+            "updated_at": SERVER_TIMESTAMP,
         })  # fmt: skip
-        return frames
 
-    result: list[dict[str, Any]] | None = services.documents.run_transaction(apply)
-    return result
+    return lease.claim(decide)
 
 
 def _finish(
     services: Context[VisionSettings],
     path: str,
     holder: str,
-    results: list[dict[str, Any]],
+    results: _Frames,
     *,
     error: str | None,
     release_only: bool = False,
 ) -> None:
-    def apply(tx: Any) -> None:
-        current = tx.get(path)
-        if current is None or current.data.get("holder") != holder:
-            return
-        fields: dict[str, Any] = {"holder": None, "lease_until": None}
-        if not release_only:
-            fields.update(
-                status="failed" if error else "done",
-                error=error,
-                frames=sorted(results, key=lambda r: r["timestamp"]),
-                cost_usd=round(sum(float(r.get("cost_usd") or 0) for r in results), 8),
-                updated_at=SERVER_TIMESTAMP,
-            )
-        tx.update(path, fields)
-
-    services.documents.run_transaction(apply)
+    lease = _lease(services, path, holder)
+    if release_only:
+        # Status stays "running": the next delivery resumes after the frames saved so far.
+        lease.release()
+        return
+    lease.finish({
+        "status": "failed" if error else "done",
+        "error": error,
+        "frames": sorted(results, key=lambda r: r["timestamp"]),
+        "cost_usd": round(sum(float(r.get("cost_usd") or 0) for r in results), 8),
+        "updated_at": SERVER_TIMESTAMP,
+    })  # fmt: skip

@@ -89,7 +89,7 @@ def bus_rate(home: Path) -> float:
     """Messages/s through the bus and the runtime, no-op handler."""
     settings = Settings(home=home, log_level="CRITICAL", workers=4)
     _blobs, _documents, bus = build_local_services(settings)
-    spec = FunctionSpec("bench", TopicTrigger("bench"), "no-op")
+    spec = FunctionSpec("bench", TopicTrigger("bench"), "no-op", capability="platform")
     bus.create_subscription(spec.subscription, "bench", dead_letter_topic=spec.dead_letter_topic)
     handled = 0
 

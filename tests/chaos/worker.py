@@ -19,7 +19,7 @@ from shared.platform.runtime.catalog import FunctionSpec, TopicTrigger
 from shared.platform.runtime.local import EventRuntime, Route
 from shared.ports import DocumentStore, Transaction
 
-SPEC = FunctionSpec("chaos", TopicTrigger("chaos"), "chaos workload")
+SPEC = FunctionSpec("chaos", TopicTrigger("chaos"), "chaos workload", capability="platform")
 SHARDS = 8
 POISON_EVERY = 97
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -17,6 +18,7 @@ from types import ModuleType
 import pytest
 
 from shared.catalog import FUNCTIONS
+from shared.platform.runtime.catalog import FunctionSpec
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "infra" / "build_function.py"
@@ -31,12 +33,26 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def direct_dependencies() -> list[str]:
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+def direct_dependencies(extras: tuple[str, ...] = ()) -> list[str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in extras:
+        requirements += project["optional-dependencies"][extra]
     return [
         re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement).group(0)
-        for requirement in pyproject["project"]["dependencies"]
+        for requirement in requirements
     ]
+
+
+def pinned(path: Path) -> dict[str, str]:
+    with zipfile.ZipFile(path) as archive:
+        lines = archive.read("requirements.txt").decode().splitlines()
+    pins = {}
+    for line in lines:
+        if line and not line.startswith("#"):
+            requirement, _, version = line.partition("==")
+            pins[normalize(requirement.split("[")[0])] = version.split(";")[0].strip()
+    return pins
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in FUNCTIONS])
@@ -51,12 +67,14 @@ def test_the_archive_holds_the_entry_point_the_shared_package_and_requirements(
     assert {"main.py", "shared/__init__.py", "requirements.txt"} <= set(entries)
     with zipfile.ZipFile(built.path) as archive:
         assert archive.read("main.py") == (REPO / "functions" / name / "main.py").read_bytes()
-    shared_sources = {
-        path.relative_to(REPO).as_posix()
-        for path in (REPO / "shared").rglob("*.py")
-        if "__pycache__" not in path.parts
-    }
-    assert shared_sources <= set(entries)
+    # what every function imports, and never the CLI or the demo
+    assert {
+        "shared/bootstrap.py",
+        "shared/catalog.py",
+        "shared/config.py",
+        "shared/platform/runtime/entrypoint.py",
+    } <= set(entries)
+    assert not [entry for entry in entries if entry.startswith(("shared/cli/", "shared/demo/"))]
     assert not [entry for entry in entries if "__pycache__" in entry or entry.endswith(".pyc")]
     assert all(
         entry in {"requirements.txt"} or entry.endswith((".py", "py.typed")) for entry in entries
@@ -64,21 +82,112 @@ def test_the_archive_holds_the_entry_point_the_shared_package_and_requirements(
     assert entries == sorted(entries)
 
 
-def test_requirements_pin_every_direct_dependency_to_the_installed_version(
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_requirements_pin_the_core_and_the_declared_extras_to_the_installed_versions(
+    build_function: ModuleType, tmp_path: Path, spec: FunctionSpec
+) -> None:
+    pins = pinned(build_function.build_archive(spec.name, tmp_path).path)
+
+    wanted = {normalize(name): name for name in direct_dependencies(spec.extras)}
+    assert set(pins) == set(wanted)
+    for key, dependency in wanted.items():
+        assert pins[key] == metadata.version(dependency), dependency
+
+
+def test_ping_carries_no_model_sdk_hub_client_or_media_library(
     build_function: ModuleType, tmp_path: Path
 ) -> None:
-    built = build_function.build_archive(FUNCTIONS[0].name, tmp_path)
+    # WHEN the health check's archive is built
+    built = build_function.build_archive("ping", tmp_path)
+
+    # THEN neither its requirements nor its modules bring a model SDK, the Hub or PyAV
+    pins = pinned(built.path)
+    for heavy in ("openai", "google-genai", "huggingface-hub", "httpx2", "av", "pillow"):
+        assert heavy not in pins, heavy
+    entries = names_in(built.path)
+    for module in (
+        "shared/adapters/models/openai_provider.py",
+        "shared/adapters/models/gemini_provider.py",
+        "shared/adapters/hf/publisher.py",
+        "shared/llm/client.py",
+        "shared/media/decode.py",
+    ):
+        assert module not in entries, module
+
+
+def test_a_model_function_carries_the_model_sdks_and_their_adapters(
+    build_function: ModuleType, tmp_path: Path
+) -> None:
+    built = build_function.build_archive("critique_worker", tmp_path)
+
+    assert {"openai", "google-genai"} <= set(pinned(built.path))
+    assert "av" not in pinned(built.path)
+    assert {
+        "shared/adapters/models/openai_provider.py",
+        "shared/adapters/models/gemini_provider.py",
+        "shared/critiques/worker.py",
+        "shared/llm/client.py",
+    } <= set(names_in(built.path))
+
+
+# What a module's import names, and the distribution that provides it.
+DISTRIBUTIONS = {
+    "google.cloud": ("google-cloud-storage", "google-cloud-pubsub", "google-cloud-firestore"),
+    "google.api_core": ("google-cloud-storage",),  # the Google clients' own dependencies
+    "requests": ("google-cloud-storage",),
+    "google.auth": ("google-cloud-storage",),
+    "google.protobuf": ("google-cloud-pubsub",),
+    "grpc": ("google-cloud-pubsub",),
+    "google.genai": ("google-genai",),
+    "openai": ("openai",),
+    "huggingface_hub": ("huggingface-hub",),
+    "httpx2": ("httpx2",),
+    "av": ("av",),
+    "PIL": ("pillow",),
+    "typer": ("typer",),
+    "rich": ("rich",),
+    "orjson": ("orjson",),
+    "tenacity": ("tenacity",),
+    "pydantic": ("pydantic",),
+    "pydantic_settings": ("pydantic-settings",),
+    "cloudevents": ("cloudevents",),
+    "functions_framework": ("functions-framework",),
+}
+
+
+def module_level_imports(source: str) -> set[str]:
+    """Third-party modules a file imports when it is imported (not in deferred imports)."""
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "google":
+            names |= {f"google.{alias.name}" for alias in node.names}  # a namespace package
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return {name for name in names if not name.startswith(("shared", "__future__"))}
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_every_module_in_an_archive_imports_only_what_its_requirements_install(
+    build_function: ModuleType, tmp_path: Path, spec: FunctionSpec
+) -> None:
+    built = build_function.build_archive(spec.name, tmp_path)
+    pins = pinned(built.path)
 
     with zipfile.ZipFile(built.path) as archive:
-        lines = archive.read("requirements.txt").decode().splitlines()
-    pins = {}
-    for line in lines:
-        if line and not line.startswith("#"):
-            requirement, _, version = line.partition("==")
-            pins[normalize(requirement.split("[")[0])] = version.split(";")[0].strip()
-
-    for dependency in direct_dependencies():
-        assert pins.get(normalize(dependency)) == metadata.version(dependency), dependency
+        for entry in archive.namelist():
+            if not entry.endswith(".py"):
+                continue
+            for name in module_level_imports(archive.read(entry).decode()):
+                providers = [
+                    dists for prefix, dists in DISTRIBUTIONS.items()
+                    if name == prefix or name.startswith(prefix + ".")
+                ]  # fmt: skip
+                if not providers:
+                    assert name.split(".")[0] in sys.stdlib_module_names, (entry, name)
+                    continue
+                assert any(dist in pins for dist in providers[0]), (entry, name)
 
 
 def test_the_same_content_builds_the_same_bytes(build_function: ModuleType, tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ from tenacity import (
 from shared import __version__
 from shared.adapters.retry_after import retry_after_seconds
 from shared.core.errors import PermanentError, TransientError, VidcurateError
+from shared.core.text import redact
 from shared.platform.settings import PlatformSettings
 from shared.ports.hub import HubCommit
 
@@ -355,7 +356,7 @@ class HfHubPublisher:
             )
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "[redacted]") if self._token else text
+        return redact(text, self._token)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None

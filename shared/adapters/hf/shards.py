@@ -11,6 +11,7 @@ from shared import __version__
 from shared.core.errors import (
     TransientError,
 )
+from shared.core.text import redact
 from shared.platform.settings import PlatformSettings
 
 if TYPE_CHECKING:
@@ -239,4 +240,4 @@ class HfShardSource:
         return None
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._token, "[redacted]") if self._token else text
+        return redact(text, self._token)

@@ -32,6 +32,7 @@ from google import genai
 from google.genai import errors, types
 
 from shared.adapters.retry_after import retry_after_seconds
+from shared.core.text import redact
 from shared.ports.models import (
     MalformedReplyError,
     MediaPart,
@@ -313,7 +314,7 @@ class GeminiProvider:
 
     def _redact(self, text: str) -> str:
         # The key travels in a header, but URLs in transport errors may carry ?key=.
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return redact(text, self._api_key)
 
 
 def _first_error(exc: pydantic.ValidationError) -> str:

@@ -28,6 +28,7 @@ from openai.types.chat import (
 )
 
 from shared.adapters.retry_after import retry_after_seconds
+from shared.core.text import redact
 from shared.ports.models import (
     MalformedReplyError,
     MediaPart,
@@ -228,7 +229,7 @@ class OpenAIProvider:
 
     def _redact(self, text: str) -> str:
         # A compatible server may echo the key it was given; ours must never reach a log.
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return redact(text, self._api_key)
 
 
 def _error_message(exc: openai.APIStatusError) -> str:

@@ -10,13 +10,10 @@ from shared.core.errors import (
     PermanentError,
 )
 from shared.core.repo_ids import check_repo_id
+from shared.platform.topics import Topic
 
 if TYPE_CHECKING:
     pass
-
-
-DATASET_SHARDS_TOPIC = "dataset-shards"
-"""Topic of :class:`ShardPullRequest` messages: one shard each, pulled by one function call."""
 
 
 SHARD_SUFFIX = ".tar"
@@ -67,3 +64,8 @@ def _check_dataset(dataset: str) -> str:
         return check_repo_id(dataset)
     except ValueError as exc:
         raise PermanentError(str(exc)) from exc
+
+
+DATASET_SHARDS = Topic("dataset-shards", ShardPullRequest)
+"""Topic of :class:`ShardPullRequest` messages: one shard each, pulled by one function call."""
+DATASET_SHARDS_TOPIC = DATASET_SHARDS.name

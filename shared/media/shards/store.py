@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.core.errors import (
@@ -13,8 +12,8 @@ from shared.core.errors import (
 )
 from shared.media.settings import MediaSettings
 from shared.platform.context import Context
-from shared.platform.leases import lease_end
-from shared.ports import SERVER_TIMESTAMP, Transaction
+from shared.platform.leases import Keep, Lease, Take, View
+from shared.ports import SERVER_TIMESTAMP
 
 if TYPE_CHECKING:
     pass
@@ -121,6 +120,13 @@ def shard_status(
     return rows
 
 
+_Recorded = dict[str, Any] | None  # the document of a shard done already, or None
+
+
+def _lease(services: Context[MediaSettings], path: str, holder: str) -> Lease:
+    return Lease(services.documents, path, holder, seconds=LEASE_SECONDS)
+
+
 def _claim(
     services: Context[MediaSettings],
     path: str,
@@ -131,47 +137,31 @@ def _claim(
     force: bool,
 ) -> dict[str, Any] | None:
     """Take the shard for ``holder``; the document instead when it is done already."""
-    now = datetime.now(UTC)
 
-    def apply(tx: Transaction) -> dict[str, Any] | None:
-        current = tx.get(path)
-        data = dict(current.data) if current is not None else {}
-        status = data.get("status")
+    def decide(view: View) -> Take[_Recorded] | Keep[_Recorded]:
+        status = view.data.get("status")
         if status == "done" and not force:
-            return data
-        if status == "pulling" and data.get("holder") not in (None, holder):
-            until = lease_end(data.get("lease_until"))
-            if until is not None and until > now:
-                raise TransientError(
-                    f"{dataset}: shard {shard} is being pulled by another delivery "
-                    f"(its lease ends {until.isoformat(timespec='seconds')})"
-                )
-        tx.set(path, {**data, "dataset": dataset, "shard": shard,
-                      "prefix": dataset_prefix(dataset), "status": "pulling",
-                      "holder": holder, "lease_until": now + timedelta(seconds=LEASE_SECONDS),
-                      "attempts": int(data.get("attempts") or 0) + 1, "error": None,
-                      "error_type": None, **PullResult(dataset, shard, "").counts(),
-                      "started_at": SERVER_TIMESTAMP, "finished_at": None,
-                      "updated_at": SERVER_TIMESTAMP})  # fmt: skip
-        return None
+            return Keep(view.data)
+        # Only a pull in progress holds the shard (a finished one freed its lease).
+        if status == "pulling" and view.held and view.until is not None:
+            raise TransientError(
+                f"{dataset}: shard {shard} is being pulled by another delivery "
+                f"(its lease ends {view.until.isoformat(timespec='seconds')})"
+            )
+        return Take(None, {**view.data, "dataset": dataset, "shard": shard,
+                           "prefix": dataset_prefix(dataset), "status": "pulling",
+                           "attempts": int(view.data.get("attempts") or 0) + 1, "error": None,
+                           "error_type": None, **PullResult(dataset, shard, "").counts(),
+                           "started_at": SERVER_TIMESTAMP, "finished_at": None,
+                           "updated_at": SERVER_TIMESTAMP})  # fmt: skip
 
-    done: dict[str, Any] | None = services.documents.run_transaction(apply)
-    return done
+    return _lease(services, path, holder).claim(decide)
 
 
 def _renew(
     services: Context[MediaSettings], path: str, holder: str, counts: Mapping[str, Any]
 ) -> None:
-    until = datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS)
-
-    def apply(tx: Transaction) -> bool:
-        current = tx.get(path)
-        if current is None or current.data.get("holder") != holder:
-            return False
-        tx.update(path, {**counts, "lease_until": until, "updated_at": SERVER_TIMESTAMP})
-        return True
-
-    if not services.documents.run_transaction(apply):
+    if not _lease(services, path, holder).renew({**counts, "updated_at": SERVER_TIMESTAMP}):
         # Taken over after our lease ran out: the other delivery finishes the shard.
         raise TransientError(f"{path}: the pull lost its lease to another delivery")
 
@@ -179,14 +169,9 @@ def _renew(
 def _finish(
     services: Context[MediaSettings], path: str, holder: str, fields: Mapping[str, Any]
 ) -> None:
-    def apply(tx: Transaction) -> None:
-        current = tx.get(path)
-        if current is None or current.data.get("holder") != holder:
-            return  # taken over: that delivery records its own outcome
-        done = {"holder": None, "lease_until": None, "finished_at": SERVER_TIMESTAMP}
-        tx.update(path, {**fields, **done, "updated_at": SERVER_TIMESTAMP})
-
-    services.documents.run_transaction(apply)
+    # Nothing when taken over: that delivery records its own outcome.
+    done = {"finished_at": SERVER_TIMESTAMP, "updated_at": SERVER_TIMESTAMP}
+    _lease(services, path, holder).finish({**fields, **done})
 
 
 def _recorded_result(dataset: str, shard: str, data: Mapping[str, Any]) -> PullResult:

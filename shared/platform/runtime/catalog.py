@@ -1,5 +1,5 @@
-"""Every deployed function and its trigger: the one list the local runtime, the build script
-and the terraform consistency test read.
+"""What a deployed function is: its trigger, capability and extras (the list is
+``shared/catalog.py``).
 
 A function named ``x`` lives in ``functions/x/main.py`` with an entry point also named ``x``,
 and is deployed by ``module.function["x"]`` from ``local.function_catalog`` in
@@ -38,13 +38,21 @@ class TopicTrigger:
 Trigger = StorageTrigger | TopicTrigger
 
 
+Extra = Literal["models", "hub", "media"]
+"""Optional dependency groups of ``pyproject.toml`` a function's archive may carry: model SDKs
+(openai, google-genai), the Hugging Face Hub client, PyAV and Pillow."""
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One Cloud Function: its name (folder, entry point) and what triggers it."""
+    """One Cloud Function: its name (folder, entry point), what triggers it, the capability
+    package it belongs to and the optional dependencies its archive needs."""
 
     name: str
     trigger: Trigger
     description: str
+    capability: str
+    extras: tuple[Extra, ...] = ()
 
     @property
     def subscription(self) -> str:

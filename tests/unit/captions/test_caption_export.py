@@ -13,6 +13,7 @@ from shared.captions.export import ExportBlockedError, run_export
 from shared.captions.ingest import ingest_event
 from shared.captions.messages import ExportRequest, ExportRequestError
 from shared.config import Settings
+from shared.publishing.messages import HubUploadRequest
 
 NOW = datetime(2026, 11, 23, 14, 5, 9, tzinfo=UTC)
 TS = "20261123_1405"
@@ -313,4 +314,6 @@ def test_publishing_queues_one_hub_upload_message(services):
     )
 
     (message,) = services.bus.pull("probe-hub")
-    assert json.loads(message.data) == {"folder": result.folder, "repo_id": "team/captions"}
+    assert HubUploadRequest.model_validate_json(message.data) == HubUploadRequest(
+        folder=result.folder, repo_id="team/captions"
+    )

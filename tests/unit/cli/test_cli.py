@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+from types import SimpleNamespace
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from shared.bootstrap import use_context
 from shared.cli.main import app
+from shared.cli.running import run_locally
 from shared.demo.campaign import generate_campaign
 
 runner = CliRunner()
@@ -30,9 +34,17 @@ def run(home, *args):
     "command",
     [
         *([c] for c in ("serve", "status", "demo", "publish", "dlq", "ingest", "export")),
+        *([c] for c in ("provision", "costs", "critiques", "videos", "frames")),
         [],
         ["dlq", "list"],
         ["dlq", "replay"],
+        ["critiques", "run"],
+        ["critiques", "status"],
+        ["videos", "add"],
+        ["videos", "pull"],
+        ["frames", "extract"],
+        ["frames", "analyze"],
+        ["frames", "grid"],
     ],
 )
 def test_every_command_has_help(command):
@@ -166,3 +178,21 @@ def test_export_flags_behave_as_the_original_script(tmp_path):
     bad = runner.invoke(app, ["--home", str(tmp_path / "home"), "export", "--hf-dataset", "nope"])
     assert bad.exit_code == 2
     assert "hf_dataset" in bad.output
+
+
+def test_a_bad_global_option_fails_in_one_line(tmp_path):
+    result = runner.invoke(app, ["--home", str(tmp_path), "--backend", "bogus", "status"])
+
+    assert result.exit_code == 2
+    assert "error: backend:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_run_locally_leaves_delivery_to_the_cloud_off_the_local_backend():
+    out = io.StringIO()
+    services = SimpleNamespace(settings=SimpleNamespace(backend="gcp"))
+
+    stats = run_locally(Console(file=out), services, 60, elsewhere="published 3 jobs")
+
+    assert stats is None
+    assert out.getvalue() == "published 3 jobs\n"

@@ -1,0 +1,278 @@
+"""Operating the pipeline: ``serve``, ``status``, ``dlq list|replay``, ``publish``,
+``provision`` and ``costs``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from dataclasses import asdict
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from shared.bootstrap import build_runtime, build_subscriber, provision_gcp
+from shared.captions.export import list_exports
+from shared.captions.progress import caption_progress
+from shared.catalog import FUNCTIONS, function_spec
+from shared.cli.running import run_until_idle
+from shared.cli.session import JsonOption, console, err_console, session
+from shared.cli.tables import dead_letters, print_costs, print_status
+from shared.config import Settings
+from shared.core.errors import NotFoundError
+from shared.llm.ledger import summarize_costs
+from shared.media.clips import CLIPS
+from shared.media.shards.store import shard_status
+from shared.platform.context import Context
+from shared.platform.deadletters import list_dead_letters, replay_dead_letters
+from shared.platform.runtime.catalog import FunctionSpec
+from shared.platform.runtime.local import RuntimeStats
+from shared.platform.settings import BUCKET_ROLES
+from shared.ports import Subscriber
+from shared.publishing.upload import hub_upload_status
+from shared.vision.store import ANALYSES
+
+dlq_app = typer.Typer(help="Inspect and replay dead-lettered messages.", no_args_is_help=True)
+
+FunctionOption = Annotated[
+    list[str] | None, typer.Option("--function", "-f", help="Only these functions.")
+]
+
+
+def serve(
+    workers: Annotated[int | None, typer.Option(help="Worker threads.")] = None,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop when nothing is left to deliver.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="With --until-idle: give up after seconds.")] = 300,
+) -> None:
+    """Serve every function: deliver bucket events and messages until stopped (Ctrl-C)."""
+    with session("INFO", **({"workers": workers} if workers else {})) as services:
+        if until_idle:
+            stats = run_until_idle(console, services, timeout)
+        else:
+            stats = _serve_until_stopped(services)
+        err_console.print(
+            f"handled {stats.total_handled} events, {stats.total_failed} failed attempts, "
+            f"{stats.scanned_files} files picked up from bucket folders"
+        )
+
+
+def _serve_until_stopped(services: Context[Settings]) -> RuntimeStats:
+    """Deliver until SIGTERM or SIGINT, then finish what is in flight."""
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    err_console.print(
+        f"[bold]vidcurate serve[/]: {len(FUNCTIONS)} functions, "
+        f"{services.settings.workers} workers, home {services.settings.home} "
+        "(Ctrl-C to stop)"
+    )
+    return build_runtime(services).serve(stop)
+
+
+def status(as_json: JsonOption = False) -> None:
+    """What is in the buckets, the bus (pending, in flight, dead-lettered) and the documents."""
+    with session() as services:
+        report = collect_status(services, build_subscriber(services))
+    if as_json:
+        console.print_json(json.dumps(report, default=str))
+        return
+    print_status(console, report)
+
+
+def collect_status(services: Context[Settings], subscriber: Subscriber) -> dict[str, Any]:
+    """Counts per bucket, per function subscription and per collection."""
+    settings = services.settings
+    documents = {name: services.documents.count(name) for name in services.documents.collections()}
+    return {
+        "backend": settings.backend,
+        "buckets": _bucket_status(services),
+        "bus": _bus_status(services, subscriber),
+        "documents": documents,
+        "captions": [asdict(p) for p in caption_progress(services.documents, settings)],
+        "exports": list_exports(services.documents, limit=5),
+        "hub_uploads": hub_upload_status(services.documents),
+        "videos": video_progress(services),
+    }
+
+
+def _bucket_status(services: Context[Settings]) -> list[dict[str, Any]]:
+    """Objects and bytes in each bucket (``missing`` for one that is not there)."""
+    buckets = []
+    for role in BUCKET_ROLES:
+        name = services.settings.bucket(role)
+        objects = total = 0
+        try:
+            for info in services.blobs.list(name):
+                objects += 1
+                total += info.size
+        except NotFoundError:
+            buckets.append({"role": role, "bucket": name, "objects": "missing", "bytes": 0})
+            continue
+        buckets.append({"role": role, "bucket": name, "objects": objects, "bytes": total})
+    return buckets
+
+
+def _bus_status(services: Context[Settings], subscriber: Subscriber) -> list[dict[str, Any]]:
+    """Per function: its topic, what is pending, in flight, retrying and dead-lettered."""
+    stats_fn = getattr(services.bus, "stats", None)
+    by_subscription = {s.subscription: s for s in stats_fn()} if callable(stats_fn) else {}
+    dead = list_dead_letters(subscriber, FUNCTIONS)
+    bus = []
+    for spec in FUNCTIONS:
+        row = by_subscription.get(spec.subscription)
+        bus.append(
+            {
+                "function": spec.name,
+                "topic": spec.source_topic(services.settings),
+                "pending": row.pending if row else "n/a",
+                "in_flight": row.in_flight if row else "n/a",
+                "retrying": row.retrying if row else "n/a",
+                "dead_lettered": sum(1 for d in dead if d.function == spec.name),
+            }
+        )
+    return bus
+
+
+def video_progress(services: Context[Settings]) -> dict[str, Any]:
+    """Clips by sampling status (with the failed ones and why), frame analyses by status,
+    and dataset shards pulled: counted by the store."""
+    documents = services.documents
+    clips = {
+        status: documents.count(CLIPS, [("status", "==", status)])
+        for status in ("sampling", "done", "failed", "missing")
+    }
+    failed = [
+        {"clip": doc.data.get("name"), "error": doc.data.get("error")}
+        for doc in documents.query(CLIPS, where=[("status", "==", "failed")], limit=5)
+    ]
+    analyses = {
+        status: documents.count(ANALYSES, [("status", "==", status)])
+        for status in ("running", "done", "failed")
+    }
+    return {
+        "clips": clips,
+        "failed_clips": failed,
+        "analyses": analyses,
+        "shards": shard_status(services)[:20],
+    }
+
+
+def _specs(function: list[str] | None) -> list[FunctionSpec]:
+    try:
+        return [function_spec(name) for name in function] if function else list(FUNCTIONS)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from exc
+
+
+@dlq_app.command("list")
+def dlq_list(function: FunctionOption = None, as_json: JsonOption = False) -> None:
+    """Dead-lettered messages with the error that killed them."""
+    with session() as services:
+        letters = list_dead_letters(build_subscriber(services), _specs(function))
+    if as_json:
+        console.print_json(
+            json.dumps(
+                [
+                    {
+                        "function": d.function,
+                        "message_id": d.message_id,
+                        "source_message_id": d.source_message_id,
+                        "error": d.error,
+                        "attempts": d.attempts,
+                        "published": d.published.isoformat(),
+                        "data": d.data.decode("utf-8", errors="replace"),
+                    }
+                    for d in letters
+                ]
+            )
+        )
+        return
+    if not letters:
+        console.print("No dead letters.")
+        return
+    console.print(dead_letters(letters))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    message_id: Annotated[
+        list[str] | None,
+        typer.Option("--message-id", "-m", help="Replay these (dead-letter or original id)."),
+    ] = None,
+    function: FunctionOption = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+) -> None:
+    """Publish dead letters back to their function's topic (then run `serve`)."""
+    if not message_id and not replay_all:
+        raise typer.BadParameter("name messages with --message-id, or pass --all")
+    with session() as services:
+        replayed = replay_dead_letters(
+            build_subscriber(services),
+            services.bus,
+            services.settings,
+            _specs(function),
+            None if replay_all else set(message_id or ()),
+        )
+    console.print(f"Replayed {len(replayed)} dead letters.")
+    if message_id and not replay_all:
+        missing = (
+            set(message_id)
+            - {d.message_id for d in replayed}
+            - {d.source_message_id for d in replayed}
+        )
+        if missing:
+            err_console.print(f"[yellow]not found:[/] {', '.join(sorted(missing))}")
+            raise typer.Exit(1)
+
+
+def publish(
+    topic: Annotated[str, typer.Argument(help="Topic name, e.g. 'ping'.")],
+    data: Annotated[str, typer.Argument(help="Message data (text or JSON).")] = "",
+    attribute: Annotated[
+        list[str] | None, typer.Option("--attribute", "-a", help="key=value, repeatable.")
+    ] = None,
+) -> None:
+    """Publish one message to a topic."""
+    attributes: dict[str, str] = {}
+    for item in attribute or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"attribute {item!r} is not key=value")
+        attributes[key] = value
+    with session() as services:
+        message_id = services.bus.publish(topic, data.encode(), attributes)
+    console.print(f"Published {message_id} to {topic}.")
+
+
+def provision() -> None:
+    """Create the buckets, topics and subscriptions (with dead-letter topics) the functions use.
+
+    On the local backend this happens by itself; on the gcp backend it is for the emulators or
+    a sandbox project: production gets the same shape from terraform.
+    """
+    with session() as services:
+        settings = services.settings
+        if settings.backend == "gcp":
+            provision_gcp(settings)
+    console.print(
+        f"Provisioned {len(FUNCTIONS)} function subscriptions with dead-letter topics "
+        f"on the {settings.backend} backend."
+    )
+
+
+def costs(as_json: JsonOption = False) -> None:
+    """Model spend from the cost ledger, by model and by kind (critique type, vision...)."""
+    with session() as services:
+        summary = summarize_costs(services.documents)
+    if as_json:
+        console.print_json(json.dumps(asdict(summary)))
+        return
+    print_costs(console, summary)

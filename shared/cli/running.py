@@ -1,0 +1,59 @@
+"""Running the local runtime until idle, with a progress bar: what a command does once it has
+published work (uploaded files, queued jobs) when no cloud is there to deliver it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import TextColumn
+
+from shared.bootstrap import build_runtime
+from shared.catalog import FUNCTIONS
+from shared.cli.tables import counting_progress
+from shared.config import Settings
+from shared.platform.context import Context
+from shared.platform.runtime.local import Backlog, RuntimeStats
+
+
+@contextmanager
+def runtime_progress(
+    console: Console, services: Context[Settings]
+) -> Iterator[Callable[[RuntimeStats], None]]:
+    """A progress bar fed by the runtime's ``on_progress`` callback."""
+    bus = services.bus
+    backlog = bus.backlog([s.subscription for s in FUNCTIONS]) if isinstance(bus, Backlog) else 0
+    failed = TextColumn("{task.fields[failed]} failed attempts")
+    with counting_progress(console, "[bold]delivering events", failed) as progress:
+        task = progress.add_task("deliver", total=backlog or None, failed=0)
+
+        def update(stats: RuntimeStats) -> None:
+            done = stats.total_handled
+            total = progress.tasks[0].total
+            if total is not None and done > total:
+                progress.update(task, total=done)
+            progress.update(task, completed=done, failed=stats.total_failed)
+
+        yield update
+        total = progress.tasks[0].total
+        if total is not None:
+            progress.update(task, total=max(total, progress.tasks[0].completed))
+
+
+def run_until_idle(console: Console, services: Context[Settings], timeout: float) -> RuntimeStats:
+    """Deliver everything queued in this process until nothing is left (or ``timeout``
+    seconds pass), showing deliveries against the backlog."""
+    with runtime_progress(console, services) as on_progress:
+        return build_runtime(services, on_progress=on_progress).run_until_idle(timeout)
+
+
+def run_locally(
+    console: Console, services: Context[Settings], timeout: float, *, elsewhere: str
+) -> RuntimeStats | None:
+    """On the local backend, :func:`run_until_idle`; on another, print ``elsewhere`` (what
+    was published for the cloud to deliver) and return None."""
+    if services.settings.backend != "local":
+        console.print(elsewhere)
+        return None
+    return run_until_idle(console, services, timeout)

@@ -1,0 +1,86 @@
+"""What every command shares: the consoles, the global options, and ``session()``: the stores
+of one command, closed afterwards, with a bad flag or a failed step reported in one line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from shared.bootstrap import build_context, use_context
+from shared.config import Settings
+from shared.core.errors import VidcurateError
+from shared.platform.context import Context
+from shared.platform.logging import configure_logging
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+class _State:
+    overrides: dict[str, Any] = {}
+    verbose = False
+
+
+def set_global_options(*, home: Path | None, backend: str | None, verbose: bool) -> None:
+    """Remember the global options (``--home``, ``--backend``, ``-v``) for the command."""
+    overrides: dict[str, Any] = {}
+    if home is not None:
+        overrides["home"] = home
+    if backend is not None:
+        overrides["backend"] = backend
+    _State.overrides = overrides
+    _State.verbose = verbose
+
+
+def _settings(log_level: str = "WARNING", **extra: Any) -> Settings:
+    level = "DEBUG" if _State.verbose else log_level
+    return Settings(**{**_State.overrides, "log_level": level, **extra})
+
+
+def _services(settings: Settings) -> Context[Settings]:
+    configure_logging(settings.log_level)
+    services = build_context(settings)
+    use_context(services)  # entry points served in this process share these stores
+    return services
+
+
+@contextmanager
+def session(log_level: str = "WARNING", **extra: Any) -> Iterator[Context[Settings]]:
+    """The stores of one command, closed afterwards; a bad flag or a failed step ends the
+    command with its one-line reason (exit 2 or 1), never a traceback."""
+    try:
+        settings = _settings(log_level, **extra)
+    except ValidationError as exc:  # a bad global option or environment variable
+        fail(exc)
+    services = _services(settings)
+    try:
+        yield services
+    except (ValidationError, VidcurateError) as exc:
+        fail(exc)
+    finally:
+        services.close()
+
+
+def fail(exc: ValidationError | VidcurateError) -> NoReturn:
+    """Report a bad flag (exit 2) or a failed command (exit 1) in one line, no traceback."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = f"{first['loc'][0]}: " if first["loc"] else ""  # model checks have no field
+        err_console.print(f"[red]error:[/] {where}{first['msg']}")
+        raise typer.Exit(2) from exc
+    err_console.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(1) from exc
+
+
+def exit_if(failed: bool | int) -> None:
+    """End the command with exit 1 when something failed (a count or a flag)."""
+    if failed:
+        raise typer.Exit(1)
