@@ -42,4 +42,3 @@ class ExportRequestError(PermanentError):
 
 
 EXPORT_REQUESTS = Topic("export-requests", ExportRequest)
-EXPORT_REQUESTS_TOPIC = EXPORT_REQUESTS.name

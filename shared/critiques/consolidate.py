@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Literal
@@ -10,13 +9,12 @@ from typing import Literal
 from shared.core.errors import TransientError
 from shared.core.jsonio import encode_json, gc_paused
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
-from shared.critiques.messages import CONSOLIDATIONS_TOPIC, ConsolidationRequest
+from shared.critiques.messages import CONSOLIDATIONS, ConsolidationRequest
 from shared.critiques.settings import CritiqueSettings
-from shared.critiques.store import RUNS, _open_items, items_collection, load_export, runs_path
+from shared.critiques.store import OPEN_STATUSES, items_collection, load_export, runs_path
 from shared.platform.context import Context
-from shared.platform.leases import Keep, Lease, Take, View, in_map
-from shared.ports import SERVER_TIMESTAMP, Transaction
-from shared.publishing import HUB_UPLOADS_TOPIC
+from shared.platform.fanout import FanIn
+from shared.publishing import HUB_UPLOAD_REQUESTS, HubUploadRequest
 
 log = logging.getLogger("vidcurate.critiques")
 
@@ -24,21 +22,22 @@ log = logging.getLogger("vidcurate.critiques")
 CONSOLIDATION_LEASE_SECONDS = 600.0  # longer than a function may run (540 s)
 
 
-CONSOLIDATING = in_map("consolidating")  # critique_runs/<folder>: {holder, plan_id, until}
+CONSOLIDATION = FanIn(
+    topic=CONSOLIDATIONS,
+    run_path=runs_path,
+    items_path=items_collection,
+    open_statuses=OPEN_STATUSES,
+    request=lambda run, plan_id: ConsolidationRequest(run=run, plan_id=plan_id),
+    lease_seconds=CONSOLIDATION_LEASE_SECONDS,
+)
+"""A run's fan-in: critique_runs/<folder>, its items, consolidations/<plan id>."""
 
 
 def request_consolidation(services: Context[CritiqueSettings], folder: str) -> bool:
     """If every item is success or skipped and the plan is not consolidated yet, publish a
     ``critique-consolidations`` message; whether this did. Several workers finishing at
     once may each publish one: the consolidation claims its plan, so one of them works."""
-    if _open_items(services, folder):
-        return False
-    run = services.documents.get(runs_path(folder))
-    if run is None or run.data.get("consolidated_plan") == run.data["plan_id"]:
-        return False
-    body = ConsolidationRequest(run=folder, plan_id=run.data["plan_id"]).model_dump_json()
-    services.bus.publish(CONSOLIDATIONS_TOPIC, body.encode(), {"run": folder})
-    return True
+    return CONSOLIDATION.ask(services.documents, services.bus, folder)
 
 
 def consolidate_run(
@@ -58,11 +57,11 @@ def consolidate_run(
     for the lease, writes the file after it.
     """
     folder = request.run
-    if _open_items(services, folder):
+    if CONSOLIDATION.is_open(services.documents, folder):
         return "open"
-    claim = f"{RUNS}/{folder}/consolidations/{request.plan_id}"
+    claim = CONSOLIDATION.claim_path(folder, request.plan_id)
     holder = delivery or f"caller-{uuid.uuid4().hex[:8]}"
-    state = _begin_consolidation(services, request, claim, holder)
+    state = _begin_consolidation(services, request, holder)
     if state == "held":
         raise TransientError(f"{folder}: another delivery is consolidating this run")
     if state == "done":
@@ -73,9 +72,9 @@ def consolidate_run(
     try:
         name = consolidate(services, folder, state)
     except Exception:
-        _end_consolidation(services, request, claim, holder, name=None)
+        _end_consolidation(services, request, holder, name=None)
         raise
-    if not _end_consolidation(services, request, claim, holder, name=name):
+    if not _end_consolidation(services, request, holder, name=name):
         request_consolidation(services, folder)  # the newer plan, if it is complete
         return "stale"
     _queue_hub_upload(services, folder, claim, holder)
@@ -83,66 +82,32 @@ def consolidate_run(
     return "consolidated"
 
 
-def _consolidation_lease(
-    services: Context[CritiqueSettings], request: ConsolidationRequest, holder: str
-) -> Lease:
-    return Lease(services.documents, runs_path(request.run), holder,
-                 seconds=CONSOLIDATION_LEASE_SECONDS, fields=CONSOLIDATING)  # fmt: skip
-
-
 def _begin_consolidation(
-    services: Context[CritiqueSettings], request: ConsolidationRequest, claim: str, holder: str
+    services: Context[CritiqueSettings], request: ConsolidationRequest, holder: str
 ) -> str:
     """Take the run's consolidation lease for this plan: the export's timestamp when taken,
     or ``done`` / ``stale`` / ``held``."""
-
-    def decide(view: View) -> Take[str] | Keep[str]:
-        current = view.others[claim]
-        if not view.exists or view.data.get("plan_id") != request.plan_id:
-            return Keep("stale")
-        if current is not None and current.data.get("done_at") is not None:
-            return Keep("done")
-        if view.held:
-            return Keep("held")  # the caller raises, outside the transaction
-        # The claim document is replaced: an earlier attempt's file and hub_owed go.
-        claimed = {"plan_id": request.plan_id, "holder": holder, "claimed_at": view.now,
-                   "done_at": None}  # fmt: skip
-        return Take(str(view.data["timestamp"]), write="update",
-                    lease_extra={"plan_id": request.plan_id},
-                    also=[("set", claim, claimed)])  # fmt: skip
-
-    return _consolidation_lease(services, request, holder).claim(decide, also_read=[claim])
+    state = CONSOLIDATION.begin(services.documents, request.run, request.plan_id, holder)
+    return state if isinstance(state, str) else str(state["timestamp"])
 
 
 def _end_consolidation(
     services: Context[CritiqueSettings],
     request: ConsolidationRequest,
-    claim: str,
     holder: str,
     name: str | None,
 ) -> bool:
     """Release the lease; with the file ``name`` written, mark the plan consolidated (and its
     Hub upload owed) if it is still the run's plan. Whether it was marked."""
-    lease = _consolidation_lease(services, request, holder)
     owed = bool(services.settings.hf_dataset)
-
-    def apply(tx: Transaction) -> bool:
-        view = lease.view(tx)
-        if not view.exists:
-            return False
-        release = lease.freed() if view.mine else {}
-        if name is None or view.data.get("plan_id") != request.plan_id:
-            if release:  # update needs a field to write
-                tx.update(lease.path, release)
-            return False
-        # Marked by the plan, not by the lease: the file written is this plan's either way.
-        tx.update(lease.path, {**release, "consolidated_plan": request.plan_id,
-                               "consolidated_file": name})  # fmt: skip
-        tx.update(claim, {"file": name, "done_at": SERVER_TIMESTAMP, "hub_owed": owed})
-        return True
-
-    marked: bool = services.documents.run_transaction(apply)
-    return marked
+    return CONSOLIDATION.end(
+        services.documents,
+        request.run,
+        request.plan_id,
+        holder,
+        result=None if name is None else {"consolidated_file": name},
+        claim_fields={"file": name, "hub_owed": owed},
+    )
 
 
 def _queue_hub_upload(
@@ -159,11 +124,9 @@ def _queue_hub_upload(
         return
     name = str(current.data["file"])
     # Only the new file: the folder itself may have been published already.
-    files = [name.rsplit("/", 1)[-1]]
-    body = json.dumps({"folder": folder, "files": files, "version": current.data["plan_id"]})
-    services.bus.publish(
-        HUB_UPLOADS_TOPIC, body.encode(), {"folder": folder, "reason": "critiques"}
-    )
+    files = (name.rsplit("/", 1)[-1],)
+    upload = HubUploadRequest(folder=folder, files=files, version=current.data["plan_id"])
+    HUB_UPLOAD_REQUESTS.publish(services.bus, upload, {"folder": folder, "reason": "critiques"})
     services.documents.update(claim, {"hub_owed": False})
 
 

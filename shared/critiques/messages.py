@@ -57,10 +57,7 @@ class CritiqueJob(BaseModel):
 
 
 JOBS = Topic("critique-jobs", CritiqueJob)
-JOBS_TOPIC = JOBS.name
 
 CONSOLIDATIONS = Topic("critique-consolidations", ConsolidationRequest)
-CONSOLIDATIONS_TOPIC = CONSOLIDATIONS.name
 
 REQUESTS = Topic("critique-requests", CritiqueRequest)
-REQUESTS_TOPIC = REQUESTS.name

@@ -20,7 +20,6 @@ transaction, so duplicates of that message and late workers find it done.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from typing import Any, Literal
 from shared.core.errors import TransientError
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
 from shared.critiques.consolidate import PLAN_FIELDS, request_consolidation
-from shared.critiques.messages import JOBS_TOPIC, CritiqueRequest
+from shared.critiques.messages import JOBS, CritiqueJob, CritiqueRequest
 from shared.critiques.settings import CritiqueSettings
 from shared.critiques.store import (
     RESULTS,
@@ -56,6 +55,7 @@ from shared.llm.client import model_client
 from shared.llm.ledger import cost_usd
 from shared.llm.prompts import get_prompt
 from shared.platform.context import Context
+from shared.platform.fanout import record_items
 from shared.platform.leases import Lease, Take, View, in_map, lease_live
 from shared.ports import SERVER_TIMESTAMP, OutgoingMessage
 
@@ -63,9 +63,6 @@ PLANNING_LEASE_SECONDS = 600.0
 
 
 PLANNING = in_map("planning")  # critique_runs/<folder>: planning {holder, until}
-
-
-PUBLISH_BATCH = 500
 
 
 EST_OUTPUT_TOKENS = 250
@@ -186,10 +183,8 @@ def _orphaned(item: Mapping[str, Any]) -> bool:
 
 
 def _job(folder: str, item: _Planned, request: CritiqueRequest) -> OutgoingMessage:
-    body: dict[str, Any] = {"run": folder, "item": item.item, "key": item.key}
-    if request.max_retries is not None:
-        body["max_retries"] = request.max_retries
-    return OutgoingMessage(json.dumps(body).encode(), {"run": folder})
+    job = CritiqueJob(run=folder, item=item.item, key=item.key, max_retries=request.max_retries)
+    return JOBS.message(job, {"run": folder})
 
 
 def plan_run(services: Context[CritiqueSettings], request: CritiqueRequest) -> Plan:
@@ -363,11 +358,7 @@ def _fan_out(
     """Record the items, then the run (so a worker of an older plan never finds the new
     plan without its open items), then publish the jobs (a job always finds its item)."""
     documents, folder = services.documents, plan.run
-    for start in range(0, len(writes), 400):
-        with documents.batch() as batch:
-            for doc_id, data in writes[start : start + 400]:
-                path = f"{items_collection(folder)}/{doc_id}"
-                batch.set(path, {**data, "updated_at": SERVER_TIMESTAMP})
+    record_items(documents, items_collection(folder), writes)
     documents.set(
         runs_path(folder),
         {
@@ -381,7 +372,6 @@ def _fan_out(
         },
         merge=True,
     )
-    for start in range(0, len(jobs), PUBLISH_BATCH):
-        services.bus.publish_many(JOBS_TOPIC, jobs[start : start + PUBLISH_BATCH])
+    JOBS.publish_all(services.bus, jobs)
     plan.published = len(jobs)
     request_consolidation(services, folder)  # nothing to generate: done already

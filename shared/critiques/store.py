@@ -18,7 +18,6 @@ from shared.critiques.types import (
     CritiqueType,
 )
 from shared.platform.context import Context
-from shared.ports import Filter
 
 RUNS = "critique_runs"
 
@@ -108,10 +107,3 @@ def run_counts(services: Context[CritiqueSettings], folder: str) -> dict[str, di
         if any(row.values()):
             counts[name] = row
     return counts
-
-
-def _open_items(services: Context[CritiqueSettings], folder: str) -> bool:
-    # One open item is enough to know: a limit-1 query reads one entry (cheap at any scale,
-    # where a count would read the whole index on every completion).
-    where: list[Filter] = [("status", "in", list(OPEN_STATUSES))]
-    return bool(services.documents.query(items_collection(folder), where=where, limit=1))

@@ -5,13 +5,13 @@ Each entry is deployed from ``functions/<name>/main.py``; ``shared/catalog.py`` 
 
 from __future__ import annotations
 
-from shared.media.shards.messages import DATASET_SHARDS
+from shared.media.shards.messages import SHARD_PULLS
 from shared.platform.runtime.catalog import FunctionSpec, StorageTrigger, TopicTrigger
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="pull_dataset_shard",
-        trigger=TopicTrigger(topic=DATASET_SHARDS.name),
+        trigger=TopicTrigger(topic=SHARD_PULLS.name),
         capability="media",
         extras=("hub",),
         description=(

@@ -5,7 +5,11 @@ HubUploadRequest(...))`` (``shared.publishing.messages``) and read the default r
 :class:`PublishingSettings` (``shared.publishing.settings``).
 """
 
-from shared.publishing.messages import HUB_UPLOAD_REQUESTS, HUB_UPLOADS_TOPIC, HubUploadRequest
+from shared.publishing.messages import HUB_UPLOAD_REQUESTS, HubUploadRequest
 from shared.publishing.settings import PublishingSettings
 
-__all__ = ["HUB_UPLOADS_TOPIC", "HUB_UPLOAD_REQUESTS", "HubUploadRequest", "PublishingSettings"]
+__all__ = [
+    "HUB_UPLOAD_REQUESTS",
+    "HubUploadRequest",
+    "PublishingSettings",
+]

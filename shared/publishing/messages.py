@@ -56,4 +56,3 @@ class HubUploadRequest(BaseModel):
 
 
 HUB_UPLOAD_REQUESTS = Topic("hub-uploads", HubUploadRequest)
-HUB_UPLOADS_TOPIC = HUB_UPLOAD_REQUESTS.name

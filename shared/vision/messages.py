@@ -40,4 +40,3 @@ class AnalysisJob(BaseModel):
 
 
 FRAME_ANALYSIS = Topic("frame-analysis", AnalysisJob)
-ANALYSIS_TOPIC = FRAME_ANALYSIS.name

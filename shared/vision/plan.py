@@ -14,7 +14,7 @@ from shared.llm.prompts import get_prompt
 from shared.media import CLIPS, dataset_prefix
 from shared.platform.context import Context
 from shared.ports import Document, OutgoingMessage
-from shared.vision.messages import ANALYSIS_TOPIC, AnalysisJob, AnalysisRequest
+from shared.vision.messages import FRAME_ANALYSIS, AnalysisJob, AnalysisRequest
 from shared.vision.settings import VisionSettings
 from shared.vision.store import ANALYSES
 
@@ -131,8 +131,8 @@ def plan_analysis(services: Context[VisionSettings], request: AnalysisRequest) -
         plan.clip_names.append(str(doc.data["name"]))
         job = AnalysisJob(clip=doc.id, generation=int(doc.data["generation"]),
                           prompt=request.prompt, model=model)  # fmt: skip
-        jobs.append(OutgoingMessage(job.model_dump_json().encode(), {"clip": doc.id}))
+        jobs.append(FRAME_ANALYSIS.message(job, {"clip": doc.id}))
     if not request.dry_run and jobs:
-        services.bus.publish_many(ANALYSIS_TOPIC, jobs)
+        FRAME_ANALYSIS.publish_all(services.bus, jobs)
         plan.published = len(jobs)
     return plan

@@ -16,7 +16,7 @@ from shared.captions.ingest import ingest_event
 from shared.captions.messages import ExportRequest
 from shared.captions.upload import upload_folder
 from shared.config import Settings
-from shared.critiques.messages import JOBS_TOPIC, CritiqueRequest
+from shared.critiques.messages import JOBS, CritiqueRequest
 from shared.critiques.plan import plan_run
 from shared.critiques.status import status_report
 from shared.critiques.store import RUNS, items_collection
@@ -72,7 +72,7 @@ def test_duplicates_and_injected_failures_end_in_one_consolidation(tmp_path, llm
             for d in services.documents.iter_collection(items_collection(folder))
             if d.data["status"] == "pending"
         ]
-        services.bus.publish_many(JOBS_TOPIC, duplicates)
+        services.bus.publish_many(JOBS.name, duplicates)
         handlers = {
             name: load_entry_point(FUNCTIONS_DIR, name)
             for name in ("critique_worker", "critique_consolidate")

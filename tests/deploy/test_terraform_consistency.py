@@ -16,13 +16,13 @@ from typing import Any, get_args
 import hcl2
 import pytest
 
-from shared.captions.messages import EXPORT_REQUESTS_TOPIC, ExportRequest
+from shared.captions.messages import EXPORT_REQUESTS, ExportRequest
 from shared.captions.settings import DEFAULT_TASK_SETS, NAME_PATTERN
 from shared.captions.slots import new_task_document
 from shared.captions.store import tasks_collection
 from shared.catalog import FUNCTIONS
 from shared.config import Settings
-from shared.critiques.messages import CONSOLIDATIONS_TOPIC, JOBS_TOPIC, REQUESTS_TOPIC
+from shared.critiques.messages import CONSOLIDATIONS, JOBS, REQUESTS
 from shared.critiques.store import RESULTS, items_collection
 from shared.critiques.types import CRITIQUE_TYPES
 from shared.llm.ledger import MODEL_CALLS
@@ -34,7 +34,7 @@ from shared.platform.runtime.catalog import (
     storage_topic,
 )
 from shared.platform.settings import BUCKET_ROLES
-from shared.publishing.messages import HUB_UPLOADS_TOPIC
+from shared.publishing.messages import HUB_UPLOAD_REQUESTS
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
@@ -54,7 +54,7 @@ ACCESS: dict[str, dict[str, Any]] = {
     "export_snapshot": {
         # objectUser, not objectCreator: a redelivery replaces its own files (needs delete).
         "buckets": {"exports": "roles/storage.objectUser"},
-        "publishes": [HUB_UPLOADS_TOPIC],
+        "publishes": [HUB_UPLOAD_REQUESTS.name],
         "timeout_seconds": 540,
         "available_memory": "1Gi",
     },
@@ -67,7 +67,7 @@ ACCESS: dict[str, dict[str, Any]] = {
         # Reads the export; the API keys say which provider answers (part of item keys).
         "buckets": {"exports": "roles/storage.objectViewer"},
         # A plan with nothing left to generate asks for its consolidation at once.
-        "publishes": [JOBS_TOPIC, CONSOLIDATIONS_TOPIC],
+        "publishes": [JOBS.name, CONSOLIDATIONS.name],
         "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
         # Plans of ~350k items.
         "timeout_seconds": 540,
@@ -78,7 +78,7 @@ ACCESS: dict[str, dict[str, Any]] = {
         # objectViewer on videos: the video critique reads clips. It only asks for the
         # consolidation: no Hub upload of its own.
         "buckets": {"exports": "roles/storage.objectUser", "videos": "roles/storage.objectViewer"},
-        "publishes": [CONSOLIDATIONS_TOPIC],
+        "publishes": [CONSOLIDATIONS.name],
         "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
         "timeout_seconds": 540,
         "max_instance_count": "${var.critique_worker_max_instances}",
@@ -88,7 +88,7 @@ ACCESS: dict[str, dict[str, Any]] = {
         # consolidation overwrites. No model call: no API keys. Runs of ~350k items are held
         # in memory at once; one message per finished plan, so few instances.
         "buckets": {"exports": "roles/storage.objectUser"},
-        "publishes": [HUB_UPLOADS_TOPIC],
+        "publishes": [HUB_UPLOAD_REQUESTS.name],
         "timeout_seconds": 540,
         "available_memory": "4Gi",
         "max_instance_count": 2,
@@ -352,11 +352,11 @@ def test_functions_touch_exactly_what_they_need(root):
         assert set(declared.get("secrets", [])) <= set(secrets), name
         # A topic nobody subscribes to loses its messages.
         assert set(declared.get("publishes", [])) <= consumed, name
-    assert catalog["export_snapshot"]["trigger"] == {"topic": EXPORT_REQUESTS_TOPIC}
-    assert catalog["hub_upload"]["trigger"] == {"topic": HUB_UPLOADS_TOPIC}
-    assert catalog["critique_fanout"]["trigger"] == {"topic": REQUESTS_TOPIC}
-    assert catalog["critique_worker"]["trigger"] == {"topic": JOBS_TOPIC}
-    assert catalog["critique_consolidate"]["trigger"] == {"topic": CONSOLIDATIONS_TOPIC}
+    assert catalog["export_snapshot"]["trigger"] == {"topic": EXPORT_REQUESTS.name}
+    assert catalog["hub_upload"]["trigger"] == {"topic": HUB_UPLOAD_REQUESTS.name}
+    assert catalog["critique_fanout"]["trigger"] == {"topic": REQUESTS.name}
+    assert catalog["critique_worker"]["trigger"] == {"topic": JOBS.name}
+    assert catalog["critique_consolidate"]["trigger"] == {"topic": CONSOLIDATIONS.name}
 
 
 def test_critique_worker_concurrency_is_a_variable(root):
@@ -470,7 +470,7 @@ def test_the_scheduled_export_publishes_a_valid_export_request(root):
     assert variables["export_schedule"]["default"] is None
     assert job.body["count"] == "${var.export_schedule == null ? 0 : 1}"
     assert job.body["schedule"] == "${var.export_schedule}"
-    assert target["topic_name"] == f'${{google_pubsub_topic.events["{EXPORT_REQUESTS_TOPIC}"].id}}'
+    assert target["topic_name"] == f'${{google_pubsub_topic.events["{EXPORT_REQUESTS.name}"].id}}'
     assert target["data"] == "${base64encode(local.export_request_body)}"
     assert local(root, "export_request_body") == (
         "${jsonencode({for field, value in var.export_request : field => value if value != null})}"

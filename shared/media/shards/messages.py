@@ -66,6 +66,5 @@ def _check_dataset(dataset: str) -> str:
         raise PermanentError(str(exc)) from exc
 
 
-DATASET_SHARDS = Topic("dataset-shards", ShardPullRequest)
+SHARD_PULLS = Topic("dataset-shards", ShardPullRequest)
 """Topic of :class:`ShardPullRequest` messages: one shard each, pulled by one function call."""
-DATASET_SHARDS_TOPIC = DATASET_SHARDS.name

@@ -68,12 +68,11 @@ from typing import TYPE_CHECKING
 
 from shared.media.settings import MediaSettings
 from shared.platform.context import Context
-from shared.ports import OutgoingMessage
 
 if TYPE_CHECKING:
     pass
 from shared.media.shards.messages import (
-    DATASET_SHARDS_TOPIC,
+    SHARD_PULLS,
     SHARD_SUFFIX,
     ShardPullRequest,
     _check_dataset,
@@ -183,13 +182,10 @@ def request_shard_pulls(
         for shard in shards
     ]
     messages = [
-        OutgoingMessage(
-            request.model_dump_json(exclude_none=True).encode(),
-            {"dataset": request.dataset, "shard": request.shard},
-        )
+        SHARD_PULLS.message(request, {"dataset": request.dataset, "shard": request.shard})
         for request in requests
     ]
-    return services.bus.publish_many(DATASET_SHARDS_TOPIC, messages) if messages else []
+    return SHARD_PULLS.publish_all(services.bus, messages)
 
 
 def pull_shard(

@@ -15,7 +15,7 @@ from shared.captions.ingest import ingest_event
 from shared.captions.messages import ExportRequest
 from shared.captions.upload import upload_folder
 from shared.config import Settings
-from shared.critiques.messages import JOBS_TOPIC, CritiqueRequest
+from shared.critiques.messages import JOBS, CritiqueRequest
 from shared.critiques.plan import plan_run
 from shared.critiques.status import status_report
 from shared.critiques.store import RUNS, items_collection
@@ -214,7 +214,7 @@ def test_every_job_delivered_twice_to_16_workers_consolidates_exactly_once(servi
         if d.data["status"] == "pending"
     ]
     assert len(jobs) == plan.published
-    services.bus.publish_many(JOBS_TOPIC, jobs)
+    services.bus.publish_many(JOBS.name, jobs)
 
     stats = workers(services).run_until_idle(timeout=300)
 
@@ -429,29 +429,29 @@ def test_a_consolidation_overtaken_by_a_newer_plan_is_not_marked_and_hands_over(
         consolidate,
         request_consolidation,
     )
-    from shared.critiques.messages import CONSOLIDATIONS_TOPIC, ConsolidationRequest  # noqa: PLC0415
+    from shared.critiques.messages import CONSOLIDATIONS, ConsolidationRequest  # noqa: PLC0415
     from shared.critiques.store import runs_path  # noqa: PLC0415
 
     folder = export(services)
     run_all(services, folder, critique_types=("blind_model_critique",))
     hub_messages(services)
-    services.bus.create_subscription("probe-consolidations", CONSOLIDATIONS_TOPIC)
+    services.bus.create_subscription("probe-consolidations", CONSOLIDATIONS.name)
     run = services.documents.get(runs_path(folder)).data
     # GIVEN a consolidation of plan p1 under way (the run marked unconsolidated again)
     services.documents.update(runs_path(folder), {"plan_id": "p1", "consolidated_plan": None})
     p1 = ConsolidationRequest(run=folder, plan_id="p1")
     claim = f"{RUNS}/{folder}/consolidations/p1"
-    timestamp = _begin_consolidation(services, p1, claim, "d1")
+    timestamp = _begin_consolidation(services, p1, "d1")
     assert timestamp == run["timestamp"]
     # ... and another plan's consolidation is kept waiting meanwhile
-    assert _begin_consolidation(services, p1, claim, "d2") == "held"
+    assert _begin_consolidation(services, p1, "d2") == "held"
 
     # WHEN the run is planned again (p2) before p1's file is written
     services.documents.update(runs_path(folder), {"plan_id": "p2"})
     name = consolidate(services, folder, timestamp)
 
     # THEN p1 is not marked consolidated, the lease is free for p2's consolidation
-    assert _end_consolidation(services, p1, claim, "d1", name=name) is False
+    assert _end_consolidation(services, p1, "d1", name=name) is False
     after = services.documents.get(runs_path(folder)).data
     assert (after["consolidated_plan"], after["consolidating"]) == (None, None)
     assert services.documents.get(claim).data["done_at"] is None

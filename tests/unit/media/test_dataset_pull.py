@@ -25,7 +25,7 @@ from shared.adapters.hf.shards import HfShardSource
 from shared.bootstrap import Context, build_context
 from shared.config import Settings
 from shared.core.errors import PermanentError, TransientError
-from shared.media.shards.messages import DATASET_SHARDS_TOPIC, ShardPullRequest, dataset_prefix
+from shared.media.shards.messages import SHARD_PULLS, ShardPullRequest, dataset_prefix
 from shared.media.shards.pull import (
     list_shards,
     pull_shard,
@@ -858,7 +858,7 @@ def test_an_abandoned_pull_is_taken_over(hub, services, source):
 
 
 def test_shard_pull_requests_are_published_one_per_shard(services):
-    services.bus.create_subscription("test-dataset-shards", DATASET_SHARDS_TOPIC)
+    services.bus.create_subscription("test-dataset-shards", SHARD_PULLS.name)
 
     ids = request_shard_pulls(services, DATASET, [SHARD_0, SHARD_1], requested_by="cli")
 
