@@ -112,57 +112,30 @@ def run_export(
         )
     problems = blocking_problems(snapshot)
     if problems and not request.ignore_errors:
-        shown = "\n  ".join(problems[:MAX_LISTED_PROBLEMS])
-        more = len(problems) - MAX_LISTED_PROBLEMS
-        raise ExportBlockedError(
-            f"export of config {request.config_type!r} stopped: {len(problems)} edge case(s) "
-            f"or quarantined file(s); fix them or pass --ignore-errors:\n  {shown}"
-            + (f"\n  ... and {more} more" if more > 0 else "")
-        )
-    repo_id = request.hf_dataset or (settings.hf_dataset if request.publish else None)
-    if (request.publish or request.hf_dataset) and repo_id is None:
-        raise ExportRequestError("publishing needs --hf-dataset OWNER/NAME or VIDCURATE_HF_DATASET")
-    generated_at = utc_iso(moment, "seconds")
+        raise _blocked(request, problems)
+    repo_id = _hub_repo(settings, request)
     claim = _claim_folder(
-        documents, f"export_{export_timestamp(moment)}", request, request_id, generated_at,
+        documents,
+        f"export_{export_timestamp(moment)}",
+        request,
+        request_id,
+        utc_iso(moment, "seconds"),
         export_dir,
-    )  # fmt: skip
+    )
     folder = claim["folder"]
     timestamp = folder.removeprefix("export_")
     bucket = settings.exports_bucket
     local = export_dir / folder if export_dir is not None else None
-    if claim.get("state") == "written":
-        # A redelivery of a request that finished: the folder is final, never rewritten.
-        files = {
-            info.name.removeprefix(f"{folder}/"): services.blobs.read(bucket, info.name)
-            for info in services.blobs.list(bucket, f"{folder}/")
-        }
-    else:
-        with gc_paused():
-            files = render_export(snapshot, request, timestamp, claim["generated_at"])
-        for name, data in files.items():
-            _write_once(services, bucket, f"{folder}/{name}", data, request_id, claim)
+    files = _bucket_files(services, snapshot, request, request_id, claim)
     if local is not None and not local.exists():
-        local.mkdir(parents=True)
-        for name, data in files.items():
-            (local / name).write_bytes(data)
+        _write_local(local, files)
     statistics = json.loads(files[f"comprehensive_statistics_{timestamp}.json"])
     hub_message_id = None
     if repo_id is not None:
         # hub_upload makes one commit per (repo, folder) however often this is published.
         upload = HubUploadRequest(folder=folder, repo_id=repo_id)
         hub_message_id = HUB_UPLOAD_REQUESTS.publish(services.bus, upload, {"folder": folder})
-    documents.update(
-        f"{EXPORTS}/{folder}",
-        {
-            "state": "written",
-            "config_type": request.config_type,
-            "files": {name: len(data) for name, data in files.items()},
-            "totals": statistics["totals"],
-            "hf_dataset": repo_id,
-            "written_at": SERVER_TIMESTAMP,
-        },
-    )
+    _record_written(documents, folder, request, files, statistics, repo_id)
     log.info("export %s written to gs://%s/%s/", folder, bucket, folder)
     return ExportResult(
         folder=folder,
@@ -173,6 +146,79 @@ def run_export(
         statistics=statistics,
         hub_message_id=hub_message_id,
         warnings=problems,
+    )
+
+
+def _blocked(request: ExportRequest, problems: list[str]) -> ExportBlockedError:
+    """The error that stops a strict export, listing the first problems."""
+    shown = "\n  ".join(problems[:MAX_LISTED_PROBLEMS])
+    more = len(problems) - MAX_LISTED_PROBLEMS
+    return ExportBlockedError(
+        f"export of config {request.config_type!r} stopped: {len(problems)} edge case(s) "
+        f"or quarantined file(s); fix them or pass --ignore-errors:\n  {shown}"
+        + (f"\n  ... and {more} more" if more > 0 else "")
+    )
+
+
+def _hub_repo(settings: CaptionSettings, request: ExportRequest) -> str | None:
+    """The dataset repo to publish to, or None; refused before any folder is claimed."""
+    repo_id = request.hf_dataset or (settings.hf_dataset if request.publish else None)
+    if (request.publish or request.hf_dataset) and repo_id is None:
+        raise ExportRequestError("publishing needs --hf-dataset OWNER/NAME or VIDCURATE_HF_DATASET")
+    return repo_id
+
+
+def _bucket_files(
+    services: Context[CaptionSettings],
+    snapshot: Snapshot,
+    request: ExportRequest,
+    request_id: str,
+    claim: Mapping[str, Any],
+) -> dict[str, bytes]:
+    """The export's files in the bucket: written now, or read back if the claim finished."""
+    folder = claim["folder"]
+    bucket = services.settings.exports_bucket
+    if claim.get("state") == "written":
+        # A redelivery of a request that finished: the folder is final, never rewritten.
+        return {
+            info.name.removeprefix(f"{folder}/"): services.blobs.read(bucket, info.name)
+            for info in services.blobs.list(bucket, f"{folder}/")
+        }
+    with gc_paused():
+        files = render_export(
+            snapshot, request, folder.removeprefix("export_"), claim["generated_at"]
+        )
+    for name, data in files.items():
+        _write_once(services, bucket, f"{folder}/{name}", data, request_id, claim)
+    return files
+
+
+def _write_local(local: Path, files: Mapping[str, bytes]) -> None:
+    """Copy the export into a new local folder."""
+    local.mkdir(parents=True)
+    for name, data in files.items():
+        (local / name).write_bytes(data)
+
+
+def _record_written(
+    documents: DocumentStore,
+    folder: str,
+    request: ExportRequest,
+    files: Mapping[str, bytes],
+    statistics: Mapping[str, Any],
+    repo_id: str | None,
+) -> None:
+    """Mark the claimed folder final, with what it holds."""
+    documents.update(
+        f"{EXPORTS}/{folder}",
+        {
+            "state": "written",
+            "config_type": request.config_type,
+            "files": {name: len(data) for name, data in files.items()},
+            "totals": statistics["totals"],
+            "hf_dataset": repo_id,
+            "written_at": SERVER_TIMESTAMP,
+        },
     )
 
 

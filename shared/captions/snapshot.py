@@ -133,20 +133,8 @@ def take_snapshot(
         task_docs.append(data)
         video_id, task = data["video_id"], data["task"]
         files = data["files"]
-        for edge in data["edge_cases"]:
-            edge_cases.append({**edge, "video_id": video_id, "task": task, "files": _names(files)})
         counted = any(effective(slot) is not None for slot in files.values())
-        if task not in tasks and counted:
-            # Judged against today's configuration, not the one the files arrived under.
-            edge_cases.append(
-                {
-                    "code": EdgeCase.TASK_NOT_IN_CONFIG.value,
-                    "reason": f"task {task!r} is not in config {config_type!r}",
-                    "video_id": video_id,
-                    "task": task,
-                    "files": _names(files),
-                }
-            )
+        edge_cases.extend(_task_edge_cases(data, config_type, tasks, counted=counted))
         if video_id not in videos:
             if counted:
                 unregistered[video_id].extend(_names(files))
@@ -155,17 +143,60 @@ def take_snapshot(
             begun.add(video_id)
         if task in tasks:
             captions[video_id][task] = _caption_entry(data, with_history=with_history)
-    for video_id, names in sorted(unregistered.items()):
+    edge_cases.extend(_unregistered_edge_cases(unregistered))
+    edge_cases.sort(key=lambda e: (e["code"], e["video_id"], e["task"] or ""))
+    entries, statuses = _entries(videos, captions, tasks)
+    quarantined = _quarantined(documents, config_type, settings)
+    return Snapshot(
+        config_type, dict(tasks), entries, statuses, task_docs, edge_cases, quarantined, begun
+    )
+
+
+def _task_edge_cases(
+    data: Mapping[str, Any], config_type: str, tasks: Mapping[str, str], *, counted: bool
+) -> list[dict[str, Any]]:
+    """The edge cases of one (video, task) document, with the file names they concern."""
+    video_id, task = data["video_id"], data["task"]
+    files = data["files"]
+    edge_cases = [
+        {**edge, "video_id": video_id, "task": task, "files": _names(files)}
+        for edge in data["edge_cases"]
+    ]
+    if task not in tasks and counted:
+        # Judged against today's configuration, not the one the files arrived under.
         edge_cases.append(
             {
-                "code": EdgeCase.VIDEO_NOT_REGISTERED.value,
-                "reason": "annotation files for a video_id that no videos/*.jsonl lists",
+                "code": EdgeCase.TASK_NOT_IN_CONFIG.value,
+                "reason": f"task {task!r} is not in config {config_type!r}",
                 "video_id": video_id,
-                "task": None,
-                "files": sorted(names),
+                "task": task,
+                "files": _names(files),
             }
         )
-    edge_cases.sort(key=lambda e: (e["code"], e["video_id"], e["task"] or ""))
+    return edge_cases
+
+
+def _unregistered_edge_cases(unregistered: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    """One edge case per unregistered video that has counted files, in video_id order."""
+    return [
+        {
+            "code": EdgeCase.VIDEO_NOT_REGISTERED.value,
+            "reason": "annotation files for a video_id that no videos/*.jsonl lists",
+            "video_id": video_id,
+            "task": None,
+            "files": sorted(names),
+        }
+        for video_id, names in sorted(unregistered.items())
+    ]
+
+
+def _entries(
+    videos: Mapping[str, str],
+    captions: Mapping[str, Mapping[str, dict[str, Any]]],
+    tasks: Mapping[str, str],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """Export entries and statuses per registered video; a task without a document is
+    not completed."""
     entries: dict[str, dict[str, Any]] = {}
     statuses: dict[str, dict[str, str]] = {}
     not_completed = {"status": Status.NOT_COMPLETED.value}
@@ -174,16 +205,20 @@ def take_snapshot(
         ordered = {task: by_task.get(task, not_completed) for task in tasks}
         entries[video_id] = {"video_id": video_id, "video_url": url, "captions": ordered}
         statuses[video_id] = {task: entry["status"] for task, entry in ordered.items()}
-    quarantined = sorted(
+    return entries, statuses
+
+
+def _quarantined(
+    documents: DocumentStore, config_type: str, settings: CaptionSettings
+) -> list[dict[str, Any]]:
+    """The quarantined files that concern this config, by name."""
+    return sorted(
         (
             {k: doc.data.get(k) for k in ("name", "generation", "error", "time")}
             for doc in documents.iter_collection(QUARANTINE)
             if _concerns(doc.data["name"], config_type, settings)
         ),
         key=lambda q: str(q["name"]),
-    )
-    return Snapshot(
-        config_type, dict(tasks), entries, statuses, task_docs, edge_cases, quarantined, begun
     )
 
 

@@ -114,9 +114,10 @@ def ingest_folder(
     summary = _upload(console, services, folder, config_type, force=force)
     stats = run_until_idle(console, services, timeout=3600)
     (progress_row,) = [
-        p for p in caption_progress(services.documents, services.settings)
+        p
+        for p in caption_progress(services.documents, services.settings)
         if p.config_type == config_type
-    ]  # fmt: skip
+    ]
     console.print(caption_tasks(f"Caption tasks of config {config_type!r}", progress_row.tasks))
     snapshot = take_snapshot(services.documents, services.settings, config_type)
     _print_problems(console, snapshot)

@@ -153,7 +153,6 @@ def _clips_and_frames(services: Context[Settings], console: Console, folder: Pat
     failed += frames_cli.analyze(console, services, AnalysisRequest(dataset="demo"), out=None)
     sheet = services.settings.home.resolve() / "contact_sheet.jpg"
     frames_bucket = services.settings.frames_bucket
-    frames_cli.grid(console, services, [f"gs://{frames_bucket}/demo/"], sheet, columns=5,
-                    cell=200)  # fmt: skip
+    frames_cli.grid(console, services, [f"gs://{frames_bucket}/demo/"], sheet, columns=5, cell=200)
     console.print(f"• contact sheet of every frame: {sheet}")
     return failed == 0

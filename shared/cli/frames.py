@@ -90,9 +90,14 @@ def frames_analyze(
 ) -> None:
     """Describe the sampled frames of clips with a vision model, watching the cost."""
     with session() as services:
-        request = AnalysisRequest(dataset=dataset, max_clips=max_clips, prompt=prompt,
-                                  model=model, max_cost_usd=max_cost_usd,
-                                  dry_run=dry_run)  # fmt: skip
+        request = AnalysisRequest(
+            dataset=dataset,
+            max_clips=max_clips,
+            prompt=prompt,
+            model=model,
+            max_cost_usd=max_cost_usd,
+            dry_run=dry_run,
+        )
         failed = analyze(console, services, request, out=out)
     exit_if(failed)
 
@@ -196,9 +201,10 @@ def _images(services: Context[Settings], sources: list[str]) -> Iterator[tuple[s
         if source.startswith("gs://"):
             bucket, _, prefix = source.removeprefix("gs://").partition("/")
             names = sorted(
-                i.name for i in services.blobs.list(bucket, prefix)
+                i.name
+                for i in services.blobs.list(bucket, prefix)
                 if i.name.lower().endswith(IMAGE_SUFFIXES)
-            )  # fmt: skip
+            )
             if not names:
                 raise PermanentError(f"{source}: no images there")
             for name in names:
@@ -228,9 +234,14 @@ def _open_image(name: str, data: bytes) -> Image.Image:
 
 
 def grid(
-    console: Console, services: Context[Settings], sources: list[str], out: Path, *, columns: int,
+    console: Console,
+    services: Context[Settings],
+    sources: list[str],
+    out: Path,
+    *,
+    columns: int,
     cell: int,
-) -> None:  # fmt: skip
+) -> None:
     """Write the contact sheet of ``sources`` to ``out`` (JPEG, quality 90)."""
     names: list[str] = []
 
@@ -276,9 +287,12 @@ def _print_analysis_plan(console: Console, plan: AnalysisPlan, *, dry_run: bool)
         f"{plan.frames} frame(s) of {plan.clips} clip(s) {what} with {plan.model} "
         f"({plan.provider}, prompt {plan.prompt}); estimated ${plan.estimated_cost_usd:.4f}"
         + (f"; {plan.done_before} clip(s) already described" if plan.done_before else "")
-        + (f"; {plan.deferred} clip(s) over --max-cost-usd, left for later" if plan.deferred
-           else "")
-    )  # fmt: skip
+        + (
+            f"; {plan.deferred} clip(s) over --max-cost-usd, left for later"
+            if plan.deferred
+            else ""
+        )
+    )
     if plan.unpriced:
         console.print(f"[yellow]no price[/] for {plan.model}: recorded as $0")
     if plan.provider == "offline":

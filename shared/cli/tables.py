@@ -146,19 +146,28 @@ def _print_video_status(console: Console, videos: dict[str, Any]) -> None:
     if not any(clips.values()) and not any(analyses.values()) and not videos["shards"]:
         return
     console.print(
-        "Clips: " + ", ".join(f"{n} {status}" for status, n in clips.items())
-        + " | frame analyses: " + ", ".join(f"{n} {status}" for status, n in analyses.items())
-    )  # fmt: skip
+        "Clips: "
+        + ", ".join(f"{n} {status}" for status, n in clips.items())
+        + " | frame analyses: "
+        + ", ".join(f"{n} {status}" for status, n in analyses.items())
+    )
     for row in videos["failed_clips"]:
         console.print(f"  [red]failed[/] {row['clip']}: {escape(str(row['error']))}")
     if videos["shards"]:
-        shards = table("Dataset shards", ("dataset", "shard", "status", "clips written",
-                                          "already there", "error"), fold=True)  # fmt: skip
+        shards = table(
+            "Dataset shards",
+            ("dataset", "shard", "status", "clips written", "already there", "error"),
+            fold=True,
+        )
         for row in videos["shards"]:
-            shards.add_row(str(row.get("dataset")), str(row.get("shard")),
-                           str(row.get("status")), str(row.get("clips_written", "")),
-                           str(row.get("clips_present", "")),
-                           escape(str(row.get("error") or "")))  # fmt: skip
+            shards.add_row(
+                str(row.get("dataset")),
+                str(row.get("shard")),
+                str(row.get("status")),
+                str(row.get("clips_written", "")),
+                str(row.get("clips_present", "")),
+                escape(str(row.get("error") or "")),
+            )
         console.print(shards)
 
 

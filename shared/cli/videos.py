@@ -136,8 +136,10 @@ def pull(
     failed = _pull_shards(console, services, dataset, shards, pulled, force=force)
     console.print(pulled)
     run_until_idle(console, services, timeout=24 * 3600)
-    console.print("frames sampled from the new clips: `vidcurate frames analyze --dataset "
-                  f"{dataset_prefix(dataset)}` describes them")  # fmt: skip
+    console.print(
+        "frames sampled from the new clips: `vidcurate frames analyze --dataset "
+        f"{dataset_prefix(dataset)}` describes them"
+    )
     return failed
 
 
@@ -165,9 +167,13 @@ def _pull_shards(
             task = progress.add_task(f"{shard}", total=None, samples=0)
 
             def report(state: PullProgress, task: TaskID = task) -> None:
-                progress.update(task, description=f"{state.phase} {state.shard}",
-                                completed=state.bytes_done, total=state.bytes_total,
-                                samples=state.samples)  # fmt: skip
+                progress.update(
+                    task,
+                    description=f"{state.phase} {state.shard}",
+                    completed=state.bytes_done,
+                    total=state.bytes_total,
+                    samples=state.samples,
+                )
 
             try:
                 result = pull_shard(services, dataset, shard, on_progress=report, force=force)
@@ -178,6 +184,13 @@ def _pull_shards(
             finally:
                 progress.remove_task(task)
             note = f"{len(result.errors)} sample(s) not stored" if result.errors else ""
-            pulled.add_row(shard, result.outcome, str(result.samples), str(result.clips_written),
-                           str(result.clips_present), str(result.skipped), note)  # fmt: skip
+            pulled.add_row(
+                shard,
+                result.outcome,
+                str(result.samples),
+                str(result.clips_written),
+                str(result.clips_present),
+                str(result.skipped),
+                note,
+            )
     return failed

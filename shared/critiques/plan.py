@@ -241,8 +241,13 @@ def _planning(services: Context[CritiqueSettings], folder: str) -> Iterator[None
     """Hold the run's planning lease while a plan is written: two plans of one run at once
     (a redelivered request, the CLI beside the function) would reset each other's items."""
     # A fresh holder per plan: even a redelivery of the same request must wait its turn.
-    lease = Lease(services.documents, runs_path(folder), uuid.uuid4().hex,
-                  seconds=PLANNING_LEASE_SECONDS, fields=PLANNING)  # fmt: skip
+    lease = Lease(
+        services.documents,
+        runs_path(folder),
+        uuid.uuid4().hex,
+        seconds=PLANNING_LEASE_SECONDS,
+        fields=PLANNING,
+    )
 
     def decide(view: View) -> Take[None]:
         if view.held:

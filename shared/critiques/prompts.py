@@ -16,58 +16,82 @@ from shared.ports.models import ModelRequest
 
 _CAPTION_INPUTS = ("task", "caption", "feedback")
 
-INSERTION = register(Prompt(
-    "insertion_error_critique", "1",
-    "You write training data for caption critics. Given a video caption and the human "
-    "feedback on it, rewrite the feedback as a critique that adds exactly ONE incorrect or "
-    "irrelevant detail (something not in the video), keeping everything else accurate. "
-    "Answer with JSON {\"critique\": ...}.",
-    _CAPTION_INPUTS,
-))  # fmt: skip
-REPLACEMENT = register(Prompt(
-    "replacement_error_critique", "1",
-    "You write training data for caption critics. Rewrite the human feedback as a critique "
-    "in which exactly ONE correct detail is replaced by a wrong one. Answer with JSON "
-    "{\"critique\": ...}.",
-    _CAPTION_INPUTS,
-))  # fmt: skip
-DELETION = register(Prompt(
-    "deletion_error_critique", "1",
-    "You write training data for caption critics. Rewrite the human feedback as a critique "
-    "that leaves out exactly ONE important point. Answer with JSON {\"critique\": ...}.",
-    _CAPTION_INPUTS,
-))  # fmt: skip
-NONCONSTRUCTIVE = register(Prompt(
-    "nonconstructive_critique", "1",
-    "You write training data for caption critics. Rewrite the human feedback keeping only "
-    "the criticism: remove every suggestion of how to fix the caption. Answer with JSON "
-    "{\"critique\": ...}.",
-    _CAPTION_INPUTS,
-))  # fmt: skip
-VIDEO = register(Prompt(
-    "video_model_critique", "1",
-    "Watch the video and critique the caption for the given aspect: what is wrong, missing "
-    "or unsupported by the video. Answer with JSON {\"critique\": ...}.",
-    ("task", "caption"),
-))  # fmt: skip
-BLIND = register(Prompt(
-    "blind_model_critique", "1",
-    "Without seeing the video, critique the caption for the given aspect: point out what "
-    "seems vague, implausible or missing. Answer with JSON {\"critique\": ...}.",
-    ("task", "caption"),
-))  # fmt: skip
-WORST = register(Prompt(
-    "worst_caption_generation", "1",
-    "Write a caption for the same aspect that sounds plausible but is entirely wrong about "
-    "the video the given caption describes. Answer with JSON {\"bad_caption\": ...}.",
-    ("task", "caption"),
-))  # fmt: skip
-REVISION = register(Prompt(
-    "revise_caption_with_critique", "1",
-    "Rewrite the caption so that it addresses the critique, changing nothing else. Answer "
-    "with JSON {\"revised_caption\": ...}.",
-    ("task", "caption", "critique"),
-))  # fmt: skip
+INSERTION = register(
+    Prompt(
+        "insertion_error_critique",
+        "1",
+        "You write training data for caption critics. Given a video caption and the human "
+        "feedback on it, rewrite the feedback as a critique that adds exactly ONE incorrect or "
+        "irrelevant detail (something not in the video), keeping everything else accurate. "
+        'Answer with JSON {"critique": ...}.',
+        _CAPTION_INPUTS,
+    )
+)
+REPLACEMENT = register(
+    Prompt(
+        "replacement_error_critique",
+        "1",
+        "You write training data for caption critics. Rewrite the human feedback as a critique "
+        "in which exactly ONE correct detail is replaced by a wrong one. Answer with JSON "
+        '{"critique": ...}.',
+        _CAPTION_INPUTS,
+    )
+)
+DELETION = register(
+    Prompt(
+        "deletion_error_critique",
+        "1",
+        "You write training data for caption critics. Rewrite the human feedback as a critique "
+        'that leaves out exactly ONE important point. Answer with JSON {"critique": ...}.',
+        _CAPTION_INPUTS,
+    )
+)
+NONCONSTRUCTIVE = register(
+    Prompt(
+        "nonconstructive_critique",
+        "1",
+        "You write training data for caption critics. Rewrite the human feedback keeping only "
+        "the criticism: remove every suggestion of how to fix the caption. Answer with JSON "
+        '{"critique": ...}.',
+        _CAPTION_INPUTS,
+    )
+)
+VIDEO = register(
+    Prompt(
+        "video_model_critique",
+        "1",
+        "Watch the video and critique the caption for the given aspect: what is wrong, missing "
+        'or unsupported by the video. Answer with JSON {"critique": ...}.',
+        ("task", "caption"),
+    )
+)
+BLIND = register(
+    Prompt(
+        "blind_model_critique",
+        "1",
+        "Without seeing the video, critique the caption for the given aspect: point out what "
+        'seems vague, implausible or missing. Answer with JSON {"critique": ...}.',
+        ("task", "caption"),
+    )
+)
+WORST = register(
+    Prompt(
+        "worst_caption_generation",
+        "1",
+        "Write a caption for the same aspect that sounds plausible but is entirely wrong about "
+        'the video the given caption describes. Answer with JSON {"bad_caption": ...}.',
+        ("task", "caption"),
+    )
+)
+REVISION = register(
+    Prompt(
+        "revise_caption_with_critique",
+        "1",
+        "Rewrite the caption so that it addresses the critique, changing nothing else. Answer "
+        'with JSON {"revised_caption": ...}.',
+        ("task", "caption", "critique"),
+    )
+)
 
 
 # --- offline answers ------------------------------------------------------------------------
@@ -144,16 +168,20 @@ def _nonconstructive(request: ModelRequest[Any], text: str) -> dict[str, str]:
 @offline_rule("video_model_critique")
 def _video(request: ModelRequest[Any], text: str) -> dict[str, str]:
     data = _blocks(text)
-    return {"critique": f"[offline, video not watched] The {data.get('task', '')} caption "
-                        "could be more specific about timing and position."}  # fmt: skip
+    return {
+        "critique": f"[offline, video not watched] The {data.get('task', '')} caption "
+        "could be more specific about timing and position."
+    }
 
 
 @offline_rule("blind_model_critique")
 def _blind(request: ModelRequest[Any], text: str) -> dict[str, str]:
     data = _blocks(text)
     caption = data.get("caption", "")[:60]
-    return {"critique": f"Without the video: the {data.get('task', '')} caption "
-                        f"'{caption}' may be vague about what happens."}  # fmt: skip
+    return {
+        "critique": f"Without the video: the {data.get('task', '')} caption "
+        f"'{caption}' may be vague about what happens."
+    }
 
 
 @offline_rule("worst_caption_generation")

@@ -38,22 +38,58 @@ class CritiqueType:
 CRITIQUE_TYPES: dict[str, CritiqueType] = {
     t.name: t
     for t in (
-        CritiqueType("insertion_error_critique", "gpt-4.1", "Text Only",
-                     "insertion_error_critique", skips_perfect=False),
-        CritiqueType("replacement_error_critique", "gpt-4.1", "Text Only",
-                     "replacement_error_critique", skips_perfect=True),
-        CritiqueType("deletion_error_critique", "gpt-4.1", "Text Only",
-                     "deletion_error_critique", skips_perfect=True),
-        CritiqueType("nonconstructive_critique", "gemini-2.5-pro", "Text Only",
-                     "nonconstructive_critique", skips_perfect=True),
-        CritiqueType("video_model_critique", "gemini-2.5-pro", "Video",
-                     "video_model_critique", skips_perfect=False),
-        CritiqueType("blind_model_critique", "gemini-2.5-pro", "Text Only",
-                     "blind_model_critique", skips_perfect=False),
-        CritiqueType("worst_caption_generation", "gpt-4.1", "Text Only",
-                     "worst_caption_generation", skips_perfect=False, revised=False),
+        CritiqueType(
+            "insertion_error_critique",
+            "gpt-4.1",
+            "Text Only",
+            "insertion_error_critique",
+            skips_perfect=False,
+        ),
+        CritiqueType(
+            "replacement_error_critique",
+            "gpt-4.1",
+            "Text Only",
+            "replacement_error_critique",
+            skips_perfect=True,
+        ),
+        CritiqueType(
+            "deletion_error_critique",
+            "gpt-4.1",
+            "Text Only",
+            "deletion_error_critique",
+            skips_perfect=True,
+        ),
+        CritiqueType(
+            "nonconstructive_critique",
+            "gemini-2.5-pro",
+            "Text Only",
+            "nonconstructive_critique",
+            skips_perfect=True,
+        ),
+        CritiqueType(
+            "video_model_critique",
+            "gemini-2.5-pro",
+            "Video",
+            "video_model_critique",
+            skips_perfect=False,
+        ),
+        CritiqueType(
+            "blind_model_critique",
+            "gemini-2.5-pro",
+            "Text Only",
+            "blind_model_critique",
+            skips_perfect=False,
+        ),
+        CritiqueType(
+            "worst_caption_generation",
+            "gpt-4.1",
+            "Text Only",
+            "worst_caption_generation",
+            skips_perfect=False,
+            revised=False,
+        ),
     )
-}  # fmt: skip
+}
 REVISION_MODEL = "gpt-4o"
 
 

@@ -8,7 +8,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.core.errors import TransientError, VidcurateError
@@ -33,12 +34,12 @@ from shared.critiques.types import (
     RevisionAnswer,
     WorstCaptionAnswer,
 )
-from shared.llm.client import ModelCallFailedError, ModelClient, model_client
-from shared.llm.prompts import get_prompt
+from shared.llm.client import ModelCallFailedError, ModelClient, ModelResult, model_client
+from shared.llm.prompts import Prompt, get_prompt
 from shared.platform.context import Context
 from shared.platform.leases import DELIVERY, Keep, Lease, Take, View
 from shared.ports import SERVER_TIMESTAMP, Transaction
-from shared.ports.models import MediaPart, ModelRequestError
+from shared.ports.models import MediaPart, ModelRequestError, S
 
 log = logging.getLogger("vidcurate.critiques")
 
@@ -126,57 +127,81 @@ def process_job(
             request_consolidation(services, job.run)
         return claimed
     data = claimed
+    critique = CRITIQUE_TYPES[data["critique_type"]]
+    caption = _caption_of(data)
     step: dict[str, Any] | None = None
+    stored = None
     try:
-        critique = CRITIQUE_TYPES[data["critique_type"]]
-        inputs = dict(data["inputs"])
-        caption = CaptionRef(
-            video_id=data["video_id"],
-            video_url=data.get("video_url") or "",
-            task=data["task"],
-            status=data.get("caption_status", ""),
-            caption_data={
-                "final_caption": inputs["caption"],
-                "final_feedback": inputs["feedback"],
-            },
-        )
-        client = model_client(services)
         reuse = not data.get("regenerate")
         stored = services.documents.get(f"{RESULTS}/{job.key}") if reuse else None
         if stored is not None:
             record = dict(stored.data["record"])  # same inputs, same models: reuse it
         else:
             record = _generate(
-                services, client, critique, caption, job,
-                deadline=deadline, cached_step=data.get("critique_step"),
-            )  # fmt: skip
+                services,
+                model_client(services),
+                critique,
+                caption,
+                job,
+                deadline=deadline,
+                cached_step=data.get("critique_step"),
+            )
         status = "success"
     except (ModelCallFailedError, ModelRequestError) as exc:
         if isinstance(exc, _RevisionFailedError):
             step = exc.step
-        record = {
-            "status": "failed",
-            "model": _models(services, critique)[0],
-            "prompt_name": critique.prompt,
-            "mode": critique.mode,
-            "error": str(exc)[:1000],
-            "attempts": getattr(exc, "attempts", 1),
-            "timestamp": _now(),
-        }
-        status = "failed"
+        record, status = _failed_record(services, critique, exc), "failed"
     except BaseException:
         _release_item(services, path, job, delivery)
         raise
 
     reused_from = stored.data.get("run") if stored is not None else None
-    finished = _finish_item(services, path, job, delivery, critique, status, record, step,
-                            store=status == "success" and stored is None,
-                            reused_from=reused_from)  # fmt: skip
+    finished = _finish_item(
+        services,
+        path,
+        job,
+        delivery,
+        critique,
+        status,
+        record,
+        step,
+        store=status == "success" and stored is None,
+        reused_from=reused_from,
+    )
     if finished:  # else the lease was taken over: that delivery records the outcome
         if status == "success":
             _write_output(services, job.run, caption, data["task_long_name"], critique, record)
         request_consolidation(services, job.run)
     return status
+
+
+def _caption_of(data: Mapping[str, Any]) -> CaptionRef:
+    """The caption an item critiques, from the inputs it was planned with."""
+    inputs = dict(data["inputs"])
+    return CaptionRef(
+        video_id=data["video_id"],
+        video_url=data.get("video_url") or "",
+        task=data["task"],
+        status=data.get("caption_status", ""),
+        caption_data={"final_caption": inputs["caption"], "final_feedback": inputs["feedback"]},
+    )
+
+
+def _failed_record(
+    services: Context[CritiqueSettings],
+    critique: CritiqueType,
+    exc: ModelCallFailedError | ModelRequestError,
+) -> dict[str, Any]:
+    """The record of an item whose models did not answer (or refused the request)."""
+    return {
+        "status": "failed",
+        "model": _models(services, critique)[0],
+        "prompt_name": critique.prompt,
+        "mode": critique.mode,
+        "error": str(exc)[:1000],
+        "attempts": getattr(exc, "attempts", 1),
+        "timestamp": _now(),
+    }
 
 
 def _finish_item(
@@ -198,12 +223,22 @@ def _finish_item(
     def store_result(tx: Transaction) -> None:
         tx.set(
             f"{RESULTS}/{job.key}",
-            {"record": record, "critique_type": critique.name, "run": job.run,
-             "item": job.item, "stored_at": SERVER_TIMESTAMP},
-        )  # fmt: skip
+            {
+                "record": record,
+                "critique_type": critique.name,
+                "run": job.run,
+                "item": job.item,
+                "stored_at": SERVER_TIMESTAMP,
+            },
+        )
 
-    fields = {"status": status, "record": record, "critique_step": step,
-              "reused_from": reused_from, "updated_at": SERVER_TIMESTAMP}  # fmt: skip
+    fields = {
+        "status": status,
+        "record": record,
+        "critique_step": step,
+        "reused_from": reused_from,
+        "updated_at": SERVER_TIMESTAMP,
+    }
     return _item_lease(services, path, delivery).finish(
         fields, require=_running(job), also=store_result if store else None
     )
@@ -230,65 +265,120 @@ def _generate(
     cached_step: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     model, revision_model = _models(services, critique)
-    prompt = get_prompt(critique.prompt)
-    inputs = _inputs(caption)
-    labels = {"kind": critique.name, "run": job.run, "item": job.item}
-    data = {name: inputs[name] for name in prompt.inputs}
+    ask = _Ask(client, job, deadline, {"kind": critique.name, "run": job.run, "item": job.item})
     if critique.name == "worst_caption_generation":
-        worst = client.generate(prompt, model=model, schema=WorstCaptionAnswer, data=data,
-                                labels=labels, max_retries=job.max_retries,
-                                deadline=deadline)  # fmt: skip
-        return {
-            "status": "success",
-            "model": worst.model,
-            "prompt_name": prompt.name,
-            "mode": critique.mode,
-            "generated_critique": None,
-            "revised_caption_by_generated_critique": None,
-            "bad_caption": worst.parsed.bad_caption,
-            "timestamp": _now(),
-        }
+        return _worst_caption(ask, critique, caption, model)
     if cached_step:
         step = dict(cached_step)  # generated by an earlier attempt whose revision failed
     else:
-        media: list[MediaPart] = []
-        if critique.mode == "Video":
-            if not caption.video_url:
-                raise ModelRequestError(f"{job.item}: the export has no video_url to watch")
-            if client.is_offline(model):
-                media.append(MediaPart(mime_type="video/mp4", uri=caption.video_url))
-            else:
-                media.append(fetch_video(services, caption.video_url))
-        result = client.generate(prompt, model=model, schema=CritiqueAnswer, data=data,
-                                 media=media, labels=labels, max_retries=job.max_retries,
-                                 deadline=deadline)  # fmt: skip
-        step = {"model": result.model, "generated_critique": result.parsed.critique}
+        step = _critique_step(services, ask, critique, caption, model)
     try:
-        revision = client.generate(
+        revision = ask.generate(
             get_prompt(REVISION_PROMPT),
             model=revision_model,
             schema=RevisionAnswer,
             data={
                 "task": caption.task,
-                "caption": inputs["caption"],
+                "caption": _inputs(caption)["caption"],
                 "critique": step["generated_critique"],
             },
-            labels={**labels, "step": "revision"},  # costs add up under the critique type
-            max_retries=job.max_retries,
-            deadline=deadline,
+            step="revision",  # costs add up under the critique type
         )
     except (ModelCallFailedError, ModelRequestError) as exc:
         raise _RevisionFailedError(exc, step) from exc
     return {
         "status": "success",
         "model": step["model"],
-        "prompt_name": prompt.name,
+        "prompt_name": critique.prompt,
         "mode": critique.mode,
         "generated_critique": step["generated_critique"],
         "revised_caption_by_generated_critique": revision.parsed.revised_caption,
         "revision_model": revision.model,
         "timestamp": _now(),
     }
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """The model calls of one job: its client, retries, deadline and ledger labels."""
+
+    client: ModelClient
+    job: CritiqueJob
+    deadline: float | None
+    labels: Mapping[str, str]
+
+    def generate(
+        self,
+        prompt: Prompt,
+        *,
+        model: str,
+        schema: type[S],
+        data: Mapping[str, str],
+        media: Sequence[MediaPart] = (),
+        step: str | None = None,
+    ) -> ModelResult[S]:
+        labels = {**self.labels, "step": step} if step else dict(self.labels)
+        return self.client.generate(
+            prompt,
+            model=model,
+            schema=schema,
+            data=data,
+            media=media,
+            labels=labels,
+            max_retries=self.job.max_retries,
+            deadline=self.deadline,
+        )
+
+
+def _prompt_data(prompt: Prompt, caption: CaptionRef) -> dict[str, str]:
+    inputs = _inputs(caption)
+    return {name: inputs[name] for name in prompt.inputs}
+
+
+def _worst_caption(
+    ask: _Ask, critique: CritiqueType, caption: CaptionRef, model: str
+) -> dict[str, Any]:
+    prompt = get_prompt(critique.prompt)
+    worst = ask.generate(
+        prompt, model=model, schema=WorstCaptionAnswer, data=_prompt_data(prompt, caption)
+    )
+    return {
+        "status": "success",
+        "model": worst.model,
+        "prompt_name": prompt.name,
+        "mode": critique.mode,
+        "generated_critique": None,
+        "revised_caption_by_generated_critique": None,
+        "bad_caption": worst.parsed.bad_caption,
+        "timestamp": _now(),
+    }
+
+
+def _critique_step(
+    services: Context[CritiqueSettings],
+    ask: _Ask,
+    critique: CritiqueType,
+    caption: CaptionRef,
+    model: str,
+) -> dict[str, Any]:
+    """The critique itself (the video given to a video critique): its model and text."""
+    media: list[MediaPart] = []
+    if critique.mode == "Video":
+        if not caption.video_url:
+            raise ModelRequestError(f"{ask.job.item}: the export has no video_url to watch")
+        if ask.client.is_offline(model):
+            media.append(MediaPart(mime_type="video/mp4", uri=caption.video_url))
+        else:
+            media.append(fetch_video(services, caption.video_url))
+    prompt = get_prompt(critique.prompt)
+    result = ask.generate(
+        prompt,
+        model=model,
+        schema=CritiqueAnswer,
+        data=_prompt_data(prompt, caption),
+        media=media,
+    )
+    return {"model": result.model, "generated_critique": result.parsed.critique}
 
 
 def fetch_video(services: Context[CritiqueSettings], url: str) -> MediaPart:

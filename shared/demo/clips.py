@@ -29,9 +29,13 @@ def demo_clips(folder: Path, *, generated: int = 2, samples: Path = SAMPLE_CLIPS
 
 
 def write_sample_clip(
-    path: Path, *, seconds: int = 24, fps: int = 10, size: tuple[int, int] = (640, 360),
+    path: Path,
+    *,
+    seconds: int = 24,
+    fps: int = 10,
+    size: tuple[int, int] = (640, 360),
     seed: int = 0,
-) -> Path:  # fmt: skip
+) -> Path:
     """Shapes crossing a gradient, ``seconds`` long; returns ``path``."""
     width, height = size
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"

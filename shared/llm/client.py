@@ -48,6 +48,7 @@ from shared.ports.models import (
     MediaPart,
     ModelError,
     ModelProvider,
+    ModelReply,
     ModelRequest,
     ModelUnavailableError,
     RateLimitedError,
@@ -84,6 +85,17 @@ class ModelResult(Generic[S]):
     cost_usd: float
     attempts: int
     call_id: str
+
+
+@dataclass(frozen=True)
+class _Call(Generic[S]):
+    """One generate() call: who answers, what is asked, for what, and until when."""
+
+    provider: ModelProvider
+    prompt: Prompt
+    request: ModelRequest[S]
+    labels: Mapping[str, str]
+    deadline: float | None
 
 
 class ModelClient:
@@ -150,45 +162,42 @@ class ModelClient:
             timeout_seconds=self.settings.model_timeout_seconds,
             labels={**(labels or {}), "prompt_name": prompt.name},
         )
-        estimated = _estimate_tokens(request)
+        call = _Call(provider, prompt, request, labels or {}, deadline)
+        reply, attempts = self._ask_with_retries(call, max_retries)
+        return self._account(call, reply, attempts)
+
+    def _retrying(self, call: _Call[Any], max_retries: int | None) -> Retrying:
+        """The one retry layer: attempts, total time and the job's deadline bound it."""
         retries = self.settings.model_max_retries if max_retries is None else max_retries
         stop = stop_after_attempt(retries + 1) | stop_before_delay(
             self.settings.model_max_retry_seconds
         )
-        if deadline is not None:
-            stop = stop | _StopBefore(deadline, self._clock)
-        retrying = Retrying(
+        if call.deadline is not None:
+            stop = stop | _StopBefore(call.deadline, self._clock)
+        return Retrying(
             retry=retry_if_exception_type(RETRYABLE),
             stop=stop,
             wait=_wait_honouring_retry_after(),
             sleep=self._sleep,
             reraise=True,
-            before_sleep=_log_retry(provider.name, model),
+            before_sleep=_log_retry(call.provider.name, call.request.model),
         )
+
+    def _ask_with_retries(
+        self, call: _Call[S], max_retries: int | None
+    ) -> tuple[ModelReply[S], int]:
+        """The provider's reply and the attempts it took; ModelCallFailedError when the
+        retryable failures outlast the budget."""
+        provider, model = call.provider, call.request.model
+        estimated = _estimate_tokens(call.request)
         attempts = 0
         try:
-            for attempt in retrying:
+            for attempt in self._retrying(call, max_retries):
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     if provider.name != "offline":  # no quota to respect on this machine
-                        self._limiter.acquire(model, estimated, deadline=deadline)
-                    asked = request
-                    if deadline is not None:  # what is left after any wait for the quota
-                        left = deadline - self._clock()
-                        if left <= 1:
-                            raise ModelUnavailableError(
-                                f"{provider.name} {model}: no time left before the deadline"
-                            )
-                        timeout = min(request.timeout_seconds or left, left)
-                        asked = replace(request, timeout_seconds=timeout)
-                    try:
-                        reply = provider.generate(asked)
-                    except ModelError as exc:
-                        if exc.billed:  # answered and charged, but not usable
-                            self._record_billed_failure(
-                                exc, provider.name, model, prompt, attempts, labels or {}
-                            )
-                        raise
+                        self._limiter.acquire(model, estimated, deadline=call.deadline)
+                    reply = self._attempt(call, attempts)
         except RETRYABLE as exc:
             raise ModelCallFailedError(
                 f"{provider.name} {model}: {type(exc).__name__} after {attempts} attempt(s): {exc}",
@@ -197,26 +206,52 @@ class ModelClient:
             ) from exc
         if provider.name != "offline":
             self._limiter.settle(model, estimated, reply.input_tokens + reply.output_tokens)
-        cost = 0.0 if provider.name == "offline" else cost_usd(
-            self.settings, model, reply.input_tokens, reply.output_tokens
-        )  # fmt: skip
-        if provider.name != "offline" and model not in self.settings.model_prices:
+        return reply, attempts
+
+    def _attempt(self, call: _Call[S], attempts: int) -> ModelReply[S]:
+        """One try, timed out by what is left of the deadline after any wait for the quota."""
+        asked = call.request
+        if call.deadline is not None:
+            left = call.deadline - self._clock()
+            if left <= 1:
+                raise ModelUnavailableError(
+                    f"{call.provider.name} {asked.model}: no time left before the deadline"
+                )
+            asked = replace(asked, timeout_seconds=min(asked.timeout_seconds or left, left))
+        try:
+            return call.provider.generate(asked)
+        except ModelError as exc:
+            if exc.billed:  # answered and charged, but not usable
+                self._record_billed_failure(
+                    exc, call.provider.name, asked.model, call.prompt, attempts, call.labels
+                )
+            raise
+
+    def _account(self, call: _Call[S], reply: ModelReply[S], attempts: int) -> ModelResult[S]:
+        """The result with its cost, recorded in the ledger."""
+        provider, model = call.provider.name, call.request.model
+        offline = provider == "offline"
+        cost = (
+            0.0
+            if offline
+            else cost_usd(self.settings, model, reply.input_tokens, reply.output_tokens)
+        )
+        if not offline and model not in self.settings.model_prices:
             self._warn_unpriced(model)
-        call_id = uuid.uuid4().hex
         result = ModelResult(
             parsed=reply.parsed,
             text=reply.text,
-            provider=provider.name,
+            provider=provider,
             model=reply.model,
-            prompt_name=prompt.name,
-            prompt_version=prompt.version,
+            prompt_name=call.prompt.name,
+            prompt_version=call.prompt.version,
             input_tokens=reply.input_tokens,
             output_tokens=reply.output_tokens,
             cost_usd=cost,
             attempts=attempts,
-            call_id=call_id,
+            call_id=uuid.uuid4().hex,
         )
-        self._record(result, requested_model=model, labels=labels or {})
+        self._record(result, requested_model=model, labels=call.labels)
         return result
 
     def _warn_unpriced(self, model: str) -> None:
@@ -261,9 +296,11 @@ class ModelClient:
         labels: Mapping[str, str],
     ) -> None:
         """A ledger entry for an answer that was charged but not used."""
-        cost = 0.0 if provider == "offline" else cost_usd(
-            self.settings, model, exc.input_tokens, exc.output_tokens
-        )  # fmt: skip
+        cost = (
+            0.0
+            if provider == "offline"
+            else cost_usd(self.settings, model, exc.input_tokens, exc.output_tokens)
+        )
         self._documents.create(
             f"{MODEL_CALLS}/{uuid.uuid4().hex}",
             {

@@ -53,8 +53,9 @@ def summarize_costs(documents: DocumentStore, *, kind_label: str = "kind") -> Co
         total += float(data["cost_usd"])
         kind = (data.get("labels") or {}).get(kind_label) or data["prompt_name"]
         for table, key in ((by_model, data["model"]), (by_kind, kind)):
-            row = table.setdefault(key, {"calls": 0, "input_tokens": 0, "output_tokens": 0,
-                                         "cost_usd": 0.0})  # fmt: skip
+            row = table.setdefault(
+                key, {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0}
+            )
             row["calls"] += 1
             row["input_tokens"] += int(data["input_tokens"])
             row["output_tokens"] += int(data["output_tokens"])

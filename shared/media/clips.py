@@ -83,8 +83,7 @@ def add_clips(
                 added.append((path, current, False))
                 continue
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        info = services.blobs.write(bucket, name, data, content_type=content_type,
-                                    metadata=fields)  # fmt: skip
+        info = services.blobs.write(bucket, name, data, content_type=content_type, metadata=fields)
         added.append((path, info, True))
     return added
 

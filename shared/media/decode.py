@@ -120,9 +120,11 @@ class Clip:
         start = self._stream.start_time
         self._origin = start * self._time_base if start is not None else 0.0
         entries = self._stream.index_entries
-        self._keyframes = sorted(
-            e.timestamp * self._time_base for e in entries if e.is_keyframe
-        ) if entries is not None else []  # fmt: skip
+        self._keyframes = (
+            sorted(e.timestamp * self._time_base for e in entries if e.is_keyframe)
+            if entries is not None
+            else []
+        )
         self._indexed = len(entries or ()) > 1
         # MPEG program streams carry guessed times after a seek and an estimated duration:
         # decode them from the start, straight through, and measure their length.
@@ -197,8 +199,9 @@ class Clip:
                 continue
             if cursor.decoder is None and self._sequential:
                 goal = _Goal(moment)
-                cursor = _Cursor(decoder=self._seek(0.0, goal, skip_hidden=False, start=True),
-                                 goal=goal)  # fmt: skip
+                cursor = _Cursor(
+                    decoder=self._seek(0.0, goal, skip_hidden=False, start=True), goal=goal
+                )
             elif (
                 cursor.decoder is None
                 or cursor.goal.drained
@@ -374,8 +377,7 @@ class Clip:
             self._restart()
             stream = self._stream
         else:
-            self._container.seek(int(at / time_base), stream=stream, backward=True,
-                                 any_frame=False)  # fmt: skip
+            self._container.seek(int(at / time_base), stream=stream, backward=True, any_frame=False)
         best = None
         for packet in self._container.demux(stream):
             if packet.pts is None:

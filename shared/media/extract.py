@@ -121,15 +121,25 @@ def _sample_to_bucket(
             max_side = settings.frame_max_side
             data = encode_jpeg(item.image, quality=settings.frame_jpeg_quality, max_side=max_side)
             name = f"{key}/{item.timestamp_ms}.jpg"
-            metadata = {"source": source, "source_generation": str(obj.generation),
-                        "timestamp": f"{item.timestamp:.6f}"}  # fmt: skip
+            metadata = {
+                "source": source,
+                "source_generation": str(obj.generation),
+                "timestamp": f"{item.timestamp:.6f}",
+            }
             services.blobs.write(
                 settings.frames_bucket, name, data, content_type="image/jpeg", metadata=metadata
             )
             with Image.open(io.BytesIO(data)) as written:  # reads the header only
                 width, height = written.size
-            frames.append({"timestamp": item.timestamp, "path": name, "width": width,
-                           "height": height, "targets": list(item.targets)})  # fmt: skip
+            frames.append(
+                {
+                    "timestamp": item.timestamp,
+                    "path": name,
+                    "width": width,
+                    "height": height,
+                    "targets": list(item.targets),
+                }
+            )
         return frames, past_end, clip.info
 
 
@@ -159,9 +169,17 @@ def _claim(
             if view.live and not view.mine:
                 raise TransientError(f"gs://{bucket}/{name}#{generation} is being sampled")
         # An older generation is taken over even under a live lease: its work is moot.
-        return Take("claimed", {**view.data, "bucket": bucket, "name": name,
-                                "generation": generation, "status": "sampling",
-                                "updated_at": SERVER_TIMESTAMP})  # fmt: skip
+        return Take(
+            "claimed",
+            {
+                **view.data,
+                "bucket": bucket,
+                "name": name,
+                "generation": generation,
+                "status": "sampling",
+                "updated_at": SERVER_TIMESTAMP,
+            },
+        )
 
     return _lease(services, path, holder).claim(decide)
 

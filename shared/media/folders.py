@@ -40,13 +40,25 @@ def extract_to_folder(
             path = folder / f"{item.timestamp_ms}.jpg"
             path.write_bytes(data)
             width, height = Image.open(io.BytesIO(data)).size
-            frames.append({"timestamp": item.timestamp, "path": str(path), "width": width,
-                           "height": height, "targets": list(item.targets)})  # fmt: skip
+            frames.append(
+                {
+                    "timestamp": item.timestamp,
+                    "path": str(path),
+                    "width": width,
+                    "height": height,
+                    "targets": list(item.targets),
+                }
+            )
         info = clip.info
     index: dict[str, Any] = {"video": str(clip_path), "frames": frames}
     if past_end:
         index["past_end"] = past_end
-    index["clip"] = {"codec": info.codec, "width": info.width, "height": info.height,
-                     "duration": info.duration, "fps": info.fps}  # fmt: skip
+    index["clip"] = {
+        "codec": info.codec,
+        "width": info.width,
+        "height": info.height,
+        "duration": info.duration,
+        "fps": info.fps,
+    }
     (folder / "index.json").write_text(json.dumps(index, indent=2))
     return index

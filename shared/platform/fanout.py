@@ -99,8 +99,13 @@ class FanIn(Generic[M]):
 
     def lease(self, documents: DocumentStore, run: str, holder: str) -> Lease:
         """``holder``'s lease on consolidating the run."""
-        return Lease(documents, self.run_path(run), holder, seconds=self.lease_seconds,
-                     fields=in_map(self.lease_field))  # fmt: skip
+        return Lease(
+            documents,
+            self.run_path(run),
+            holder,
+            seconds=self.lease_seconds,
+            fields=in_map(self.lease_field),
+        )
 
     def begin(
         self, documents: DocumentStore, run: str, plan_id: str, holder: str
@@ -119,10 +124,18 @@ class FanIn(Generic[M]):
             if view.held:
                 return Keep("held")
             # The claim document is replaced: an earlier attempt's fields go.
-            claimed = {"plan_id": plan_id, "holder": holder, "claimed_at": view.now,
-                       "done_at": None}  # fmt: skip
-            return Take(dict(view.data), write="update", lease_extra={"plan_id": plan_id},
-                        also=[("set", claim, claimed)])  # fmt: skip
+            claimed = {
+                "plan_id": plan_id,
+                "holder": holder,
+                "claimed_at": view.now,
+                "done_at": None,
+            }
+            return Take(
+                dict(view.data),
+                write="update",
+                lease_extra={"plan_id": plan_id},
+                also=[("set", claim, claimed)],
+            )
 
         return self.lease(documents, run, holder).claim(decide, also_read=[claim])
 

@@ -77,6 +77,11 @@ class PlatformSettings(BaseSettings):
         120.0, gt=0, description="Longest time spent retrying one Hub request."
     )
 
+    def hub_token(self) -> str | None:
+        """The Hugging Face token as configured, stripped (None when there is none)."""
+        secret = self.hf_token.get_secret_value().strip() if self.hf_token is not None else ""
+        return secret or None
+
     def bucket(self, role: BucketRole) -> str:
         """The bucket name configured for a role."""
         names: dict[BucketRole, str] = {

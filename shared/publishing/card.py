@@ -70,11 +70,42 @@ def _card_header(repo_id: str, license: str | None) -> str:
     return f"---\n{data.to_yaml()}\n---\n\n"
 
 
+# Columns of the totals table: (title, key in the statistics' totals).
+_TOTAL_COLUMNS = (
+    ("Videos", "videos"),
+    ("With a completed task", "videos_with_any_completed_task"),
+    ("With a reviewed task", "videos_with_any_reviewed_task"),
+    ("Not started", "videos_not_started"),
+    ("Edge cases", "edge_cases"),
+    ("Quarantined files", "quarantined_files"),
+)
+
+
 def _card_section(statistics: Mapping[str, Any], *, folder: str) -> str:
-    totals = _mapping(statistics.get("totals"))
     lines = [
         CARD_BEGIN,
         "<!-- Written by vidcurate at every export: edit outside these markers. -->",
+        *_latest_export_lines(statistics, folder),
+        "",
+        *_totals_lines(_mapping(statistics.get("totals"))),
+        "",
+        "### Status by task",
+        "",
+        *_task_table(statistics),
+        "",
+        *_people_lines(statistics),
+        "",
+        "### Edge cases",
+        "",
+        *_edge_case_table(statistics.get("edge_case_counts")),
+        "",
+        CARD_END,
+    ]
+    return "\n".join(lines)
+
+
+def _latest_export_lines(statistics: Mapping[str, Any], folder: str) -> list[str]:
+    return [
         "## Latest export",
         "",
         f"- Folder: `{_text(folder)}`",
@@ -82,41 +113,26 @@ def _card_section(statistics: Mapping[str, Any], *, folder: str) -> str:
         f"- Generated at: {_cell(statistics.get('generated_at'))}",
         f"- Config type: {_cell(statistics.get('config_type'))}",
         f"- Tasks: {', '.join(_text(t) for t in _tasks(statistics)) or 'n/a'}",
-        "",
+    ]
+
+
+def _totals_lines(totals: Mapping[str, Any]) -> list[str]:
+    return [
         "### Totals",
         "",
         *_table(
-            [
-                "Videos",
-                "With a completed task",
-                "With a reviewed task",
-                "Not started",
-                "Edge cases",
-                "Quarantined files",
-            ],
-            [
-                [
-                    totals.get(key)
-                    for key in (
-                        "videos",
-                        "videos_with_any_completed_task",
-                        "videos_with_any_reviewed_task",
-                        "videos_not_started",
-                        "edge_cases",
-                        "quarantined_files",
-                    )
-                ]
-            ],
+            [title for title, _key in _TOTAL_COLUMNS],
+            [[totals.get(key) for _title, key in _TOTAL_COLUMNS]],
         ),
         "",
         "Status of every (video, task) pair:",
         "",
         *_table(list(STATUS_TITLES), [_status_counts(totals)]),
-        "",
-        "### Status by task",
-        "",
-        *_task_table(statistics),
-        "",
+    ]
+
+
+def _people_lines(statistics: Mapping[str, Any]) -> list[str]:
+    return [
         "### Annotators",
         "",
         *_people_table(
@@ -132,14 +148,7 @@ def _card_section(statistics: Mapping[str, Any], *, folder: str) -> str:
             ["Reviewer", "Reviews", "Approved", "Rejected", "Approval rate"],
             ("reviews", "approved", "rejected"),
         ),
-        "",
-        "### Edge cases",
-        "",
-        *_edge_case_table(statistics.get("edge_case_counts")),
-        "",
-        CARD_END,
     ]
-    return "\n".join(lines)
 
 
 def _tasks(statistics: Mapping[str, Any]) -> list[str]:

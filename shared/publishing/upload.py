@@ -158,18 +158,21 @@ def _claim(
                 f"until {view.data['lease_until']}); retry later"
             )
         # A "set" without the data read: the document is replaced (an earlier outcome goes).
-        return Take(None, {
-            "folder": request.folder,
-            "repo_id": repo_id,
-            "state": "uploading",
-            "attempts": int(view.data.get("attempts") or 0) + 1,
-            "last_error": view.data.get("last_error"),
-            "commit_oid": None,
-            "commit_url": None,
-            "files": [],
-            "requested_by": request.requested_by,
-            "updated_at": SERVER_TIMESTAMP,
-        })  # fmt: skip
+        return Take(
+            None,
+            {
+                "folder": request.folder,
+                "repo_id": repo_id,
+                "state": "uploading",
+                "attempts": int(view.data.get("attempts") or 0) + 1,
+                "last_error": view.data.get("last_error"),
+                "commit_oid": None,
+                "commit_url": None,
+                "files": [],
+                "requested_by": request.requested_by,
+                "updated_at": SERVER_TIMESTAMP,
+            },
+        )
 
     seconds = UPLOAD_LEASE.total_seconds()
     return Lease(documents, path, request_id, seconds=seconds, fields=REQUEST).claim(decide)
@@ -301,8 +304,7 @@ def _mark_failed(
 
 
 def _redact(text: str, settings: PublishingSettings) -> str:
-    token = settings.hf_token.get_secret_value().strip() if settings.hf_token else ""
-    return redact(text, token)
+    return redact(text, settings.hub_token())
 
 
 def _result(data: Mapping[str, Any], outcome: str) -> dict[str, Any]:

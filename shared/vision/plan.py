@@ -62,9 +62,10 @@ def _under(docs: list[Document], prefix: str | None) -> list[Document]:
     """The sampled clips under an object prefix, with frames, by name."""
     start = f"{prefix.strip('/')}/" if prefix else ""
     chosen = [
-        doc for doc in docs
+        doc
+        for doc in docs
         if str(doc.data.get("name", "")).startswith(start) and doc.data.get("frames")
-    ]  # fmt: skip
+    ]
     return sorted(chosen, key=lambda doc: str(doc.data["name"]))
 
 
@@ -91,8 +92,12 @@ def plan_analysis(services: Context[VisionSettings], request: AnalysisRequest) -
     provider = client.provider_for(model).name
     prompt = get_prompt(request.prompt)
     offline = client.is_offline(model)
-    plan = AnalysisPlan(model=model, provider=provider, prompt=prompt.key,
-                        unpriced=not offline and model not in settings.model_prices)  # fmt: skip
+    plan = AnalysisPlan(
+        model=model,
+        provider=provider,
+        prompt=prompt.key,
+        unpriced=not offline and model not in settings.model_prices,
+    )
     sampled = services.documents.query(CLIPS, where=[("status", "==", "done")])
     clips = _under(sampled, request.dataset)
     if not clips and request.dataset and "/" in request.dataset:
@@ -107,9 +112,11 @@ def plan_analysis(services: Context[VisionSettings], request: AnalysisRequest) -
     for doc in clips:
         frames = doc.data["frames"]
         earlier = before.get(f"{ANALYSES}/{ids[doc.id]}")
-        described = {
-            f["timestamp"] for f in (earlier.data.get("frames") or []) if f.get("description")
-        } if earlier is not None else set()  # fmt: skip
+        described = (
+            {f["timestamp"] for f in (earlier.data.get("frames") or []) if f.get("description")}
+            if earlier is not None
+            else set()
+        )
         todo = [f for f in frames if f["timestamp"] not in described]
         if not todo:
             plan.done_before += 1
@@ -129,8 +136,9 @@ def plan_analysis(services: Context[VisionSettings], request: AnalysisRequest) -
         plan.estimated_cost_usd = round(plan.estimated_cost_usd + cost, 6)
         plan.list_price_usd = round(plan.list_price_usd + listed, 6)
         plan.clip_names.append(str(doc.data["name"]))
-        job = AnalysisJob(clip=doc.id, generation=int(doc.data["generation"]),
-                          prompt=request.prompt, model=model)  # fmt: skip
+        job = AnalysisJob(
+            clip=doc.id, generation=int(doc.data["generation"]), prompt=request.prompt, model=model
+        )
         jobs.append(FRAME_ANALYSIS.message(job, {"clip": doc.id}))
     if not request.dry_run and jobs:
         FRAME_ANALYSIS.publish_all(services.bus, jobs)

@@ -25,21 +25,27 @@ class FrameDescription(BaseModel):
     description: str = Field(min_length=1)
 
 
-DESCRIBE_FRAME = register(Prompt(
-    "describe_frame", "1",
-    "You are shown one frame of a video. In one or two sentences, describe what is "
-    "happening: who is doing what, with which objects, where. Describe only what is "
-    "visible. Answer with JSON {\"description\": ...}.",
-    ("context",),
-))  # fmt: skip
-EGOCENTRIC_ACTIVITY = register(Prompt(
-    "egocentric_activity", "1",
-    "You are shown one frame of a first-person (head-mounted camera) video of a worker. In "
-    "one or two sentences, say what the worker's hands are doing, with which tools or "
-    "parts, and at which step of the task they seem to be. Describe only what is visible. "
-    "Answer with JSON {\"description\": ...}.",
-    ("context",),
-))  # fmt: skip
+DESCRIBE_FRAME = register(
+    Prompt(
+        "describe_frame",
+        "1",
+        "You are shown one frame of a video. In one or two sentences, describe what is "
+        "happening: who is doing what, with which objects, where. Describe only what is "
+        'visible. Answer with JSON {"description": ...}.',
+        ("context",),
+    )
+)
+EGOCENTRIC_ACTIVITY = register(
+    Prompt(
+        "egocentric_activity",
+        "1",
+        "You are shown one frame of a first-person (head-mounted camera) video of a worker. In "
+        "one or two sentences, say what the worker's hands are doing, with which tools or "
+        "parts, and at which step of the task they seem to be. Describe only what is visible. "
+        'Answer with JSON {"description": ...}.',
+        ("context",),
+    )
+)
 FRAME_PROMPTS = {prompt.name: prompt for prompt in (DESCRIBE_FRAME, EGOCENTRIC_ACTIVITY)}
 
 _HUES = (

@@ -24,6 +24,16 @@ def analysis_report(
 
 def export_json(rows: list[dict[str, Any]]) -> str:
     """The per-clip results as JSON (metadata kept, leases and bookkeeping left out)."""
-    keep = ("clip", "generation", "metadata", "prompt", "model", "provider", "status",
-            "error", "cost_usd", "frames")  # fmt: skip
+    keep = (
+        "clip",
+        "generation",
+        "metadata",
+        "prompt",
+        "model",
+        "provider",
+        "status",
+        "error",
+        "cost_usd",
+        "frames",
+    )
     return json.dumps([{k: row.get(k) for k in keep} for row in rows], indent=2, default=str)

@@ -69,26 +69,31 @@ def analyze_clip(
                 schema=FrameDescription,
                 data={"context": _context(clip, frame)},
                 media=[MediaPart(mime_type="image/jpeg", data=picture)],
-                labels={"kind": "vision", "clip": str(clip["name"]),
-                        "timestamp": f"{frame['timestamp']:.3f}"},
+                labels={
+                    "kind": "vision",
+                    "clip": str(clip["name"]),
+                    "timestamp": f"{frame['timestamp']:.3f}",
+                },
                 max_output_tokens=settings.vision_max_output_tokens,
                 deadline=deadline,
-            )  # fmt: skip
+            )
         except (ModelCallFailedError, ModelRequestError) as exc:
             _finish(services, path, holder, results, error=f"{frame['path']}: {exc}"[:1000])
             return "failed"
         except BaseException:
             _finish(services, path, holder, results, error=None, release_only=True)
             raise
-        results = [r for r in results if r["timestamp"] != frame["timestamp"]] + [{
-            "timestamp": frame["timestamp"],
-            "path": frame["path"],
-            "description": answer.parsed.description,
-            "model": answer.model,
-            "input_tokens": answer.input_tokens,
-            "output_tokens": answer.output_tokens,
-            "cost_usd": answer.cost_usd,
-        }]  # fmt: skip
+        results = [r for r in results if r["timestamp"] != frame["timestamp"]] + [
+            {
+                "timestamp": frame["timestamp"],
+                "path": frame["path"],
+                "description": answer.parsed.description,
+                "model": answer.model,
+                "input_tokens": answer.input_tokens,
+                "output_tokens": answer.output_tokens,
+                "cost_usd": answer.cost_usd,
+            }
+        ]
         # Saved frame by frame: a crash later in the clip never pays for this one again.
         services.documents.update(path, {"frames": sorted(results, key=lambda r: r["timestamp"])})
     _finish(services, path, holder, results, error=None)
@@ -124,18 +129,28 @@ def _claim(
             if view.exists and view.data.get("status") != "done":
                 # Every frame was described by a delivery that died before saying so.
                 spent = round(sum(float(f.get("cost_usd") or 0) for f in frames), 8)
-                return Keep(None, {"status": "done", "error": None, **lease.freed(),
-                                   "cost_usd": spent})  # fmt: skip
+                return Keep(
+                    None, {"status": "done", "error": None, **lease.freed(), "cost_usd": spent}
+                )
             return Keep(None)
         if view.held:
             raise TransientError(f"{clip['name']}: its frames are being analysed")
-        return Take(frames, {
-            **view.data,
-            "clip": clip["name"], "bucket": clip.get("bucket"), "generation": job.generation,
-            "metadata": clip.get("metadata") or {}, "prompt": prompt_key, "model": job.model,
-            "provider": provider, "status": "running", "frames": frames,
-            "updated_at": SERVER_TIMESTAMP,
-        })  # fmt: skip
+        return Take(
+            frames,
+            {
+                **view.data,
+                "clip": clip["name"],
+                "bucket": clip.get("bucket"),
+                "generation": job.generation,
+                "metadata": clip.get("metadata") or {},
+                "prompt": prompt_key,
+                "model": job.model,
+                "provider": provider,
+                "status": "running",
+                "frames": frames,
+                "updated_at": SERVER_TIMESTAMP,
+            },
+        )
 
     return lease.claim(decide)
 
@@ -154,10 +169,12 @@ def _finish(
         # Status stays "running": the next delivery resumes after the frames saved so far.
         lease.release()
         return
-    lease.finish({
-        "status": "failed" if error else "done",
-        "error": error,
-        "frames": sorted(results, key=lambda r: r["timestamp"]),
-        "cost_usd": round(sum(float(r.get("cost_usd") or 0) for r in results), 8),
-        "updated_at": SERVER_TIMESTAMP,
-    })  # fmt: skip
+    lease.finish(
+        {
+            "status": "failed" if error else "done",
+            "error": error,
+            "frames": sorted(results, key=lambda r: r["timestamp"]),
+            "cost_usd": round(sum(float(r.get("cost_usd") or 0) for r in results), 8),
+            "updated_at": SERVER_TIMESTAMP,
+        }
+    )

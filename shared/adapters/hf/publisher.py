@@ -180,8 +180,7 @@ class HfHubPublisher:
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 30.0,
     ) -> None:
-        secret = settings.hf_token.get_secret_value() if settings.hf_token is not None else ""
-        self._token: str | None = secret.strip() or None
+        self._token = settings.hub_token()
         self._settings = settings
         # token=False, not None: without a configured token huggingface_hub would look for
         # one on the machine, and only PlatformSettings may say where credentials come from.
@@ -236,30 +235,13 @@ class HfHubPublisher:
             raise PermanentError(f"nothing to publish to {repo_id}: {folder!r} has no files")
         paths = {name: _path_in_repo(folder, name) for name in files}
         self._require_token(repo_id)
-        head = self._head(repo_id)
-        if head is None:
-            self._call(
-                "creating the dataset repo",
-                repo_id,
-                lambda: self._api.create_repo(
-                    repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True
-                ),
-            )
-            head = self._head(repo_id)
+        head = self._ensure_repo(repo_id, private=private)
 
         def commit() -> Any:
             # Fresh operations on every attempt: huggingface_hub marks them as used.
-            operations = [
-                CommitOperationAdd(path_in_repo=paths[name], path_or_fileobj=bytes(data))
-                for name, data in sorted(files.items())
-            ]
-            if card is not None:
-                operations.append(
-                    CommitOperationAdd(path_in_repo=README, path_or_fileobj=card.encode())
-                )
             return self._api.create_commit(
                 repo_id,
-                operations,
+                _commit_operations(paths, files, card),
                 commit_message=message,
                 repo_type=REPO_TYPE,
                 parent_commit=head,
@@ -317,6 +299,20 @@ class HfHubPublisher:
                 raise
 
         return self._call("reading the head of", repo_id, head)
+
+    def _ensure_repo(self, repo_id: str, *, private: bool) -> str | None:
+        """Create the dataset repo if it is missing; the commit at the head of main."""
+        head = self._head(repo_id)
+        if head is None:
+            self._call(
+                "creating the dataset repo",
+                repo_id,
+                lambda: self._api.create_repo(
+                    repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True
+                ),
+            )
+            head = self._head(repo_id)
+        return head
 
     def _first_entry(self, repo_id: str, folder: str, *, expand: bool) -> Any:
         def first() -> Any:
@@ -459,6 +455,19 @@ class HfHubPublisher:
         else:
             return TransientError(self._redact(f"{action} {repo_id}: HTTP {status}{detail}"))
         return PermanentError(self._redact(text))
+
+
+def _commit_operations(
+    paths: Mapping[str, str], files: Mapping[str, bytes], card: str | None
+) -> list[CommitOperationAdd]:
+    """One addition per file, in name order, and the README when there is a card."""
+    operations = [
+        CommitOperationAdd(path_in_repo=paths[name], path_or_fileobj=bytes(data))
+        for name, data in sorted(files.items())
+    ]
+    if card is not None:
+        operations.append(CommitOperationAdd(path_in_repo=README, path_or_fileobj=card.encode()))
+    return operations
 
 
 def _path_in_repo(folder: str, name: str) -> str:

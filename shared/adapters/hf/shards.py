@@ -103,8 +103,7 @@ class HfShardSource:
 
         from shared.adapters.hf.publisher import HfHubPublisher  # noqa: PLC0415
 
-        secret = settings.hf_token.get_secret_value() if settings.hf_token is not None else ""
-        self._token: str | None = secret.strip() or None
+        self._token = settings.hub_token()
         self._endpoint = settings.hf_endpoint.rstrip("/")
         # token=False, not None: huggingface_hub would otherwise look for a token on the
         # machine, and only PlatformSettings says where credentials come from.

@@ -5,17 +5,15 @@ generations, content types and metadata live in SQLite beside the message bus. A
 renames a finished temp file into place and records the new generation in the same locked
 transaction that publishes the GCS-style notification, so a crash never leaves an object
 without its event: a file found on disk with no record (or a changed one) is registered and
-announced by :meth:`LocalBlobStore.scan`.
+announced by :meth:`LocalBlobStore.scan`. Names, hashes and the upload and noncurrent-version
+folders are handled in :mod:`shared.adapters.local.blobfiles`.
 """
 
 from __future__ import annotations
 
-import base64
 import builtins
 import contextlib
-import hashlib
 import json
-import logging
 import os
 import sqlite3
 import stat
@@ -26,6 +24,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from shared.adapters.local.blobfiles import (
+    TMP_DIR,
+    check_name,
+    guess_type,
+    hash_file,
+    keep_version,
+    md5_base64,
+    remove_empty_folders,
+    remove_old_versions,
+    remove_stale_uploads,
+    version_path,
+    walk_files,
+)
 from shared.adapters.local.bus import SqliteMessageBus
 from shared.core.errors import (
     NotFoundError,
@@ -37,8 +48,6 @@ from shared.platform.events import storage_object_resource
 from shared.platform.runtime.catalog import storage_topic
 from shared.ports.blobstore import BlobInfo
 from shared.ports.bus import OutgoingMessage
-
-log = logging.getLogger("vidcurate.blobstore")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -55,36 +64,11 @@ CREATE TABLE IF NOT EXISTS objects (
 ) WITHOUT ROWID;
 """
 
-TMP_DIR = ".tmp"
-MAX_COMPONENT_BYTES = 255  # what a local file system allows in one path segment
-STALE_UPLOAD_SECONDS = 3600.0
-VERSIONS_DIR = ".versions"
-NONCURRENT_RETENTION_SECONDS = 7 * 24 * 3600.0  # like the buckets' lifecycle rule in terraform
 UNKNOWN_GENERATION = -1  # a file changed outside vidcurate and not registered yet
 
 
 class ChangingFileError(TransientError):
     """A file dropped by another program is still being written."""
-
-
-def _md5(data: bytes) -> str:
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
-
-
-def _check_name(bucket: str, name: str) -> None:
-    if not bucket or "/" in bucket or bucket.startswith("."):
-        raise PermanentError(f"invalid bucket name {bucket!r}")
-    parts = name.split("/")
-    if (
-        not name
-        or len(name.encode()) > 1024
-        or any(part in ("", ".", "..") for part in parts)
-        or "\n" in name
-        or "\r" in name
-        or "\x00" in name
-        or any(len(part.encode()) > MAX_COMPONENT_BYTES for part in parts)
-    ):
-        raise PermanentError(f"gs://{bucket}: object name {name!r} cannot be stored locally")
 
 
 class LocalBlobStore:
@@ -98,44 +82,11 @@ class LocalBlobStore:
         self._db.connection().executescript(SCHEMA)
         (root / TMP_DIR).mkdir(parents=True, exist_ok=True)
         self.deferred_files = 0
-        self._remove_stale_uploads()
-        self._remove_old_versions()
-
-    def _remove_stale_uploads(self) -> None:
-        # Temp files of writers killed before their rename; live writers' files are young.
-        horizon = time.time() - STALE_UPLOAD_SECONDS
-        for leftover in (self.root / TMP_DIR).glob("upload-*"):
-            with contextlib.suppress(FileNotFoundError):
-                if leftover.stat().st_mtime < horizon:
-                    leftover.unlink()
-
-    def _remove_old_versions(self) -> None:
-        horizon = time.time() - NONCURRENT_RETENTION_SECONDS
-        for entry in _walk_files(os.path.join(self.root, VERSIONS_DIR)):
-            with contextlib.suppress(FileNotFoundError):
-                if entry.stat(follow_symlinks=False).st_mtime < horizon:
-                    os.unlink(entry.path)
-
-    def _version_path(self, bucket: str, name: str, generation: int) -> Path:
-        return self.root / VERSIONS_DIR / bucket / f"{name}#{generation}"
-
-    def _keep_version(self, path: Path, bucket: str, name: str, generation: int) -> None:
-        """Keep a generation that stops being live, as the versioned cloud buckets do.
-
-        A hard link (no copy) taken before the replace; if the name is too long for a
-        version file, the old generation is simply not kept (it reads as not found).
-        """
-        target = self._version_path(bucket, name, generation)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.suppress(FileExistsError):
-                os.link(path, target)
-            os.utime(target)  # retention counts from when it became noncurrent
-        except OSError:
-            log.debug("could not keep gs://%s/%s#%s", bucket, name, generation)
+        remove_stale_uploads(root)
+        remove_old_versions(root)
 
     def _path(self, bucket: str, name: str) -> Path:
-        _check_name(bucket, name)
+        check_name(bucket, name)
         return self.root / bucket / name
 
     # --- reads ------------------------------------------------------------------------------
@@ -159,7 +110,7 @@ class LocalBlobStore:
                     if record[1] == before and path.stat().st_mtime_ns == before:
                         return data
             # Not live (or replaced while read): a noncurrent version, if kept.
-            return self._version_path(bucket, name, generation).read_bytes()
+            return version_path(self.root, bucket, name, generation).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise NotFoundError(f"{what} is not live and no noncurrent version is kept") from exc
 
@@ -185,7 +136,7 @@ class LocalBlobStore:
                         else:
                             live.close()
                 if handle is None:
-                    handle = self._version_path(bucket, name, generation).open("rb")
+                    handle = version_path(self.root, bucket, name, generation).open("rb")
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise NotFoundError(f"{what} is not live and no noncurrent version is kept") from exc
         with handle:
@@ -211,7 +162,7 @@ class LocalBlobStore:
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[BlobInfo]:
         """Objects under ``prefix`` in name order (files dropped by hand included)."""
-        _check_name(bucket, "x")
+        check_name(bucket, "x")
         base = self.root / bucket
         start = base / prefix.rsplit("/", 1)[0] if "/" in prefix else base
         if not start.is_dir():
@@ -291,13 +242,13 @@ class LocalBlobStore:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            md5_hash = _md5(data)
+            md5_hash = md5_base64(data)
             with self._db.write() as conn:
                 current = self._record(bucket, name, conn)
                 live = self._live_generation(path, current)
                 self._check_precondition(bucket, name, live, if_generation_match)
                 if current is not None and live == current[0].generation:
-                    self._keep_version(path, bucket, name, live)
+                    keep_version(self.root, path, bucket, name, live)
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(tmp, path)
@@ -420,7 +371,7 @@ class LocalBlobStore:
             before = path.stat()
             if not stat.S_ISREG(before.st_mode):
                 raise NotFoundError(f"gs://{bucket}/{name} is not a regular file")
-            size, md5_hash = _hash_file(path)
+            size, md5_hash = hash_file(path)
             after = path.stat()
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise NotFoundError(f"gs://{bucket}/{name} does not exist") from exc
@@ -437,7 +388,7 @@ class LocalBlobStore:
                 return current[0]  # another thread or process registered it meanwhile
             if (now.st_mtime_ns, now.st_size) != seen:
                 raise ChangingFileError(f"gs://{bucket}/{name} is still being written")
-            content_type = current[0].content_type if current else _guess_type(name)
+            content_type = current[0].content_type if current else guess_type(name)
             metadata = current[0].metadata if current else {}
             previous = current[0].generation if current else 0
             return self._commit_record(
@@ -453,9 +404,9 @@ class LocalBlobStore:
             if live:
                 self._check_precondition(bucket, name, live, if_generation_match)
                 if current is not None and live == current[0].generation:
-                    self._keep_version(path, bucket, name, live)
+                    keep_version(self.root, path, bucket, name, live)
                 path.unlink()
-                self._remove_empty_folders(bucket, path.parent)
+                remove_empty_folders(self.root, bucket, path.parent)
             conn.execute("DELETE FROM objects WHERE bucket=? AND name=?", (bucket, name))
             if current is not None:
                 # Announced like GCS does (OBJECT_DELETE, a bucket without versioning), in
@@ -463,17 +414,6 @@ class LocalBlobStore:
                 self._notify(conn, current[0], "OBJECT_DELETE")
         if not live:
             raise NotFoundError(f"gs://{bucket}/{name} does not exist")
-
-    def _remove_empty_folders(self, bucket: str, folder: Path) -> None:
-        # Objects have no folders in GCS: an empty one left behind would stop a later
-        # object from taking its name.
-        base = self.root / bucket
-        while folder != base and base in folder.parents:
-            try:
-                folder.rmdir()
-            except OSError:
-                return  # not empty (or gone): the folders above are not empty either
-            folder = folder.parent
 
     # --- watching ---------------------------------------------------------------------------
 
@@ -501,7 +441,7 @@ class LocalBlobStore:
                 .fetchall()
             )
             on_disk: set[str] = set()
-            for entry in _walk_files(base):
+            for entry in walk_files(base):
                 name = os.path.relpath(entry.path, base).replace(os.sep, "/")
                 on_disk.add(name)
                 try:
@@ -533,33 +473,3 @@ class LocalBlobStore:
                 return  # forgotten or re-created meanwhile
             conn.execute("DELETE FROM objects WHERE bucket=? AND name=?", (bucket, name))
             self._notify(conn, current[0], "OBJECT_DELETE")
-
-
-def _walk_files(folder: str) -> Iterator[os.DirEntry[str]]:
-    """Every file below ``folder`` (not following links into other folders)."""
-    try:
-        entries = list(os.scandir(folder))
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk_files(entry.path)
-        else:
-            yield entry
-
-
-def _hash_file(path: Path) -> tuple[int, str]:
-    """Size and base64 MD5 of a file, read in chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, base64.b64encode(digest.digest()).decode("ascii")
-
-
-def _guess_type(name: str) -> str:
-    import mimetypes  # noqa: PLC0415 (only files dropped by hand need a guess)
-
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"

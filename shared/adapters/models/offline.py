@@ -67,15 +67,19 @@ class OfflineProvider:
     def generate(self, request: ModelRequest[S]) -> ModelReply[S]:
         """A deterministic answer: the same request always gets the same reply."""
         text = "\n".join(p.text for p in request.parts if isinstance(p, TextPart))
-        media = [p.uri or f"{len(p.data or b'')} bytes" for p in request.parts
-                 if isinstance(p, MediaPart)]  # fmt: skip
+        media = [
+            p.uri or f"{len(p.data or b'')} bytes"
+            for p in request.parts
+            if isinstance(p, MediaPart)
+        ]
         prompt_name = request.labels.get("prompt_name", "")
         rule = offline_rule_for(prompt_name)
         if rule is not None:
             fields = dict(rule(request, text))
         else:
-            fields = _fill(request.schema, _digest(request.model, request.instructions, text,
-                                                   *media))  # fmt: skip
+            fields = _fill(
+                request.schema, _digest(request.model, request.instructions, text, *media)
+            )
         parsed = request.schema.model_validate(fields)
         reply = json.dumps(parsed.model_dump(mode="json"), ensure_ascii=False)
         return ModelReply(

@@ -71,6 +71,7 @@ from shared.platform.context import Context
 
 if TYPE_CHECKING:
     pass
+from shared.media.shards.errors import MAX_ERROR_CHARS, PullLimits
 from shared.media.shards.messages import (
     SHARD_PULLS,
     SHARD_SUFFIX,
@@ -86,7 +87,7 @@ from shared.media.shards.store import (
     _recorded_result,
     shard_state_path,
 )
-from shared.media.shards.tar import MAX_ERROR_CHARS, PullLimits, _ShardPull
+from shared.media.shards.tar import _ShardPull
 from shared.ports.datasets import ShardNotFoundError, ShardSource
 
 log = logging.getLogger("vidcurate.datasets")

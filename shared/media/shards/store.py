@@ -109,8 +109,19 @@ def shard_status(
     services: Context[MediaSettings], dataset: str | None = None
 ) -> list[dict[str, Any]]:
     """Every recorded shard (of ``dataset``), by dataset then shard, for ``vidcurate status``."""
-    fields = ("dataset", "shard", "status", "attempts", "samples", "clips_written",
-              "clips_present", "skipped", "error_count", "error", "updated_at")  # fmt: skip
+    fields = (
+        "dataset",
+        "shard",
+        "status",
+        "attempts",
+        "samples",
+        "clips_written",
+        "clips_present",
+        "skipped",
+        "error_count",
+        "error",
+        "updated_at",
+    )
     rows = [
         {key: doc.data.get(key) for key in fields}
         for doc in services.documents.iter_collection(DATASET_SHARDS)
@@ -148,12 +159,23 @@ def _claim(
                 f"{dataset}: shard {shard} is being pulled by another delivery "
                 f"(its lease ends {view.until.isoformat(timespec='seconds')})"
             )
-        return Take(None, {**view.data, "dataset": dataset, "shard": shard,
-                           "prefix": dataset_prefix(dataset), "status": "pulling",
-                           "attempts": int(view.data.get("attempts") or 0) + 1, "error": None,
-                           "error_type": None, **PullResult(dataset, shard, "").counts(),
-                           "started_at": SERVER_TIMESTAMP, "finished_at": None,
-                           "updated_at": SERVER_TIMESTAMP})  # fmt: skip
+        return Take(
+            None,
+            {
+                **view.data,
+                "dataset": dataset,
+                "shard": shard,
+                "prefix": dataset_prefix(dataset),
+                "status": "pulling",
+                "attempts": int(view.data.get("attempts") or 0) + 1,
+                "error": None,
+                "error_type": None,
+                **PullResult(dataset, shard, "").counts(),
+                "started_at": SERVER_TIMESTAMP,
+                "finished_at": None,
+                "updated_at": SERVER_TIMESTAMP,
+            },
+        )
 
     return _lease(services, path, holder).claim(decide)
 

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import re
 import tarfile
 import time
 import zlib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self, cast
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from shared.core.errors import (
     NotFoundError,
-    PermanentError,
     PreconditionFailedError,
     TransientError,
 )
@@ -28,7 +23,18 @@ from shared.platform.context import Context
 
 if TYPE_CHECKING:
     pass
+from shared.media.shards.errors import PullLimits, ShardCorruptError, ShardRejectedError
 from shared.media.shards.messages import dataset_prefix
+from shared.media.shards.samples import (
+    JSON_EXTENSION,
+    VIDEO_TYPES,
+    _is_video,
+    _json_object,
+    _object_name_problem,
+    _Sample,
+    _split_key,
+    sample_metadata,
+)
 from shared.media.shards.store import (
     RENEW_SECONDS,
     Phase,
@@ -42,103 +48,9 @@ from shared.media.shards.store import (
 log = logging.getLogger("vidcurate.datasets")
 
 
-VIDEO_TYPES: Mapping[str, str] = {
-    "mp4": "video/mp4",
-    "webm": "video/webm",
-    "mkv": "video/x-matroska",
-    "mov": "video/quicktime",
-    "avi": "video/x-msvideo",
-}
-"""Video extensions a sample's video member may have, and their content types."""
-
-
-JSON_EXTENSION = "json"
-
-
-MAX_METADATA_BYTES = 8 << 10
-"""Cloud Storage's limit on an object's custom metadata (keys and values together)."""
-
-
-MAX_OBJECT_NAME_BYTES = 1024  # Cloud Storage
-
-
-MAX_NAME_COMPONENT_BYTES = 255  # most file systems: the local backend stores names as paths
-
-
 MAX_EXTENDED_HEADER_BYTES = 1 << 20
 """Largest pax or GNU long-name header read. tarfile reads such headers whole before it
 returns the member they describe, so they are capped before that read."""
-
-
-MAX_ERROR_CHARS = 2000
-
-
-class ShardError(PermanentError):
-    """A shard that cannot be pulled as it is: the member where it happened, and why."""
-
-    def __init__(self, dataset: str, shard: str, member: str | None, reason: str) -> None:
-        self.dataset = dataset
-        self.shard = shard
-        self.member = member
-        self.reason = reason
-        super().__init__(self._text())
-
-    def _text(self) -> str:
-        raise NotImplementedError
-
-
-class ShardRejectedError(ShardError):
-    """A member that is unsafe (path, link, device) or over a limit; the pull stops."""
-
-    def _text(self) -> str:
-        return (
-            f"{self.dataset}: shard {self.shard}: member {_show(self.member)} rejected: "
-            f"{self.reason}; nothing after it was read"
-        )
-
-
-class ShardCorruptError(ShardError):
-    """The shard is truncated or not a readable tar archive."""
-
-    def _text(self) -> str:
-        where = f"at member {_show(self.member)}" if self.member else "at its start"
-        return f"{self.dataset}: shard {self.shard} is truncated or corrupt {where}: {self.reason}"
-
-
-def _show(name: str | None) -> str:
-    text = repr(name) if name is not None else "(none)"
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-class PullLimits(BaseModel):
-    """Caps on what one shard may hold; a shard over one is refused (ShardRejectedError)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_members: int = Field(100_000, gt=0, description="Members (files and folders).")
-    max_member_bytes: int = Field(4 << 30, gt=0, description="Size of one member.")
-    max_total_bytes: int = Field(64 << 30, gt=0, description="All members' sizes together.")
-    max_sample_bytes: int = Field(
-        4 << 30, gt=0, description="The video and JSON members of one sample: what is in memory."
-    )
-    max_json_bytes: int = Field(1 << 20, gt=0, description="A sample's JSON member.")
-    max_shard_bytes: int = Field(
-        64 << 30,
-        gt=0,
-        description=(
-            "The shard file itself, checked while it downloads (a function's /tmp is memory)."
-        ),
-    )
-
-
-@dataclass
-class _Sample:
-    """The members of one sample that are kept: its videos and its JSON, by extension."""
-
-    key: str
-    parts: dict[str, bytes] = field(default_factory=dict)
-    size: int = 0
-    problem: str | None = None
 
 
 class _ExtendedHeaderTooLargeError(Exception):
@@ -242,8 +154,12 @@ class _ShardPull:
 
     def record_failure(self, reason: str, error_type: str) -> None:
         """Record the shard as failed; never hides the error being raised."""
-        fields = {**self.result.counts(), "status": "failed", "error": reason,
-                  "error_type": error_type}  # fmt: skip
+        fields = {
+            **self.result.counts(),
+            "status": "failed",
+            "error": reason,
+            "error_type": error_type,
+        }
         try:
             _finish(self.services, self.path, self.holder, fields)
         except Exception:
@@ -503,8 +419,14 @@ class _ShardPull:
         ):
             return False
         try:
-            blobs.write(self.bucket, name, data, content_type=content_type, metadata=metadata,
-                        if_generation_match=current.generation if current else 0)  # fmt: skip
+            blobs.write(
+                self.bucket,
+                name,
+                data,
+                content_type=content_type,
+                metadata=metadata,
+                if_generation_match=current.generation if current else 0,
+            )
         except PreconditionFailedError as exc:
             raise TransientError(
                 f"gs://{self.bucket}/{name} changed while shard {self.shard} was being pulled; "
@@ -518,58 +440,3 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, tarfile.ReadError) and "unexpected end of data" in text:
         return "the archive ends inside this member (truncated)"
     return text
-
-
-def _split_key(name: str) -> tuple[str, str] | None:
-    """WebDataset's (key, extension): the path up to the first dot of the base name."""
-    folder, _, base = name.rpartition("/")
-    stem, dot, extension = base.partition(".")
-    if not stem or not dot or not extension:
-        return None
-    return (f"{folder}/{stem}" if folder else stem), extension.lower()
-
-
-def _is_video(extension: str) -> bool:
-    return extension.rsplit(".", 1)[-1] in VIDEO_TYPES
-
-
-def _json_object(data: bytes) -> Mapping[str, Any]:
-    try:
-        value = json.loads(data)
-    except (UnicodeError, ValueError, RecursionError) as exc:  # deep nesting: recursion
-        raise ValueError(f"is not valid JSON ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(value, dict):
-        raise ValueError(f"is a JSON {type(value).__name__}, not an object")
-    return value
-
-
-def sample_metadata(fields: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """Object metadata from a sample's JSON object, and the fields left out.
-
-    Strings, numbers and booleans become ``str(value)`` (as ``vidcurate videos add`` does),
-    ``null`` and nested values compact JSON. Fields are taken in order while keys and values
-    together fit :data:`MAX_METADATA_BYTES`; the sidecar object always holds the whole JSON.
-    """
-    metadata: dict[str, str] = {}
-    omitted: list[str] = []
-    used = 0
-    for key, value in fields.items():
-        if isinstance(value, str | int | float | bool):
-            text = str(value)
-        else:
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        cost = len(key.encode()) + len(text.encode())
-        if used + cost > MAX_METADATA_BYTES:
-            omitted.append(key)
-            continue
-        metadata[key] = text
-        used += cost
-    return metadata, omitted
-
-
-def _object_name_problem(name: str) -> str | None:
-    if len(name.encode()) > MAX_OBJECT_NAME_BYTES:
-        return f"object name {name[:80]!r}... is longer than {MAX_OBJECT_NAME_BYTES} bytes"
-    if any(len(part.encode()) > MAX_NAME_COMPONENT_BYTES for part in name.split("/")):
-        return f"a part of object name {name!r} is longer than {MAX_NAME_COMPONENT_BYTES} bytes"
-    return None

@@ -25,6 +25,7 @@ from shared.adapters.hf.shards import HfShardSource
 from shared.bootstrap import Context, build_context
 from shared.config import Settings
 from shared.core.errors import PermanentError, TransientError
+from shared.media.shards.errors import PullLimits, ShardCorruptError, ShardRejectedError
 from shared.media.shards.messages import SHARD_PULLS, ShardPullRequest, dataset_prefix
 from shared.media.shards.pull import (
     list_shards,
@@ -33,6 +34,7 @@ from shared.media.shards.pull import (
     resolve_shards,
     select_shards,
 )
+from shared.media.shards.samples import MAX_METADATA_BYTES, sample_metadata
 from shared.media.shards.store import (
     PullProgress,
     PullResult,
@@ -40,14 +42,7 @@ from shared.media.shards.store import (
     shard_state_path,
     shard_status,
 )
-from shared.media.shards.tar import (
-    MAX_EXTENDED_HEADER_BYTES,
-    MAX_METADATA_BYTES,
-    PullLimits,
-    ShardCorruptError,
-    ShardRejectedError,
-    sample_metadata,
-)
+from shared.media.shards.tar import MAX_EXTENDED_HEADER_BYTES
 from shared.ports.datasets import DatasetAccessError, DatasetNotFoundError, ShardNotFoundError
 
 DATASET = "acme/Egocentric-mini"

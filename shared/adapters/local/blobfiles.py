@@ -1,0 +1,134 @@
+"""The file side of the local blob store: object names, hashes, and the folders it keeps.
+
+Besides the bucket folders, ``LocalBlobStore`` keeps ``.tmp/`` (uploads being written, renamed
+into place when done) and ``.versions/`` (noncurrent generations, kept as hard links for a
+week like the versioned cloud buckets). These helpers take the store's root folder and hold
+no state of their own.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from shared.core.errors import PermanentError
+
+log = logging.getLogger("vidcurate.blobstore")
+
+TMP_DIR = ".tmp"
+MAX_COMPONENT_BYTES = 255  # what a local file system allows in one path segment
+STALE_UPLOAD_SECONDS = 3600.0
+VERSIONS_DIR = ".versions"
+NONCURRENT_RETENTION_SECONDS = 7 * 24 * 3600.0  # like the buckets' lifecycle rule in terraform
+
+
+def md5_base64(data: bytes) -> str:
+    """Base64 MD5 of ``data``, as GCS reports ``md5Hash``."""
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
+
+
+def check_name(bucket: str, name: str) -> None:
+    """PermanentError unless ``bucket`` and ``name`` can be a folder and a file path here."""
+    if not bucket or "/" in bucket or bucket.startswith("."):
+        raise PermanentError(f"invalid bucket name {bucket!r}")
+    parts = name.split("/")
+    if (
+        not name
+        or len(name.encode()) > 1024
+        or any(part in ("", ".", "..") for part in parts)
+        or "\n" in name
+        or "\r" in name
+        or "\x00" in name
+        or any(len(part.encode()) > MAX_COMPONENT_BYTES for part in parts)
+    ):
+        raise PermanentError(f"gs://{bucket}: object name {name!r} cannot be stored locally")
+
+
+def remove_stale_uploads(root: Path) -> None:
+    """Delete temp files of writers killed before their rename."""
+    # Live writers' files are young: only old ones can be leftovers.
+    horizon = time.time() - STALE_UPLOAD_SECONDS
+    for leftover in (root / TMP_DIR).glob("upload-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if leftover.stat().st_mtime < horizon:
+                leftover.unlink()
+
+
+def remove_old_versions(root: Path) -> None:
+    """Delete noncurrent versions kept longer than the retention."""
+    horizon = time.time() - NONCURRENT_RETENTION_SECONDS
+    for entry in walk_files(os.path.join(root, VERSIONS_DIR)):
+        with contextlib.suppress(FileNotFoundError):
+            if entry.stat(follow_symlinks=False).st_mtime < horizon:
+                os.unlink(entry.path)
+
+
+def version_path(root: Path, bucket: str, name: str, generation: int) -> Path:
+    """Where a noncurrent generation of an object is kept."""
+    return root / VERSIONS_DIR / bucket / f"{name}#{generation}"
+
+
+def keep_version(root: Path, path: Path, bucket: str, name: str, generation: int) -> None:
+    """Keep a generation that stops being live, as the versioned cloud buckets do.
+
+    A hard link (no copy) taken before the replace; if the name is too long for a
+    version file, the old generation is simply not kept (it reads as not found).
+    """
+    target = version_path(root, bucket, name, generation)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.link(path, target)
+        os.utime(target)  # retention counts from when it became noncurrent
+    except OSError:
+        log.debug("could not keep gs://%s/%s#%s", bucket, name, generation)
+
+
+def remove_empty_folders(root: Path, bucket: str, folder: Path) -> None:
+    """Remove ``folder`` and its parents inside the bucket while they are empty."""
+    # Objects have no folders in GCS: an empty one left behind would stop a later
+    # object from taking its name.
+    base = root / bucket
+    while folder != base and base in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (or gone): the folders above are not empty either
+        folder = folder.parent
+
+
+def walk_files(folder: str) -> Iterator[os.DirEntry[str]]:
+    """Every file below ``folder`` (not following links into other folders)."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from walk_files(entry.path)
+        else:
+            yield entry
+
+
+def hash_file(path: Path) -> tuple[int, str]:
+    """Size and base64 MD5 of a file, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, base64.b64encode(digest.digest()).decode("ascii")
+
+
+def guess_type(name: str) -> str:
+    """The content type of a file dropped by hand, from its name."""
+    import mimetypes  # noqa: PLC0415 (only files dropped by hand need a guess)
+
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
