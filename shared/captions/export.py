@@ -27,6 +27,7 @@ from shared.captions.settings import CaptionSettings
 from shared.captions.snapshot import MAX_LISTED_PROBLEMS, Snapshot, blocking_problems, take_snapshot
 from shared.captions.statistics import compute_statistics, export_timestamp
 from shared.captions.status import REVIEWED, STATUSES, Status
+from shared.captions.store import EXPORTS
 from shared.core.errors import AlreadyExistsError, PermanentError, PreconditionFailedError
 from shared.core.jsonio import encode_json, gc_paused
 from shared.core.text import utc_iso
@@ -35,9 +36,6 @@ from shared.ports import SERVER_TIMESTAMP, DocumentStore
 from shared.publishing import HUB_UPLOAD_REQUESTS, HubUploadRequest
 
 log = logging.getLogger("vidcurate.exports")
-
-
-EXPORTS = "exports"
 
 
 MAX_FOLDERS_PER_MINUTE = 50
@@ -290,9 +288,3 @@ def _write_once(
                 f"gs://{bucket}/{name} already exists: exports are never overwritten"
             ) from None
         put(existing.generation)
-
-
-def list_exports(documents: DocumentStore, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest exports with their state, for ``vidcurate status``."""
-    docs = documents.query(EXPORTS, order_by=[("folder", "desc")], limit=limit)
-    return [doc.data for doc in docs]

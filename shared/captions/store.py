@@ -58,3 +58,12 @@ def counted_lists(documents: DocumentStore, config_type: str) -> dict[str, dict[
         if valid is not None:
             counted[doc.id] = dict(valid)
     return counted
+
+
+EXPORTS = "exports"
+
+
+def list_exports(documents: DocumentStore, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest exports with their state, for ``vidcurate status``."""
+    docs = documents.query(EXPORTS, order_by=[("folder", "desc")], limit=limit)
+    return [doc.data for doc in docs]

@@ -225,7 +225,7 @@ def export_captions(
 
 
 def _report_hub_upload(console: Console, services: Context[Settings], folder: str) -> bool:
-    from shared.publishing.upload import hub_upload_status  # noqa: PLC0415 (only when publishing)
+    from shared.publishing.store import hub_upload_status  # noqa: PLC0415 (only when publishing)
 
     rows = [row for row in hub_upload_status(services.documents) if row.get("folder") == folder]
     if not rows:

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from shared.bootstrap import build_runtime, build_subscriber, provision_gcp
-from shared.captions.export import list_exports
 from shared.captions.progress import caption_progress
+from shared.captions.store import list_exports
 from shared.catalog import FUNCTIONS, function_spec
 from shared.cli.running import run_until_idle
 from shared.cli.session import JsonOption, console, err_console, session
@@ -22,15 +22,15 @@ from shared.cli.tables import dead_letters, print_costs, print_status
 from shared.config import Settings
 from shared.core.errors import NotFoundError
 from shared.llm.ledger import summarize_costs
-from shared.media.clips import CLIPS
 from shared.media.shards.store import shard_status
+from shared.media.store import CLIPS
 from shared.platform.context import Context
 from shared.platform.deadletters import list_dead_letters, replay_dead_letters
 from shared.platform.runtime.catalog import FunctionSpec
 from shared.platform.runtime.local import RuntimeStats
 from shared.platform.settings import BUCKET_ROLES
 from shared.ports import Subscriber
-from shared.publishing.upload import hub_upload_status
+from shared.publishing.store import hub_upload_status
 from shared.vision.store import ANALYSES
 
 dlq_app = typer.Typer(help="Inspect and replay dead-lettered messages.", no_args_is_help=True)

@@ -6,9 +6,10 @@ discovery) may use: where clips are indexed and how datasets are prefixed, the s
 model and the settings.
 """
 
-from shared.media.clips import CLIPS, clip_id, video_key
+from shared.media.clips import video_key
 from shared.media.sampling import Sampling
 from shared.media.settings import MediaSettings
 from shared.media.shards.messages import dataset_prefix
+from shared.media.store import CLIPS, clip_id
 
 __all__ = ["CLIPS", "MediaSettings", "Sampling", "clip_id", "dataset_prefix", "video_key"]

@@ -13,18 +13,11 @@ from typing import Any
 
 from shared.core.errors import NotFoundError, PermanentError
 from shared.media.settings import MediaSettings
+from shared.media.store import CLIPS, clip_id
 from shared.platform.context import Context
 from shared.ports import BlobInfo
 
-CLIPS = "clips"
-
-
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg"})
-
-
-def clip_id(bucket: str, name: str) -> str:
-    """The document id of a clip (object names may hold characters ids may not)."""
-    return hashlib.sha256(f"{bucket}/{name}".encode()).hexdigest()[:32]
 
 
 def video_key(name: str) -> str:

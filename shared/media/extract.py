@@ -24,10 +24,11 @@ from typing import Any, Literal
 from PIL import Image
 
 from shared.core.errors import NotFoundError, TransientError
-from shared.media.clips import CLIPS, clip_id, is_clip, video_key
+from shared.media.clips import is_clip, video_key
 from shared.media.decode import ClipInfo, VideoDecodeError, encode_jpeg, open_clip
 from shared.media.sampling import Sampling
 from shared.media.settings import MediaSettings
+from shared.media.store import CLIPS, clip_id
 from shared.platform.context import Context
 from shared.platform.events import StorageEvent
 from shared.platform.leases import Keep, Lease, Take, View

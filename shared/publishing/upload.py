@@ -15,7 +15,6 @@ even two racing commits cannot both land.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -31,11 +30,9 @@ from shared.ports import SERVER_TIMESTAMP, DocumentStore, HubPublisher
 from shared.publishing.card import README, render_dataset_card
 from shared.publishing.messages import HubUploadRequest
 from shared.publishing.settings import PublishingSettings
+from shared.publishing.store import hub_upload_path
 
 log = logging.getLogger("vidcurate.hub")
-
-
-HUB_UPLOADS = "hub_uploads"
 
 
 STATISTICS_PREFIX = "comprehensive_statistics_"
@@ -50,17 +47,6 @@ MAX_ERROR_CHARS = 2000
 
 
 _Recorded = dict[str, Any] | None  # the document of an upload done already, or None
-
-
-def hub_upload_path(
-    repo_id: str, folder: str, files: Iterable[str] | None = None, version: str | None = None
-) -> str:
-    """The status document of publishing ``folder`` (or some of its files, in a version) to
-    ``repo_id``."""
-    subject = f"{repo_id}/{folder}" + (f"#{','.join(sorted(files))}" if files else "")
-    subject += f"@{version}" if version else ""
-    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
-    return f"{HUB_UPLOADS}/{digest}"
 
 
 def upload_export(
@@ -97,26 +83,6 @@ def upload_export(
         extra={"labels": labels, "outcome": result["outcome"], "commit_oid": result["commit_oid"]},
     )
     return result
-
-
-def hub_upload_status(documents: DocumentStore) -> list[dict[str, Any]]:
-    """Every recorded upload (for ``vidcurate status``), by repo then newest folder first."""
-    fields = (
-        "repo_id",
-        "folder",
-        "state",
-        "attempts",
-        "commit_oid",
-        "commit_url",
-        "last_error",
-        "updated_at",
-    )
-    rows = [
-        {key: doc.data.get(key) for key in fields} for doc in documents.iter_collection(HUB_UPLOADS)
-    ]
-    rows.sort(key=lambda row: str(row["folder"] or ""), reverse=True)
-    rows.sort(key=lambda row: str(row["repo_id"] or ""))
-    return rows
 
 
 def _resolve_repo(request: HubUploadRequest, settings: PublishingSettings) -> str:

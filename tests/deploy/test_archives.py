@@ -40,17 +40,16 @@ from cloudevents.http import CloudEvent
 from support import free_port, read_log, stop_process_group, wait_until_listening
 
 from shared.adapters.local import build_local_services
-from shared.captions.export import EXPORTS
 from shared.captions.statistics import export_timestamp
-from shared.captions.store import task_doc_id, tasks_collection
+from shared.captions.store import EXPORTS, task_doc_id, tasks_collection
 from shared.catalog import FUNCTIONS
 from shared.config import Settings
 from shared.critiques.messages import ConsolidationRequest, CritiqueJob, CritiqueRequest
 from shared.critiques.store import items_collection, runs_path
 from shared.critiques.types import item_id
-from shared.media.clips import CLIPS, clip_id
 from shared.media.shards.messages import ShardPullRequest
 from shared.media.shards.store import shard_state_path
+from shared.media.store import CLIPS, clip_id
 from shared.platform.events import (
     STORAGE_ARCHIVED,
     pubsub_event_attributes,
@@ -61,7 +60,7 @@ from shared.platform.events import (
 from shared.platform.health import OBJECTS, PINGS, object_doc_id
 from shared.platform.runtime.catalog import FunctionSpec, StorageTrigger, TopicTrigger
 from shared.platform.runtime.entrypoint import FAILURES
-from shared.publishing.upload import hub_upload_path
+from shared.publishing.store import hub_upload_path
 from shared.vision.messages import AnalysisJob
 from shared.vision.plan import analysis_id
 from shared.vision.store import ANALYSES

@@ -6,7 +6,7 @@ from __future__ import annotations
 from clips import frame_number, make_clip
 from PIL import Image
 
-from shared.media.clips import CLIPS, clip_id
+from shared.media.store import CLIPS, clip_id
 
 
 def post(client, events, info, mode, content_type="video/mp4"):

@@ -19,7 +19,7 @@ from hubfake import DEFAULT_TOKEN, FakeHub, hub_server_fixture  # noqa: F401 (fi
 from shared.bootstrap import Context, build_context, use_context
 from shared.config import Settings
 from shared.platform.runtime.entrypoint import FAILURES
-from shared.publishing.upload import HUB_UPLOADS, hub_upload_path
+from shared.publishing.store import HUB_UPLOADS, hub_upload_path
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 REPO = "acme/clips"

@@ -25,7 +25,8 @@ from shared.core.errors import PermanentError, TransientError
 from shared.ports import HubPublisher
 from shared.publishing.card import CARD_BEGIN, CARD_END, render_dataset_card
 from shared.publishing.messages import HubUploadRequest
-from shared.publishing.upload import HUB_UPLOADS, hub_upload_path, hub_upload_status, upload_export
+from shared.publishing.store import HUB_UPLOADS, hub_upload_path, hub_upload_status
+from shared.publishing.upload import upload_export
 
 REPO = "acme/clips"
 FOLDER = "export_20261123_1405"
