@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Generic
@@ -364,11 +364,6 @@ def _log_retry(provider: str, model: str) -> Callable[[RetryCallState], None]:
         )
 
     return before_sleep
-
-
-def describe_providers(client: ModelClient, models: Iterable[str]) -> dict[str, str]:
-    """``model -> provider`` that would answer it (the demo and --dry-run say this)."""
-    return {model: client.provider_for(model).name for model in sorted(set(models))}
 
 
 def model_client(context: Context[LlmSettings]) -> ModelClient:

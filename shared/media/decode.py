@@ -66,15 +66,6 @@ class SampledFrame:
         return round(self.timestamp * 1000)
 
 
-@dataclass
-class SampleResult:
-    """Frames of one clip, and the targets that had none (at or past the end)."""
-
-    info: ClipInfo
-    frames: list[dict[str, Any]] = field(default_factory=list)
-    past_end: list[float] = field(default_factory=list)
-
-
 @contextmanager
 def open_clip(source: str | Path | IO[bytes], name: str | None = None) -> Iterator[Clip]:
     """Open a clip (a path or a seekable binary file, e.g. a bucket object's reader)."""

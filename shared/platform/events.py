@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -295,11 +294,6 @@ def pubsub_event_data(
     if delivery_attempt is not None:
         event_data["deliveryAttempt"] = delivery_attempt  # beside "message", as in a push body
     return event_data
-
-
-def new_event_id() -> str:
-    """A fresh, unique event id."""
-    return uuid.uuid4().hex
 
 
 def storage_event_from_notification(event: PubSubEvent) -> StorageEvent:

@@ -1,6 +1,6 @@
 """The hub publisher port over the Hugging Face Hub (``huggingface_hub.HfApi``).
 
-One retry layer, ours: every Hub call runs inside :meth:`HfHubPublisher._call`, a tenacity
+One retry layer, ours: every Hub call runs inside :meth:`HfHubPublisher.call`, a tenacity
 loop that retries 408, 429 and 5xx answers, timeouts and connection errors with jittered
 exponential backoff, honours ``Retry-After``, and stops after ``settings.hub_max_attempts``
 tries or ``settings.hub_max_seconds``, whichever comes first.
@@ -248,7 +248,7 @@ class HfHubPublisher:
             )
 
         try:
-            info = self._call("committing to", repo_id, commit)
+            info = self.call("committing to", repo_id, commit)
         except HubConflictError:
             landed = self._folder_commit(repo_id, folder)
             if landed is None:
@@ -283,7 +283,7 @@ class HfHubPublisher:
                 raise
             return response.content
 
-        return self._call(f"reading {path} from", repo_id, download)
+        return self.call(f"reading {path} from", repo_id, download)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -298,13 +298,13 @@ class HfHubPublisher:
                     return None
                 raise
 
-        return self._call("reading the head of", repo_id, head)
+        return self.call("reading the head of", repo_id, head)
 
     def _ensure_repo(self, repo_id: str, *, private: bool) -> str | None:
         """Create the dataset repo if it is missing; the commit at the head of main."""
         head = self._head(repo_id)
         if head is None:
-            self._call(
+            self.call(
                 "creating the dataset repo",
                 repo_id,
                 lambda: self._api.create_repo(
@@ -326,7 +326,7 @@ class HfHubPublisher:
                     return None
                 raise
 
-        return self._call(f"listing {folder} in", repo_id, first)
+        return self.call(f"listing {folder} in", repo_id, first)
 
     def _folder_commit(self, repo_id: str, folder: str) -> HubCommit | None:
         """The commit that last touched ``folder``, or None when it is not on the Hub."""
@@ -376,8 +376,11 @@ class HfHubPublisher:
 
         return before_sleep
 
-    def _call(self, action: str, repo_id: str, fn: Callable[[], T]) -> T:
-        """Run one Hub call under our retry layer and translate what escapes it."""
+    def call(self, action: str, repo_id: str, fn: Callable[[], T]) -> T:
+        """Run one Hub call under our retry layer and translate what escapes it.
+
+        The one retry layer of every Hub request: the shard source reads datasets through it
+        too (``shared/adapters/hf/shards.py``)."""
         _ensure_single_try_client()
         settings = self._settings
         retrying = Retrying(

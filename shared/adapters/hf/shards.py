@@ -187,7 +187,7 @@ class HfShardSource:
 
     def _retrying(self, action: str, dataset: str, fn: Callable[[], T]) -> T:
         # The publisher's retry layer, reused as is so that the Hub has one retry policy.
-        return self._hub._call(action, dataset, fn)
+        return self._hub.call(action, dataset, fn)
 
     def _raise_refused(self, exc: HfHubHTTPError, action: str, dataset: str) -> None:
         """Raise our error for the Hub refusing a read; return when the Hub adapter's
