@@ -68,7 +68,7 @@ def ingest(
 def export_(
     export_dir: Annotated[
         Path, typer.Option("--export-dir", help="Where export_YYYYMMDD_HHMM/ is written.")
-    ] = Path("exports"),
+    ] = Path("caption_export"),
     config_type: Annotated[str, typer.Option("--config-type", help="Task set to export.")] = (
         "default"
     ),

@@ -180,6 +180,22 @@ def test_export_flags_behave_as_the_original_script(tmp_path):
     assert "hf_dataset" in bad.output
 
 
+def test_export_writes_to_caption_export_by_default(tmp_path, monkeypatch):
+    # GIVEN an ingested campaign and a working directory
+    campaign = tmp_path / "campaign"
+    generate_campaign(campaign, videos=20, seed=3)
+    run(tmp_path / "home", "ingest", str(campaign))
+    monkeypatch.chdir(tmp_path)
+
+    # WHEN the export is asked for without --export-dir
+    run(tmp_path / "home", "export", "--ignore-errors")
+
+    # THEN the folder lies in ./caption_export
+    (folder,) = (tmp_path / "caption_export").iterdir()
+    assert folder.name.startswith("export_")
+    assert any(p.name.startswith("all_videos_with_captions_") for p in folder.iterdir())
+
+
 def test_a_bad_global_option_fails_in_one_line(tmp_path):
     result = runner.invoke(app, ["--home", str(tmp_path), "--backend", "bogus", "status"])
 
