@@ -60,10 +60,18 @@ def videos_add(
 
 @videos_app.command("pull")
 def videos_pull(
-    dataset: Annotated[str, typer.Option("--dataset", help="Hugging Face dataset OWNER/NAME.")],
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="Hugging Face dataset OWNER/NAME (default: VIDCURATE_HF_VIDEO_DATASET).",
+        ),
+    ] = None,
     shard: Annotated[
         list[str] | None,
-        typer.Option("--shard", help="Shard index (in the sorted .tar list) or file name."),
+        typer.Option(
+            "--shard", help="Shard index (in the sorted .tar list) or file name (default: 0)."
+        ),
     ] = None,
     all_shards: Annotated[bool, typer.Option("--all", help="Every shard of the dataset.")] = False,
     force: Annotated[
@@ -71,10 +79,16 @@ def videos_pull(
     ] = False,
 ) -> None:
     """Download whole tar shards and stream their clips (with their JSON) into the bucket."""
-    if not shard and not all_shards:
-        raise typer.BadParameter("name at least one --shard, or --all", param_hint="--shard")
+    # Without --shard or --all, the first shard: a dataset is tried on one shard first.
+    selectors = shard or ([] if all_shards else ["0"])
     with session() as services:
-        failed = pull(console, services, dataset, shard or [], all_shards=all_shards, force=force)
+        name = dataset or services.settings.hf_video_dataset
+        if not name:
+            raise typer.BadParameter(
+                "name the dataset (OWNER/NAME), or set VIDCURATE_HF_VIDEO_DATASET",
+                param_hint="--dataset",
+            )
+        failed = pull(console, services, name, selectors, all_shards=all_shards, force=force)
     exit_if(failed)
 
 

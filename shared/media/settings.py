@@ -30,3 +30,10 @@ class MediaSettings(PlatformSettings):
     frame_max_side: int | None = Field(
         None, ge=16, description="Scale frames down to this longer side (None: as decoded)."
     )
+    hf_video_dataset: str | None = Field(
+        None,
+        description=(
+            "The Hugging Face video dataset (OWNER/NAME) that `vidcurate videos pull` reads "
+            "when --dataset is not given (VIDCURATE_HF_VIDEO_DATASET)."
+        ),
+    )

@@ -917,14 +917,20 @@ def test_cli_videos_pull_stores_the_clips_and_samples_their_frames(
         services.close()
     again = runner.invoke(app, ["--home", str(home), "videos", "pull", "--dataset", DATASET,
                                 "--shard", "0"], env=env)  # fmt: skip
-    nothing = runner.invoke(app, ["--home", str(home), "videos", "pull", "--dataset", DATASET],
-                            env=env)  # fmt: skip
+    by_default = runner.invoke(app, ["--home", str(home), "videos", "pull"],
+                               env={**env, "VIDCURATE_HF_VIDEO_DATASET": DATASET})  # fmt: skip
+    no_dataset = runner.invoke(app, ["--home", str(home), "videos", "pull"], env=env)
     missing = runner.invoke(app, ["--home", str(home), "videos", "pull", "--dataset",
                                   "acme/none", "--all"], env=env)  # fmt: skip
 
     assert first.exit_code == 0, first.output
     assert again.exit_code == 0, again.output
-    assert nothing.exit_code == 2
+    # without --dataset and --shard: the configured dataset's shard 0 (pulled already)
+    assert by_default.exit_code == 0, by_default.output
+    assert SHARD_0.rsplit("/", 1)[-1] in by_default.output
+    assert "already" in by_default.output
+    assert no_dataset.exit_code == 2
+    assert "VIDCURATE_HF_VIDEO_DATASET" in no_dataset.output
     assert missing.exit_code == 1
     services = build_context(make_settings(hub, home))
     try:
