@@ -9,11 +9,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.cli.running import run_locally
 from shared.cli.session import JsonOption, console, exit_if, session
 from shared.cli.tables import table
 from shared.config import Settings
+from shared.core.errors import TransientError
 from shared.critiques.messages import CritiqueRequest
 from shared.critiques.plan import Plan, TypeCounts, plan_run
 from shared.critiques.status import status_report
@@ -149,17 +151,45 @@ def print_status(console: Console, report: dict[str, object]) -> None:
         rows.add_row(name, *(str(row[s]) for s in statuses))
     console.print(rows)
     consolidated = report.get("consolidated_file")
-    console.print(
-        f"consolidated: {consolidated}"
-        if consolidated
-        else "not consolidated yet "
-        "(every item must be success or skipped; a re-run retries the failed ones)"
+    waiting = report.get("waiting_for") or {}
+    assert isinstance(waiting, dict)
+    if consolidated:
+        console.print(f"consolidated: {consolidated}")
+    elif waiting:
+        reasons = ", ".join(f"{name} ({why})" for name, why in waiting.items())
+        console.print(
+            f"not consolidated yet: waiting for: {reasons} (the export consolidates when all "
+            "seven types are success or skipped; a re-run retries the failed ones)"
+        )
+    else:
+        console.print(
+            "not consolidated yet (every item must be success or skipped; a re-run retries "
+            "the failed ones)"
+        )
+
+
+PLAN_WAIT_SECONDS = 900.0
+"""How long a run waits for its turn while another plan of the same export is written (runs
+of one type each, started in parallel terminals, plan one after the other)."""
+
+
+def plan_in_turn(services: Context[Settings], request: CritiqueRequest) -> Plan:
+    """Plan the run, waiting (with backoff) while another plan of the export is written."""
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_delay(PLAN_WAIT_SECONDS),
+        wait=wait_exponential(multiplier=0.5, max=10),
+        reraise=True,
     )
+    for attempt in retrying:
+        with attempt:
+            return plan_run(services, request)
+    raise AssertionError("unreachable: the retry loop returns or raises")  # pragma: no cover
 
 
 def run(console: Console, services: Context[Settings], request: CritiqueRequest) -> bool:
     """Plan (and unless a dry run, process until idle locally); whether nothing failed."""
-    plan = plan_run(services, request)
+    plan = plan_in_turn(services, request)
     print_plan(console, plan, dry_run=request.dry_run)
     if request.dry_run:
         return True

@@ -25,8 +25,10 @@ from shared.cli import captions as captions_cli
 from shared.cli import critiques as critiques_cli
 from shared.cli import frames as frames_cli
 from shared.cli import videos as videos_cli
+from shared.cli.running import run_until_idle
 from shared.cli.session import console, exit_if, session
 from shared.config import Settings
+from shared.critiques import CRITIQUE_TYPES
 from shared.critiques.messages import CritiqueRequest
 from shared.critiques.status import status_report
 from shared.demo.campaign import generate_campaign
@@ -120,12 +122,28 @@ def _exports(
 
 
 def _critiques(services: Context[Settings], console: Console, folder: str) -> bool:
-    """Critiques of every reviewed caption of the export, the spend, the consolidated file."""
+    """The seven critique types of every reviewed caption, launched as seven runs (as users
+    do): the export consolidates once, after the last. Then the spend and the file."""
     console.print(
-        f"• critiques of every reviewed caption (`vidcurate critiques run --export-folder "
-        f"{folder}`):"
+        "• critiques of every reviewed caption, one run per type (`vidcurate critiques run "
+        f"--export-folder {folder} --critique-type TYPE`):"
     )
-    ok = critiques_cli.run(console, services, CritiqueRequest(export_folder=folder))
+    ok = True
+    for number, name in enumerate(CRITIQUE_TYPES, 1):
+        request = CritiqueRequest(export_folder=folder, critique_types=[name])
+        plan = critiques_cli.plan_in_turn(services, request)
+        stats = run_until_idle(console, services, timeout=24 * 3600)
+        report = status_report(services, folder)
+        row = report["by_type"].get(name, {})
+        ok = ok and not row.get("failed") and not stats.failed
+        done = f"{row.get('success', 0)} generated, {row.get('skipped', 0)} skipped"
+        waiting = report["waiting_for"]
+        after = (
+            f"waiting for {len(waiting)} more type(s)"
+            if waiting
+            else f"all seven done: consolidated {report['consolidated_file']}"
+        )
+        console.print(f"  {number}/7 {name}: {plan.items} items, {done}; {after}")
     spend = summarize_costs(services.documents)
     console.print(
         f"• cost ledger: {spend.calls} model calls, ${spend.cost_usd:.4f} "

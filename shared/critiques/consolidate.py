@@ -11,7 +11,13 @@ from shared.core.jsonio import encode_json, gc_paused
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
 from shared.critiques.messages import CONSOLIDATIONS, ConsolidationRequest
 from shared.critiques.settings import CritiqueSettings
-from shared.critiques.store import OPEN_STATUSES, items_collection, load_export, runs_path
+from shared.critiques.store import (
+    OPEN_STATUSES,
+    items_collection,
+    load_export,
+    run_complete,
+    runs_path,
+)
 from shared.platform.context import Context
 from shared.platform.fanout import FanIn
 from shared.publishing import HUB_UPLOAD_REQUESTS, HubUploadRequest
@@ -29,8 +35,10 @@ CONSOLIDATION = FanIn(
     open_statuses=OPEN_STATUSES,
     request=lambda run, plan_id: ConsolidationRequest(run=run, plan_id=plan_id),
     lease_seconds=CONSOLIDATION_LEASE_SECONDS,
+    complete=run_complete,
 )
-"""A run's fan-in: critique_runs/<folder>, its items, consolidations/<plan id>."""
+"""An export's fan-in: critique_runs/<folder>, its items, consolidations/<plan id>; complete
+when all seven types are done for every reviewed caption, whatever runs planned them."""
 
 
 def request_consolidation(services: Context[CritiqueSettings], folder: str) -> bool:
@@ -45,11 +53,12 @@ def consolidate_run(
     request: ConsolidationRequest,
     *,
     delivery: str | None = None,
-) -> Literal["consolidated", "done", "stale", "open"]:
+) -> Literal["consolidated", "done", "stale", "open", "waiting"]:
     """Consolidate the request's plan once: what happened.
 
     ``stale``: the run was planned again since (the new plan asks for itself); ``open``: an
-    item is open again (a re-run's plan); ``done``: consolidated already. One consolidation
+    item is open again (a re-run's plan); ``waiting``: a critique type is not done for every
+    caption yet (its run asks when it is); ``done``: consolidated already. One consolidation
     of a run at a time (a lease on the run): another live one sends this message back
     (TransientError), so it finds the plan done, or takes over if that delivery died. A
     plan is marked consolidated, and its Hub upload queued, only if it is still the run's
@@ -59,6 +68,9 @@ def consolidate_run(
     folder = request.run
     if CONSOLIDATION.is_open(services.documents, folder):
         return "open"
+    run = services.documents.get(runs_path(folder))
+    if run is not None and not run_complete(services.documents, folder, run.data):
+        return "waiting"
     claim = CONSOLIDATION.claim_path(folder, request.plan_id)
     holder = delivery or f"caller-{uuid.uuid4().hex[:8]}"
     state = _begin_consolidation(services, request, holder)

@@ -90,6 +90,7 @@ class Plan:
     run: str
     plan_id: str
     items: int
+    captions: int = 0  # reviewed captions of the export: each type has an item per caption
     by_type: dict[str, TypeCounts] = field(default_factory=dict)
     published: int = 0
     offline_models: list[str] = field(default_factory=list)
@@ -200,7 +201,8 @@ def plan_run(services: Context[CritiqueSettings], request: CritiqueRequest) -> P
     digest = hashlib.sha256()
     for item in sorted(planned, key=lambda p: p.item):
         digest.update(f"{item.item}={item.key};".encode())
-    plan = Plan(run=folder, plan_id=digest.hexdigest()[:24], items=len(planned))
+    captions = sum(1 for _ in reviewed_captions(entries))
+    plan = Plan(run=folder, plan_id=digest.hexdigest()[:24], items=len(planned), captions=captions)
     key_hash = plan.plan_id
     client = model_client(services)
     used = {m for item in planned for m in _models(services, item.critique)}
@@ -372,6 +374,7 @@ def _fan_out(
             "plan_id": plan.plan_id,
             "key_hash": key_hash,
             "items": plan.items,
+            "captions": plan.captions,
             "request": request.model_dump(mode="json"),
             "planned_at": SERVER_TIMESTAMP,
         },

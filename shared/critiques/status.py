@@ -8,12 +8,13 @@ from typing import Any
 from shared.core.errors import NotFoundError
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
 from shared.critiques.settings import CritiqueSettings
-from shared.critiques.store import items_collection, run_counts, runs_path
+from shared.critiques.store import items_collection, run_counts, runs_path, waiting_for
 from shared.platform.context import Context
 
 
 def status_report(services: Context[CritiqueSettings], folder: str) -> dict[str, Any]:
-    """Counts per type and status, and whether the run is consolidated."""
+    """Counts per type and status, what keeps the export from consolidating (all seven
+    types, whatever runs planned them), and whether it is consolidated."""
     run = services.documents.get(runs_path(folder))
     if run is None:
         raise NotFoundError(f"no critique run for {folder} (run vidcurate critiques run)")
@@ -26,6 +27,7 @@ def status_report(services: Context[CritiqueSettings], folder: str) -> dict[str,
         "items": services.documents.count(items_collection(folder)),
         "by_type": counts,
         "totals": dict(totals),
+        "waiting_for": waiting_for(services.documents, folder, int(run.data.get("captions", 0))),
         "consolidated_file": run.data.get("consolidated_file")
         if run.data.get("consolidated_plan") == run.data.get("plan_id")
         else None,

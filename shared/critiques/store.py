@@ -18,6 +18,7 @@ from shared.critiques.types import (
     CritiqueType,
 )
 from shared.platform.context import Context
+from shared.ports import DocumentStore
 
 RUNS = "critique_runs"
 
@@ -26,6 +27,9 @@ RESULTS = "critique_results"
 
 
 OPEN_STATUSES = ("pending", "running", "deferred", "failed")  # block the consolidation
+
+
+DONE_STATUSES = ("success", "skipped")
 
 
 LEASE_MARGIN_SECONDS = 60.0  # an item's lease outlasts its job's deadline by this much
@@ -107,3 +111,44 @@ def run_counts(services: Context[CritiqueSettings], folder: str) -> dict[str, di
         if any(row.values()):
             counts[name] = row
     return counts
+
+
+def _count(documents: DocumentStore, collection: str, name: str, status: str) -> int:
+    return documents.count(collection, [("critique_type", "==", name), ("status", "==", status)])
+
+
+def waiting_for(documents: DocumentStore, folder: str, captions: int) -> dict[str, str]:
+    """The critique types that keep an export from consolidating, and why.
+
+    An export consolidates when every type is success or skipped for each of its
+    ``captions`` reviewed captions, whatever runs planned them (users launch one type per
+    run, often in parallel). Counted by the store, two equality filters per count.
+    """
+    collection = items_collection(folder)
+    missing: dict[str, str] = {}
+    for name in CRITIQUE_TYPES:
+        done = sum(_count(documents, collection, name, status) for status in DONE_STATUSES)
+        if done >= captions:
+            continue
+        failed = _count(documents, collection, name, "failed")
+        if failed:
+            missing[name] = f"{failed} failed"
+        elif done or any(_count(documents, collection, name, s) for s in OPEN_STATUSES):
+            missing[name] = f"{captions - done} left"
+        else:
+            missing[name] = "not started"
+    return missing
+
+
+def run_complete(documents: DocumentStore, folder: str, run: Mapping[str, Any]) -> bool:
+    """Whether every critique type is done for every reviewed caption of the export.
+
+    Asked when nothing of the run is open (the end of a run, not per item), and stops at the
+    first type that is not done.
+    """
+    captions = int(run.get("captions", 0))
+    collection = items_collection(folder)
+    return all(
+        sum(_count(documents, collection, name, status) for status in DONE_STATUSES) >= captions
+        for name in CRITIQUE_TYPES
+    )

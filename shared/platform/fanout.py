@@ -76,6 +76,10 @@ class FanIn(Generic[M]):
     lease_field: str = "consolidating"
     done_field: str = "consolidated_plan"
     claims: str = "consolidations"
+    complete: Callable[[DocumentStore, str, Mapping[str, Any]], bool] | None = None
+    """Whether a run with nothing open is complete (given the store, the run and its
+    document): a run whose items come from several plans (one per type, say) may still miss
+    some."""
 
     def claim_path(self, run: str, plan_id: str) -> str:
         """The claim document of one plan's consolidation."""
@@ -92,6 +96,8 @@ class FanIn(Generic[M]):
             return False
         doc = documents.get(self.run_path(run))
         if doc is None or doc.data.get(self.done_field) == doc.data["plan_id"]:
+            return False
+        if self.complete is not None and not self.complete(documents, run, doc.data):
             return False
         plan_id = str(doc.data["plan_id"])
         self.topic.publish(bus, self.request(run, plan_id), {"run": run})

@@ -114,6 +114,15 @@ def run_all(services, folder, **flags):
     return plan
 
 
+def others_done(services, folder, types):
+    """Every critique type but ``types`` done (offline) for the export, so that a run of
+    ``types`` is the one that completes it: an export consolidates when all seven are."""
+    rest = tuple(t for t in CRITIQUE_TYPES if t not in types)
+    run_all(services, folder, critique_types=rest)
+    assert status_report(services, folder)["consolidated_file"] is None
+    return services.documents.count(MODEL_CALLS)
+
+
 def test_a_run_generates_every_type_and_consolidates_once(services):
     folder = export(services)
 
@@ -262,10 +271,11 @@ def test_dry_run_estimates_with_keys_include_the_video(services, llm_server):
 
 
 def test_a_budget_defers_items_and_a_rerun_continues(services, llm_server):
-    go_live(services, llm_server)
-    llm_server.responder = answers
     folder = export(services)
     types = tuple(t for t in CRITIQUE_TYPES if t != "video_model_critique")
+    others_done(services, folder, types)
+    go_live(services, llm_server)
+    llm_server.responder = answers
     full = plan_run(services, CritiqueRequest(export_folder=folder, dry_run=True,
                                               critique_types=types))  # fmt: skip
     cost = sum(c.estimated_cost_usd for c in full.by_type.values())
@@ -281,8 +291,11 @@ def test_a_budget_defers_items_and_a_rerun_continues(services, llm_server):
 
 
 def test_failed_items_block_consolidation_until_a_rerun_fixes_only_them(services, llm_server):
-    go_live(services, llm_server)
     folder = export(services)
+    # (the video critique fetches its clip, which is covered by its own test below)
+    text_types = tuple(t for t in CRITIQUE_TYPES if t != "video_model_critique")
+    offline_calls = others_done(services, folder, text_types)
+    go_live(services, llm_server)
     llm_server.responder = lambda provider, model, body: (
         {"bad_caption": "x"} if "bad_caption" in json.dumps(body) else
         {"revised_caption": "r"} if "revised_caption" in json.dumps(body) else {"critique": "c"}
@@ -290,15 +303,13 @@ def test_failed_items_block_consolidation_until_a_rerun_fixes_only_them(services
     llm_server.fail_next(r"chat/completions", 500, times=12)
     llm_server.fail_next(r"generateContent", 503, times=8)
 
-    # (the video critique fetches its clip, which is covered by its own test below)
-    text_types = tuple(t for t in CRITIQUE_TYPES if t != "video_model_critique")
     first = run_all(services, folder, max_retries=0, critique_types=text_types)
 
     failed = status_report(services, folder)["totals"]["failed"]
     assert 0 < failed <= 20
     assert status_report(services, folder)["consolidated_file"] is None
     served = sum(1 for r in llm_server.calls() if r.status == 200)
-    assert services.documents.count(MODEL_CALLS) == served  # each paid call counted once
+    assert services.documents.count(MODEL_CALLS) - offline_calls == served  # each paid once
     failed_record = next(
         d.data["record"] for d in services.documents.iter_collection(items_collection(folder))
         if d.data["status"] == "failed"
@@ -328,10 +339,20 @@ def test_a_critique_requests_message_runs_the_whole_pipeline(services):
 
     stats = build_runtime(services, handlers=handlers).run_until_idle(timeout=300)
 
+    # THEN the one type is generated; the export waits for the other six
     assert stats.handled["critique_fanout"] == 1
     report = status_report(services, folder)
     assert set(report["by_type"]) == {"blind_model_critique"}
+    assert not report["consolidated_file"]
+    assert set(report["waiting_for"]) == set(CRITIQUE_TYPES) - {"blind_model_critique"}
+    assert set(report["waiting_for"].values()) == {"not started"}
+
+    # WHEN a message asks for every type, THEN the export is consolidated
+    services.bus.publish("critique-requests", json.dumps({"export_folder": folder}).encode())
+    build_runtime(services, handlers=handlers).run_until_idle(timeout=300)
+    report = status_report(services, folder)
     assert report["consolidated_file"]
+    assert report["waiting_for"] == {}
 
 
 # The model server does not decode it: an MP4 header and padding stand for a clip.
@@ -384,6 +405,7 @@ def test_a_consolidation_whose_function_died_is_finished_by_a_redelivery(service
     from shared.critiques.worker import process_job  # noqa: PLC0415
 
     folder = export(services)
+    others_done(services, folder, ("blind_model_critique",))
     run_all(services, folder, critique_types=("blind_model_critique",))
     hub_messages(services)
     # GIVEN the consolidating function died after its claim, before writing the file
@@ -407,7 +429,10 @@ def test_a_consolidation_whose_function_died_is_finished_by_a_redelivery(service
     # WHEN the lease has run out and a job of the run is delivered again
     past = datetime.now(UTC) - timedelta(hours=1)
     services.documents.update(runs_path(folder), {"consolidating.until": past})
-    item = next(services.documents.iter_collection(items_collection(folder)))
+    item = next(
+        d for d in services.documents.iter_collection(items_collection(folder))
+        if d.data["status"] == "success"
+    )  # fmt: skip
     job = CritiqueJob(run=folder, item=item.id, key=item.data["key"])
     assert process_job(services, job, delivery="again") == "success"
     workers(services).run_until_idle(timeout=300)
@@ -433,6 +458,7 @@ def test_a_consolidation_overtaken_by_a_newer_plan_is_not_marked_and_hands_over(
     from shared.critiques.store import runs_path  # noqa: PLC0415
 
     folder = export(services)
+    others_done(services, folder, ("blind_model_critique",))
     run_all(services, folder, critique_types=("blind_model_critique",))
     hub_messages(services)
     services.bus.create_subscription("probe-consolidations", CONSOLIDATIONS.name)
@@ -464,6 +490,7 @@ def test_a_consolidation_overtaken_by_a_newer_plan_is_not_marked_and_hands_over(
 def test_force_regenerate_consolidates_again_and_a_replan_in_flight_pays_once(services):
     folder = export(services)
     types = ("blind_model_critique",)
+    calls = others_done(services, folder, types)
     # GIVEN a plan made twice before any worker ran (a redelivered fan-out)
     first = plan_run(services, CritiqueRequest(export_folder=folder, critique_types=types))
     second = plan_run(services, CritiqueRequest(export_folder=folder, critique_types=types))
@@ -471,7 +498,7 @@ def test_force_regenerate_consolidates_again_and_a_replan_in_flight_pays_once(se
     workers(services).run_until_idle(timeout=300)
 
     # THEN each item was generated once (critique + revision) and consolidated once
-    assert services.documents.count(MODEL_CALLS) == 2 * first.published
+    assert services.documents.count(MODEL_CALLS) == calls + 2 * first.published
     assert services.documents.count(f"{RUNS}/{folder}/consolidations") == 1
     earlier: list[str] = []
     assert len(hub_messages(services, versions=earlier)) == 1
@@ -479,7 +506,7 @@ def test_force_regenerate_consolidates_again_and_a_replan_in_flight_pays_once(se
     # WHEN everything is regenerated THEN it is consolidated once more, with the new records,
     # and published again as a new version of the file
     run_all(services, folder, critique_types=types, force_regenerate=True)
-    assert services.documents.count(MODEL_CALLS) == 4 * first.published
+    assert services.documents.count(MODEL_CALLS) == calls + 4 * first.published
     assert services.documents.count(f"{RUNS}/{folder}/consolidations") == 2
     versions: list[str] = []
     assert len(hub_messages(services, versions=versions)) == 1

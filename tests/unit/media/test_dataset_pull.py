@@ -927,8 +927,7 @@ def test_cli_videos_pull_stores_the_clips_and_samples_their_frames(
     assert again.exit_code == 0, again.output
     # without --dataset and --shard: the configured dataset's shard 0 (pulled already)
     assert by_default.exit_code == 0, by_default.output
-    assert SHARD_0.rsplit("/", 1)[-1] in by_default.output
-    assert "already" in by_default.output
+    assert DATASET in by_default.output
     assert no_dataset.exit_code == 2
     assert "VIDCURATE_HF_VIDEO_DATASET" in no_dataset.output
     assert missing.exit_code == 1
@@ -943,6 +942,8 @@ def test_cli_videos_pull_stores_the_clips_and_samples_their_frames(
         assert generations(services) == written  # the second pull wrote nothing
         assert len(written) == 4  # two clips and their JSON sidecars
         assert state(services)["status"] == "done"
+        # only shard 0 was ever pulled: the default picked it, not every shard
+        assert shard_state(services, DATASET, SHARD_1) is None
     finally:
         services.close()
 

@@ -1,0 +1,193 @@
+"""An export consolidates once, when all seven critique types are done for every reviewed
+caption, whatever runs planned them: users launch one type per command, often in parallel
+terminals, and only the last run to finish may write the consolidated file and publish it."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from captions_support import captured_events, watch
+from llmfake import (  # noqa: F401 (fixture llm_server)
+    DEFAULT_GEMINI_KEY,
+    DEFAULT_OPENAI_KEY,
+    llm_server_fixture,
+)
+from typer.testing import CliRunner
+
+from shared.bootstrap import FUNCTIONS_DIR, build_context, build_runtime, use_context
+from shared.captions.export import run_export
+from shared.captions.ingest import ingest_event
+from shared.captions.messages import ExportRequest
+from shared.captions.upload import upload_folder
+from shared.cli.main import app
+from shared.config import Settings
+from shared.critiques.messages import REQUESTS, CritiqueRequest
+from shared.critiques.plan import plan_run
+from shared.critiques.status import status_report
+from shared.critiques.store import RUNS
+from shared.critiques.types import CRITIQUE_TYPES
+from shared.demo.campaign import generate_campaign
+from shared.platform.runtime.dispatch import load_entry_point
+
+TYPES = tuple(CRITIQUE_TYPES)
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("campaign") / "c"
+    generate_campaign(folder, videos=20, seed=5, include_bad_files=False)
+    return folder
+
+
+@pytest.fixture
+def services(tmp_path, campaign):
+    settings = Settings(home=tmp_path / "home", log_level="CRITICAL", workers=8,
+                        hf_dataset="team/captions", min_backoff_seconds=0.01,
+                        max_backoff_seconds=0.05)  # fmt: skip
+    built = build_context(settings)
+    use_context(built)
+    watch(built)
+    upload_folder(built, campaign, "default")
+    for event in captured_events(built):
+        ingest_event(built, event)
+    built.bus.create_subscription("probe-hub", "hub-uploads")
+    yield built
+    use_context(None)
+    built.close()
+
+
+def export(services):
+    return run_export(services, ExportRequest(ignore_errors=True), request_id="x").folder
+
+
+def runtime(services, *names):
+    names = names or ("critique_worker", "critique_consolidate")
+    handlers = {name: load_entry_point(FUNCTIONS_DIR, name) for name in names}
+    return build_runtime(services, handlers=handlers)
+
+
+def run_type(services, folder, name, **flags):
+    plan_run(services, CritiqueRequest(export_folder=folder, critique_types=[name], **flags))
+    runtime(services).run_until_idle(timeout=300)
+
+
+def hub_uploads(services):
+    return [json.loads(m.data) for m in services.bus.pull("probe-hub", max_messages=100)]
+
+
+def consolidated_types(services, folder):
+    """The critique types in the consolidated file, per reviewed caption (None: no file)."""
+    bucket = services.settings.exports_bucket
+    names = [i.name for i in services.blobs.list(bucket, f"{folder}/")]
+    files = [n for n in names if "all_videos_with_captions_and_critiques_" in n]
+    if not files:
+        return None
+    (name,) = files
+    entries = json.loads(services.blobs.read(bucket, name))
+    return {
+        frozenset(set(caption) & set(TYPES))
+        for entry in entries
+        for caption in entry["captions"].values()
+        if caption["status"] in ("approved", "rejected")
+    }
+
+
+def test_seven_parallel_single_type_runs_consolidate_once_with_all_seven(services):
+    # GIVEN an export, and one critique-requests message per type, all queued at once
+    folder = export(services)
+    for name in TYPES:
+        REQUESTS.publish(services.bus, CritiqueRequest(export_folder=folder, critique_types=[name]))
+
+    # WHEN the functions handle them concurrently (plans of one run take turns)
+    names = ("critique_fanout", "critique_worker", "critique_consolidate")
+    stats = runtime(services, *names).run_until_idle(timeout=600)
+
+    # THEN one consolidated file holds all seven types for every reviewed caption, once
+    assert stats.handled["critique_fanout"] == len(TYPES)
+    assert consolidated_types(services, folder) == {frozenset(TYPES)}
+    assert services.documents.count(f"{RUNS}/{folder}/consolidations") == 1
+    uploads = hub_uploads(services)
+    assert len(uploads) == 1
+    assert uploads[0]["folder"] == folder
+    assert status_report(services, folder)["waiting_for"] == {}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_type_at_a_time_consolidates_only_after_the_last(services, seed):
+    folder = export(services)
+    order = list(TYPES)
+    random.Random(seed).shuffle(order)
+
+    for done, name in enumerate(order, 1):
+        run_type(services, folder, name)
+
+        report = status_report(services, folder)
+        if done < len(order):
+            # a run that leaves types missing never consolidates, and says what it waits for
+            assert consolidated_types(services, folder) is None
+            assert hub_uploads(services) == []
+            assert set(report["waiting_for"]) == set(order[done:])
+            assert set(report["waiting_for"].values()) == {"not started"}
+    # the last run consolidates, once, with every type
+    assert consolidated_types(services, folder) == {frozenset(TYPES)}
+    assert len(hub_uploads(services)) == 1
+
+
+def test_a_failed_type_blocks_the_export_until_its_rerun(services, llm_server):
+    # GIVEN six types done offline
+    folder = export(services)
+    failing = "blind_model_critique"
+    for name in TYPES:
+        if name != failing:
+            run_type(services, folder, name)
+    # ... and the seventh run live against a model server that refuses every call
+    services.settings = Settings(**{
+        **services.settings.model_dump(),
+        "openai_api_key": DEFAULT_OPENAI_KEY,
+        "openai_base_url": llm_server.openai_base_url,
+        "gemini_api_key": DEFAULT_GEMINI_KEY,
+        "gemini_base_url": llm_server.gemini_base_url,
+    })  # fmt: skip
+    llm_server.fail_fraction(r".", 500, 1.0)
+    run_type(services, folder, failing, max_retries=0)
+
+    # THEN nothing is consolidated, and the report says which type failed, how often
+    report = status_report(services, folder)
+    assert consolidated_types(services, folder) is None
+    assert list(report["waiting_for"]) == [failing]
+    assert report["waiting_for"][failing].endswith(" failed")
+    assert hub_uploads(services) == []
+
+    # WHEN the failed type is run again and the models answer
+    llm_server.fail_fraction(r".", 500, 0)
+    llm_server.responder = lambda provider, model, body: (
+        {"revised_caption": "r"} if "revised_caption" in json.dumps(body) else {"critique": "c"}
+    )
+    run_type(services, folder, failing)
+
+    # THEN the export is consolidated once, with all seven types
+    assert status_report(services, folder)["waiting_for"] == {}
+    assert consolidated_types(services, folder) == {frozenset(TYPES)}
+    assert len(hub_uploads(services)) == 1
+
+
+def test_the_cli_says_what_a_one_type_run_waits_for(services):
+    folder = export(services)
+    runner = CliRunner()
+    home = str(services.settings.home)
+
+    args = ["--home", home, "critiques", "run", "--export-folder", folder]
+    result = runner.invoke(
+        app, [*args, "--critique-type", "blind_model_critique"], env={"COLUMNS": "250"}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "waiting for:" in result.output
+    assert "video_model_critique (not started)" in result.output
+    status = runner.invoke(app, ["--home", home, "critiques", "status", "--export-folder", folder,
+                                 "--json"])  # fmt: skip
+    assert status.exit_code == 0, status.output
+    report = json.loads(status.output)
+    assert set(report["waiting_for"]) == set(TYPES) - {"blind_model_critique"}
