@@ -44,7 +44,10 @@ def critiques_run(
         bool, typer.Option("--new-only", help="Only items never generated.")
     ] = False,
     max_retries: Annotated[
-        int | None, typer.Option("--max-retries", help="Retries per model call (default 3).")
+        int | None,
+        typer.Option(
+            "--max-retries", min=1, help="At most this many attempts per model call (default 3)."
+        ),
     ] = None,
     max_cost_usd: Annotated[
         float | None,

@@ -21,7 +21,12 @@ class CritiqueRequest(BaseModel):
     dry_run: bool = False
     force_regenerate: bool = False
     new_only: bool = False
-    max_retries: int | None = Field(None, ge=0, le=10)
+    max_retries: int | None = Field(
+        None,
+        ge=1,
+        le=10,
+        description="At most this many attempts per model call (default 3), as --max-retries.",
+    )
     max_cost_usd: float | None = Field(None, gt=0)
 
     @field_validator("critique_types")

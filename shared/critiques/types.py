@@ -191,5 +191,5 @@ def item_key(
 def skip_reason(caption: CaptionRef, critique: CritiqueType) -> str | None:
     """Why an item is skipped without a model call, or None."""
     if critique.skips_perfect and caption.perfect:
-        return "perfect pre-caption (initial_caption_rating_score == 5): nothing to criticise"
+        return "Perfect score (5/5) - this critique type skips perfect scores"
     return None

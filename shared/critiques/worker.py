@@ -47,17 +47,14 @@ log = logging.getLogger("vidcurate.critiques")
 _Claimed = dict[str, Any] | str  # the item's data when claimed, else why not (a status)
 
 
+DEFAULT_ATTEMPTS = 3
+"""Attempts per model call of a critique item when the run does not say (--max-retries)."""
+
+
 def _skipped_record(critique: CritiqueType, reason: str) -> dict[str, Any]:
-    return {
-        "status": "skipped",
-        "model": None,
-        "prompt_name": critique.prompt,
-        "mode": critique.mode,
-        "generated_critique": None,
-        "revised_caption_by_generated_critique": None,
-        "skip_reason": reason,
-        "timestamp": _now(),
-    }
+    """The record of an item skipped without a model call: why, and when; nothing else."""
+    del critique  # the same shape for every type
+    return {"status": "skipped", "skip_reason": reason, "timestamp": _now()}
 
 
 def _claim_item(
@@ -286,16 +283,17 @@ def _generate(
         )
     except (ModelCallFailedError, ModelRequestError) as exc:
         raise _RevisionFailedError(exc, step) from exc
-    return {
+    record = {
         "status": "success",
         "model": step["model"],
         "prompt_name": critique.prompt,
         "mode": critique.mode,
         "generated_critique": step["generated_critique"],
         "revised_caption_by_generated_critique": revision.parsed.revised_caption,
-        "revision_model": revision.model,
-        "timestamp": _now(),
     }
+    if revision.model != step["model"]:  # recorded where it differs, never as a null
+        record["revision_model"] = revision.model
+    return {**record, "timestamp": _now()}
 
 
 @dataclass(frozen=True)
@@ -325,7 +323,8 @@ class _Ask:
             data=data,
             media=media,
             labels=labels,
-            max_retries=self.job.max_retries,
+            # --max-retries N: at most N attempts (N - 1 retries), 3 unless the run says
+            max_retries=(self.job.max_retries or DEFAULT_ATTEMPTS) - 1,
             deadline=self.deadline,
         )
 
@@ -347,8 +346,6 @@ def _worst_caption(
         "model": worst.model,
         "prompt_name": prompt.name,
         "mode": critique.mode,
-        "generated_critique": None,
-        "revised_caption_by_generated_critique": None,
         "bad_caption": worst.parsed.bad_caption,
         "timestamp": _now(),
     }

@@ -80,10 +80,18 @@ def test_duplicates_and_injected_failures_end_in_one_consolidation(tmp_path, llm
             offline.close()
         use_context(services)
         types = tuple(t for t in CRITIQUE_TYPES if t != "video_model_critique")
-        plan = plan_run(services, CritiqueRequest(export_folder=folder, critique_types=types))
+        request = CritiqueRequest(export_folder=folder, critique_types=types, max_retries=9)
+        plan = plan_run(services, request)
         duplicates = [
             OutgoingMessage(
-                json.dumps({"run": folder, "item": d.id, "key": d.data["key"]}).encode()
+                json.dumps(
+                    {
+                        "run": folder,
+                        "item": d.id,
+                        "key": d.data["key"],
+                        "max_retries": request.max_retries,
+                    }
+                ).encode()  # as planned
             )
             for d in services.documents.iter_collection(items_collection(folder))
             if d.data["status"] == "pending"

@@ -61,8 +61,8 @@ def test_perfect_pre_captions_skip_the_types_that_say_so():
         "deletion_error_critique",
         "nonconstructive_critique",
     }
-    assert "initial_caption_rating_score == 5" in skip_reason(
-        scene, CRITIQUE_TYPES["deletion_error_critique"]
+    assert skip_reason(scene, CRITIQUE_TYPES["deletion_error_critique"]) == (
+        "Perfect score (5/5) - this critique type skips perfect scores"
     )
 
 

@@ -26,7 +26,7 @@ from shared.config import Settings
 from shared.critiques.messages import REQUESTS, CritiqueRequest
 from shared.critiques.plan import plan_run
 from shared.critiques.status import status_report
-from shared.critiques.store import RUNS
+from shared.critiques.store import RUNS, items_collection
 from shared.critiques.types import CRITIQUE_TYPES
 from shared.demo.campaign import generate_campaign
 from shared.platform.runtime.dispatch import load_entry_point
@@ -75,6 +75,15 @@ def run_type(services, folder, name, **flags):
 
 def hub_uploads(services):
     return [json.loads(m.data) for m in services.bus.pull("probe-hub", max_messages=100)]
+
+
+def attempts_of_failed(services, folder):
+    """The attempts recorded on the failed items (--max-retries N: at most N attempts)."""
+    return {
+        doc.data["record"]["attempts"]
+        for doc in services.documents.iter_collection(items_collection(folder))
+        if doc.data["status"] == "failed"
+    }
 
 
 def consolidated_types(services, folder):
@@ -151,7 +160,7 @@ def test_a_failed_type_blocks_the_export_until_its_rerun(services, llm_server):
         "gemini_base_url": llm_server.gemini_base_url,
     })  # fmt: skip
     llm_server.fail_fraction(r".", 500, 1.0)
-    run_type(services, folder, failing, max_retries=0)
+    run_type(services, folder, failing, max_retries=1)
 
     # THEN nothing is consolidated, and the report says which type failed, how often
     report = status_report(services, folder)
@@ -159,6 +168,11 @@ def test_a_failed_type_blocks_the_export_until_its_rerun(services, llm_server):
     assert list(report["waiting_for"]) == [failing]
     assert report["waiting_for"][failing].endswith(" failed")
     assert hub_uploads(services) == []
+    assert attempts_of_failed(services, folder) == {1}
+
+    # WHEN it is re-run with --max-retries 2 and the models still refuse, THEN two attempts
+    run_type(services, folder, failing, max_retries=2)
+    assert attempts_of_failed(services, folder) == {2}
 
     # WHEN the failed type is run again and the models answer
     llm_server.fail_fraction(r".", 500, 0)
