@@ -109,7 +109,7 @@ def _estimate_cost(
     model, revision_model = _models(services, critique)
     client = model_client(services)
     prompt = get_prompt(critique.prompt)
-    text = prompt.instructions + "".join(_inputs(caption).values())
+    text = prompt.instructions + "".join(_inputs(caption, critique).values())
     tokens = len(text) // 4 + 50
     watched = services.settings.video_tokens_estimate if critique.mode == "Video" else 0
     total = 0.0
@@ -227,7 +227,7 @@ def plan_run(services: Context[CritiqueSettings], request: CritiqueRequest) -> P
             "key": item.key,
             "caption_status": item.caption.status,
             # What the worker needs, so that it never reads the whole export per item.
-            "inputs": _inputs(item.caption),
+            "inputs": _inputs(item.caption, item.critique),
             "video_url": item.caption.video_url,
         }
         work.add(item, action, existing.get(item.item), base, counts)

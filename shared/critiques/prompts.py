@@ -19,10 +19,11 @@ _CAPTION_INPUTS = ("task", "caption", "feedback")
 INSERTION = register(
     Prompt(
         "insertion_error_critique",
-        "1",
-        "You write training data for caption critics. Given a video caption and the human "
-        "feedback on it, rewrite the feedback as a critique that adds exactly ONE incorrect or "
-        "irrelevant detail (something not in the video), keeping everything else accurate. "
+        "2",
+        "You write training data for caption critics. Given a model's pre-caption of a video "
+        "and the human feedback on it, rewrite the feedback as a critique that adds exactly "
+        "ONE incorrect or irrelevant detail (something not in the video), keeping everything "
+        "else accurate. "
         'Answer with JSON {"critique": ...}.',
         _CAPTION_INPUTS,
     )
@@ -30,7 +31,7 @@ INSERTION = register(
 REPLACEMENT = register(
     Prompt(
         "replacement_error_critique",
-        "1",
+        "2",
         "You write training data for caption critics. Rewrite the human feedback as a critique "
         "in which exactly ONE correct detail is replaced by a wrong one. Answer with JSON "
         '{"critique": ...}.',
@@ -40,7 +41,7 @@ REPLACEMENT = register(
 DELETION = register(
     Prompt(
         "deletion_error_critique",
-        "1",
+        "2",
         "You write training data for caption critics. Rewrite the human feedback as a critique "
         'that leaves out exactly ONE important point. Answer with JSON {"critique": ...}.',
         _CAPTION_INPUTS,
@@ -49,7 +50,7 @@ DELETION = register(
 NONCONSTRUCTIVE = register(
     Prompt(
         "nonconstructive_critique",
-        "1",
+        "2",
         "You write training data for caption critics. Rewrite the human feedback keeping only "
         "the criticism: remove every suggestion of how to fix the caption. Answer with JSON "
         '{"critique": ...}.',
@@ -59,7 +60,7 @@ NONCONSTRUCTIVE = register(
 VIDEO = register(
     Prompt(
         "video_model_critique",
-        "1",
+        "2",
         "Watch the video and critique the caption for the given aspect: what is wrong, missing "
         'or unsupported by the video. Answer with JSON {"critique": ...}.',
         ("task", "caption"),
@@ -68,7 +69,7 @@ VIDEO = register(
 BLIND = register(
     Prompt(
         "blind_model_critique",
-        "1",
+        "2",
         "Without seeing the video, critique the caption for the given aspect: point out what "
         'seems vague, implausible or missing. Answer with JSON {"critique": ...}.',
         ("task", "caption"),
@@ -77,16 +78,17 @@ BLIND = register(
 WORST = register(
     Prompt(
         "worst_caption_generation",
-        "1",
-        "Write a caption for the same aspect that sounds plausible but is entirely wrong about "
-        'the video the given caption describes. Answer with JSON {"bad_caption": ...}.',
+        "2",
+        "Write a caption for the same aspect with a structure and length similar to the given "
+        "high-quality caption, reusing none of its details, so that it sounds plausible but is "
+        'entirely wrong about the video. Answer with JSON {"bad_caption": ...}.',
         ("task", "caption"),
     )
 )
 REVISION = register(
     Prompt(
         "revise_caption_with_critique",
-        "1",
+        "2",
         "Rewrite the caption so that it addresses the critique, changing nothing else. Answer "
         'with JSON {"revised_caption": ...}.',
         ("task", "caption", "critique"),

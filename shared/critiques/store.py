@@ -85,10 +85,19 @@ def _models(services: Context[CritiqueSettings], critique: CritiqueType) -> tupl
     return models.get(critique.name, critique.default_model), models.get("revision", REVISION_MODEL)
 
 
-def _inputs(caption: CaptionRef) -> dict[str, str]:
+def _inputs(caption: CaptionRef, critique: CritiqueType | None = None) -> dict[str, str]:
+    """What the prompts of an item read: the task, the caption it works on and the feedback.
+
+    Every type works on the model's pre-caption (the caption the annotator's feedback is
+    about; the revision revises it, as ``gpt_caption`` was made from the feedback) except
+    worst-caption generation, which starts from the final, high-quality caption.
+    """
+    data = caption.caption_data
+    final = str(data.get("final_caption") or "")
+    worst = critique is not None and critique.name == "worst_caption_generation"
     return {
         "task": caption.task,
-        "caption": str(caption.caption_data.get("final_caption", "")),
+        "caption": final if worst else str(data.get("pre_caption") or final),
         "feedback": caption.original_feedback,
     }
 

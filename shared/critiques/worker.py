@@ -180,7 +180,13 @@ def _caption_of(data: Mapping[str, Any]) -> CaptionRef:
         video_url=data.get("video_url") or "",
         task=data["task"],
         status=data.get("caption_status", ""),
-        caption_data={"final_caption": inputs["caption"], "final_feedback": inputs["feedback"]},
+        # the caption the item's prompts work on, as planned (the pre-caption, or the final
+        # caption for worst-caption generation): what _inputs reads back
+        caption_data={
+            "pre_caption": inputs["caption"],
+            "final_caption": inputs["caption"],
+            "final_feedback": inputs["feedback"],
+        },
     )
 
 

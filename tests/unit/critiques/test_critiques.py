@@ -746,3 +746,67 @@ def test_two_plans_of_one_run_are_never_written_at_once(services):
 
     assert services.documents.count(items_collection(folder)) == 0
     assert plan_run(services, request).published > 0  # once the first one is done
+
+
+def test_each_type_works_on_the_pre_caption_and_worst_caption_on_the_final_one(services):
+    import re  # noqa: PLC0415
+
+    from shared.adapters.models.offline import OfflineProvider  # noqa: PLC0415
+    from shared.llm.client import ModelClient  # noqa: PLC0415
+    from shared.ports.models import TextPart  # noqa: PLC0415
+
+    class Capturing(OfflineProvider):
+        """The offline provider, keeping every request it answers."""
+
+        def __init__(self):
+            self.requests = []
+
+        def generate(self, request):
+            self.requests.append(request)
+            return super().generate(request)
+
+    provider = Capturing()
+    client = ModelClient(services.settings, services.documents, {"offline": provider})
+    services.remotes.install(ModelClient, services.settings, client)
+    folder = export(services)
+    bucket = services.settings.exports_bucket
+    (listing,) = [
+        i.name for i in services.blobs.list(bucket, f"{folder}/all_videos_with_captions_")
+    ]
+    captions = {
+        (entry["video_id"], task): caption["caption_data"]
+        for entry in json.loads(services.blobs.read(bucket, listing))
+        for task, caption in entry["captions"].items()
+        if "caption_data" in caption
+    }
+
+    run_all(services, folder)
+
+    def block(request, name):
+        text = "\n".join(p.text for p in request.parts if isinstance(p, TextPart))
+        found = re.search(rf"<<<{name}>>>\n(.*?)\n<<<end {name}>>>", text, re.DOTALL)
+        return found.group(1) if found else None
+
+    seen = set()
+    for request in provider.requests:
+        video_id, task, critique_type = request.labels["item"].split("~")
+        data = captions[(video_id, task)]
+        prompt = request.labels["prompt_name"]
+        seen.add(prompt)
+        if prompt == "worst_caption_generation":
+            assert block(request, "caption") == data["final_caption"]
+            continue
+        # the critiques, and the revision of each, work on the model's pre-caption
+        assert block(request, "caption") == data["pre_caption"], (prompt, critique_type)
+        if prompt in ("insertion_error_critique", "replacement_error_critique",
+                      "deletion_error_critique", "nonconstructive_critique"):  # fmt: skip
+            feedback = next(
+                (data[f] for f in ("final_feedback", "initial_feedback", "gpt_feedback")
+                 if isinstance(data.get(f), str) and data[f].strip()),
+                "",
+            )  # fmt: skip
+            assert block(request, "feedback") == feedback
+    assert seen == {*CRITIQUE_TYPES, "revise_caption_with_critique"}
+    assert any(
+        data["pre_caption"] != data["final_caption"] for data in captions.values()
+    )  # the check above tells the two apart
