@@ -56,6 +56,10 @@ def critiques_run(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Log every model call and retry (JSON lines).")
     ] = False,
+    config_type: Annotated[
+        str | None,
+        typer.Option("--config-type", help="Task set for long task names (default: the export's)."),
+    ] = None,
 ) -> None:
     """Generate critiques for every reviewed caption of an export; consolidate when done."""
     with session("INFO" if verbose else "WARNING") as services:
@@ -67,6 +71,7 @@ def critiques_run(
             new_only=new_only,
             max_retries=max_retries,
             max_cost_usd=max_cost_usd,
+            config_type=config_type,
         )
         ok = run(console, services, request)
     exit_if(not ok)

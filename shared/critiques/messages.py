@@ -28,6 +28,12 @@ class CritiqueRequest(BaseModel):
         description="At most this many attempts per model call (default 3), as --max-retries.",
     )
     max_cost_usd: float | None = Field(None, gt=0)
+    config_type: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+        description="The task set whose long task names the outputs use (default: the one "
+        "the export's statistics name).",
+    )
 
     @field_validator("critique_types")
     @classmethod

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.core.errors import TransientError
+from shared.core.errors import PermanentError, TransientError
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
 from shared.critiques.consolidate import PLAN_FIELDS, request_consolidation
 from shared.critiques.messages import JOBS, CritiqueJob, CritiqueRequest
@@ -183,6 +183,21 @@ def _orphaned(item: Mapping[str, Any]) -> bool:
     return item.get("status") == "running" and not lease_live(item.get("lease_until"))
 
 
+def _task_long_names(
+    services: Context[CritiqueSettings], request: CritiqueRequest, folder: str, timestamp: str
+) -> dict[str, str]:
+    """Long task names for the outputs: the requested task set's, else the export's."""
+    if request.config_type is None:
+        return _long_names(services, folder, timestamp)
+    task_sets = services.settings.task_sets
+    if request.config_type not in task_sets:
+        known = ", ".join(sorted(task_sets))
+        raise PermanentError(
+            f"config type {request.config_type!r} is not configured (known: {known})"
+        )
+    return dict(task_sets[request.config_type])
+
+
 def _job(folder: str, item: _Planned, request: CritiqueRequest) -> OutgoingMessage:
     job = CritiqueJob(run=folder, item=item.item, key=item.key, max_retries=request.max_retries)
     return JOBS.message(job, {"run": folder})
@@ -196,7 +211,7 @@ def plan_run(services: Context[CritiqueSettings], request: CritiqueRequest) -> P
     # stays small in memory.
     items = services.documents.iter_collection(items_collection(folder), fields=PLAN_FIELDS)
     existing = {doc.id: doc.data for doc in items}
-    long_names = _long_names(services, folder, timestamp)
+    long_names = _task_long_names(services, request, folder, timestamp)
     planned = list(_planned_items(services, entries, request.critique_types))
     digest = hashlib.sha256()
     for item in sorted(planned, key=lambda p: p.item):

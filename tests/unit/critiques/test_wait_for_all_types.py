@@ -205,3 +205,25 @@ def test_the_cli_says_what_a_one_type_run_waits_for(services):
     assert status.exit_code == 0, status.output
     report = json.loads(status.output)
     assert set(report["waiting_for"]) == set(TYPES) - {"blind_model_critique"}
+
+
+def test_critiques_run_takes_a_config_type_for_the_long_task_names(services):
+    folder = export(services)
+    runner = CliRunner()
+    home = str(services.settings.home)
+    args = ["--home", home, "critiques", "run", "--export-folder", folder,
+            "--critique-type", "worst_caption_generation"]  # fmt: skip
+
+    unknown = runner.invoke(app, [*args, "--config-type", "lighting"])
+    known = runner.invoke(app, [*args, "--config-type", "default"])
+
+    # an unknown task set is one clear line; a known one names the output folders
+    assert unknown.exit_code != 0
+    assert "config type 'lighting' is not configured" in unknown.output
+    assert "Traceback" not in unknown.output
+    assert known.exit_code == 0, known.output
+    bucket = services.settings.exports_bucket
+    outputs = [i.name for i in services.blobs.list(bucket, f"{folder}/output_critiques/")]
+    long_names = set(services.settings.task_sets["default"].values())
+    assert outputs
+    assert {name.split("/")[3] for name in outputs} <= long_names
