@@ -212,3 +212,40 @@ def test_run_locally_leaves_delivery_to_the_cloud_off_the_local_backend():
 
     assert stats is None
     assert out.getvalue() == "published 3 jobs\n"
+
+
+def test_without_a_terminal_progress_is_a_line_every_500_deliveries_and_a_summary():
+    import io  # noqa: PLC0415
+    from collections import Counter  # noqa: PLC0415
+
+    from rich.console import Console  # noqa: PLC0415
+
+    from shared.cli.running import line_progress  # noqa: PLC0415
+    from shared.platform.runtime.local import RuntimeStats  # noqa: PLC0415
+
+    # GIVEN a console that is not a terminal (a log file, CI)
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=200)
+
+    # WHEN 1,234 deliveries of a backlog of 1,200 are reported one by one
+    with line_progress(console, backlog=1200) as update:
+        for done in range(1, 1235):
+            update(RuntimeStats(handled=Counter({"critique_worker": done}), failed=Counter()))
+
+    # THEN the backlog, a line at 500 and 1,000, and a summary by function: nothing per item
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "delivering 1200 queued event(s)"
+    assert lines[1] == "delivered 500/1200 event(s) (41%), 0 failed attempt(s)"
+    assert lines[2] == "delivered 1000/1200 event(s) (83%), 0 failed attempt(s)"
+    assert lines[3].startswith("delivered 1234 event(s) in ")
+    assert lines[3].endswith("(critique_worker 1234), 0 failed attempt(s)")
+    assert len(lines) == 4
+
+
+def test_a_command_run_without_a_terminal_prints_progress_lines_not_a_bar(tmp_path):
+    output = run(tmp_path, "publish", "ping", '{"n": 1}')
+    served = run(tmp_path, "serve", "--until-idle")
+
+    assert "Published" in output
+    assert "delivered 1 event(s) in " in served
+    assert "━" not in served
