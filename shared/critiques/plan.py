@@ -39,6 +39,7 @@ from shared.critiques.store import (
     items_collection,
     load_export,
     runs_path,
+    skipped_record,
 )
 from shared.critiques.types import (
     CRITIQUE_TYPES,
@@ -50,7 +51,6 @@ from shared.critiques.types import (
     reviewed_captions,
     skip_reason,
 )
-from shared.critiques.worker import _skipped_record
 from shared.llm.client import model_client
 from shared.llm.ledger import cost_usd
 from shared.llm.prompts import get_prompt
@@ -303,7 +303,7 @@ class _Work:
             counts.skipped += 1
             if before is None or before.get("key") != item.key:
                 reason = skip_reason(item.caption, item.critique) or ""
-                record = _skipped_record(item.critique, reason)
+                record = skipped_record(reason)
                 self.writes.append((item.item, {**base, "status": "skipped", "record": record}))
             return
         if action == "unchanged":

@@ -112,9 +112,7 @@ def run_counts(services: Context[CritiqueSettings], folder: str) -> dict[str, di
     counts: dict[str, dict[str, int]] = {}
     for name in CRITIQUE_TYPES:
         row = {
-            status: services.documents.count(
-                collection, [("critique_type", "==", name), ("status", "==", status)]
-            )
+            status: _count(services.documents, collection, name, status)
             for status in ("pending", "running", "deferred", "success", "skipped", "failed")
         }
         if any(row.values()):
@@ -161,3 +159,8 @@ def run_complete(documents: DocumentStore, folder: str, run: Mapping[str, Any]) 
         sum(_count(documents, collection, name, status) for status in DONE_STATUSES) >= captions
         for name in CRITIQUE_TYPES
     )
+
+
+def skipped_record(reason: str) -> dict[str, Any]:
+    """The record of an item skipped without a model call: why, and when; nothing else."""
+    return {"status": "skipped", "skip_reason": reason, "timestamp": _now()}

@@ -51,12 +51,6 @@ DEFAULT_ATTEMPTS = 3
 """Attempts per model call of a critique item when the run does not say (--max-retries)."""
 
 
-def _skipped_record(critique: CritiqueType, reason: str) -> dict[str, Any]:
-    """The record of an item skipped without a model call: why, and when; nothing else."""
-    del critique  # the same shape for every type
-    return {"status": "skipped", "skip_reason": reason, "timestamp": _now()}
-
-
 def _claim_item(
     services: Context[CritiqueSettings], path: str, job: CritiqueJob, delivery: str
 ) -> dict[str, Any] | str:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from captions_support import captured_events, watch
+from captions_support import captured_events
 from llmfake import llm_server_fixture  # noqa: F401 (fixture llm_server)
 
-from shared.bootstrap import FUNCTIONS_DIR, build_context, build_runtime, use_context
+from shared.bootstrap import FUNCTIONS_DIR, build_runtime
 from shared.captions.export import run_export
 from shared.captions.ingest import ingest_event
 from shared.captions.messages import ExportRequest
@@ -20,34 +20,9 @@ from shared.critiques.plan import plan_run
 from shared.critiques.status import status_report
 from shared.critiques.store import RUNS, items_collection
 from shared.critiques.types import CRITIQUE_TYPES
-from shared.demo.campaign import generate_campaign
 from shared.llm.ledger import MODEL_CALLS
 from shared.platform.runtime.dispatch import load_entry_point
 from shared.ports import OutgoingMessage
-
-
-@pytest.fixture(scope="module")
-def campaign(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("campaign") / "c"
-    generate_campaign(folder, videos=20, seed=11, include_bad_files=False)
-    return folder
-
-
-@pytest.fixture
-def services(tmp_path, campaign):
-    settings = Settings(home=tmp_path / "home", log_level="CRITICAL", workers=16,
-                        hf_dataset="team/captions", min_backoff_seconds=0.01,
-                        max_backoff_seconds=0.05)  # fmt: skip
-    built = build_context(settings)
-    use_context(built)
-    watch(built)
-    upload_folder(built, campaign, "default")
-    for event in captured_events(built):
-        ingest_event(built, event)
-    built.bus.create_subscription("probe-hub", "hub-uploads")
-    yield built
-    use_context(None)
-    built.close()
 
 
 def export(services):

@@ -8,7 +8,6 @@ import json
 import random
 
 import pytest
-from captions_support import captured_events, watch
 from llmfake import (  # noqa: F401 (fixture llm_server)
     DEFAULT_GEMINI_KEY,
     DEFAULT_OPENAI_KEY,
@@ -16,11 +15,9 @@ from llmfake import (  # noqa: F401 (fixture llm_server)
 )
 from typer.testing import CliRunner
 
-from shared.bootstrap import FUNCTIONS_DIR, build_context, build_runtime, use_context
+from shared.bootstrap import FUNCTIONS_DIR, build_runtime
 from shared.captions.export import run_export
-from shared.captions.ingest import ingest_event
 from shared.captions.messages import ExportRequest
-from shared.captions.upload import upload_folder
 from shared.cli.main import app
 from shared.config import Settings
 from shared.critiques.messages import REQUESTS, CritiqueRequest
@@ -28,34 +25,9 @@ from shared.critiques.plan import plan_run
 from shared.critiques.status import status_report
 from shared.critiques.store import RUNS, items_collection
 from shared.critiques.types import CRITIQUE_TYPES
-from shared.demo.campaign import generate_campaign
 from shared.platform.runtime.dispatch import load_entry_point
 
 TYPES = tuple(CRITIQUE_TYPES)
-
-
-@pytest.fixture(scope="module")
-def campaign(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("campaign") / "c"
-    generate_campaign(folder, videos=20, seed=5, include_bad_files=False)
-    return folder
-
-
-@pytest.fixture
-def services(tmp_path, campaign):
-    settings = Settings(home=tmp_path / "home", log_level="CRITICAL", workers=8,
-                        hf_dataset="team/captions", min_backoff_seconds=0.01,
-                        max_backoff_seconds=0.05)  # fmt: skip
-    built = build_context(settings)
-    use_context(built)
-    watch(built)
-    upload_folder(built, campaign, "default")
-    for event in captured_events(built):
-        ingest_event(built, event)
-    built.bus.create_subscription("probe-hub", "hub-uploads")
-    yield built
-    use_context(None)
-    built.close()
 
 
 def export(services):
