@@ -15,7 +15,7 @@ from llmfake import (  # noqa: F401 (fixture llm_server)
 )
 from typer.testing import CliRunner
 
-from shared.bootstrap import FUNCTIONS_DIR, build_runtime
+from shared.bootstrap import FUNCTIONS_DIR, build_context, build_runtime, use_context
 from shared.captions.export import run_export
 from shared.captions.messages import ExportRequest
 from shared.cli.main import app
@@ -81,9 +81,22 @@ def test_seven_parallel_single_type_runs_consolidate_once_with_all_seven(service
     for name in TYPES:
         REQUESTS.publish(services.bus, CritiqueRequest(export_folder=folder, critique_types=[name]))
 
-    # WHEN the functions handle them concurrently (plans of one run take turns)
-    names = ("critique_fanout", "critique_worker", "critique_consolidate")
-    stats = runtime(services, *names).run_until_idle(timeout=600)
+    # WHEN the functions handle them concurrently (plans of one run take turns: a request
+    # that finds another plan being written is retried with the platform's backoff, here
+    # with room for seven plans in a row, as the default 1-60 s backoff gives)
+    patient = build_context(Settings(**{
+        **services.settings.model_dump(),
+        "max_delivery_attempts": 30,
+        "min_backoff_seconds": 0.1,
+        "max_backoff_seconds": 1.0,
+    }))  # fmt: skip
+    use_context(patient)
+    try:
+        names = ("critique_fanout", "critique_worker", "critique_consolidate")
+        stats = runtime(patient, *names).run_until_idle(timeout=600)
+    finally:
+        use_context(services)
+        patient.close()
 
     # THEN one consolidated file holds all seven types for every reviewed caption, once
     assert stats.handled["critique_fanout"] == len(TYPES)
