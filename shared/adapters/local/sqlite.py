@@ -11,8 +11,9 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class SqliteDatabase:
         # executescript commits on its own, so it runs outside our explicit transactions;
         # the busy timeout covers another process creating the same schema at the same time.
         try:
-            self.connection().executescript(self._schema)
+            _while_locked(lambda: self.connection().executescript(self._schema))
         except sqlite3.OperationalError as exc:
             raise ContentionError(f"{self.path}: could not create the schema: {exc}") from exc
 
@@ -50,9 +51,15 @@ class SqliteDatabase:
         conn = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            # Switching a fresh file to WAL can answer "locked" at once, without waiting on
+            # the busy handler, while another process creates the same file: retry it.
+            _while_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+        except sqlite3.OperationalError as exc:
+            _close_quietly(conn)
+            raise ContentionError(f"{self.path}: could not open the database: {exc}") from exc
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
         self._local.conn = conn
         self._local.pid = os.getpid()
         with self._lock:
@@ -100,6 +107,25 @@ class SqliteDatabase:
         for _owner, conn in connections:
             _close_quietly(conn)
         self._local = threading.local()
+
+
+def _while_locked(step: Callable[[], object]) -> None:
+    """Run ``step``, retrying with a growing pause while SQLite answers "locked"/"busy"
+    without having waited (bounded by the busy timeout)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if "locked" not in message and "busy" not in message:
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
 
 def _close_quietly(conn: sqlite3.Connection) -> None:

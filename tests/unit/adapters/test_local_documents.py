@@ -25,6 +25,32 @@ def _increment(path: str) -> None:
         store.run_transaction(bump)
 
 
+def _open_at_once(path: str, barrier, results) -> None:
+    barrier.wait(timeout=30)
+    try:
+        SqliteDocumentStore(Path(path))
+        results.put("opened")
+    except VidcurateError as exc:
+        results.put(str(exc))
+
+
+def test_processes_opening_a_new_database_at_the_same_moment_all_open_it(tmp_path):
+    # Switching a brand-new file to WAL answers "locked" at once (no busy wait) while
+    # another process is creating it; every opener must still get the database.
+    ctx = multiprocessing.get_context("fork")
+    outcomes = []
+    for attempt in range(5):
+        path = str(tmp_path / f"fresh-{attempt}.sqlite")
+        barrier, results = ctx.Barrier(8), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier, results)) for _ in range(8)]
+        for proc in procs:
+            proc.start()
+        outcomes += [results.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=60)
+    assert outcomes == ["opened"] * 40
+
+
 def test_transactions_in_separate_processes_lose_no_update(tmp_path):
     path = str(tmp_path / "docs.sqlite")
     SqliteDocumentStore(tmp_path / "docs.sqlite")  # schema first
