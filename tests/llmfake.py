@@ -294,6 +294,18 @@ def _fake_string(schema: dict[str, Any], name: str) -> str:
 # -- the fake ------------------------------------------------------------------------------
 
 
+ANSWERED_VERSIONS = {
+    "gpt-4.1": "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gemini-1.5-pro": "gemini-1.5-pro-002",
+    "gemini-1.5-flash": "gemini-1.5-flash-002",
+}
+"""The version the APIs answer with for an alias (OpenAI's ``model``, Gemini's
+``modelVersion``), as the real ones do; other names answer as themselves."""
+
+
 class FakeLLM:
     """State and behaviour of the fake APIs (the HTTP plumbing is in the handler below).
 
@@ -678,7 +690,7 @@ class FakeLLM:
                 "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
                 "object": "chat.completion",
                 "created": int(time.time()),
-                "model": model,
+                "model": ANSWERED_VERSIONS.get(model, model),
                 "choices": [
                     {
                         "index": 0,
@@ -713,7 +725,10 @@ class FakeLLM:
         scripted = self._script("gemini", model, payload)
         prompt_tokens = scripted.input_tokens or _gemini_prompt_tokens(payload)
         usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
-        reply: dict[str, Any] = {"modelVersion": model, "responseId": uuid.uuid4().hex[:22]}
+        reply: dict[str, Any] = {
+            "modelVersion": ANSWERED_VERSIONS.get(model, model),
+            "responseId": uuid.uuid4().hex[:22],
+        }
         if scripted.blocked:
             reply["promptFeedback"] = {"blockReason": scripted.blocked}
             usage["totalTokenCount"] = prompt_tokens

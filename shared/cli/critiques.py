@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from shared.cli.session import JsonOption, console, exit_if, session
 from shared.cli.tables import table
 from shared.config import Settings
 from shared.core.errors import TransientError
+from shared.critiques.consolidate import copy_outputs
 from shared.critiques.messages import CritiqueRequest
 from shared.critiques.plan import Plan, TypeCounts, plan_run
 from shared.critiques.status import status_report
@@ -26,11 +28,42 @@ from shared.platform.context import Context
 critiques_app = typer.Typer(help="LLM critiques of reviewed captions.", no_args_is_help=True)
 
 
+EXPORT_FOLDER_HELP = (
+    "export_YYYYMMDD_HHMM in the exports bucket, or the local export folder "
+    "(caption_export/export_YYYYMMDD_HHMM), which then also gets output_critiques/ and the "
+    "consolidated file."
+)
+
+
+@dataclass(frozen=True)
+class ExportFolder:
+    """An ``--export-folder``: the folder's name in the exports bucket, and the local export
+    folder when one was given."""
+
+    name: str
+    local: Path | None = None
+
+
+def export_folder_option(value: str) -> ExportFolder:
+    """Parse ``--export-folder``: a local folder (as ``vidcurate export`` prints it) or the
+    bare name of one in the exports bucket."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return ExportFolder(path.resolve().name, path)
+    if len(path.parts) > 1 or path.exists():
+        raise typer.BadParameter(f"{value}: no such local export folder")
+    return ExportFolder(value)
+
+
+ExportFolderOption = Annotated[
+    ExportFolder,
+    typer.Option("--export-folder", help=EXPORT_FOLDER_HELP, parser=export_folder_option),
+]
+
+
 @critiques_app.command("run")
 def critiques_run(
-    export_folder: Annotated[
-        str, typer.Option("--export-folder", help="export_YYYYMMDD_HHMM in the exports bucket.")
-    ],
+    export_folder: ExportFolderOption,
     critique_type: Annotated[
         str, typer.Option("--critique-type", help="One type, or 'all'.")
     ] = "all",
@@ -64,7 +97,7 @@ def critiques_run(
     """Generate critiques for every reviewed caption of an export; consolidate when done."""
     with session("INFO" if verbose else "WARNING") as services:
         request = CritiqueRequest(
-            export_folder=Path(export_folder).name,
+            export_folder=export_folder.name,
             critique_types=tuple(CRITIQUE_TYPES) if critique_type == "all" else (critique_type,),
             dry_run=dry_run,
             force_regenerate=force_regenerate,
@@ -73,18 +106,22 @@ def critiques_run(
             max_cost_usd=max_cost_usd,
             config_type=config_type,
         )
-        ok = run(console, services, request)
+        ok = run(console, services, request, local=export_folder.local)
     exit_if(not ok)
 
 
 @critiques_app.command("status")
 def critiques_status(
-    export_folder: Annotated[str, typer.Option("--export-folder", help="The export folder.")],
+    export_folder: ExportFolderOption,
     as_json: JsonOption = False,
 ) -> None:
-    """Counts per critique type and status, and whether the run is consolidated."""
+    """Counts per critique type and status, and whether the run is consolidated (a local
+    export folder is brought up to date with the outputs finished so far)."""
     with session() as services:
-        report = status_report(services, Path(export_folder).name)
+        report = status_report(services, export_folder.name)
+        if export_folder.local is not None:
+            copied = copy_outputs(services, export_folder.name, export_folder.local)
+            report["local_copy"] = {"folder": str(export_folder.local), **asdict(copied)}
     if as_json:
         console.print_json(json.dumps(report))
     else:
@@ -158,6 +195,12 @@ def print_status(console: Console, report: dict[str, object]) -> None:
     for name, row in by_type.items():
         rows.add_row(name, *(str(row[s]) for s in statuses))
     console.print(rows)
+    copy = report.get("local_copy")
+    if isinstance(copy, dict):
+        console.print(
+            f"{copy['folder']}: {copy['copied']} output file(s) copied, "
+            f"{copy['unchanged']} already there"
+        )
     consolidated = report.get("consolidated_file")
     waiting = report.get("waiting_for") or {}
     assert isinstance(waiting, dict)
@@ -195,16 +238,31 @@ def plan_in_turn(services: Context[Settings], request: CritiqueRequest) -> Plan:
     raise AssertionError("unreachable: the retry loop returns or raises")  # pragma: no cover
 
 
-def run(console: Console, services: Context[Settings], request: CritiqueRequest) -> bool:
-    """Plan (and unless a dry run, process until idle locally); whether nothing failed."""
+def run(
+    console: Console,
+    services: Context[Settings],
+    request: CritiqueRequest,
+    *,
+    local: Path | None = None,
+) -> bool:
+    """Plan (and unless a dry run, process until idle locally); whether nothing failed.
+    With a ``local`` export folder, its outputs are copied there once the run is idle."""
     plan = plan_in_turn(services, request)
     print_plan(console, plan, dry_run=request.dry_run)
     if request.dry_run:
         return True
     published = f"published {plan.published} jobs to critique-jobs"
     if run_locally(console, services, timeout=24 * 3600, elsewhere=published) is None:
+        if local is not None:
+            console.print(
+                f"{local}: the outputs are copied there by `vidcurate critiques status "
+                f"--export-folder {local}` once the run has made them"
+            )
         return True
     report = status_report(services, request.export_folder)
+    if local is not None:
+        copied = copy_outputs(services, request.export_folder, local)
+        report["local_copy"] = {"folder": str(local), **asdict(copied)}
     print_status(console, report)
     costs = summarize_costs(services.documents)
     console.print(f"model spend so far (all runs): ${costs.cost_usd:.4f} in {costs.calls} calls")

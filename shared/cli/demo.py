@@ -29,6 +29,7 @@ from shared.cli.running import run_until_idle
 from shared.cli.session import console, exit_if, session
 from shared.config import Settings
 from shared.critiques import CRITIQUE_TYPES
+from shared.critiques.consolidate import copy_outputs
 from shared.critiques.messages import CritiqueRequest
 from shared.critiques.status import status_report
 from shared.demo.campaign import generate_campaign
@@ -82,8 +83,9 @@ def run_demo(
     )
     console.print("• dropping it into the annotations bucket as an annotation tool would")
     report = captions_cli.ingest_folder(console, services, campaign_dir, "default")
-    folder = _exports(services, console, run, export_dir or home / "exports")
-    critiques_ok = folder is not None and _critiques(services, console, folder)
+    export_dir = export_dir or home / "exports"
+    folder = _exports(services, console, run, export_dir)
+    critiques_ok = folder is not None and _critiques(services, console, folder, export_dir / folder)
     frames_ok = _clips_and_frames(services, console, home / "clips" / f"demo-{run}")
     console.print(
         "Next: [bold]vidcurate status[/] (per task progress), open the export folder above, "
@@ -121,18 +123,19 @@ def _exports(
     return None if result is None else result.folder
 
 
-def _critiques(services: Context[Settings], console: Console, folder: str) -> bool:
+def _critiques(services: Context[Settings], console: Console, folder: str, local: Path) -> bool:
     """The seven critique types of every reviewed caption, launched as seven runs (as users
     do): the export consolidates once, after the last. Then the spend and the file."""
     console.print(
         "• critiques of every reviewed caption, one run per type (`vidcurate critiques run "
-        f"--export-folder {folder} --critique-type TYPE`):"
+        f"--export-folder {local} --critique-type TYPE`):"
     )
     ok = True
     for number, name in enumerate(CRITIQUE_TYPES, 1):
         request = CritiqueRequest(export_folder=folder, critique_types=[name])
         plan = critiques_cli.plan_in_turn(services, request)
         run_until_idle(console, services, timeout=24 * 3600)
+        copy_outputs(services, folder, local)
         report = status_report(services, folder)
         row = report["by_type"].get(name, {})
         ok = ok and not row.get("failed")  # retried attempts are no failure
@@ -150,11 +153,11 @@ def _critiques(services: Context[Settings], console: Console, folder: str) -> bo
         "(`vidcurate costs` for the breakdown)"
     )
     critiques = status_report(services, folder)
-    if critiques["consolidated_file"]:
-        settings = services.settings
+    consolidated = critiques["consolidated_file"]
+    if isinstance(consolidated, str):
         console.print(
-            f"• consolidated: gs://{settings.exports_bucket}/{critiques['consolidated_file']} "
-            f"(locally under {settings.home.resolve() / 'buckets' / settings.exports_bucket})"
+            f"• consolidated: gs://{services.settings.exports_bucket}/{consolidated}, copied "
+            f"with output_critiques/ into {local}"
         )
     return ok
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
 from typing import Literal
 
 from shared.core.errors import TransientError
@@ -12,12 +13,16 @@ from shared.critiques import prompts as critique_prompts  # noqa: F401 (register
 from shared.critiques.messages import CONSOLIDATIONS, ConsolidationRequest
 from shared.critiques.settings import CritiqueSettings
 from shared.critiques.store import (
+    CONSOLIDATED,
     OPEN_STATUSES,
+    OUTPUTS,
+    consolidated_name,
     items_collection,
     load_export,
     run_complete,
     runs_path,
 )
+from shared.platform.blobcopy import CopyResult, mirror_prefixes
 from shared.platform.context import Context
 from shared.platform.fanout import FanIn
 from shared.publishing import HUB_UPLOAD_REQUESTS, HubUploadRequest
@@ -170,8 +175,20 @@ def consolidate(services: Context[CritiqueSettings], folder: str, timestamp: str
             if caption is not None and data.get("record") is not None:
                 caption.setdefault(data["critique_type"], data["record"])  # originals kept
         body = encode_json(entries)
-    name = f"{folder}/all_videos_with_captions_and_critiques_{timestamp}.json"
+    name = consolidated_name(folder, timestamp)
     services.blobs.write(
         services.settings.exports_bucket, name, body, content_type="application/json"
     )
     return name
+
+
+def copy_outputs(services: Context[CritiqueSettings], folder: str, local: Path) -> CopyResult:
+    """Bring the local export folder ``local`` up to date with the run's outputs in the
+    bucket: ``output_critiques/`` and the consolidated file, once there is one."""
+    return mirror_prefixes(
+        services.blobs,
+        services.settings.exports_bucket,
+        folder,
+        (f"{OUTPUTS}/", CONSOLIDATED),
+        local,
+    )

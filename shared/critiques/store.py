@@ -32,6 +32,14 @@ OPEN_STATUSES = ("pending", "running", "deferred", "failed")  # block the consol
 DONE_STATUSES = ("success", "skipped")
 
 
+OUTPUTS = "output_critiques"
+"""The folder (inside the export's) of one JSON file per generated critique."""
+
+
+CONSOLIDATED = "all_videos_with_captions_and_critiques_"
+"""The consolidated file's name, before its ``<timestamp>.json``."""
+
+
 LEASE_MARGIN_SECONDS = 60.0  # an item's lease outlasts its job's deadline by this much
 
 
@@ -41,6 +49,16 @@ _ALL_VIDEOS = re.compile(r"all_videos_with_captions_(?P<ts>\d{8}_\d{4}(?:_\d+)?)
 def runs_path(folder: str) -> str:
     """The run document of an export folder."""
     return f"{RUNS}/{folder}"
+
+
+def output_name(folder: str, critique_type: str, long_name: str, video_id: str) -> str:
+    """The bucket object of one critique's JSON file."""
+    return f"{folder}/{OUTPUTS}/{critique_type}/{long_name}/{video_id}_critique.json"
+
+
+def consolidated_name(folder: str, timestamp: str) -> str:
+    """The bucket object of an export's consolidated file."""
+    return f"{folder}/{CONSOLIDATED}{timestamp}.json"
 
 
 def items_collection(folder: str) -> str:

@@ -24,6 +24,7 @@ from shared.critiques.store import (
     _models,
     _now,
     items_collection,
+    output_name,
 )
 from shared.critiques.types import (
     CRITIQUE_TYPES,
@@ -421,7 +422,7 @@ def _write_output(
     critique: CritiqueType,
     record: Mapping[str, Any],
 ) -> None:
-    name = f"{folder}/output_critiques/{critique.name}/{long_name}/{caption.video_id}_critique.json"
+    name = output_name(folder, critique.name, long_name, caption.video_id)
     body = {"video_id": caption.video_id, "task": caption.task, critique.name: record}
     services.blobs.write(
         services.settings.exports_bucket,

@@ -63,7 +63,7 @@ class ModelReply(Generic[S]):
 
     parsed: S
     text: str
-    model: str  # as recorded (the offline provider says "offline-<model>")
+    model: str  # the version that answered (offline: "offline-<model>")
     input_tokens: int
     output_tokens: int
 

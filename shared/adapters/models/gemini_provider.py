@@ -272,7 +272,8 @@ class GeminiProvider:
         return ModelReply(
             parsed=parsed,
             text=text,
-            model=request.model,  # the requested name: prices and limits are keyed by it
+            # The version that answered; prices and limits stay keyed by the requested name.
+            model=response.model_version or request.model,
             **billed,
         )
 

@@ -187,9 +187,9 @@ class OpenAIProvider:
         return ModelReply(
             parsed=parsed,
             text=text,
-            # The requested name, not the dated snapshot the API echoes: prices and rate
-            # limits are configured per requested model.
-            model=request.model,
+            # The version that answered (the dated snapshot the API echoes, e.g.
+            # gpt-4.1-2025-04-14); prices and limits stay keyed by the requested name.
+            model=completion.model or request.model,
             **billed,
         )
 

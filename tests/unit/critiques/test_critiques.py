@@ -785,3 +785,92 @@ def test_each_type_works_on_the_pre_caption_and_worst_caption_on_the_final_one(s
     assert any(
         data["pre_caption"] != data["final_caption"] for data in captions.values()
     )  # the check above tells the two apart
+
+
+def _texts(value):
+    """Every string in a request body (OpenAI messages or Gemini contents)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+def test_the_model_server_gets_the_pre_caption_and_records_name_the_answering_version(
+    services, llm_server
+):
+    import re  # noqa: PLC0415
+
+    from llmfake import ANSWERED_VERSIONS  # noqa: PLC0415
+
+    # GIVEN an export of captions whose pre-caption and final caption differ, live models
+    folder = export(services)
+    bucket = services.settings.exports_bucket
+    (listing,) = [
+        i.name for i in services.blobs.list(bucket, f"{folder}/all_videos_with_captions_")
+    ]
+    reviewed = [
+        caption["caption_data"]
+        for entry in json.loads(services.blobs.read(bucket, listing))
+        for caption in entry["captions"].values()
+        if caption["status"] in ("approved", "rejected")
+    ]
+    feedback_on = {}  # pre-caption -> the annotators' feedback on it (captions may share one)
+    for data in reviewed:
+        feedback_on.setdefault(data["pre_caption"], set()).add(next(
+            (data[f] for f in ("final_feedback", "initial_feedback", "gpt_feedback")
+             if isinstance(data.get(f), str) and data[f].strip()), ""))  # fmt: skip
+    finals = {data["final_caption"] for data in reviewed}
+    # (the clips cannot be fetched from here: the video critique runs offline first)
+    others_done(services, folder, tuple(t for t in CRITIQUE_TYPES if t != "video_model_critique"))
+    go_live(services, llm_server)
+    llm_server.responder = answers
+
+    # WHEN the six other types run live
+    run_all(services, folder, critique_types=tuple(
+        t for t in CRITIQUE_TYPES if t != "video_model_critique"))  # fmt: skip
+
+    # THEN every request the server received carries the pre-caption (and the annotator's
+    # feedback on it), except worst-caption generation, which starts from the final caption
+    def block(text, name):
+        found = re.search(rf"<<<{name}>>>\n(.*?)\n<<<end {name}>>>", text, re.DOTALL)
+        return found.group(1) if found else None
+
+    kinds = set()
+    for call in llm_server.calls():
+        text = "\n".join(_texts(call.body))
+        caption = block(text, "caption")
+        if "bad_caption" in json.dumps(call.body):
+            kinds.add("worst")
+            assert caption in finals
+            continue
+        kinds.add("revision" if "revised_caption" in json.dumps(call.body) else "critique")
+        assert caption in feedback_on, caption
+        feedback = block(text, "feedback")
+        if feedback is not None:
+            assert feedback in feedback_on[caption]
+    assert kinds == {"worst", "revision", "critique"}
+    assert any(d["pre_caption"] != d["final_caption"] for d in reviewed)
+
+    # ... and each record names the model version that answered (OpenAI's dated snapshot)
+    entries, _names = consolidated(services, folder)
+    checked = set()
+    for entry in entries:
+        for caption in entry["captions"].values():
+            for name, critique in CRITIQUE_TYPES.items():
+                record = caption.get(name)
+                if (
+                    record is None
+                    or name == "video_model_critique"
+                    or record["status"] != "success"
+                ):
+                    continue
+                answered = ANSWERED_VERSIONS.get(critique.default_model, critique.default_model)
+                assert record["model"] == answered
+                checked.add(answered)
+                if name != "worst_caption_generation":
+                    assert record["revision_model"] == ANSWERED_VERSIONS["gpt-4o"]
+    assert ANSWERED_VERSIONS["gpt-4.1"] in checked

@@ -212,3 +212,88 @@ def test_critiques_run_takes_a_config_type_for_the_long_task_names(services):
     long_names = set(services.settings.task_sets["default"].values())
     assert outputs
     assert {name.split("/")[3] for name in outputs} <= long_names
+
+
+def bucket_outputs(services, folder):
+    """The run's outputs in the bucket, relative to the export folder, with their bytes."""
+    bucket = services.settings.exports_bucket
+    return {
+        info.name.removeprefix(f"{folder}/"): services.blobs.read(bucket, info.name)
+        for info in services.blobs.list(bucket, f"{folder}/")
+        if "/output_critiques/" in info.name or "_and_critiques_" in info.name
+    }
+
+
+def local_outputs(local):
+    return {
+        str(path.relative_to(local)): path.read_bytes()
+        for path in local.rglob("*")
+        if path.is_file() and ("output_critiques" in path.parts or "_and_critiques_" in path.name)
+    }
+
+
+def test_a_local_export_folder_gets_the_outputs_and_the_consolidated_file(services, tmp_path):
+    # GIVEN an export written into a local folder, as `vidcurate export` prints it
+    exports = tmp_path / "caption_export"
+    result = run_export(services, ExportRequest(ignore_errors=True), request_id="x",
+                        export_dir=exports)  # fmt: skip
+    local = exports / result.folder
+    exported = {p.name for p in local.iterdir()}
+    runner = CliRunner()
+    home = str(services.settings.home)
+    args = ["--home", home, "critiques", "run", "--export-folder", str(local)]
+
+    # WHEN the seven types run one command each, naming the local folder
+    outputs_after_first = None
+    for name in TYPES:
+        ran = runner.invoke(app, [*args, "--critique-type", name], env={"COLUMNS": "250"})
+        assert ran.exit_code == 0, ran.output
+        if outputs_after_first is None:
+            outputs_after_first = local_outputs(local)
+
+    # THEN the first run copied its own outputs and no consolidated file; after the last,
+    # the local folder holds exactly the bucket's outputs and the one consolidated file
+    assert outputs_after_first
+    assert not any("_and_critiques_" in name for name in outputs_after_first)
+    assert {n.split("/")[1] for n in outputs_after_first} == {TYPES[0]}
+    assert local_outputs(local) == bucket_outputs(services, result.folder)
+    consolidated = [p for p in local.iterdir() if "_and_critiques_" in p.name]
+    assert len(consolidated) == 1
+    assert "output file(s) copied" in ran.output
+    # the export's own files are untouched, and no temporary file is left behind
+    assert exported <= {p.name for p in local.iterdir()}
+    assert not list(local.rglob("*.part"))
+
+
+def test_status_brings_a_local_export_folder_up_to_date(services, tmp_path):
+    exports = tmp_path / "caption_export"
+    result = run_export(services, ExportRequest(ignore_errors=True), request_id="x",
+                        export_dir=exports)  # fmt: skip
+    local = exports / result.folder
+    run_type(services, result.folder, "blind_model_critique")  # made elsewhere (no local copy)
+    runner = CliRunner()
+    home = str(services.settings.home)
+
+    first = runner.invoke(app, ["--home", home, "critiques", "status", "--export-folder",
+                                str(local), "--json"])  # fmt: skip
+    again = runner.invoke(app, ["--home", home, "critiques", "status", "--export-folder",
+                                str(local), "--json"])  # fmt: skip
+
+    assert first.exit_code == 0, first.output
+    copied = json.loads(first.output)["local_copy"]
+    assert copied["copied"] == len(bucket_outputs(services, result.folder)) > 0
+    assert json.loads(again.output)["local_copy"] == {**copied, "copied": 0,
+                                                      "unchanged": copied["copied"]}  # fmt: skip
+    assert local_outputs(local) == bucket_outputs(services, result.folder)
+
+
+def test_an_export_folder_path_that_does_not_exist_is_one_clear_line(services, tmp_path):
+    runner = CliRunner()
+    missing = tmp_path / "caption_export" / "export_20260101_0000"
+
+    result = runner.invoke(app, ["--home", str(services.settings.home), "critiques", "run",
+                                 "--export-folder", str(missing)])  # fmt: skip
+
+    assert result.exit_code == 2
+    assert "no such local export folder" in result.output
+    assert "Traceback" not in result.output

@@ -51,7 +51,11 @@ def test_models_go_to_their_provider_and_every_call_is_in_the_ledger(client, llm
     assert openai.provider == "openai-compatible"
     assert gemini.provider == "gemini"
     assert [r.provider for r in llm_server.calls()] == ["openai", "gemini"]
-    assert {d.data["model"] for d in documents.query(MODEL_CALLS)} == {"gpt-4.1", "gemini-2.5-pro"}
+    # the ledger records the version that answered (OpenAI answers with a dated snapshot)
+    # next to the requested name, which prices and limits are keyed by
+    calls = {d.data["requested_model"]: d.data["model"] for d in documents.query(MODEL_CALLS)}
+    assert calls == {"gpt-4.1": "gpt-4.1-2025-04-14", "gemini-2.5-pro": "gemini-2.5-pro"}
+    assert openai.model == "gpt-4.1-2025-04-14"
     assert all(d.data["cost_usd"] > 0 for d in documents.query(MODEL_CALLS))
 
 

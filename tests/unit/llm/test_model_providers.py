@@ -22,6 +22,7 @@ import pytest
 from google import genai
 from google.genai import types
 from llmfake import (  # noqa: F401 (fixture llm_server)
+    ANSWERED_VERSIONS,
     DEFAULT_GEMINI_KEY,
     DEFAULT_OPENAI_KEY,
     Completion,
@@ -136,7 +137,8 @@ def test_structured_reply_is_parsed_into_the_schema_with_usage(
 
     # THEN the reply is validated into the schema, with the provider's usage
     assert reply.parsed == Critique.model_validate(GOOD)
-    assert reply.model == model
+    # the version that answered: OpenAI's dated snapshot of an alias, Gemini's modelVersion
+    assert reply.model == ANSWERED_VERSIONS.get(model, model)
     (call,) = llm_server.calls()
     assert call.model == model
     assert reply.input_tokens > 0
