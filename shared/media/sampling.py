@@ -20,7 +20,8 @@ class Sampling(BaseModel):
 
     - ``interval``: at 0, N, 2N, ... seconds (``interval_seconds``), at most ``max_frames``;
     - ``window``: in ``[window_start, window_end)``, the middle of each N-second slot
-      (the first 30 s every 10 s: 5, 15, 25 s), at most ``max_frames``;
+      (the first 30 s every 10 s: 5, 15, 25 s), at most ``max_frames``; a clip that ends
+      before the first slot's middle gets the middle of what it has of the window;
     - ``at``: the explicit ``timestamps``;
     - ``keyframes``: as ``interval``, but each target snaps to the keyframe at or before it
       (fast: only keyframes are decoded; the recorded timestamp says where it landed).
@@ -67,4 +68,11 @@ class Sampling(BaseModel):
         while t < end and (self.max_frames is None or len(targets) < self.max_frames):
             targets.append(round(t, 6))
             t = first + step * len(targets)
+        if not targets and self.mode == "window" and end > self.window_start:
+            targets.append(round((self.window_start + end) / 2, 6))  # a clip shorter than a slot
         return targets
+
+
+ANALYSIS_SAMPLING = Sampling(mode="window", window_start=0.0, window_end=30.0, max_frames=3)
+"""The pipeline's default: the middle of each 10-second slot of the first 30 seconds (5, 15,
+25 s), as the clip explorer shows them."""

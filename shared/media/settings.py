@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.media.sampling import Sampling
+from shared.media.sampling import ANALYSIS_SAMPLING, Sampling
 from shared.platform.settings import PlatformSettings
 
 
@@ -20,10 +20,12 @@ class MediaSettings(PlatformSettings):
         ),
     )
     frame_sampling: Sampling = Field(
-        default_factory=Sampling,
+        ANALYSIS_SAMPLING,
         description=(
-            'How extract_frames samples every clip (JSON, e.g. {"interval_seconds": 10, '
-            '"max_frames": 3}); see shared/media/sampling.py.'
+            "How extract_frames samples every clip, for analysis (JSON; default the middle of "
+            'each 10 s slot of the first 30 s: {"mode": "window", "window_end": 30}; every '
+            '10 s from 0: {"interval_seconds": 10, "max_frames": 3}); see '
+            "shared/media/sampling.py."
         ),
     )
     frame_jpeg_quality: int = Field(85, ge=1, le=95, description="JPEG quality of frames.")

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from shared.cli.main import app
 from shared.media.decode import VideoDecodeError, open_clip
 from shared.media.folders import extract_to_folder
-from shared.media.sampling import Sampling
+from shared.media.sampling import ANALYSIS_SAMPLING, Sampling
+from shared.media.settings import MediaSettings
 
 SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "data" / "videos"
 
@@ -42,6 +43,12 @@ def test_targets_per_mode():
     window = Sampling(mode="window", window_end=30, max_frames=None)
     assert window.targets(100.0) == [5.0, 15.0, 25.0]
     assert window.targets(20.0) == [5.0, 15.0]  # the window is cut at the end of the clip
+    assert window.targets(3.0) == [1.5]  # shorter than half a slot: the middle of the clip
+    assert Sampling(mode="window", window_start=10, window_end=30).targets(12.0) == [11.0]
+    assert Sampling(mode="window", window_start=10, window_end=30).targets(8.0) == []
+    # what the pipeline samples for analysis by default: the explorer's 5, 15, 25 s
+    assert ANALYSIS_SAMPLING.targets(600.0) == [5.0, 15.0, 25.0]
+    assert MediaSettings().frame_sampling == ANALYSIS_SAMPLING
     assert Sampling(mode="at", timestamps=(7, 1, 7)).targets(5.0) == [1.0, 7.0]
 
 
@@ -318,7 +325,8 @@ def test_cli_videos_add_samples_each_clip_and_says_which_failed(tmp_path):
         assert report["status"] == "done"
         assert report["metadata"] == {"factory_id": "f3", "worker_id": "7", "batch": "b1"}
         assert [f["timestamp"] for f in report["frames"]] == [
-            times[on_screen(times, t)] for t in (0, 10)
+            times[on_screen(times, t)]
+            for t in (5,)  # the middle of the first 10 s slot
         ]
         assert (
             clip_report(services, services.settings.videos_bucket, "ego/junk.mp4")["status"]
@@ -372,7 +380,7 @@ def test_a_contact_sheet_centres_thumbnails_on_light_grey():
 
 def test_cli_grid_from_a_folder_and_from_the_frames_bucket(tmp_path):
     clip = tmp_path / "a.mp4"
-    make_clip(clip, seconds=25, fps=10)
+    make_clip(clip, seconds=30, fps=10)  # sampled at 5, 15, 25 s; extracted at 0, 10, 20 s
     home = tmp_path / "home"
     runner = CliRunner()
     assert runner.invoke(app, ["--home", str(home), "videos", "add", str(clip)]).exit_code == 0

@@ -45,13 +45,13 @@ def services(tmp_path, llm_server):
     built = build_context(settings)
     use_context(built)
     clips = []
-    for index, seconds in enumerate((12, 25, 5)):
+    for index, seconds in enumerate((25, 32, 5)):
         path = tmp_path / f"clip{index}.mp4"
         make_clip(path, seconds=seconds, fps=10)
         clips.append(path)
     (tmp_path / "clip1.json").write_text(json.dumps({"factory_id": "f9", "worker_id": 3}))
     add_clips(built, clips, prefix="ego")
-    run(built, "extract_frames")  # 2 + 3 + 1 frames
+    run(built, "extract_frames")  # 2 + 3 + 1 frames (at 5, 15, 25 s; the 5 s clip: 2.5 s)
     llm_server.responder = lambda provider, model, body: {"description": "a worker at a bench"}
     yield built
     use_context(None)
@@ -92,12 +92,12 @@ def test_every_frame_is_sent_as_a_picture_and_described_once(services, llm_serve
     )
     pictures = sent_pictures(llm_server)
     assert len(pictures) == 6  # one image part per frame, really sent
-    assert sorted(frame_number(p) for p in pictures) == sorted([0, 100, 0, 100, 200, 0])
+    assert sorted(frame_number(p) for p in pictures) == sorted([50, 150, 50, 150, 250, 25])
     rows = analysis_report(services)
     assert [r["status"] for r in rows] == ["done"] * 3
     tagged = next(r for r in rows if r["clip"] == "ego/clip1.mp4")
     assert tagged["metadata"] == {"factory_id": "f9", "worker_id": "3"}
-    assert [f["timestamp"] for f in tagged["frames"]] == [0.0, 10.0, 20.0]
+    assert [f["timestamp"] for f in tagged["frames"]] == [5.0, 15.0, 25.0]
     for frame in tagged["frames"]:
         assert frame["description"] == "a worker at a bench"
         assert frame["input_tokens"] > 0
