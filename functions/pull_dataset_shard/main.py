@@ -23,5 +23,6 @@ def pull_dataset_shard(cloud_event: CloudEvent) -> str:
         request.shard,
         holder=event.message.message_id,
         force=request.force,
+        pick=request.pick,
     )
     return result.outcome

@@ -171,7 +171,8 @@ def _clips_and_frames(services: Context[Settings], console: Console, folder: Pat
     )
     failed = videos_cli.add_videos(console, services, clips, prefix="demo", metadata={})
     console.print("• their frames described (`vidcurate frames analyze --dataset demo`):")
-    failed += frames_cli.analyze(console, services, AnalysisRequest(dataset="demo"), out=None)
+    results = services.settings.home.resolve() / "egocentric_analysis.json"
+    failed += frames_cli.analyze(console, services, AnalysisRequest(dataset="demo"), out=results)
     sheet = services.settings.home.resolve() / "contact_sheet.jpg"
     frames_bucket = services.settings.frames_bucket
     frames_cli.grid(console, services, [f"gs://{frames_bucket}/demo/"], sheet, columns=5, cell=200)

@@ -19,6 +19,7 @@ from shared.cli.session import console, exit_if, fail, session
 from shared.cli.tables import counting_progress, table
 from shared.config import Settings
 from shared.core.errors import PermanentError, VidcurateError
+from shared.core.files import write_whole
 from shared.llm.ledger import summarize_costs
 from shared.media.folders import extract_to_folder
 from shared.media.grids import contact_sheet
@@ -26,7 +27,7 @@ from shared.media.sampling import Sampling
 from shared.platform.context import Context
 from shared.vision.messages import AnalysisRequest
 from shared.vision.plan import AnalysisPlan, plan_analysis
-from shared.vision.store import analysis_report, export_json
+from shared.vision.store import analysis_report, cost_report, results_json
 
 frames_app = typer.Typer(help="Sample frames from clips (PyAV).", no_args_is_help=True)
 
@@ -71,7 +72,9 @@ def frames_analyze(
     dataset: Annotated[
         str | None, typer.Option("--dataset", help="Only clips under this object prefix.")
     ] = None,
-    max_clips: Annotated[int | None, typer.Option("--max-clips", min=1)] = None,
+    max_clips: Annotated[
+        int, typer.Option("--max-clips", min=1, help="Describe at most this many clips.")
+    ] = 50,
     prompt: Annotated[
         str, typer.Option("--prompt", help="describe_frame or egocentric_activity.")
     ] = "describe_frame",
@@ -85,8 +88,13 @@ def frames_analyze(
         bool, typer.Option("--dry-run", help="Count frames and estimate cost; call nothing.")
     ] = False,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write the per-clip results here (JSON).")
-    ] = None,
+        Path,
+        typer.Option(
+            "--out",
+            help="The results: per clip its metadata and frame descriptions, and "
+            "the run's cost report (JSON).",
+        ),
+    ] = Path("egocentric_analysis.json"),
 ) -> None:
     """Describe the sampled frames of clips with a vision model, watching the cost."""
     with session() as services:
@@ -259,7 +267,8 @@ def grid(
 def analyze(
     console: Console, services: Context[Settings], request: AnalysisRequest, *, out: Path | None
 ) -> int:
-    """Plan (and locally, run) a frame analysis; print results and costs. Failed clips."""
+    """Plan (and locally, run) a frame analysis; print the descriptions and the run's cost
+    and write the results file ``out``. How many clips failed."""
     plan = plan_analysis(services, request)
     _print_analysis_plan(console, plan, dry_run=request.dry_run)
     if request.dry_run:
@@ -267,16 +276,36 @@ def analyze(
     published = f"published {plan.published} job(s) to frame-analysis"
     if plan.published and run_locally(console, services, 3600, elsewhere=published) is None:
         return 0
-    failed = _print_descriptions(console, analysis_report(services, plan.clip_names))
-    costs = summarize_costs(services.documents)
-    vision = costs.by_kind.get("vision", {})
+    rows = analysis_report(services, plan.analyses)
+    failed = _print_descriptions(console, [r for r in rows if r.get("clip") in plan.clip_names])
+    spent = summarize_costs(services.documents, run=plan.run)
+    described = sum(
+        1
+        for row in rows
+        if row.get("clip") in plan.clip_names
+        for frame in row.get("frames") or []
+        if frame.get("description")
+    )
+    costs = cost_report(described, spent.input_tokens, spent.output_tokens, spent.cost_usd)
     console.print(
-        f"vision spend (all runs): ${float(vision.get('cost_usd', 0.0)):.4f} in "
-        f"{int(vision.get('calls', 0))} call(s); `vidcurate costs` for the breakdown"
+        f"this run: {costs['frames']} frame(s) described, {costs['input_tokens']} tokens in, "
+        f"{costs['output_tokens']} out, ${costs['cost_usd']:.4f} "
+        f"(${costs['cost_per_frame_usd']:.5f} per frame); `vidcurate costs` for every run"
     )
     if out is not None:
-        out.write_text(export_json(analysis_report(services)))
-        console.print(f"results written to {out}")
+        run = {
+            "id": plan.run,
+            "dataset": request.dataset,
+            "model": plan.model,
+            "provider": plan.provider,
+            "prompt": plan.prompt,
+            "max_clips": request.max_clips,
+            "clips_described": len(plan.clip_names),
+            "clips_described_before": plan.done_before,
+            "clips_deferred": plan.deferred,
+        }
+        write_whole(out, results_json(rows, run=run, costs=costs).encode())
+        console.print(f"{out}: {len(rows)} clip(s) with their frame descriptions and cost report")
     return failed
 
 

@@ -3,6 +3,7 @@ tar shards of a Hugging Face dataset; locally, their frames sampled right away."
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Annotated
 
@@ -25,9 +26,9 @@ from shared.cli.tables import table
 from shared.config import Settings
 from shared.core.errors import VidcurateError
 from shared.media.clips import add_clips, clip_report
-from shared.media.shards.messages import dataset_prefix
+from shared.media.shards.messages import SamplePick, dataset_prefix, random_quotas
 from shared.media.shards.pull import pull_shard, request_shard_pulls, resolve_shards
-from shared.media.shards.store import PullProgress
+from shared.media.shards.store import PullProgress, PullResult
 from shared.platform.context import Context
 
 videos_app = typer.Typer(help="Clips in the videos bucket.", no_args_is_help=True)
@@ -77,10 +78,23 @@ def videos_pull(
     force: Annotated[
         bool, typer.Option("--force", help="Pull shards again that were pulled already.")
     ] = False,
+    random_clips: Annotated[
+        int | None,
+        typer.Option(
+            "--random",
+            min=1,
+            help="N clips at random across the shards (or across the --shard ones).",
+        ),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed of --random (same seed, same clips).")
+    ] = 42,
 ) -> None:
     """Download whole tar shards and stream their clips (with their JSON) into the bucket."""
-    # Without --shard or --all, the first shard: a dataset is tried on one shard first.
-    selectors = shard or ([] if all_shards else ["0"])
+    # Without --shard or --all, the first shard: a dataset is tried on one shard first;
+    # --random draws from every shard unless --shard names some.
+    selectors = shard or ([] if all_shards or random_clips else ["0"])
+    all_shards = all_shards or (random_clips is not None and not shard)
     with session() as services:
         name = dataset or services.settings.hf_video_dataset
         if not name:
@@ -88,7 +102,16 @@ def videos_pull(
                 "name the dataset (OWNER/NAME), or set VIDCURATE_HF_VIDEO_DATASET",
                 param_hint="--dataset",
             )
-        failed = pull(console, services, name, selectors, all_shards=all_shards, force=force)
+        failed = pull(
+            console,
+            services,
+            name,
+            selectors,
+            all_shards=all_shards,
+            force=force,
+            random_clips=random_clips,
+            seed=seed,
+        )
     exit_if(failed)
 
 
@@ -134,12 +157,26 @@ def pull(
     *,
     all_shards: bool,
     force: bool,
+    random_clips: int | None = None,
+    seed: int = 42,
 ) -> int:
-    """Pull shards (locally, then sample the new clips); how many shards failed."""
+    """Pull shards, or ``random_clips`` clips at random across them (locally, then sample
+    the new clips); how many shards failed."""
     shards = resolve_shards(services.shard_source(), dataset, selectors, all_shards=all_shards)
+    picks: dict[str, SamplePick] = {}
+    if random_clips is not None:
+        quotas = random_quotas(shards, random_clips, seed)
+        picks = {shard: SamplePick(count=n, seed=seed) for shard, n in quotas.items()}
+        console.print(
+            f"{random_clips} clip(s) at random (seed {seed}) from {len(picks)} of "
+            f"{len(shards)} shard(s)"
+        )
     if services.settings.backend != "local":
-        ids = request_shard_pulls(services, dataset, shards, force=force, requested_by="cli")
-        console.print(f"published {len(ids)} dataset-shards message(s): {', '.join(shards)}")
+        chosen = list(picks) if picks else shards
+        ids = request_shard_pulls(
+            services, dataset, chosen, force=force, requested_by="cli", picks=picks
+        )
+        console.print(f"published {len(ids)} dataset-shards message(s): {', '.join(chosen)}")
         return 0
     columns = ("shard", "outcome", "samples", "clips written", "already there", "skipped", "note")
     pulled = table(
@@ -147,7 +184,11 @@ def pull(
         columns,
         right=columns[1:-1],
     )
-    failed = _pull_shards(console, services, dataset, shards, pulled, force=force)
+    if picks:
+        failed = _pull_random(console, services, dataset, shards, picks, pulled, force=force)
+    else:
+        results = _pull_shards(console, services, dataset, shards, pulled, force=force)
+        failed = sum(result is None for result in results.values())
     console.print(pulled)
     run_until_idle(console, services, timeout=24 * 3600)
     console.print(
@@ -155,6 +196,54 @@ def pull(
         f"{dataset_prefix(dataset)}` describes them"
     )
     return failed
+
+
+def _pull_random(
+    console: Console,
+    services: Context[Settings],
+    dataset: str,
+    shards: list[str],
+    picks: dict[str, SamplePick],
+    pulled: Table,
+    *,
+    force: bool,
+) -> int:
+    """Pull the picks. A shard holding fewer clips than were drawn from it leaves the rest
+    to the shards not drawn (in the seed's order), then to drawn shards with clips left
+    (pulled again for more: the clips they gave stay picked). How many pulls failed."""
+    wanted = sum(pick.count for pick in picks.values())
+    seed = next(iter(picks.values())).seed
+    results = _pull_shards(console, services, dataset, list(picks), pulled, force=force,
+                           picks=picks)  # fmt: skip
+    counts = {shard: pick.count for shard, pick in picks.items()}
+    spare = [shard for shard in shards if shard not in picks]
+    random.Random(seed).shuffle(spare)  # noqa: S311 (reproducible, not secret)
+    while (got := sum(_clips(r) for r in results.values())) < wanted:
+        short = wanted - got
+        if spare:
+            shard, count = spare.pop(0), short
+        else:
+            more = {
+                shard: result.available
+                for shard, result in results.items()
+                if result is not None and (result.available or 0) > counts[shard]
+            }
+            if not more:
+                break
+            shard, available = next(iter(more.items()))
+            count = min(available or 0, counts[shard] + short)
+        counts[shard] = count
+        again = {shard: SamplePick(count=count, seed=seed)}
+        results.update(_pull_shards(console, services, dataset, [shard], pulled, force=force,
+                                    picks=again))  # fmt: skip
+    got = sum(_clips(r) for r in results.values())
+    if got < wanted:
+        console.print(f"[yellow]{got} of {wanted} clip(s)[/]: the shards hold no more")
+    return sum(result is None for result in results.values())
+
+
+def _clips(result: PullResult | None) -> int:
+    return 0 if result is None else result.clips_written + result.clips_present
 
 
 def _pull_shards(
@@ -165,9 +254,11 @@ def _pull_shards(
     pulled: Table,
     *,
     force: bool,
-) -> int:
-    """Pull each shard with a download bar, a row each in ``pulled``; how many failed."""
-    failed = 0
+    picks: dict[str, SamplePick] | None = None,
+) -> dict[str, PullResult | None]:
+    """Pull each shard (or its pick) with a download bar, a row each in ``pulled``; each
+    shard's result (None: it failed, saying why in its row)."""
+    results: dict[str, PullResult | None] = {}
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -190,14 +281,20 @@ def _pull_shards(
                 )
 
             try:
-                result = pull_shard(services, dataset, shard, on_progress=report, force=force)
+                pick = (picks or {}).get(shard)
+                result = pull_shard(
+                    services, dataset, shard, on_progress=report, force=force, pick=pick
+                )
             except VidcurateError as exc:
-                failed += 1
+                results[shard] = None
                 pulled.add_row(shard, "[red]failed[/]", "", "", "", "", escape(str(exc)))
                 continue
             finally:
                 progress.remove_task(task)
+            results[shard] = result
             note = f"{len(result.errors)} sample(s) not stored" if result.errors else ""
+            if pick is not None:
+                note = "; ".join(filter(None, (pick.describe(), note)))
             pulled.add_row(
                 shard,
                 result.outcome,
@@ -207,4 +304,4 @@ def _pull_shards(
                 str(result.skipped),
                 note,
             )
-    return failed
+    return results

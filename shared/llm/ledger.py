@@ -36,13 +36,21 @@ class CostSummary:
     unused_cost_usd: float = 0.0
 
 
-def summarize_costs(documents: DocumentStore, *, kind_label: str = "kind") -> CostSummary:
-    """Totals by model and by ``labels[kind_label]`` (critique type, "vision", ...)."""
+def summarize_costs(
+    documents: DocumentStore, *, kind_label: str = "kind", run: str | None = None
+) -> CostSummary:
+    """Totals by model and by ``labels[kind_label]`` (critique type, "vision", ...); with
+    ``run``, of the calls labelled with that run only."""
     by_model: dict[str, dict[str, float]] = {}
     by_kind: dict[str, dict[str, float]] = {}
     calls = input_tokens = output_tokens = unused_calls = 0
     total = unused_cost = 0.0
-    for doc in documents.iter_collection(MODEL_CALLS):
+    calls_made = (
+        documents.iter_collection(MODEL_CALLS)
+        if run is None
+        else documents.query(MODEL_CALLS, where=[("labels.run", "==", run)])
+    )
+    for doc in calls_made:
         data = doc.data
         calls += 1
         if data.get("outcome", "success") != "success":

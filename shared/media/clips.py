@@ -33,22 +33,67 @@ def is_clip(name: str, content_type: str) -> bool:
     )
 
 
+SIDECAR_MAX_BYTES = 1 << 20
+"""A sidecar JSON larger than this is not read for metadata (its object metadata is used)."""
+
+
+def metadata_text(value: Any) -> str:
+    """A metadata value as object metadata holds it: strings, numbers and booleans as
+    ``str(value)``, ``null`` and nested values as compact JSON."""
+    if isinstance(value, str | int | float | bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def sidecar_name(name: str) -> str:
+    """The sidecar JSON object of a clip object: ``<video key>.json`` beside it."""
+    return f"{video_key(name)}.json"
+
+
 def read_sidecar(path: Path) -> dict[str, str]:
     """``<clip stem>.json`` beside a clip, as object metadata (scalar values, as strings)."""
+    data = _local_sidecar(path)
+    return {
+        str(key): metadata_text(value)
+        for key, value in (data or {}).items()
+        if isinstance(value, str | int | float | bool)
+    }
+
+
+def _local_sidecar(path: Path) -> dict[str, Any] | None:
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
-        return {}
+        return None
     try:
         data = json.loads(sidecar.read_text())
     except (OSError, ValueError) as exc:
         raise PermanentError(f"{sidecar}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise PermanentError(f"{sidecar}: expected a JSON object of metadata")
-    return {
-        str(key): str(value)
-        for key, value in data.items()
-        if isinstance(value, str | int | float | bool) and value is not None
-    }
+    return data
+
+
+def clip_metadata(
+    services: Context[MediaSettings], bucket: str, name: str, fields: Mapping[str, str]
+) -> dict[str, Any]:
+    """A clip's metadata with its original JSON types: the sidecar object beside it (numbers
+    stay numbers, nested values stay nested), and the object metadata it does not hold the
+    same way (a value set by hand, ``--meta``) as text. Without a readable sidecar, the
+    object metadata."""
+    try:
+        info = services.blobs.stat(bucket, sidecar_name(name))
+        if info.size > SIDECAR_MAX_BYTES:
+            return dict(fields)
+        data = json.loads(services.blobs.read(bucket, info.name, generation=info.generation))
+    except (NotFoundError, ValueError, RecursionError):
+        return dict(fields)
+    if not isinstance(data, dict):
+        return dict(fields)
+    merged: dict[str, Any] = dict(data)
+    for key, text in fields.items():
+        if key not in data or metadata_text(data[key]) != text:
+            merged[key] = text
+    return merged
 
 
 def add_clips(
@@ -68,17 +113,32 @@ def add_clips(
             raise PermanentError(f"{path}: no such file")
         name = f"{prefix.strip('/')}/{path.name}" if prefix.strip("/") else path.name
         fields = {**read_sidecar(path), **(metadata or {})}
+        sidecar = path.with_suffix(".json")
+        if sidecar.is_file():  # first: the clip's sampling reads it for the typed metadata
+            _put_unchanged(services, bucket, sidecar_name(name), sidecar.read_bytes(), {})
         data = path.read_bytes()
-        digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
-        with contextlib.suppress(NotFoundError):
-            current = services.blobs.stat(bucket, name)
-            if current.md5_hash == digest and dict(current.metadata) == fields:
-                added.append((path, current, False))
-                continue
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        info = services.blobs.write(bucket, name, data, content_type=content_type, metadata=fields)
-        added.append((path, info, True))
+        info, written = _put_unchanged(services, bucket, name, data, fields)
+        added.append((path, info, written))
     return added
+
+
+def _put_unchanged(
+    services: Context[MediaSettings],
+    bucket: str,
+    name: str,
+    data: bytes,
+    fields: Mapping[str, str],
+) -> tuple[BlobInfo, bool]:
+    """Write the object unless it holds these bytes and metadata already; its info, and
+    whether it was written."""
+    digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+    with contextlib.suppress(NotFoundError):
+        current = services.blobs.stat(bucket, name)
+        if current.md5_hash == digest and dict(current.metadata) == fields:
+            return current, False
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    info = services.blobs.write(bucket, name, data, content_type=content_type, metadata=fields)
+    return info, True
 
 
 def clip_report(services: Context[MediaSettings], bucket: str, name: str) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from shared.core.errors import NotFoundError, TransientError
-from shared.media.clips import is_clip, video_key
+from shared.media.clips import clip_metadata, is_clip, video_key
 from shared.media.decode import ClipInfo, VideoDecodeError, encode_jpeg, open_clip
 from shared.media.sampling import Sampling
 from shared.media.settings import MediaSettings
@@ -90,7 +90,7 @@ def extract_event(
             "frames": frames,
             "past_end": past_end,
             "sampling": sampling.model_dump(mode="json"),
-            "metadata": dict(obj.metadata),
+            "metadata": clip_metadata(services, obj.bucket, obj.name, obj.metadata),
             "clip": asdict(info),
         },
     )

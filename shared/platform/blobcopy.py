@@ -8,14 +8,12 @@ object's update time, so re-running copies only what changed since.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from shared.core.errors import PermanentError
+from shared.core.files import write_whole
 from shared.ports.blobstore import BlobInfo, BlobStore
 
 
@@ -40,7 +38,8 @@ def mirror_prefixes(
             if _up_to_date(target, info):
                 unchanged += 1
                 continue
-            _write_whole(target, blobs.read(bucket, info.name, generation=info.generation), info)
+            data = blobs.read(bucket, info.name, generation=info.generation)
+            write_whole(target, data, mtime_ns=_mtime_ns(info))
             copied += 1
     return CopyResult(copied=copied, unchanged=unchanged)
 
@@ -62,23 +61,3 @@ def _up_to_date(target: Path, info: BlobInfo) -> bool:
 
 def _mtime_ns(info: BlobInfo) -> int:
     return int(info.updated.timestamp() * 1_000_000) * 1_000
-
-
-def _write_whole(target: Path, data: bytes, info: BlobInfo) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    except OSError as exc:
-        raise PermanentError(f"{target.parent}: cannot write there ({exc})") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        stamp = _mtime_ns(info)
-        os.utime(temp, ns=(stamp, stamp))
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise PermanentError(f"{target}: cannot write it ({exc})") from exc
-        raise

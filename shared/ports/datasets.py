@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from shared.core.errors import (
     PermanentError,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 class DatasetAccessError(PermanentError):

@@ -14,7 +14,9 @@ class AnalysisRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: str | None = Field(None, description="Only clips under this object prefix.")
-    max_clips: int | None = Field(None, ge=1)
+    max_clips: int | None = Field(
+        50, ge=1, description="At most this many clips described by one run (None: all)."
+    )
     prompt: str = "describe_frame"
     model: str | None = None  # default: settings.vision_model
     max_cost_usd: float | None = Field(None, gt=0)
@@ -37,6 +39,7 @@ class AnalysisJob(BaseModel):
     generation: int
     prompt: str
     model: str
+    run: str = ""  # the run that asked: its calls are labelled with it (the run's cost report)
 
 
 FRAME_ANALYSIS = Topic("frame-analysis", AnalysisJob)

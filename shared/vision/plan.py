@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,9 @@ class AnalysisPlan:
     list_price_usd: float = 0.0  # the same at list prices (offline answers are free)
     published: int = 0
     unpriced: bool = False
-    clip_names: list[str] = field(default_factory=list)
+    clip_names: list[str] = field(default_factory=list)  # the clips this run describes
+    run: str = field(default_factory=lambda: uuid.uuid4().hex)  # labels its model calls
+    analyses: list[str] = field(default_factory=list)  # this run's and earlier ones, in order
 
 
 def image_tokens(model: str, width: int, height: int) -> int:
@@ -120,6 +123,7 @@ def plan_analysis(services: Context[VisionSettings], request: AnalysisRequest) -
         todo = [f for f in frames if f["timestamp"] not in described]
         if not todo:
             plan.done_before += 1
+            plan.analyses.append(f"{ANALYSES}/{ids[doc.id]}")
             continue
         if request.max_clips is not None and plan.clips + plan.deferred >= request.max_clips:
             break  # (clips described before do not count: a re-run moves on)
@@ -136,8 +140,13 @@ def plan_analysis(services: Context[VisionSettings], request: AnalysisRequest) -
         plan.estimated_cost_usd = round(plan.estimated_cost_usd + cost, 6)
         plan.list_price_usd = round(plan.list_price_usd + listed, 6)
         plan.clip_names.append(str(doc.data["name"]))
+        plan.analyses.append(f"{ANALYSES}/{ids[doc.id]}")
         job = AnalysisJob(
-            clip=doc.id, generation=int(doc.data["generation"]), prompt=request.prompt, model=model
+            clip=doc.id,
+            generation=int(doc.data["generation"]),
+            prompt=request.prompt,
+            model=model,
+            run=plan.run,
         )
         jobs.append(FRAME_ANALYSIS.message(job, {"clip": doc.id}))
     if not request.dry_run and jobs:

@@ -1,10 +1,12 @@
-"""Frame analysis documents and reports."""
+"""Frame analysis documents, reports and the results file."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from shared.core.text import utc_now_iso
 from shared.platform.context import Context
 from shared.vision.settings import VisionSettings
 
@@ -12,28 +14,63 @@ ANALYSES = "frame_analyses"
 
 
 def analysis_report(
-    services: Context[VisionSettings], names: list[str] | None = None
+    services: Context[VisionSettings], paths: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Every analysis (or those of ``names``): clip, metadata, status, frames and cost."""
-    rows = [doc.data for doc in services.documents.iter_collection(ANALYSES)]
-    if names is not None:
-        wanted = set(names)
-        rows = [row for row in rows if row.get("clip") in wanted]
+    """The analyses at ``paths`` (``frame_analyses/<id>``), by clip: clip, metadata, status,
+    frames and cost. Read by id, never by scanning the collection."""
+    found = services.documents.get_many(list(paths))
+    rows = [doc.data for doc in found.values()]
     return sorted(rows, key=lambda row: (str(row.get("clip")), str(row.get("prompt"))))
 
 
-def export_json(rows: list[dict[str, Any]]) -> str:
-    """The per-clip results as JSON (metadata kept, leases and bookkeeping left out)."""
-    keep = (
-        "clip",
-        "generation",
-        "metadata",
-        "prompt",
-        "model",
-        "provider",
-        "status",
-        "error",
-        "cost_usd",
-        "frames",
-    )
-    return json.dumps([{k: row.get(k) for k in keep} for row in rows], indent=2, default=str)
+CLIP_FIELDS = (
+    "clip",
+    "generation",
+    "metadata",
+    "prompt",
+    "model",
+    "provider",
+    "status",
+    "error",
+    "cost_usd",
+    "frames",
+)
+"""What the results file keeps of an analysis (leases and bookkeeping left out)."""
+
+
+FRAME_FIELDS = ("timestamp", "path", "description", "model", "input_tokens", "output_tokens",
+                "cost_usd")  # fmt: skip
+
+
+def cost_report(frames: int, input_tokens: int, output_tokens: int, cost: float) -> dict[str, Any]:
+    """A run's cost block: frames described, tokens in and out, cost and cost per frame."""
+    return {
+        "frames": frames,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cost_usd": round(cost, 8),
+        "cost_per_frame_usd": round(cost / frames, 10) if frames else 0.0,
+    }
+
+
+def results_json(
+    rows: Sequence[Mapping[str, Any]], *, run: Mapping[str, Any], costs: Mapping[str, Any]
+) -> str:
+    """The results file: what the run was, per clip its metadata (with the sidecar's JSON
+    types) and frame descriptions, and the run's cost report."""
+    clips = [
+        {
+            **{key: row.get(key) for key in CLIP_FIELDS if key != "frames"},
+            "frames": [
+                {key: frame.get(key) for key in FRAME_FIELDS} for frame in row.get("frames") or []
+            ],
+        }
+        for row in rows
+    ]
+    document = {
+        "generated_at": utc_now_iso(),
+        "run": dict(run),
+        "clips": clips,
+        "cost_report": dict(costs),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"

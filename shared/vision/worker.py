@@ -73,6 +73,7 @@ def analyze_clip(
                     "kind": "vision",
                     "clip": str(clip["name"]),
                     "timestamp": f"{frame['timestamp']:.3f}",
+                    **({"run": job.run} if job.run else {}),
                 },
                 max_output_tokens=settings.vision_max_output_tokens,
                 deadline=deadline,

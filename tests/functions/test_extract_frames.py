@@ -3,6 +3,8 @@ written to the videos bucket: frames land in the frames bucket, indexed once per
 
 from __future__ import annotations
 
+import json
+
 from clips import frame_number, make_clip
 from PIL import Image
 
@@ -28,12 +30,17 @@ def frames_in_bucket(services, prefix):
 
 def test_a_clip_is_sampled_once_per_generation(services, serve, events, mode, tmp_path):
     client = serve("extract_frames")
-    times = make_clip(tmp_path / "c.mp4", seconds=25, fps=10, gop=50)
+    times = make_clip(tmp_path / "c.mp4", seconds=30, fps=10, gop=50)
     bucket = services.settings.videos_bucket
     name = "egocentric/factory_003/clip-42.mp4"
-    sidecar = {"factory_id": "factory_003", "worker_id": "w7"}
+    # the sample's JSON beside the clip (as `videos pull` and `videos add` write it), and
+    # the object metadata made from it (text), plus one value set by hand
+    sidecar = {"factory_id": 3, "worker_id": 7, "duration_sec": 30.0, "hands": ["l", "r"]}
+    services.blobs.write(bucket, "egocentric/factory_003/clip-42.json",
+                         json.dumps(sidecar).encode(), content_type="application/json")  # fmt: skip
+    metadata = {"factory_id": "3", "worker_id": "7", "duration_sec": "30.0", "batch": "b1"}
     data = (tmp_path / "c.mp4").read_bytes()
-    info = services.blobs.write(bucket, name, data, content_type="video/mp4", metadata=sidecar)
+    info = services.blobs.write(bucket, name, data, content_type="video/mp4", metadata=metadata)
 
     first = post(client, events, info, mode)
     written = {i.name: i.generation for i in services.blobs.list(services.settings.frames_bucket)}
@@ -43,13 +50,14 @@ def test_a_clip_is_sampled_once_per_generation(services, serve, events, mode, tm
     doc = clip_doc(services, name)
     assert doc["status"] == "done"
     assert doc["generation"] == info.generation
-    assert doc["metadata"] == {"factory_id": "factory_003", "worker_id": "w7"}
-    # default sampling: every 10 s, at most 3 frames -> 0, 10, 20 s
-    assert [f["timestamp"] for f in doc["frames"]] == [0.0, 10.0, 20.0]
+    # the metadata in the sidecar's JSON types; the value set by hand as given
+    assert doc["metadata"] == {**sidecar, "batch": "b1"}
+    # default sampling: the middle of each 10 s slot of the first 30 s -> 5, 15, 25 s
+    assert [f["timestamp"] for f in doc["frames"]] == [5.0, 15.0, 25.0]
     assert frames_in_bucket(services, "egocentric/") == [
-        "egocentric/factory_003/clip-42/0.jpg",
-        "egocentric/factory_003/clip-42/10000.jpg",
-        "egocentric/factory_003/clip-42/20000.jpg",
+        "egocentric/factory_003/clip-42/15000.jpg",
+        "egocentric/factory_003/clip-42/25000.jpg",
+        "egocentric/factory_003/clip-42/5000.jpg",
     ]
     for frame in doc["frames"]:
         data = services.blobs.read(services.settings.frames_bucket, frame["path"])
@@ -72,7 +80,7 @@ def test_a_replaced_clip_is_sampled_again_and_its_stale_frames_go(
 ):
     client = serve("extract_frames")
     bucket = services.settings.videos_bucket
-    make_clip(tmp_path / "long.mp4", seconds=25, fps=10)
+    make_clip(tmp_path / "long.mp4", seconds=30, fps=10)
     make_clip(tmp_path / "short.mp4", seconds=8, fps=10)
     old = services.blobs.write(bucket, "c.mp4", (tmp_path / "long.mp4").read_bytes())
     assert post(client, events, old, "binary").status_code == 200
@@ -81,7 +89,7 @@ def test_a_replaced_clip_is_sampled_again_and_its_stale_frames_go(
     assert post(client, events, new, "binary").status_code == 200
     assert post(client, events, old, "binary").status_code == 200  # a late older event
 
-    assert frames_in_bucket(services, "c/") == ["c/0.jpg"]  # 10 s and 20 s are gone
+    assert frames_in_bucket(services, "c/") == ["c/5000.jpg"]  # 15 s and 25 s are gone
     assert clip_doc(services, "c.mp4")["generation"] == new.generation
 
 

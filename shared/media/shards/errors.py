@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.core.errors import (
     PermanentError,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 MAX_ERROR_CHARS = 2000
 

@@ -62,19 +62,15 @@ import contextlib
 import logging
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from shared.media.settings import MediaSettings
-from shared.platform.context import Context
-
-if TYPE_CHECKING:
-    pass
 from shared.media.shards.errors import MAX_ERROR_CHARS, PullLimits
 from shared.media.shards.messages import (
     SHARD_PULLS,
     SHARD_SUFFIX,
+    SamplePick,
     ShardPullRequest,
     _check_dataset,
     check_shard_name,
@@ -88,6 +84,7 @@ from shared.media.shards.store import (
     shard_state_path,
 )
 from shared.media.shards.tar import _ShardPull
+from shared.platform.context import Context
 from shared.ports.datasets import ShardNotFoundError, ShardSource
 
 log = logging.getLogger("vidcurate.datasets")
@@ -176,10 +173,18 @@ def request_shard_pulls(
     *,
     force: bool = False,
     requested_by: str | None = None,
+    picks: Mapping[str, SamplePick] | None = None,
 ) -> list[str]:
-    """Publish one ``dataset-shards`` message per shard (a function pulls each); their ids."""
+    """Publish one ``dataset-shards`` message per shard (a function pulls each, or the
+    samples ``picks`` names of it); their ids."""
     requests = [
-        ShardPullRequest(dataset=dataset, shard=shard, force=force, requested_by=requested_by)
+        ShardPullRequest(
+            dataset=dataset,
+            shard=shard,
+            force=force,
+            requested_by=requested_by,
+            pick=(picks or {}).get(shard),
+        )
         for shard in shards
     ]
     messages = [
@@ -200,6 +205,7 @@ def pull_shard(
     holder: str | None = None,
     force: bool = False,
     download_dir: Path | None = None,
+    pick: SamplePick | None = None,
 ) -> PullResult:
     """Download ``shard`` (its path in the repo) and store its samples; see the module doc.
 
@@ -222,8 +228,8 @@ def pull_shard(
     except ValueError as exc:
         raise ShardNotFoundError(f"{dataset}: {exc}") from exc
     holder = holder or f"pull-{uuid.uuid4().hex}"
-    path = shard_state_path(dataset, shard)
-    recorded = _claim(services, path, dataset, shard, holder, force=force)
+    path = shard_state_path(dataset, shard, pick)
+    recorded = _claim(services, path, dataset, shard, holder, force=force, pick=pick)
     if recorded is not None:
         log.info("shard already pulled", extra={"labels": {"dataset": dataset, "shard": shard}})
         return _recorded_result(dataset, shard, recorded)
@@ -233,6 +239,10 @@ def pull_shard(
         with _download_area(services.settings, download_dir) as directory:
             hub = source or services.shard_source()
             local = hub.download(dataset, shard, directory, on_bytes=pull.downloaded)
+            if pick is not None:
+                pool = pull.video_keys(local)
+                pull.result.available = len(set(pool))
+                pull.keep = pick.choose(shard, pool)
             pull.read(local)
     except BaseException as exc:
         reason = str(exc) if isinstance(exc, Exception) else f"interrupted ({type(exc).__name__})"

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
-
+from shared.media.clips import metadata_text
 
 VIDEO_TYPES: Mapping[str, str] = {
     "mp4": "video/mp4",
@@ -78,10 +76,7 @@ def sample_metadata(fields: Mapping[str, Any]) -> tuple[dict[str, str], list[str
     omitted: list[str] = []
     used = 0
     for key, value in fields.items():
-        if isinstance(value, str | int | float | bool):
-            text = str(value)
-        else:
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = metadata_text(value)
         cost = len(key.encode()) + len(text.encode())
         if used + cost > MAX_METADATA_BYTES:
             omitted.append(key)

@@ -5,19 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from shared.core.errors import (
     TransientError,
 )
 from shared.media.settings import MediaSettings
+from shared.media.shards.messages import SamplePick, dataset_prefix
 from shared.platform.context import Context
 from shared.platform.leases import Keep, Lease, Take, View
 from shared.ports import SERVER_TIMESTAMP
-
-if TYPE_CHECKING:
-    pass
-from shared.media.shards.messages import dataset_prefix
 
 DATASET_SHARDS = "dataset_shards"
 
@@ -57,6 +54,7 @@ class PullResult:
     metadata_truncated: int = 0  # samples whose clip metadata left out fields (8 KiB cap)
     bytes_written: int = 0
     errors: list[str] = field(default_factory=list)  # samples that could not be stored
+    available: int | None = None  # samples with a video in the shard (a random pick's pool)
 
     def counts(self) -> dict[str, Any]:
         """The counts as recorded on the shard document."""
@@ -71,6 +69,7 @@ class PullResult:
             "bytes_written": self.bytes_written,
             "error_count": len(self.errors),
             "errors": self.errors[:MAX_RECORDED_ERRORS],
+            "available": self.available,
         }
 
 
@@ -91,17 +90,19 @@ class PullProgress:
 ProgressCallback = Callable[[PullProgress], None]
 
 
-def shard_state_path(dataset: str, shard: str) -> str:
-    """The document that records pulling ``shard`` of ``dataset``."""
-    digest = hashlib.sha256(f"{dataset}/{shard}".encode()).hexdigest()[:32]
+def shard_state_path(dataset: str, shard: str, pick: SamplePick | None = None) -> str:
+    """The document that records pulling ``shard`` of ``dataset`` (a pick of some of its
+    samples is another pull than the whole shard)."""
+    what = f"{dataset}/{shard}" + (f"#{pick.count}@{pick.seed}" if pick is not None else "")
+    digest = hashlib.sha256(what.encode()).hexdigest()[:32]
     return f"{DATASET_SHARDS}/{digest}"
 
 
 def shard_state(
-    services: Context[MediaSettings], dataset: str, shard: str
+    services: Context[MediaSettings], dataset: str, shard: str, pick: SamplePick | None = None
 ) -> dict[str, Any] | None:
     """The shard's document (status, counts, error), or None before its first pull."""
-    doc = services.documents.get(shard_state_path(dataset, shard))
+    doc = services.documents.get(shard_state_path(dataset, shard, pick))
     return doc.data if doc is not None else None
 
 
@@ -146,6 +147,7 @@ def _claim(
     holder: str,
     *,
     force: bool,
+    pick: SamplePick | None = None,
 ) -> dict[str, Any] | None:
     """Take the shard for ``holder``; the document instead when it is done already."""
 
@@ -166,6 +168,7 @@ def _claim(
                 "dataset": dataset,
                 "shard": shard,
                 "prefix": dataset_prefix(dataset),
+                "pick": pick.model_dump() if pick is not None else None,
                 "status": "pulling",
                 "attempts": int(view.data.get("attempts") or 0) + 1,
                 "error": None,
@@ -214,4 +217,5 @@ def _recorded_result(dataset: str, shard: str, data: Mapping[str, Any]) -> PullR
         metadata_truncated=number("metadata_truncated"),
         bytes_written=number("bytes_written"),
         errors=[str(error) for error in data.get("errors") or []],
+        available=None if data.get("available") is None else number("available"),
     )

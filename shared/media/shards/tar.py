@@ -11,7 +11,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Self, cast
+from typing import IO, Any, Self, cast
 
 from shared.core.errors import (
     NotFoundError,
@@ -19,10 +19,6 @@ from shared.core.errors import (
     TransientError,
 )
 from shared.media.settings import MediaSettings
-from shared.platform.context import Context
-
-if TYPE_CHECKING:
-    pass
 from shared.media.shards.errors import PullLimits, ShardCorruptError, ShardRejectedError
 from shared.media.shards.messages import dataset_prefix
 from shared.media.shards.samples import (
@@ -44,6 +40,7 @@ from shared.media.shards.store import (
     _finish,
     _renew,
 )
+from shared.platform.context import Context
 
 log = logging.getLogger("vidcurate.datasets")
 
@@ -115,6 +112,7 @@ class _ShardPull:
         self.prefix = dataset_prefix(dataset)
         self.bucket = services.settings.videos_bucket
         self.result = PullResult(dataset, shard, self.prefix)
+        self.keep: set[str] | None = None  # only these samples' keys (a random pick)
         self._last: str | None = None  # the member read last, for error messages
         self._renew_at = time.monotonic() + RENEW_SECONDS
 
@@ -179,8 +177,20 @@ class _ShardPull:
 
     # -- reading the tar stream -------------------------------------------------------------
 
+    def video_keys(self, local: Path) -> list[str]:
+        """The keys of the samples with a video in the tar file at ``local`` (members
+        checked as when reading; nothing stored)."""
+        keys: list[str] = []
+        with local.open("rb") as raw, self._open_tar(raw) as tar:
+            for _member, name in self._members(tar):
+                split = _split_key(name)
+                if split is not None and _is_video(split[1]) and split[0] not in keys[-1:]:
+                    keys.append(split[0])
+        return keys
+
     def read(self, local: Path) -> None:
-        """Store every sample of the tar file at ``local``, member by member."""
+        """Store every sample of the tar file at ``local`` (those of ``keep`` only, when
+        set), member by member."""
         size = local.stat().st_size
         with local.open("rb") as raw, self._open_tar(raw) as tar:
             pending = self._read_samples(tar, raw, size)
@@ -221,7 +231,8 @@ class _ShardPull:
                         "twice)"
                     )
                 seen.add(key)
-            if _is_video(extension) or extension == JSON_EXTENSION:
+            chosen = self.keep is None or key in self.keep
+            if chosen and (_is_video(extension) or extension == JSON_EXTENSION):
                 self._keep(tar, member, sample, extension)
             self._tick("reading", raw.tell(), size)
         return sample
@@ -368,6 +379,8 @@ class _ShardPull:
     # -- storing a sample -------------------------------------------------------------------
 
     def _store(self, sample: _Sample) -> None:
+        if self.keep is not None and sample.key not in self.keep:
+            return  # not one of the samples picked at random
         result = self.result
         result.samples += 1
         videos = sorted(ext for ext in sample.parts if _is_video(ext))

@@ -26,7 +26,13 @@ from shared.bootstrap import Context, build_context
 from shared.config import Settings
 from shared.core.errors import PermanentError, TransientError
 from shared.media.shards.errors import PullLimits, ShardCorruptError, ShardRejectedError
-from shared.media.shards.messages import SHARD_PULLS, ShardPullRequest, dataset_prefix
+from shared.media.shards.messages import (
+    SHARD_PULLS,
+    SamplePick,
+    ShardPullRequest,
+    dataset_prefix,
+    random_quotas,
+)
 from shared.media.shards.pull import (
     list_shards,
     pull_shard,
@@ -938,7 +944,7 @@ def test_cli_videos_pull_stores_the_clips_and_samples_their_frames(
         assert report is not None
         assert report["status"] == "done"
         assert [f["timestamp"] for f in report["frames"]] == [5.0]  # a 12 s clip
-        assert report["metadata"]["worker_id"] == str(sample_json(keys(2)[0], 0)["worker_id"])
+        assert report["metadata"] == sample_json(keys(2)[0], 0)  # its JSON types kept
         assert generations(services) == written  # the second pull wrote nothing
         assert len(written) == 4  # two clips and their JSON sidecars
         assert state(services)["status"] == "done"
@@ -1003,3 +1009,88 @@ def test_a_shard_larger_than_allowed_is_refused_while_it_downloads(hub, tmp_path
         assert state(services)["status"] == "failed"
     finally:
         services.close()
+
+
+# --- clips at random ------------------------------------------------------------------------
+
+
+def test_random_quotas_and_picks_are_reproducible_and_nest():
+    shards = [f"s{i}.tar" for i in range(7)]
+    quotas = random_quotas(shards, 20, seed=5)
+    assert sum(quotas.values()) == 20
+    assert set(quotas) <= set(shards)
+    assert random_quotas(shards, 20, seed=5) == quotas
+    assert any(random_quotas(shards, 20, seed=s) != quotas for s in range(6, 10))
+    pool = keys(30)
+    three = SamplePick(count=3, seed=1).choose("s0.tar", pool)
+    assert len(three) == 3
+    assert three <= set(pool)
+    assert SamplePick(count=3, seed=1).choose("s0.tar", reversed(pool)) == three
+    assert three <= SamplePick(count=10, seed=1).choose("s0.tar", pool)  # a larger pick nests
+    assert SamplePick(count=3, seed=1).choose("s1.tar", pool) != three  # each shard its own
+    assert SamplePick(count=99, seed=1).choose("s0.tar", pool) == set(pool)
+
+
+def test_a_pick_stores_only_its_samples_and_is_not_the_whole_shard(
+    hub: FakeHub, services: Context, source: HfShardSource
+) -> None:
+    publish(hub, {SHARD_0: make_tar(shard_entries(10))})
+    pick = SamplePick(count=3, seed=7)
+
+    picked = pull(services, source, pick=pick)
+    objects = stored(services)
+    whole = pull(services, source)  # the whole shard is another pull
+
+    chosen = pick.choose(SHARD_0, keys(10))
+    assert {n for n in objects if n.endswith(".mp4")} == {f"{PREFIX}/{k}.mp4" for k in chosen}
+    assert {n for n in objects if n.endswith(".json")} == {f"{PREFIX}/{k}.json" for k in chosen}
+    assert (picked.samples, picked.clips_written, picked.available) == (3, 3, 10)
+    assert shard_state(services, DATASET, SHARD_0, pick)["status"] == "done"
+    assert (whole.outcome, whole.clips_written, whole.clips_present) == ("pulled", 7, 3)
+
+
+def test_cli_pulls_n_clips_at_random_across_shards_and_tops_up_short_shards(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from shared.cli.main import app  # noqa: PLC0415
+
+    publish(hub, {SHARD_0: make_tar(shard_entries(4, "worker001")),
+                  SHARD_1: make_tar(shard_entries(4, "worker002")),
+                  SHARD_2: make_tar(shard_entries(4, "worker011"))})  # fmt: skip
+    env = {"HF_ENDPOINT": hub.endpoint, "HF_TOKEN": DEFAULT_TOKEN, "COLUMNS": "250"}
+    runner = CliRunner()
+
+    def clips(home: Path) -> set[str]:
+        services = build_context(make_settings(hub, home))
+        try:
+            return {n for n in stored(services) if n.endswith(".mp4")}
+        finally:
+            services.close()
+
+    def pull_random(home: Path, *flags: str) -> set[str]:
+        result = runner.invoke(app, ["--home", str(home), "videos", "pull", "--dataset",
+                                     DATASET, *flags], env=env)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output
+        return clips(home)
+
+    five = pull_random(tmp_path / "a", "--random", "5", "--seed", "3")
+    again = pull_random(tmp_path / "b", "--random", "5", "--seed", "3")
+    other = {frozenset(pull_random(tmp_path / f"s{s}", "--random", "5", "--seed", str(s)))
+             for s in range(4, 8)}  # fmt: skip
+    # more than some shards hold: short shards leave the rest to the others
+    ten = pull_random(tmp_path / "c", "--random", "10", "--seed", "3")
+    everything = pull_random(tmp_path / "d", "--random", "40")
+    only_one = pull_random(tmp_path / "e", "--random", "2", "--shard", "1")
+
+    assert len(five) == 5
+    assert again == five  # the seed decides
+    assert len(other | {frozenset(five)}) > 1
+    workers = {name.split("_")[1] for name in five}
+    assert workers <= {"worker001", "worker002", "worker011"}
+    assert len(ten) == 10
+    assert len(everything) == 12
+    assert len(only_one) == 2
+    assert {n.split("_")[1] for n in only_one} == {"worker002"}

@@ -323,7 +323,8 @@ def test_cli_videos_add_samples_each_clip_and_says_which_failed(tmp_path):
     try:
         report = clip_report(services, services.settings.videos_bucket, "ego/walk.mp4")
         assert report["status"] == "done"
-        assert report["metadata"] == {"factory_id": "f3", "worker_id": "7", "batch": "b1"}
+        # the sidecar's JSON types (worker_id stays a number); --meta as given
+        assert report["metadata"] == {"factory_id": "f3", "worker_id": 7, "batch": "b1"}
         assert [f["timestamp"] for f in report["frames"]] == [
             times[on_screen(times, t)]
             for t in (5,)  # the middle of the first 10 s slot

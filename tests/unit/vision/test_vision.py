@@ -58,6 +58,12 @@ def services(tmp_path, llm_server):
     built.close()
 
 
+def all_analyses(services):
+    """Every analysis, by clip (through the report, which reads them by id)."""
+    paths = [f"{ANALYSES}/{doc.id}" for doc in services.documents.iter_collection(ANALYSES)]
+    return analysis_report(services, paths)
+
+
 def run(services, *names):
     handlers = {name: load_entry_point(FUNCTIONS_DIR, name) for name in names}
     return build_runtime(services, handlers=handlers).run_until_idle(timeout=300)
@@ -93,10 +99,10 @@ def test_every_frame_is_sent_as_a_picture_and_described_once(services, llm_serve
     pictures = sent_pictures(llm_server)
     assert len(pictures) == 6  # one image part per frame, really sent
     assert sorted(frame_number(p) for p in pictures) == sorted([50, 150, 50, 150, 250, 25])
-    rows = analysis_report(services)
+    rows = all_analyses(services)
     assert [r["status"] for r in rows] == ["done"] * 3
     tagged = next(r for r in rows if r["clip"] == "ego/clip1.mp4")
-    assert tagged["metadata"] == {"factory_id": "f9", "worker_id": "3"}
+    assert tagged["metadata"] == {"factory_id": "f9", "worker_id": 3}  # the sidecar's types
     assert [f["timestamp"] for f in tagged["frames"]] == [5.0, 15.0, 25.0]
     for frame in tagged["frames"]:
         assert frame["description"] == "a worker at a bench"
@@ -118,7 +124,7 @@ def test_every_frame_is_sent_as_a_picture_and_described_once(services, llm_serve
 def test_gemini_describes_frames_too(services, llm_server):
     analyze(services, model="gemini-2.5-flash", max_clips=1)
 
-    (row,) = analysis_report(services)
+    (row,) = all_analyses(services)
     assert row["provider"] == "gemini"
     assert len(sent_pictures(llm_server)) == len(row["frames"]) == 2
     bodies = [json.dumps(r.body) for r in llm_server.calls(provider="gemini")]
@@ -164,7 +170,7 @@ def test_a_clip_that_fails_half_way_resumes_where_it_stopped(services, llm_serve
 
     llm_server.responder = responder
     analyze(services)
-    rows = analysis_report(services)
+    rows = all_analyses(services)
     (failed,) = [r for r in rows if r["status"] == "failed"]
     assert "refused" in failed["error"]
     described = sum(1 for r in rows for f in r["frames"] if f.get("description"))
@@ -176,7 +182,7 @@ def test_a_clip_that_fails_half_way_resumes_where_it_stopped(services, llm_serve
     analyze(services)
 
     assert len(llm_server.calls()) - before == 6 - described
-    assert [r["status"] for r in analysis_report(services)] == ["done"] * 3
+    assert [r["status"] for r in all_analyses(services)] == ["done"] * 3
 
 
 def test_image_token_rules():
@@ -207,7 +213,7 @@ def test_without_keys_the_offline_provider_describes_each_picture(tmp_path):
         assert plan.provider == "offline"
         assert plan.estimated_cost_usd == 0
         assert plan.list_price_usd > 0
-        rows = analysis_report(services)
+        rows = all_analyses(services)
         texts = [f["description"] for r in rows for f in r["frames"]]
         assert all(t.startswith("(offline, not a model)") for t in texts)
         assert "320x240" in texts[0]
