@@ -631,7 +631,8 @@ def extract_frames_case(spec: FunctionSpec, settings: Settings) -> Case:
 
     def sampled(doc: dict[str, Any]) -> bool:
         frames = doc.get("frames") or []
-        return doc.get("status") == "done" and [f["timestamp"] for f in frames] == [0.0]
+        # the default sampling: a 3 s clip, shorter than half a 10 s slot, at its middle
+        return doc.get("status") == "done" and [f["timestamp"] for f in frames] == [1.5]
 
     return Case(
         event=event,
