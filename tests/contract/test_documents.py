@@ -191,6 +191,48 @@ def test_query_order_and_limit(videos):
     assert len(videos.query("videos", limit=3)) == 3
 
 
+@pytest.fixture
+def mixed(documents):
+    """One field, every kind of value Firestore orders (and one document without it)."""
+    when = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    rows = {
+        "a": None, "b": True, "c": False, "d": 0, "e": 2.5, "f": when,
+        "g": "abc", "h": "B", "j": [1], "k": {"x": 1}, "l": b"x",
+    }  # fmt: skip
+    for doc_id, value in rows.items():
+        documents.set(f"mixed/{doc_id}", {"v": value, "kind": "any"})
+    documents.set("mixed/i", {"kind": "any"})
+    return documents, when
+
+
+def test_filters_and_ordering_follow_firestore_typing_across_kinds(mixed):
+    documents, when = mixed
+
+    def found(where=(), order_by=(), limit=None):
+        return ids(documents.query("mixed", where=list(where), order_by=list(order_by),
+                                   limit=limit))  # fmt: skip
+
+    # null < bool < number < timestamp < string (UTF-8 bytes) < bytes < array < map
+    assert found(order_by=[("v", "asc")]) == ["a", "c", "b", "d", "e", "f", "h", "g", "l",
+                                              "j", "k"]  # fmt: skip
+    assert found(order_by=[("v", "desc")], limit=3) == ["k", "j", "l"]
+    assert found(order_by=[("v", "asc")], limit=4) == ["a", "c", "b", "d"]
+    assert found([("kind", "==", "any")], [("v", "asc")], limit=2) == ["a", "c"]
+    # equality never crosses kinds: True is not 1, 0 is not False
+    assert found([("v", "==", True)]) == ["b"]
+    assert found([("v", "==", 0)]) == ["d"]
+    assert set(found([("v", "in", ["abc", "B"])])) == {"g", "h"}
+    assert found([("v", "in", [0, 2.5])]) == ["d", "e"]
+    # ranges stay within the value's kind
+    assert found([("v", ">", 0)]) == ["e"]
+    assert set(found([("v", ">=", "A")])) == {"g", "h"}
+    assert found([("v", "<", when + timedelta(days=1))]) == ["f"]
+    assert found([("v", ">", 0)], [("v", "desc")], limit=1) == ["e"]
+    assert documents.count("mixed", [("v", "==", False)]) == 1
+    assert documents.count("mixed", [("v", ">", -1)]) == 2
+    assert documents.count("mixed", [("kind", "==", "any")]) == 12
+
+
 def test_query_returns_full_documents(videos):
     (doc,) = videos.query("videos", where=[("n", "==", 1)])
 

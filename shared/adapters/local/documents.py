@@ -10,6 +10,7 @@ commit.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,11 +29,15 @@ from shared.adapters.local.docencoding import (
     utc_now_us,
 )
 from shared.adapters.local.docquery import (
+    EXACT_KINDS,
     MISSING,
+    SqlQuery,
     doc_sort_key,
     field_value,
+    kind_sql,
     matches,
-    sql_filters,
+    plan_sql,
+    sort_key,
 )
 from shared.adapters.local.sqlite import SqliteDatabase
 from shared.core.errors import AlreadyExistsError, NotFoundError, VidcurateError
@@ -49,6 +54,9 @@ from shared.ports.documents import (
 T = TypeVar("T")
 
 MAX_BATCH_WRITES = 500
+
+MAX_AUTO_INDEXES = 64
+"""Indexes the store makes for the fields it is asked about, at most (each costs writes)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -207,11 +215,22 @@ class LocalWriteBatch(_Writes):
     """Writes applied together when the batch commits."""
 
 
+def _ordered(docs: list[Document], order_by: Sequence[Order], limit: int | None) -> list[Document]:
+    """Firestore's order (ties by document id, in the direction of the last ordering),
+    documents lacking an ordering field left out, at most ``limit``."""
+    docs = sorted(docs, key=lambda d: d.id, reverse=bool(order_by) and order_by[-1][1] == "desc")
+    for name, direction in reversed(order_by):
+        docs = [d for d in docs if field_value(d.data, name) is not MISSING]
+        docs.sort(key=functools.partial(doc_sort_key, name), reverse=direction == "desc")
+    return docs[:limit] if limit is not None else docs
+
+
 class SqliteDocumentStore:
     """Documents in a SQLite file; safe across threads and processes."""
 
     def __init__(self, path: Path) -> None:
         self._db = SqliteDatabase(path, SCHEMA)
+        self._indexes: set[str] = set()  # the indexes known to exist
 
     def _commit(self, writes: Sequence[_Write], conn: sqlite3.Connection | None = None) -> None:
         # The commit time is read once the write lock is held: a writer that waited for the
@@ -287,58 +306,123 @@ class SqliteDocumentStore:
         order_by: Sequence[Order] = (),
         limit: int | None = None,
     ) -> list[Document]:
-        """Matching documents of one collection, Firestore semantics for missing fields."""
+        """Matching documents of one collection, Firestore semantics for missing fields.
+
+        SQLite narrows (and where it can, decides, orders and limits) through an index of
+        the fields asked about, made on first use (see :meth:`_ensure_index`): equality,
+        ``in``, ranges and one ordering with a limit read O(log n + results) rows.
+        """
         check_collection_path(collection)
-        conditions, params, exact = sql_filters(where)
-        sql = "SELECT id, data, create_us, update_us FROM documents WHERE collection=?"
-        sql += conditions  # placeholders only: values travel as parameters
-        params = [collection, *params]
-        if exact and not order_by and limit is not None:
-            sql += " ORDER BY id LIMIT ?"  # SQL alone decides: stop at the first matches
-            params.append(limit)
-        docs = []
+        plan = plan_sql(where, order_by)
+        table = self._indexed(plan)
+        if plan.exact and not order_by and limit is not None and plan.expandable is not None:
+            return self._query_each_value(collection, plan, table, where, limit)
+        sql = f"SELECT id, data, create_us, update_us FROM {table} WHERE collection=?"  # noqa: S608
+        sql += plan.where()  # placeholders only: values travel as parameters
+        params: list[Any] = [collection, *plan.params]
+        ordered = len(order_by) == 1 and order_by[0][0] in (
+            plan.trailing_field,
+            *plan.equality_fields,
+        )
+        if ordered:
+            name, direction = order_by[0]
+            way = "DESC" if direction == "desc" else "ASC"
+            sql += f" AND {kind_sql(name)} IS NOT NULL" + plan.order_by_sql(name, way)
+        elif not order_by:
+            sql += " ORDER BY id"
+            if plan.exact and limit is not None:
+                sql += " LIMIT ?"  # SQL alone decides: stop at the first matches
+                params.append(limit)
+        docs: list[Document] = []
+        in_sql_order = True  # every row so far in Firestore's order (no bytes, arrays, maps)
         for doc_id, text, create_us, update_us in self._db.connection().execute(sql, params):
             data = load_document(text)
-            if all(matches(data, flt) for flt in where):
-                docs.append(
-                    Document(
-                        f"{collection}/{doc_id}",
-                        data,
-                        utc_from_us(create_us),
-                        utc_from_us(update_us),
-                    )
+            if not all(matches(data, flt) for flt in where):
+                continue
+            docs.append(
+                Document(
+                    f"{collection}/{doc_id}", data, utc_from_us(create_us), utc_from_us(update_us)
                 )
-        # Firestore breaks ties by document id, in the direction of the last ordering.
-        docs.sort(key=lambda d: d.id, reverse=bool(order_by) and order_by[-1][1] == "desc")
-        for field, direction in reversed(order_by):
-            docs = [d for d in docs if field_value(d.data, field) is not MISSING]
-            docs.sort(key=functools.partial(doc_sort_key, field), reverse=direction == "desc")
-        return docs[:limit] if limit is not None else docs
+            )
+            if ordered:
+                in_sql_order = (
+                    in_sql_order and sort_key(field_value(data, order_by[0][0]))[0] in EXACT_KINDS
+                )
+                if in_sql_order and limit is not None and len(docs) >= limit:
+                    break  # the first ``limit`` in index order are the answer
+        return _ordered(docs, order_by, limit)
+
+    def _query_each_value(
+        self, collection: str, plan: SqlQuery, table: str, where: Sequence[Filter], limit: int
+    ) -> list[Document]:
+        """An exact query with an ``in`` of several values and a limit, in id order: one
+        index seek per value, merged, so the answer costs O(values x (log n + limit))."""
+        found: dict[str, Document] = {}
+        for conditions, params in plan.each_value():
+            sql = (
+                f"SELECT id, data, create_us, update_us FROM {table} WHERE collection=?"  # noqa: S608 (placeholders only)
+                + conditions
+                + " ORDER BY id LIMIT ?"
+            )
+            rows = self._db.connection().execute(sql, [collection, *params, limit])
+            for doc_id, text, create_us, update_us in rows:
+                path = f"{collection}/{doc_id}"
+                found[path] = Document(
+                    path, load_document(text), utc_from_us(create_us), utc_from_us(update_us)
+                )
+        docs = [found[path] for path in sorted(found)]
+        return [d for d in docs if all(matches(d.data, flt) for flt in where)][:limit]
 
     def count(self, collection: str, where: Sequence[Filter] = ()) -> int:
-        """How many documents match."""
-        if not where:
-            check_collection_path(collection)
-            row = (
-                self._db.connection()
-                .execute("SELECT count(*) FROM documents WHERE collection=?", (collection,))
-                .fetchone()
+        """How many documents match: counted on an index (no document read) when SQL can
+        decide the filters."""
+        check_collection_path(collection)
+        plan = plan_sql(where)
+        if not plan.exact:
+            return len(self.query(collection, where))
+        table = self._indexed(plan)
+        row = (
+            self._db.connection()
+            .execute(
+                f"SELECT count(*) FROM {table} WHERE collection=?"  # noqa: S608 (placeholders only)
+                + plan.where(),
+                [collection, *plan.params],
             )
-            return int(row[0])
-        conditions, params, exact = sql_filters(where)
-        if exact:
-            check_collection_path(collection)
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT count(*) FROM documents WHERE collection=?"  # noqa: S608 (placeholders only)
-                    + conditions,
-                    [collection, *params],
-                )
-                .fetchone()
-            )
-            return int(row[0])
-        return len(self.query(collection, where))
+            .fetchone()
+        )
+        return int(row[0])
+
+    def _indexed(self, plan: SqlQuery) -> str:
+        """``documents`` read through the index that serves ``plan``, made if it is not
+        there: Firestore indexes every field, this store the (collection, fields) it is asked
+        about, once per database (DDL, under the write lock; every write keeps it up to
+        date). Named in the query (``INDEXED BY``): SQLite's planner otherwise prefers the
+        primary key's (collection, id) and reads the whole collection."""
+        columns = plan.index_columns()
+        if not columns:
+            return "documents"
+        spec = ", ".join(["collection", *columns])
+        name = "ix_" + hashlib.sha1(spec.encode(), usedforsecurity=False).hexdigest()[:20]
+        if name in self._indexes:
+            return f"documents INDEXED BY {name}"
+        conn = self._db.connection()
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (name,)
+        ).fetchone()
+        if exists is None:
+            if conn.in_transaction or self._index_count(conn) >= MAX_AUTO_INDEXES:
+                return "documents"  # inside a caller's write, or enough indexes: a scan
+            with self._db.write() as locked:
+                locked.execute(f"CREATE INDEX IF NOT EXISTS {name} ON documents({spec})")
+        self._indexes.add(name)
+        return f"documents INDEXED BY {name}"
+
+    @staticmethod
+    def _index_count(conn: sqlite3.Connection) -> int:
+        row = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type='index' AND name LIKE 'ix_%'"
+        ).fetchone()
+        return int(row[0])
 
     def collections(self) -> list[str]:
         """Top-level collection ids."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from shared.adapters.local.docquery import matches
 from shared.adapters.local.documents import SqliteDocumentStore
 from shared.core.errors import ContentionError, VidcurateError
 
@@ -96,3 +99,60 @@ def test_a_write_inside_a_transaction_on_the_same_store_is_a_clear_error(tmp_pat
         store.run_transaction(nested)
     assert not isinstance(caught.value, ContentionError)  # not retried as contention
     assert store.get("a/2") is None
+
+
+# --- indexes ---------------------------------------------------------------------------------
+
+
+def test_queries_and_counts_seek_an_index_made_on_first_use(tmp_path):
+    store = SqliteDocumentStore(tmp_path / "docs.sqlite")
+    with store.batch() as batch:
+        for i in range(200):
+            batch.set(f"items/i{i:03d}", {"status": ("done", "open")[i % 2], "n": i, "t": "x"})
+    conn = store._db.connection()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+
+    assert store.count("items", [("status", "==", "open"), ("t", "==", "x")]) == 100
+    assert [d.id for d in store.query("items", [("n", ">=", 150)], [("n", "asc")], limit=2)] == [
+        "i150", "i151"]  # fmt: skip
+    assert len(store.query("items", [("status", "in", ["open", "done"])], limit=3)) == 3
+
+    conn.set_trace_callback(None)
+    reads = [s for s in statements if s.startswith("SELECT") and "FROM documents" in s]
+    assert len(reads) >= 3
+    for sql in reads:
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "INDEX ix_" in plan, (sql, plan)
+        assert "SCAN" not in plan, (sql, plan)
+        assert "TEMP B-TREE" not in plan, (sql, plan)  # ordered by the index itself
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_indexed_answers_equal_a_full_scan(tmp_path_factory, data):
+    from shared.adapters.local.documents import _ordered  # noqa: PLC0415
+
+    store = SqliteDocumentStore(tmp_path_factory.mktemp("q") / "docs.sqlite")
+    values = st.one_of(
+        st.none(), st.booleans(), st.integers(-3, 3), st.floats(-3, 3, allow_nan=False),
+        st.sampled_from(["a", "B", "ab", "é", ""]), st.lists(st.integers(0, 2), max_size=2),
+        st.datetimes(timezones=st.just(UTC)).map(lambda d: d.replace(microsecond=0)),
+    )  # fmt: skip
+    docs = data.draw(st.lists(st.dictionaries(st.sampled_from(["v", "w"]), values), max_size=25))
+    with store.batch() as batch:
+        for i, doc in enumerate(docs):
+            batch.set(f"c/d{i:02d}", doc)
+    op = data.draw(st.sampled_from(["==", "in", "<", "<=", ">", ">=", "!="]))
+    value = data.draw(st.lists(values, min_size=1, max_size=3) if op == "in" else values)
+    where = [(data.draw(st.sampled_from(["v", "w"])), op, value)]
+    order = data.draw(st.sampled_from([(), [("v", "asc")], [("w", "desc")]]))
+    limit = data.draw(st.sampled_from([None, 1, 3]))
+
+    everything = list(store.iter_collection("c"))
+    expected = _ordered([d for d in everything if matches(d.data, where[0])], order, limit)
+    assert [d.id for d in store.query("c", where, order, limit)] == [d.id for d in expected]
+    all_matching = [d for d in everything if matches(d.data, where[0])]
+    assert store.count("c", where) == len(all_matching)
