@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import threading
@@ -103,20 +104,35 @@ def collect_status(services: Context[Settings], subscriber: Subscriber) -> dict[
     }
 
 
+STATUS_MAX_OBJECTS = 10_000
+"""Objects counted per bucket by ``status``: past this, the count says "at least" (listing a
+bucket costs one read per object in either backend; a status view stays quick)."""
+
+
 def _bucket_status(services: Context[Settings]) -> list[dict[str, Any]]:
-    """Objects and bytes in each bucket (``missing`` for one that is not there)."""
+    """Objects and bytes in each bucket, up to :data:`STATUS_MAX_OBJECTS` objects
+    (``more``: there are more; ``missing`` for a bucket that is not there)."""
     buckets = []
     for role in BUCKET_ROLES:
         name = services.settings.bucket(role)
         objects = total = 0
         try:
-            for info in services.blobs.list(name):
+            for info in itertools.islice(services.blobs.list(name), STATUS_MAX_OBJECTS + 1):
                 objects += 1
                 total += info.size
         except NotFoundError:
             buckets.append({"role": role, "bucket": name, "objects": "missing", "bytes": 0})
             continue
-        buckets.append({"role": role, "bucket": name, "objects": objects, "bytes": total})
+        more = objects > STATUS_MAX_OBJECTS
+        buckets.append(
+            {
+                "role": role,
+                "bucket": name,
+                "objects": min(objects, STATUS_MAX_OBJECTS),
+                "bytes": total,
+                "more": more,
+            }
+        )
     return buckets
 
 

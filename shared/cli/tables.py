@@ -81,7 +81,10 @@ def print_status(console: Console, report: dict[str, Any]) -> None:
     """``vidcurate status``: buckets, bus, documents, caption tasks, exports and clips."""
     buckets = table("Buckets", ("role", "bucket", "objects", "bytes"), right=("objects", "bytes"))
     for row in report["buckets"]:
-        buckets.add_row(row["role"], row["bucket"], str(row["objects"]), str(row["bytes"]))
+        more = "+" if row.get("more") else ""  # counted up to a cap: at least this many
+        buckets.add_row(
+            row["role"], row["bucket"], f"{row['objects']}{more}", f"{row['bytes']}{more}"
+        )
     console.print(buckets)
     bus = table(
         "Message bus",

@@ -96,6 +96,24 @@ def test_list_by_prefix_in_name_order(blobs, bucket):
     assert list(blobs.list(bucket, "nothing/")) == []
 
 
+def test_list_orders_names_as_strings_across_folders(blobs, bucket):
+    # a folder sorts as its name and "/": "a-b" and "a.txt" before "a/...", "ab" after
+    names = ("ab", "a/c/d", "a.txt", "b", "a-b", "a/b", "a/é", "a/z")
+    for name in names:
+        blobs.write(bucket, name, b"x")
+
+    assert [i.name for i in blobs.list(bucket)] == sorted(names)
+    assert [i.name for i in blobs.list(bucket, "a")] == sorted(n for n in names if n < "b")
+    assert [i.name for i in blobs.list(bucket, "a/")] == ["a/b", "a/c/d", "a/z", "a/é"]
+    assert [i.name for i in blobs.list(bucket, "a/c")] == ["a/c/d"]
+    first_two = []
+    for info in blobs.list(bucket):
+        first_two.append(info.name)
+        if len(first_two) == 2:
+            break
+    assert first_two == sorted(names)[:2]
+
+
 def test_delete_removes_the_object(blobs, bucket):
     blobs.write(bucket, "gone.json", b"x")
 

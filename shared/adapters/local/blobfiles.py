@@ -116,6 +116,31 @@ def walk_files(folder: str) -> Iterator[os.DirEntry[str]]:
             yield entry
 
 
+def walk_sorted(
+    folder: str, relative: str = "", wanted: str = ""
+) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """``(name, entry)`` of every file below ``folder`` whose name (``relative`` + its path
+    inside, with ``/``) starts with ``wanted``, lazily, in name order (as object names sort:
+    a folder sorts as its name followed by ``/``). Links into other folders not followed."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    keyed = []
+    for entry in entries:
+        is_dir = entry.is_dir(follow_symlinks=False)
+        key = relative + entry.name + ("/" if is_dir else "")
+        # Only what can still start with ``wanted``: a name under it, or a folder above it.
+        if key.startswith(wanted) or (is_dir and wanted.startswith(key)):
+            keyed.append((key, is_dir, entry))
+    keyed.sort(key=lambda item: item[0])
+    for key, is_dir, entry in keyed:
+        if is_dir:
+            yield from walk_sorted(entry.path, key, wanted)
+        else:
+            yield key, entry
+
+
 def hash_file(path: Path) -> tuple[int, str]:
     """Size and base64 MD5 of a file, read in chunks."""
     digest = hashlib.md5(usedforsecurity=False)

@@ -36,6 +36,7 @@ from shared.adapters.local.blobfiles import (
     remove_stale_uploads,
     version_path,
     walk_files,
+    walk_sorted,
 )
 from shared.adapters.local.bus import SqliteMessageBus
 from shared.core.errors import (
@@ -161,39 +162,50 @@ class LocalBlobStore:
         return self._path(bucket, name).is_file()
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[BlobInfo]:
-        """Objects under ``prefix`` in name order (files dropped by hand included)."""
+        """Objects under ``prefix`` in name order (files dropped by hand included), lazily:
+        the folder is walked in name order beside the registered records, read a page at a
+        time, so taking the first objects of a large bucket costs only those."""
         check_name(bucket, "x")
-        base = self.root / bucket
-        start = base / prefix.rsplit("/", 1)[0] if "/" in prefix else base
-        if not start.is_dir():
+        base = os.path.join(self.root, bucket)
+        if not os.path.isdir(base):
             return
-        records = {
-            row[0]: row
-            for row in self._db.connection().execute(
-                "SELECT name, generation, size, content_type, md5_hash, updated_us, metadata,"
-                " mtime_ns FROM objects WHERE bucket=? AND name >= ? ORDER BY name",
-                (bucket, prefix),
-            )
-        }
-        names: builtins.list[str] = []
-        for directory, _dirs, files in os.walk(start):
-            for file_name in files:
-                name = Path(directory, file_name).relative_to(base).as_posix()
-                if name.startswith(prefix):
-                    names.append(name)
-        for name in sorted(names):
-            row = records.get(name)
+        records = self._records(bucket, prefix)
+        record = next(records, None)
+        for name, entry in walk_sorted(base, "", prefix):
+            while record is not None and record[0] < name:
+                record = next(records, None)  # registered, but its file is gone
             try:
-                mtime_ns = (base / name).stat().st_mtime_ns
+                mtime_ns = entry.stat(follow_symlinks=False).st_mtime_ns
             except FileNotFoundError:
                 continue  # deleted while we listed
-            if row is None or row[7] != mtime_ns:
+            if record is None or record[0] != name or record[7] != mtime_ns:
                 try:
                     yield self._register(bucket, name)
                 except (NotFoundError, ChangingFileError):
                     continue  # vanished, or still being written: not an object yet
             else:
-                yield self._info(bucket, row)
+                yield self._info(bucket, record)
+
+    def _records(self, bucket: str, prefix: str, page: int = 1000) -> Iterator[tuple]:  # type: ignore[type-arg]
+        """The registered objects under ``prefix`` in name order, a page per query (no
+        cursor stays open while the caller works)."""
+        columns = "name, generation, size, content_type, md5_hash, updated_us, metadata, mtime_ns"
+        queries = (
+            f"SELECT {columns} FROM objects WHERE bucket=? AND name >= ? ORDER BY name LIMIT ?",  # noqa: S608 (constants)
+            f"SELECT {columns} FROM objects WHERE bucket=? AND name > ? ORDER BY name LIMIT ?",  # noqa: S608 (constants)
+        )
+        last = prefix
+        first = True
+        while True:
+            query = queries[0] if first else queries[1]
+            rows = self._db.connection().execute(query, (bucket, last, page)).fetchall()
+            for row in rows:
+                if not row[0].startswith(prefix):
+                    return
+                yield row
+            if len(rows) < page:
+                return
+            last, first = rows[-1][0], False
 
     def _info(self, bucket: str, row: tuple) -> BlobInfo:  # type: ignore[type-arg]
         name, generation, size, content_type, md5_hash, updated_us, metadata = row[:7]

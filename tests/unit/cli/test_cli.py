@@ -249,3 +249,30 @@ def test_a_command_run_without_a_terminal_prints_progress_lines_not_a_bar(tmp_pa
     assert "Published" in output
     assert "delivered 1 event(s) in " in served
     assert "━" not in served
+
+
+def test_status_counts_a_large_bucket_up_to_a_cap_and_says_so(tmp_path, monkeypatch):
+    from shared.bootstrap import build_context  # noqa: PLC0415
+    from shared.cli import ops  # noqa: PLC0415
+    from shared.config import Settings  # noqa: PLC0415
+
+    monkeypatch.setattr(ops, "STATUS_MAX_OBJECTS", 3)  # 10,000 in use: the same code path
+    home = tmp_path / "home"
+    services = build_context(Settings(home=home))
+    try:
+        for index in range(5):
+            services.blobs.write(services.settings.frames_bucket, f"f/{index}.jpg", b"x" * 10)
+        services.blobs.write(services.settings.videos_bucket, "one.mp4", b"y" * 7)
+    finally:
+        services.close()
+    runner = CliRunner()
+
+    as_json = runner.invoke(app, ["--home", str(home), "status", "--json"])
+    shown = runner.invoke(app, ["--home", str(home), "status"], env={"COLUMNS": "200"})
+
+    assert as_json.exit_code == 0, as_json.output
+    rows = {row["role"]: row for row in json.loads(as_json.output)["buckets"]}
+    assert (rows["frames"]["objects"], rows["frames"]["more"]) == (3, True)
+    assert (rows["videos"]["objects"], rows["videos"]["bytes"], rows["videos"]["more"]) == (
+        1, 7, False)  # fmt: skip
+    assert "3+" in shown.output

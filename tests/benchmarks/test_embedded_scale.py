@@ -1,0 +1,147 @@
+"""The embedded default at real scale: per-item cost flat from one size to one 10x+ larger.
+
+Run with ``make bench``. Targets (issue 12), all on the local stand-ins (SQLite documents and
+bus, folder buckets), through the local runtime as ``vidcurate`` runs them:
+
+- offline critiques of 1,000 and 50,000 items: the per-item time at 50,000 within 1.5x of
+  the per-item time at 1,000; throughput printed (goal >= 300 items/s here);
+- ``ingest`` of 10,000 and 100,000 annotation files: per-file time within 1.5x;
+- the status views (``vidcurate status``, ``critiques status``) on those homes in <= 1 s.
+
+``VIDCURATE_BENCH_SCALE`` (default 1) scales the larger sizes down for a quick look
+(e.g. 0.2); the ratios are checked whatever the scale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from captions_support import dumps, feedback, review
+from test_critique_speed import _write_export
+
+from shared.bootstrap import (
+    FUNCTIONS_DIR,
+    build_context,
+    build_runtime,
+    build_subscriber,
+    use_context,
+)
+from shared.cli.ops import collect_status
+from shared.config import Settings
+from shared.critiques.messages import CritiqueRequest
+from shared.critiques.plan import plan_run
+from shared.critiques.status import status_report
+from shared.platform.runtime.dispatch import load_entry_point
+
+SCALE = float(os.environ.get("VIDCURATE_BENCH_SCALE", "1"))
+MAX_RATIO = 1.5
+MAX_STATUS_SECONDS = 1.0
+ITEMS_PER_VIDEO = 35  # 5 tasks x 7 critique types
+TASKS = ("subject", "scene", "motion", "spatial", "camera")
+
+
+def _timed_status(services, folder: str | None = None) -> float:
+    start = time.perf_counter()
+    collect_status(services, build_subscriber(services))
+    if folder is not None:
+        status_report(services, folder)
+    return time.perf_counter() - start
+
+
+def _critiques(tmp_path: Path, videos: int) -> tuple[int, float, float]:
+    """(items, seconds of the run, seconds of the status views) of an offline run."""
+    settings = Settings(home=tmp_path / f"crit-{videos}", log_level="WARNING",
+                        llm_provider="offline")  # fmt: skip
+    services = build_context(settings)
+    use_context(services)
+    try:
+        folder = "export_20261123_0300"
+        _write_export(services, folder, videos)
+        plan = plan_run(services, CritiqueRequest(export_folder=folder))
+        names = ("critique_worker", "critique_consolidate")
+        handlers = {name: load_entry_point(FUNCTIONS_DIR, name) for name in names}
+        start = time.perf_counter()
+        stats = build_runtime(services, handlers=handlers).run_until_idle(timeout=3600)
+        seconds = time.perf_counter() - start
+        assert stats.total_failed == 0
+        assert status_report(services, folder)["consolidated_file"]
+        return plan.items, seconds, _timed_status(services, folder)
+    finally:
+        use_context(None)
+        services.close()
+
+
+def test_offline_critiques_cost_the_same_per_item_at_50_times_the_items(tmp_path):
+    small_videos = 29  # 1,015 items
+    large_videos = max(small_videos * 10, int(1_429 * SCALE))  # 50,015 items at scale 1
+    small = _critiques(tmp_path, small_videos)
+    large = _critiques(tmp_path, large_videos)
+
+    per_small, per_large = small[1] / small[0], large[1] / large[0]
+    ratio = per_large / per_small
+    print(
+        f"\ncritiques, offline, local runtime: {small[0]:,} items {small[0] / small[1]:,.0f}"
+        f" items/s ({per_small * 1e3:.2f} ms/item); {large[0]:,} items "
+        f"{large[0] / large[1]:,.0f} items/s ({per_large * 1e3:.2f} ms/item): ratio "
+        f"{ratio:.2f} (target <= {MAX_RATIO}; goal >= 300 items/s)"
+    )
+    print(f"status views: {small[2]:.2f} s and {large[2]:.2f} s (target <= {MAX_STATUS_SECONDS} s)")
+    assert ratio <= MAX_RATIO
+    assert large[2] <= MAX_STATUS_SECONDS
+
+
+def _drop(services, videos: int) -> int:
+    """Every task of ``videos`` videos approved (feedback + review): 10 files a video."""
+    bucket = services.settings.annotations_bucket
+    write = services.blobs.write
+    lines = "".join(
+        json.dumps({"video_id": f"v{n:06d}", "video_url": f"https://example.org/v{n:06d}.mp4"})
+        + "\n"
+        for n in range(videos)
+    )
+    write(bucket, "default/videos/all.jsonl", lines.encode())
+    files = 1
+    for n in range(videos):
+        for task in TASKS:
+            prefix = f"default/{task}/v{n:06d}"
+            write(bucket, f"{prefix}_feedback.json", dumps(feedback("alice", f"{task} {n}")))
+            write(bucket, f"{prefix}_review.json", dumps(review(n % 4 != 0)))
+            files += 2
+    return files
+
+
+def _ingest(tmp_path: Path, videos: int) -> tuple[int, float, float]:
+    """(files, seconds to ingest them, seconds of the status view) on a fresh home."""
+    services = build_context(Settings(home=tmp_path / f"ingest-{videos}", log_level="WARNING"))
+    use_context(services)
+    try:
+        files = _drop(services, videos)
+        start = time.perf_counter()
+        stats = build_runtime(services).run_until_idle(timeout=3600)
+        seconds = time.perf_counter() - start
+        assert stats.total_failed == 0
+        return files, seconds, _timed_status(services)
+    finally:
+        use_context(None)
+        services.close()
+
+
+def test_ingest_costs_the_same_per_file_at_ten_times_the_files(tmp_path):
+    small_videos = 1_000  # 10,001 files
+    large_videos = max(small_videos * 10, int(10_000 * SCALE))  # 100,001 files at scale 1
+    small = _ingest(tmp_path, small_videos)
+    large = _ingest(tmp_path, large_videos)
+
+    per_small, per_large = small[1] / small[0], large[1] / large[0]
+    ratio = per_large / per_small
+    print(
+        f"\ningest, local runtime: {small[0]:,} files {small[0] / small[1]:,.0f} files/s; "
+        f"{large[0]:,} files {large[0] / large[1]:,.0f} files/s: per-file ratio {ratio:.2f} "
+        f"(target <= {MAX_RATIO})"
+    )
+    print(f"status view: {small[2]:.2f} s and {large[2]:.2f} s (target <= {MAX_STATUS_SECONDS} s)")
+    assert ratio <= MAX_RATIO
+    assert large[2] <= MAX_STATUS_SECONDS
