@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import mimetypes
@@ -115,29 +114,40 @@ def add_clips(
         fields = {**read_sidecar(path), **(metadata or {})}
         sidecar = path.with_suffix(".json")
         if sidecar.is_file():  # first: the clip's sampling reads it for the typed metadata
-            _put_unchanged(services, bucket, sidecar_name(name), sidecar.read_bytes(), {})
+            put_unless_same(services, bucket, sidecar_name(name), sidecar.read_bytes(), {})
         data = path.read_bytes()
-        info, written = _put_unchanged(services, bucket, name, data, fields)
+        info, written = put_unless_same(services, bucket, name, data, fields)
         added.append((path, info, written))
     return added
 
 
-def _put_unchanged(
+def put_unless_same(
     services: Context[MediaSettings],
     bucket: str,
     name: str,
     data: bytes,
-    fields: Mapping[str, str],
+    metadata: Mapping[str, str],
+    *,
+    content_type: str | None = None,
 ) -> tuple[BlobInfo, bool]:
-    """Write the object unless it holds these bytes and metadata already; its info, and
-    whether it was written."""
+    """Write the object unless it holds these bytes (MD5) and metadata already; its info,
+    and whether it was written. The write is conditional on the generation compared, so a
+    concurrent writer is never overwritten blindly (PreconditionFailedError)."""
     digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
-    with contextlib.suppress(NotFoundError):
+    try:
         current = services.blobs.stat(bucket, name)
-        if current.md5_hash == digest and dict(current.metadata) == fields:
-            return current, False
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    info = services.blobs.write(bucket, name, data, content_type=content_type, metadata=fields)
+    except NotFoundError:
+        current = None
+    if current is not None and current.md5_hash == digest and dict(current.metadata) == metadata:
+        return current, False
+    info = services.blobs.write(
+        bucket,
+        name,
+        data,
+        content_type=content_type or mimetypes.guess_type(name)[0] or "application/octet-stream",
+        metadata=metadata,
+        if_generation_match=current.generation if current is not None else 0,
+    )
     return info, True
 
 

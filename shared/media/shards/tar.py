@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import re
 import tarfile
@@ -14,10 +12,10 @@ from pathlib import Path
 from typing import IO, Any, Self, cast
 
 from shared.core.errors import (
-    NotFoundError,
     PreconditionFailedError,
     TransientError,
 )
+from shared.media.clips import put_unless_same
 from shared.media.settings import MediaSettings
 from shared.media.shards.errors import PullLimits, ShardCorruptError, ShardRejectedError
 from shared.media.shards.messages import dataset_prefix
@@ -419,33 +417,16 @@ class _ShardPull:
 
     def _put(self, name: str, data: bytes, content_type: str, metadata: dict[str, str]) -> bool:
         """Write the object unless it holds these bytes and metadata already; whether written."""
-        blobs = self.services.blobs
-        digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
         try:
-            current = blobs.stat(self.bucket, name)
-        except NotFoundError:
-            current = None
-        if (
-            current is not None
-            and current.md5_hash == digest
-            and dict(current.metadata) == metadata
-        ):
-            return False
-        try:
-            blobs.write(
-                self.bucket,
-                name,
-                data,
-                content_type=content_type,
-                metadata=metadata,
-                if_generation_match=current.generation if current else 0,
+            _info, written = put_unless_same(
+                self.services, self.bucket, name, data, metadata, content_type=content_type
             )
         except PreconditionFailedError as exc:
             raise TransientError(
                 f"gs://{self.bucket}/{name} changed while shard {self.shard} was being pulled; "
                 "the pull is retried"
             ) from exc
-        return True
+        return written
 
 
 def _why(exc: BaseException) -> str:
