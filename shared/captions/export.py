@@ -103,10 +103,18 @@ def run_export(
     export never replaces an earlier one.
     """
     settings, documents = services.settings, services.documents
+    if export_dir is not None and export_dir.exists() and not export_dir.is_dir():
+        raise ExportRequestError(f"{export_dir}: not a folder (--export-dir)")
     moment = now or datetime.now(UTC)
     with gc_paused():
         snapshot = take_snapshot(
             documents, settings, request.config_type, with_history=request.with_history
+        )
+    if not snapshot.entries:
+        raise ExportRequestError(
+            f"nothing to export: no video is registered or annotated under config type "
+            f"{request.config_type!r} (ingest a campaign folder first: vidcurate ingest FOLDER "
+            f"--config-type {request.config_type})"
         )
     problems = blocking_problems(snapshot)
     if problems and not request.ignore_errors:

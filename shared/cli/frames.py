@@ -64,7 +64,11 @@ def frames_extract(
 ) -> None:
     """Sample frames of local clips: the frame on screen at each time, exactly."""
     sampling = _sampling(interval, max_frames, at, window, keyframes=keyframes)
-    exit_if(extract(console, videos, out, sampling, quality=quality, max_side=max_side))
+    try:
+        failed = extract(console, videos, out, sampling, quality=quality, max_side=max_side)
+    except VidcurateError as exc:
+        fail(exc)
+    exit_if(failed)
 
 
 @frames_app.command("analyze")
@@ -172,7 +176,17 @@ def extract(
     quality: int,
     max_side: int | None,
 ) -> int:
-    """Sample every clip into ``out``; returns how many clips failed (each says why)."""
+    """Sample every clip into ``out``; returns how many clips failed (each says why).
+    Clips whose frames would share a folder (the same file name from two folders) are
+    refused before anything is written."""
+    by_stem: dict[str, Path] = {}
+    for video in videos:
+        other = by_stem.setdefault(video.stem, video)
+        if other != video:
+            raise PermanentError(
+                f"{video} and {other} would both write {out / video.stem}/: extract them "
+                "into separate --out folders, or rename one"
+            )
     written = table(
         f"Frames written under {out}",
         ("clip", "frames", "timestamps (s)", "note"),

@@ -3,6 +3,7 @@ of one command, closed afterwards, with a bad flag or a failed step reported in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
+from rich.markup import escape
 
 from shared.bootstrap import build_context, use_context
 from shared.config import Settings
@@ -18,8 +21,8 @@ from shared.core.errors import VidcurateError
 from shared.platform.context import Context
 from shared.platform.logging import configure_logging
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # a printed path is never broken: it can be copied
+err_console = Console(stderr=True, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -60,13 +63,35 @@ def session(log_level: str = "WARNING", **extra: Any) -> Iterator[Context[Settin
         settings = _settings(log_level, **extra)
     except ValidationError as exc:  # a bad global option or environment variable
         fail(exc)
-    services = _services(settings)
+    except SettingsError as exc:  # an environment variable that is not valid JSON
+        fail_usage(_settings_error(exc))
+    try:
+        services = _services(settings)
+    except VidcurateError as exc:
+        fail(exc)
+    except OSError as exc:  # the home is a file, or cannot be written
+        fail_usage(f"{settings.home}: cannot be the vidcurate home ({exc.strerror or exc})")
     try:
         yield services
     except (ValidationError, VidcurateError) as exc:
         fail(exc)
     finally:
         services.close()
+
+
+def _settings_error(exc: SettingsError) -> str:
+    """A settings source error in the user's words: which variable, and why."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    variable = f"VIDCURATE_{found.group(1).upper()}" if found else "a VIDCURATE_* variable"
+    cause = exc.__cause__
+    why = f" ({cause})" if cause is not None else ""
+    return f"{variable}: not valid JSON{why}"
+
+
+def fail_usage(message: str) -> NoReturn:
+    """Report a bad option or environment in one line (exit 2)."""
+    err_console.print(f"[red]error:[/] {escape(message)}")
+    raise typer.Exit(2)
 
 
 def fail(exc: ValidationError | VidcurateError) -> NoReturn:

@@ -25,7 +25,8 @@ from shared.cli.session import console, exit_if, session
 from shared.cli.tables import table
 from shared.config import Settings
 from shared.core.errors import VidcurateError
-from shared.media.clips import add_clips, clip_report
+from shared.media.adding import add_clips
+from shared.media.clips import clip_report
 from shared.media.shards.messages import SamplePick, dataset_prefix, random_quotas
 from shared.media.shards.pull import pull_shard, request_shard_pulls, resolve_shards
 from shared.media.shards.store import PullProgress, PullResult

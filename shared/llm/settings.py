@@ -107,6 +107,17 @@ class LlmSettings(PlatformSettings):
         description="Requests and tokens per minute by model (JSON), merged over defaults.",
     )
 
+    @field_validator("openai_api_key", "gemini_api_key", "openai_base_url", "gemini_base_url",
+                     mode="before")  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``OPENAI_API_KEY=`` (as ``.env`` templates leave it) means no key, not an empty one."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, SecretStr) and not value.get_secret_value().strip():
+            return None
+        return value
+
     @field_validator("model_prices")
     @classmethod
     def _merge_prices(cls, value: dict[str, ModelPrice]) -> dict[str, ModelPrice]:

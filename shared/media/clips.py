@@ -1,20 +1,17 @@
-"""Clips in the videos bucket: ids, sidecars, adding clips, reports."""
+"""Clips in the videos bucket: ids, sidecars and their typed metadata, reports."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import mimetypes
-from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
-from shared.core.errors import NotFoundError, PermanentError
+from shared.core.errors import NotFoundError
+from shared.media.objects import metadata_text
 from shared.media.settings import MediaSettings
 from shared.media.store import CLIPS, clip_id
 from shared.platform.context import Context
-from shared.ports import BlobInfo
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg"})
 
@@ -36,40 +33,9 @@ SIDECAR_MAX_BYTES = 1 << 20
 """A sidecar JSON larger than this is not read for metadata (its object metadata is used)."""
 
 
-def metadata_text(value: Any) -> str:
-    """A metadata value as object metadata holds it: strings, numbers and booleans as
-    ``str(value)``, ``null`` and nested values as compact JSON."""
-    if isinstance(value, str | int | float | bool):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def sidecar_name(name: str) -> str:
     """The sidecar JSON object of a clip object: ``<video key>.json`` beside it."""
     return f"{video_key(name)}.json"
-
-
-def read_sidecar(path: Path) -> dict[str, str]:
-    """``<clip stem>.json`` beside a clip, as object metadata (scalar values, as strings)."""
-    data = _local_sidecar(path)
-    return {
-        str(key): metadata_text(value)
-        for key, value in (data or {}).items()
-        if isinstance(value, str | int | float | bool)
-    }
-
-
-def _local_sidecar(path: Path) -> dict[str, Any] | None:
-    sidecar = path.with_suffix(".json")
-    if not sidecar.is_file():
-        return None
-    try:
-        data = json.loads(sidecar.read_text())
-    except (OSError, ValueError) as exc:
-        raise PermanentError(f"{sidecar}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise PermanentError(f"{sidecar}: expected a JSON object of metadata")
-    return data
 
 
 def clip_metadata(
@@ -93,62 +59,6 @@ def clip_metadata(
         if key not in data or metadata_text(data[key]) != text:
             merged[key] = text
     return merged
-
-
-def add_clips(
-    services: Context[MediaSettings],
-    paths: Sequence[Path],
-    *,
-    prefix: str = "local",
-    metadata: Mapping[str, str] | None = None,
-) -> list[tuple[Path, BlobInfo, bool]]:
-    """Put local clips into the videos bucket as ``<prefix>/<file name>`` with their sidecar
-    and ``metadata`` as object metadata; ``(path, object, written)`` for each (an unchanged
-    clip is not written again, so it is not sampled again)."""
-    bucket = services.settings.videos_bucket
-    added: list[tuple[Path, BlobInfo, bool]] = []
-    for path in paths:
-        if not path.is_file():
-            raise PermanentError(f"{path}: no such file")
-        name = f"{prefix.strip('/')}/{path.name}" if prefix.strip("/") else path.name
-        fields = {**read_sidecar(path), **(metadata or {})}
-        sidecar = path.with_suffix(".json")
-        if sidecar.is_file():  # first: the clip's sampling reads it for the typed metadata
-            put_unless_same(services, bucket, sidecar_name(name), sidecar.read_bytes(), {})
-        data = path.read_bytes()
-        info, written = put_unless_same(services, bucket, name, data, fields)
-        added.append((path, info, written))
-    return added
-
-
-def put_unless_same(
-    services: Context[MediaSettings],
-    bucket: str,
-    name: str,
-    data: bytes,
-    metadata: Mapping[str, str],
-    *,
-    content_type: str | None = None,
-) -> tuple[BlobInfo, bool]:
-    """Write the object unless it holds these bytes (MD5) and metadata already; its info,
-    and whether it was written. The write is conditional on the generation compared, so a
-    concurrent writer is never overwritten blindly (PreconditionFailedError)."""
-    digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
-    try:
-        current = services.blobs.stat(bucket, name)
-    except NotFoundError:
-        current = None
-    if current is not None and current.md5_hash == digest and dict(current.metadata) == metadata:
-        return current, False
-    info = services.blobs.write(
-        bucket,
-        name,
-        data,
-        content_type=content_type or mimetypes.guess_type(name)[0] or "application/octet-stream",
-        metadata=metadata,
-        if_generation_match=current.generation if current is not None else 0,
-    )
-    return info, True
 
 
 def clip_report(services: Context[MediaSettings], bucket: str, name: str) -> dict[str, Any] | None:

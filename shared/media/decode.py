@@ -11,6 +11,7 @@ is decoded straight through, once).
 
 from __future__ import annotations
 
+import errno
 import heapq
 import io
 import math
@@ -81,6 +82,11 @@ def open_clip(source: str | Path | IO[bytes], name: str | None = None) -> Iterat
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's words, not our path
         raise VideoDecodeError(f"{label}: not a readable video file ({reason})") from exc
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise  # a real I/O problem: not the file's fault
+        # FFmpeg probing seeks where an empty or cut-off file has nothing.
+        raise VideoDecodeError(f"{label}: not a readable video file (empty or cut short)") from exc
     try:
         clip = Clip(container, label, reopen=reopen)
     except BaseException:
@@ -92,6 +98,11 @@ def open_clip(source: str | Path | IO[bytes], name: str | None = None) -> Iterat
         clip.close()
 
 
+NOT_VIDEO_DEMUXERS = frozenset({"tty", "image2", "bin", "txt"})
+"""FFmpeg demuxers that make a video stream of what is not a video: text (as ANSI art) and
+still pictures (the ``*_pipe`` picture demuxers too). Animated GIF, APNG and WebP pass."""
+
+
 class Clip:
     """An open clip: its video stream, and sampling over it."""
 
@@ -99,6 +110,10 @@ class Clip:
         self.name = name
         self._container = container
         self._reopen = reopen
+        demuxer = str(getattr(container.format, "name", ""))
+        if demuxer in NOT_VIDEO_DEMUXERS or demuxer.endswith("_pipe"):
+            # FFmpeg reads text as ANSI art and a picture as a one-frame stream: not videos.
+            raise VideoDecodeError(f"{name}: not a video (FFmpeg reads it as {demuxer} data)")
         moving = [s for s in container.streams.video if not _still_picture(s)]
         if not moving:
             kinds = sorted({s.type for s in container.streams}) or ["no streams"]

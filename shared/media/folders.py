@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,38 @@ def extract_to_folder(
 ) -> dict[str, Any]:
     """Sample ``clip_path`` into ``out_dir/<clip stem>/<timestamp ms>.jpg`` plus index.json;
     returns the index."""
-    folder = out_dir / clip_path.stem
+    final = out_dir / clip_path.stem
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # Written beside, then swapped in: a re-extraction leaves no stale frame behind, and
+        # a failed one leaves the previous frames as they were.
+        folder = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{clip_path.stem}."))
+        folder.chmod(0o755)  # as a folder made with mkdir would be
     except OSError as exc:
-        raise PermanentError(f"{folder}: cannot write frames there ({exc})") from exc
+        raise PermanentError(
+            f"{out_dir}: cannot write frames there ({exc.strerror or exc})"
+        ) from exc
+    try:
+        index = _extract(clip_path, folder, final, sampling, quality=quality, max_side=max_side)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    folder.rename(final)
+    return index
+
+
+def _extract(
+    clip_path: Path,
+    folder: Path,
+    final: Path,
+    sampling: Sampling,
+    *,
+    quality: int,
+    max_side: int | None,
+) -> dict[str, Any]:
+    """Sample into ``folder``, recording the paths the frames will have in ``final``."""
     frames: list[dict[str, Any]] = []
     past_end: list[float] = []
     with open_clip(clip_path, name=str(clip_path)) as clip:
@@ -37,8 +66,8 @@ def extract_to_folder(
                 past_end.append(item)
                 continue
             data = encode_jpeg(item.image, quality=quality, max_side=max_side)
-            path = folder / f"{item.timestamp_ms}.jpg"
-            path.write_bytes(data)
+            path = final / f"{item.timestamp_ms}.jpg"
+            (folder / path.name).write_bytes(data)
             width, height = Image.open(io.BytesIO(data)).size
             frames.append(
                 {

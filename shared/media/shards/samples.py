@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.media.clips import metadata_text
+from shared.media.objects import metadata_text
 
 VIDEO_TYPES: Mapping[str, str] = {
     "mp4": "video/mp4",

@@ -15,7 +15,7 @@ from shared.core.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from shared.media.clips import put_unless_same
+from shared.media.objects import put_unless_same
 from shared.media.settings import MediaSettings
 from shared.media.shards.errors import PullLimits, ShardCorruptError, ShardRejectedError
 from shared.media.shards.messages import dataset_prefix

@@ -276,3 +276,63 @@ def test_status_counts_a_large_bucket_up_to_a_cap_and_says_so(tmp_path, monkeypa
     assert (rows["videos"]["objects"], rows["videos"]["bytes"], rows["videos"]["more"]) == (
         1, 7, False)  # fmt: skip
     assert "3+" in shown.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["status"], {"VIDCURATE_TASK_SETS": "{bad"}, "VIDCURATE_TASK_SETS: not valid JSON"),
+        (["status"], {"VIDCURATE_WORKERS": "abc"}, "workers: Input should be a valid integer"),
+        (["--backend", "gpc", "status"], {}, "backend: Input should be 'local' or 'gcp'"),
+        (["serve", "--workers", "-3"], {}, "workers"),
+    ],
+)
+def test_bad_settings_and_options_are_one_line(tmp_path, args, env, said):
+    result = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), *args], env=env)
+
+    assert result.exit_code == 2, result.output
+    assert said in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 3
+
+
+def test_a_home_that_is_a_file_is_one_line(tmp_path):
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+
+    result = CliRunner().invoke(app, ["--home", str(home), "status"])
+
+    assert result.exit_code == 2
+    assert f"{home}: cannot be the vidcurate home" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_an_empty_api_key_in_the_environment_means_no_key(monkeypatch):
+    from shared.config import Settings  # noqa: PLC0415
+
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    monkeypatch.setenv("GEMINI_API_KEY", "  ")
+
+    settings = Settings()
+
+    assert settings.openai_api_key is None
+    assert settings.gemini_api_key is None
+
+
+def test_export_refuses_an_empty_home_and_an_export_dir_that_is_a_file(tmp_path):
+    home = str(tmp_path / "home")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    runner = CliRunner()
+
+    empty = runner.invoke(app, ["--home", home, "export"], env={"COLUMNS": "200"})
+    generate_campaign(tmp_path / "c", videos=20, seed=1, include_bad_files=False)
+    assert runner.invoke(app, ["--home", home, "ingest", str(tmp_path / "c")]).exit_code == 0
+    into_file = runner.invoke(app, ["--home", home, "export", "--export-dir", str(blocker)],
+                              env={"COLUMNS": "200"})  # fmt: skip
+
+    assert empty.exit_code == 1
+    assert "nothing to export" in empty.output
+    assert into_file.exit_code == 1
+    assert f"{blocker}: not a folder (--export-dir)" in into_file.output
+    assert not list((tmp_path / "home" / "buckets").glob("*/export_*"))  # nothing written

@@ -293,34 +293,51 @@ def test_real_clips_match_a_full_decode(path):
         assert max(ImageStat.Stat(difference).mean) < 1.0, (path.name, frame.targets)
 
 
-def test_cli_videos_add_samples_each_clip_and_says_which_failed(tmp_path):
+def test_cli_videos_add_refuses_what_is_not_a_clip_and_samples_the_rest(tmp_path):
     clip = tmp_path / "walk.mp4"
     times = make_clip(clip, seconds=12, fps=10)
     (tmp_path / "walk.json").write_text(json.dumps({"factory_id": "f3", "worker_id": 7}))
     junk = tmp_path / "junk.mp4"
     junk.write_text("not a clip")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "readme.txt"
+    text.write_text("x" * 3000)  # FFmpeg would read it as ANSI art
+    picture = tmp_path / "still.jpg"
+    Image.new("RGB", (64, 48), "red").save(picture)
+    twin = tmp_path / "other" / "walk.mp4"
+    twin.parent.mkdir()
+    twin.write_bytes(clip.read_bytes())
     home = tmp_path / "home"
     runner = CliRunner()
-    args = ["--home", str(home), "videos", "add", str(clip), str(junk), "--prefix", "ego",
-            "--meta", "batch=b1"]  # fmt: skip
+    add = ["--home", str(home), "videos", "add", "--prefix", "ego", "--meta", "batch=b1"]
 
-    first = runner.invoke(app, args)
-    again = runner.invoke(app, args)
+    refused = runner.invoke(app, [*add, str(clip), str(junk), str(empty), str(text),
+                                  str(picture), str(twin), str(tmp_path / "other")])  # fmt: skip
+    first = runner.invoke(app, [*add, str(clip)])
+    again = runner.invoke(app, [*add, str(clip)])
 
-    assert first.exit_code == 1, first.output  # one clip could not be sampled
-    assert "2 clip(s) written" in first.output
-    assert "not a readable video file" in first.output
+    # THEN the mixed batch is refused whole, one line per problem, nothing uploaded
+    shown = " ".join(refused.output.split())
+    assert refused.exit_code == 1, refused.output
+    assert "nothing was added" in shown
+    for problem in (f"{junk}: not a readable video file", f"{empty}: not a readable video file",
+                    f"{text}: not a video", f"{picture}: not a video",
+                    f"{twin}: same name as {clip}", f"{tmp_path / 'other'}: a folder"):  # fmt: skip
+        assert problem in shown, problem
+    assert "Traceback" not in refused.output
+    # ... and the clip alone is written once, sampled, with its sidecar's types
+    assert first.exit_code == 0, first.output
+    assert "1 clip(s) written" in first.output
     assert "0 clip(s) written" in again.output  # unchanged: not written, not sampled again
-    status = runner.invoke(app, ["--home", str(home), "status"])
-    shown = " ".join(status.output.split())
-    assert "Clips: 0 sampling, 1 done, 1 failed" in shown
-    assert "failed ego/junk.mp4" in shown
     from shared.bootstrap import build_context  # noqa: PLC0415
     from shared.config import Settings  # noqa: PLC0415
     from shared.media.clips import clip_report  # noqa: PLC0415
 
     services = build_context(Settings(home=home))
     try:
+        names = {i.name for i in services.blobs.list(services.settings.videos_bucket)}
+        assert names == {"ego/walk.mp4", "ego/walk.json"}
         report = clip_report(services, services.settings.videos_bucket, "ego/walk.mp4")
         assert report["status"] == "done"
         # the sidecar's JSON types (worker_id stays a number); --meta as given
@@ -329,12 +346,62 @@ def test_cli_videos_add_samples_each_clip_and_says_which_failed(tmp_path):
             times[on_screen(times, t)]
             for t in (5,)  # the middle of the first 10 s slot
         ]
-        assert (
-            clip_report(services, services.settings.videos_bucket, "ego/junk.mp4")["status"]
-            == "failed"
-        )
     finally:
         services.close()
+
+
+def test_files_dropped_in_the_bucket_that_are_not_clips_fail_on_the_first_delivery(tmp_path):
+    from shared.bootstrap import build_context, build_runtime, use_context  # noqa: PLC0415
+    from shared.config import Settings  # noqa: PLC0415
+    from shared.media.clips import clip_report  # noqa: PLC0415
+
+    services = build_context(Settings(home=tmp_path / "home", log_level="CRITICAL"))
+    use_context(services)
+    try:
+        bucket = services.settings.videos_bucket
+        services.blobs.write(bucket, "drop/empty.mp4", b"", content_type="video/mp4")
+        services.blobs.write(bucket, "drop/junk.mp4", b"not a clip", content_type="video/mp4")
+
+        stats = build_runtime(services).run_until_idle(timeout=120)
+
+        assert stats.total_failed == 0  # recorded as failed, not retried
+        for name in ("drop/empty.mp4", "drop/junk.mp4"):
+            report = clip_report(services, bucket, name)
+            assert report["status"] == "failed"
+            assert "not a readable video file" in report["error"]
+    finally:
+        use_context(None)
+        services.close()
+
+
+def test_frames_extract_refuses_clips_that_would_share_a_folder_and_leaves_no_stale_frames(
+    tmp_path,
+):
+    clip = tmp_path / "a" / "x.mp4"
+    clip.parent.mkdir()
+    make_clip(clip, seconds=6, fps=10)
+    other = tmp_path / "b" / "x.mp4"
+    other.parent.mkdir()
+    other.write_bytes(clip.read_bytes())
+    out = tmp_path / "frames"
+    runner = CliRunner()
+
+    clash = runner.invoke(app, ["frames", "extract", str(clip), str(other), "--out", str(out)])
+    written_on_clash = out.exists()
+    many = runner.invoke(app, ["frames", "extract", str(clip), "--out", str(out),
+                               "--interval", "1", "--max-frames", "5"])  # fmt: skip
+    few = runner.invoke(app, ["frames", "extract", str(clip), "--out", str(out),
+                              "--interval", "4"])  # fmt: skip
+
+    assert clash.exit_code == 1
+    assert "would both write" in " ".join(clash.output.split())
+    assert not written_on_clash  # refused before anything was written
+    assert (many.exit_code, few.exit_code) == (0, 0)
+    index = json.loads((out / "x" / "index.json").read_text())
+    written = sorted(p.name for p in (out / "x").iterdir())
+    assert written == sorted([*(Path(f["path"]).name for f in index["frames"]), "index.json"])
+    assert len(index["frames"]) == 2  # 0 and 4 s: the five frames of before are gone
+    assert [p.name for p in out.iterdir()] == ["x"]  # no temporary folder left
 
 
 # --- audio and contact sheets -------------------------------------------------------------

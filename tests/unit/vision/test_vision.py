@@ -20,7 +20,7 @@ from PIL import Image
 from shared.bootstrap import FUNCTIONS_DIR, build_context, build_runtime, use_context
 from shared.config import Settings
 from shared.llm.ledger import MODEL_CALLS, summarize_costs
-from shared.media.clips import add_clips
+from shared.media.adding import add_clips
 from shared.platform.runtime.dispatch import load_entry_point
 from shared.vision.messages import AnalysisRequest
 from shared.vision.plan import image_tokens, plan_analysis
