@@ -94,13 +94,15 @@ def run_export(
     request_id: str,
     now: datetime | None = None,
     export_dir: Path | None = None,
+    refuse_empty: bool = False,
 ) -> ExportResult:
     """Snapshot, check, write to the exports bucket (and ``export_dir``), ask for publishing.
 
     ``request_id`` identifies the request (a message id, or a fresh id from the CLI): a
     redelivery of the same request completes the same folder, or if it was finished,
     returns it unchanged. Another export in the same minute gets ``export_..._2``: an
-    export never replaces an earlier one.
+    export never replaces an earlier one. ``refuse_empty``: a config with no video at all is
+    an error (a person asked), not an empty export (a schedule asked).
     """
     settings, documents = services.settings, services.documents
     if export_dir is not None and export_dir.exists() and not export_dir.is_dir():
@@ -110,7 +112,7 @@ def run_export(
         snapshot = take_snapshot(
             documents, settings, request.config_type, with_history=request.with_history
         )
-    if not snapshot.entries:
+    if refuse_empty and not snapshot.entries:
         raise ExportRequestError(
             f"nothing to export: no video is registered or annotated under config type "
             f"{request.config_type!r} (ingest a campaign folder first: vidcurate ingest FOLDER "

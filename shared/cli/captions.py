@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from shared.captions.export import ExportBlockedError, ExportResult, run_export
 from shared.captions.messages import ExportRequest
@@ -123,9 +124,10 @@ def ingest_folder(
     _print_problems(console, snapshot)
     failed = stats.total_failed
     console.print(
-        f"[bold]ingested[/] {stats.handled.get('ingest_feedback', 0)} events: "
-        f"{progress_row.registered_videos} videos registered, "
-        f"{len(snapshot.quarantined)} files quarantined, {len(snapshot.edge_cases)} edge cases"
+        f"[bold]ingested[/] {stats.handled.get('ingest_feedback', 0)} events; config "
+        f"{config_type!r} now holds {progress_row.registered_videos} registered videos, "
+        f"{len(snapshot.quarantined)} quarantined files and {len(snapshot.edge_cases)} edge "
+        "cases (all runs)"
         + (f", [red]{failed} failed attempts[/] (see vidcurate dlq list)" if failed else "")
     )
     return IngestReport(
@@ -154,6 +156,15 @@ def _upload(
         f"{len(summary.unchanged)} unchanged"
         + (f", {len(summary.skipped)} skipped (not regular files)" if summary.skipped else "")
     )
+    if summary.not_in_layout:
+        console.print(
+            f"[yellow]{len(summary.not_in_layout)} file(s) not uploaded[/]: not in the drop "
+            "layout <task>/<video_id>_{feedback,feedback_prev,review}.json or videos/*.jsonl"
+        )
+        for line in summary.not_in_layout[:MAX_LISTED]:
+            console.print(f"  • {escape(line)}")
+        if len(summary.not_in_layout) > MAX_LISTED:
+            console.print(f"  ... {len(summary.not_in_layout) - MAX_LISTED} more")
     return summary
 
 
@@ -193,7 +204,11 @@ def export_captions(
     """
     try:
         result = run_export(
-            services, request, request_id=f"cli-{uuid.uuid4().hex}", export_dir=export_dir
+            services,
+            request,
+            request_id=f"cli-{uuid.uuid4().hex}",
+            export_dir=export_dir,
+            refuse_empty=True,
         )
     except ExportBlockedError as exc:
         console.print(f"[red]{exc}[/]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,7 +53,15 @@ def export_folder_option(value: str) -> ExportFolder:
         return ExportFolder(path.resolve().name, path)
     if len(path.parts) > 1 or path.exists():
         raise typer.BadParameter(f"{value}: no such local export folder")
+    if not EXPORT_FOLDER_NAME.fullmatch(value):
+        raise typer.BadParameter(
+            f"{value!r} is not an export folder: export_YYYYMMDD_HHMM as `vidcurate export` "
+            "prints it, or its local path"
+        )
     return ExportFolder(value)
+
+
+EXPORT_FOLDER_NAME = re.compile(r"export_\d{8}_\d{4}(_\d+)?")
 
 
 ExportFolderOption = Annotated[

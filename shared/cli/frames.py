@@ -4,12 +4,13 @@ describe sampled frames with a vision model, draw contact sheets."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
@@ -22,7 +23,7 @@ from shared.core.errors import PermanentError, VidcurateError
 from shared.core.files import write_whole
 from shared.llm.ledger import summarize_costs
 from shared.media.folders import extract_to_folder
-from shared.media.grids import contact_sheet
+from shared.media.grids import contact_sheet, frame_label
 from shared.media.sampling import Sampling
 from shared.platform.context import Context
 from shared.vision.messages import AnalysisRequest
@@ -147,6 +148,10 @@ def _sampling(
     keyframes: bool,
 ) -> Sampling:
     """The sampling the ``frames extract`` flags ask for; a bad flag ends the command."""
+    chosen = [flag for flag, given in (("--at", at), ("--window", window),
+                                       ("--keyframes", keyframes)) if given]  # fmt: skip
+    if len(chosen) > 1:
+        raise typer.BadParameter(f"{' and '.join(chosen)} are different samplings: choose one")
     fields: dict[str, Any] = {}
     if interval is not None:
         fields["interval_seconds"] = interval
@@ -157,14 +162,32 @@ def _sampling(
     elif window:
         bounds = _seconds_list(window)
         if len(bounds) != 2:
-            raise typer.BadParameter("--window START,END (seconds)")
+            raise typer.BadParameter("START,END in seconds, e.g. 0,30", param_hint="--window")
+        if bounds[1] <= bounds[0]:
+            raise typer.BadParameter(
+                f"END ({bounds[1]:g}) must be after START ({bounds[0]:g})", param_hint="--window"
+            )
         fields.update(mode="window", window_start=bounds[0], window_end=bounds[1])
     elif keyframes:
         fields["mode"] = "keyframes"
     try:
         return Sampling(**fields)
     except ValidationError as exc:
-        fail(exc)
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        flag = SAMPLING_FLAGS.get(field, "the sampling flags")
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise typer.BadParameter(message, param_hint=flag) from exc
+
+
+SAMPLING_FLAGS = {
+    "interval_seconds": "--interval",
+    "max_frames": "--max-frames",
+    "timestamps": "--at",
+    "window_start": "--window",
+    "window_end": "--window",
+}
+"""Which flag sets each sampling field (for errors in the user's words)."""
 
 
 def extract(
@@ -223,9 +246,12 @@ def _images(services: Context[Settings], sources: list[str]) -> Iterator[tuple[s
         if source.startswith("gs://"):
             bucket, _, prefix = source.removeprefix("gs://").partition("/")
             names = sorted(
-                i.name
-                for i in services.blobs.list(bucket, prefix)
-                if i.name.lower().endswith(IMAGE_SUFFIXES)
+                (
+                    i.name
+                    for i in services.blobs.list(bucket, prefix)
+                    if i.name.lower().endswith(IMAGE_SUFFIXES)
+                ),
+                key=_natural,
             )
             if not names:
                 raise PermanentError(f"{source}: no images there")
@@ -235,7 +261,10 @@ def _images(services: Context[Settings], sources: list[str]) -> Iterator[tuple[s
             continue
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(
+                (p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES),
+                key=lambda p: _natural(p.as_posix()),
+            )
             if not files:
                 raise PermanentError(f"{path}: no images in this folder")
         elif path.is_file():
@@ -246,13 +275,22 @@ def _images(services: Context[Settings], sources: list[str]) -> Iterator[tuple[s
             yield str(file), _open_image(str(file), file.read_bytes())
 
 
+def _natural(name: str) -> list[tuple[int, int | str]]:
+    """Sort key that orders numbers by value: a clip's frame at 5 s before the one at 15 s."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name)]
+
+
 def _open_image(name: str, data: bytes) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             return image.copy()
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise PermanentError(f"{name}: not an image we can open ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise PermanentError(f"{name}: not an image (no known picture format)") from exc
+    except Image.DecompressionBombError as exc:
+        raise PermanentError(f"{name}: too many pixels to open safely") from exc
+    except (OSError, ValueError) as exc:
+        raise PermanentError(f"{name}: a broken picture ({exc})") from exc
 
 
 def grid(
@@ -272,10 +310,32 @@ def grid(
             names.append(name)
             yield image
 
-    sheet = contact_sheet(images(), cell=cell, columns=columns)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, "JPEG", quality=90)
+    picture_format = SHEET_FORMATS.get(out.suffix.lower())
+    if picture_format is None:
+        raise typer.BadParameter(
+            f"{out}: write the sheet as {', '.join(sorted(SHEET_FORMATS))}", param_hint="--out"
+        )
+    sheet = contact_sheet(images(), cell=cell, columns=columns, labels=LazyLabels(names))
+    data = io.BytesIO()
+    sheet.save(data, picture_format, **({"quality": 90} if picture_format == "JPEG" else {}))
+    write_whole(out, data.getvalue())
     console.print(f"{out}: {len(names)} image(s), {sheet.width}x{sheet.height} px")
+
+
+SHEET_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+
+
+class LazyLabels(Sequence[str]):
+    """The labels of the sheet's cells, from the names read as the images are."""
+
+    def __init__(self, names: list[str]) -> None:
+        self._names = names
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]
+        return frame_label(self._names[index])
 
 
 def analyze(

@@ -6,6 +6,7 @@ costs), ``captions`` (ingest, export), ``critiques``, ``videos``, ``frames`` and
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,14 @@ app = typer.Typer(
     help="vidcurate: event-driven video-dataset pipeline (local stand-ins or Google Cloud).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"vidcurate {version('vidcurate')}")
+        raise typer.Exit
 
 
 @app.callback()
@@ -30,23 +38,33 @@ def main(
         str | None, typer.Option(help="'local' (default) or 'gcp' (VIDCURATE_BACKEND).")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     """Global options apply to every command."""
+    del show_version
     set_global_options(home=home, backend=backend, verbose=verbose)
 
 
-app.command()(ops.serve)
-app.command()(ops.status)
-app.command()(ops.publish)
-app.command()(ops.provision)
-app.command()(captions.ingest)
-app.command("export")(captions.export_)
-app.command()(ops.costs)
-app.command()(demo.demo)
-app.add_typer(ops.dlq_app, name="dlq")
-app.add_typer(critiques.critiques_app, name="critiques")
-app.add_typer(videos.videos_app, name="videos")
-app.add_typer(frames.frames_app, name="frames")
+# In the order of the work: try it, bring captions in and out, critique them, add and
+# describe clips, then look at the state and operate.
+START, CAPTIONS, CLIPS, OPERATE = "Start", "Captions and critiques", "Clips", "Operate"
+app.command(rich_help_panel=START)(demo.demo)
+app.command(rich_help_panel=CAPTIONS)(captions.ingest)
+app.command("export", rich_help_panel=CAPTIONS)(captions.export_)
+app.add_typer(critiques.critiques_app, name="critiques", rich_help_panel=CAPTIONS)
+app.add_typer(videos.videos_app, name="videos", rich_help_panel=CLIPS)
+app.add_typer(frames.frames_app, name="frames", rich_help_panel=CLIPS)
+app.command(rich_help_panel=OPERATE)(ops.status)
+app.command(rich_help_panel=OPERATE)(ops.costs)
+app.command(rich_help_panel=OPERATE)(ops.serve)
+app.command(rich_help_panel=OPERATE)(ops.publish)
+app.add_typer(ops.dlq_app, name="dlq", rich_help_panel=OPERATE)
+app.command(rich_help_panel=OPERATE)(ops.provision)
 
 
 if __name__ == "__main__":  # pragma: no cover

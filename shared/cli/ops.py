@@ -46,10 +46,19 @@ def serve(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Stop when nothing is left to deliver.")
     ] = False,
-    timeout: Annotated[float, typer.Option(help="With --until-idle: give up after seconds.")] = 300,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="With --until-idle: give up after seconds (default 300).", min=1),
+    ] = None,
 ) -> None:
     """Serve every function: deliver bucket events and messages until stopped (Ctrl-C)."""
-    with session("INFO", **({"workers": workers} if workers else {})) as services:
+    if timeout is not None and not until_idle:
+        raise typer.BadParameter(
+            "only with --until-idle (serve runs until stopped)", param_hint="--timeout"
+        )
+    timeout = 300 if timeout is None else timeout
+    overrides: dict[str, Any] = {} if workers is None else {"workers": workers}
+    with session("INFO", **overrides) as services:
         if until_idle:
             stats = run_until_idle(console, services, timeout)
         else:
@@ -80,7 +89,7 @@ def _serve_until_stopped(services: Context[Settings]) -> RuntimeStats:
 
 def status(as_json: JsonOption = False) -> None:
     """What is in the buckets, the bus (pending, in flight, dead-lettered) and the documents."""
-    with session() as services:
+    with session(create_home=False) as services:
         report = collect_status(services, build_subscriber(services))
     if as_json:
         console.print_json(json.dumps(report, default=str))
@@ -94,6 +103,8 @@ def collect_status(services: Context[Settings], subscriber: Subscriber) -> dict[
     documents = {name: services.documents.count(name) for name in services.documents.collections()}
     return {
         "backend": settings.backend,
+        "home": str(settings.home.resolve()) if settings.backend == "local" else None,
+        "project": settings.project if settings.backend == "gcp" else None,
         "buckets": _bucket_status(services),
         "bus": _bus_status(services, subscriber),
         "documents": documents,
@@ -264,8 +275,15 @@ def publish(
             raise typer.BadParameter(f"attribute {item!r} is not key=value")
         attributes[key] = value
     with session() as services:
+        listened = {spec.source_topic(services.settings): spec.name for spec in FUNCTIONS}
+        if topic not in listened:
+            known = ", ".join(sorted(listened))
+            raise typer.BadParameter(
+                f"no function listens to {topic!r}: the message would be lost (topics: {known})",
+                param_hint="TOPIC",
+            )
         message_id = services.bus.publish(topic, data.encode(), attributes)
-    console.print(f"Published {message_id} to {topic}.")
+    console.print(f"Published {message_id} to {topic} (for {listened[topic]}).")
 
 
 def provision() -> None:

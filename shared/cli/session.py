@@ -56,15 +56,25 @@ def _services(settings: Settings) -> Context[Settings]:
 
 
 @contextmanager
-def session(log_level: str = "WARNING", **extra: Any) -> Iterator[Context[Settings]]:
+def session(
+    log_level: str = "WARNING", *, create_home: bool = True, **extra: Any
+) -> Iterator[Context[Settings]]:
     """The stores of one command, closed afterwards; a bad flag or a failed step ends the
-    command with its one-line reason (exit 2 or 1), never a traceback."""
+    command with its one-line reason (exit 2 or 1), never a traceback. A command that only
+    reads (``create_home=False``) says so when the local home is not there, rather than
+    making an empty one."""
     try:
         settings = _settings(log_level, **extra)
     except ValidationError as exc:  # a bad global option or environment variable
         fail(exc)
     except SettingsError as exc:  # an environment variable that is not valid JSON
         fail_usage(_settings_error(exc))
+    if not create_home and settings.backend == "local" and not settings.home.exists():
+        err_console.print(
+            f"[red]error:[/] no vidcurate home at {settings.home.resolve()} (--home or "
+            "VIDCURATE_HOME names one; `vidcurate demo` or `vidcurate ingest` makes one)"
+        )
+        raise typer.Exit(1)
     try:
         services = _services(settings)
     except VidcurateError as exc:

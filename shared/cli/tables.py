@@ -79,6 +79,8 @@ def caption_tasks(
 
 def print_status(console: Console, report: dict[str, Any]) -> None:
     """``vidcurate status``: buckets, bus, documents, caption tasks, exports and clips."""
+    where = report.get("home") or f"project {report.get('project')}"
+    console.print(f"vidcurate status of {where} ({report.get('backend')} backend)")
     buckets = table("Buckets", ("role", "bucket", "objects", "bytes"), right=("objects", "bytes"))
     for row in report["buckets"]:
         more = "+" if row.get("more") else ""  # counted up to a cap: at least this many

@@ -336,3 +336,75 @@ def test_export_refuses_an_empty_home_and_an_export_dir_that_is_a_file(tmp_path)
     assert into_file.exit_code == 1
     assert f"{blocker}: not a folder (--export-dir)" in into_file.output
     assert not list((tmp_path / "home" / "buckets").glob("*/export_*"))  # nothing written
+
+
+def test_status_says_which_home_it_reads_and_makes_none(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    missing = runner.invoke(app, ["status"])
+    made = runner.invoke(app, ["--home", str(tmp_path / "h"), "publish", "ping", "hi"])
+    found = runner.invoke(app, ["--home", str(tmp_path / "h"), "status"])
+
+    assert missing.exit_code == 1
+    assert f"no vidcurate home at {tmp_path / '.vidcurate'}" in " ".join(missing.output.split())
+    assert not (tmp_path / ".vidcurate").exists()  # status made no empty home
+    assert made.exit_code == 0, made.output
+    assert f"vidcurate status of {tmp_path / 'h'} (local backend)" in found.output
+
+
+def test_operating_mistakes_are_refused_not_ignored(tmp_path):
+    home = ["--home", str(tmp_path / "h")]
+    runner = CliRunner()
+
+    lost = runner.invoke(app, [*home, "publish", "nobody-listens", "x"])
+    timeout = runner.invoke(app, [*home, "serve", "--timeout", "5"])
+    zero = runner.invoke(app, [*home, "serve", "--workers", "0", "--until-idle"])
+
+    assert lost.exit_code == 2
+    assert "no function listens to 'nobody-listens'" in " ".join(lost.output.split())
+    assert timeout.exit_code == 2
+    assert "only with --until-idle" in " ".join(timeout.output.split())
+    assert zero.exit_code == 2
+    assert "workers" in zero.output
+
+
+def test_short_help_and_version():
+    runner = CliRunner()
+
+    short = runner.invoke(app, ["-h"])
+    version = runner.invoke(app, ["--version"])
+
+    assert short.exit_code == 0
+    assert "Captions and critiques" in short.output
+    assert version.exit_code == 0
+    assert version.output.startswith("vidcurate ")
+
+
+def test_ingest_refuses_what_is_not_a_campaign_and_leaves_strays_out(tmp_path):
+    home = ["--home", str(tmp_path / "h")]
+    runner = CliRunner()
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "a.mp4").write_bytes(b"\x00" * 64)
+    (clips / "notes.txt").write_text("hello")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    campaign = tmp_path / "campaign"
+    generate_campaign(campaign, videos=20, seed=3, include_bad_files=False)
+    (campaign / "subject" / "holiday.mp4").write_bytes(b"\x00" * 64)
+
+    not_campaign = runner.invoke(app, [*home, "ingest", str(clips)], env={"COLUMNS": "200"})
+    nothing = runner.invoke(app, [*home, "ingest", str(empty)], env={"COLUMNS": "200"})
+    mixed = runner.invoke(app, [*home, "ingest", str(campaign)], env={"COLUMNS": "200"})
+
+    assert not_campaign.exit_code == 1
+    assert f"{clips}: not a campaign folder: none of its 2 file(s)" in not_campaign.output
+    assert nothing.exit_code == 1
+    assert "none of its 0 file(s)" in nothing.output
+    assert mixed.exit_code == 0, mixed.output
+    assert "1 file(s) not uploaded" in mixed.output
+    assert str(campaign / "subject" / "holiday.mp4") in mixed.output
+    bucket = tmp_path / "h" / "buckets" / "vidcurate-annotations"
+    assert not list(bucket.rglob("*.mp4"))
+    assert not list(bucket.rglob("*.txt"))

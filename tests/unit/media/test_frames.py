@@ -250,8 +250,17 @@ def test_cli_refuses_bad_flags_with_the_field(tmp_path):
 
     assert bad_at.exit_code == 2
     assert "seconds separated by commas" in bad_at.output
+    bad_interval = runner.invoke(app, ["frames", "extract", "x.mp4", "--interval", "-1"])
+    both = runner.invoke(app, ["frames", "extract", "x.mp4", "--at", "5", "--window", "0,30"])
+
     assert bad_window.exit_code == 2
-    assert "window_end" in bad_window.output or "after window_start" in bad_window.output
+    # in the user's words: the flag, not the model's field
+    assert "--window: END (10) must be after START (30)" in " ".join(bad_window.output.split())
+    assert bad_interval.exit_code == 2
+    assert "--interval" in bad_interval.output
+    assert "interval_seconds" not in bad_interval.output
+    assert both.exit_code == 2
+    assert "--at and --window are different samplings" in " ".join(both.output.split())
 
 
 # --- the real sample clips (../shared/data/videos) --------------------------------------
@@ -526,3 +535,32 @@ def test_keyframes_mode_returns_the_last_keyframe_at_or_before_each_target(tmp_p
             expected = max(k for k in keyframes if times[k] <= target + 1e-6)
             assert number == expected, (target, number, expected)
     assert len(frames) >= len(snapped)
+
+
+def test_cli_grid_writes_the_format_its_name_says_with_labelled_cells_in_time_order(tmp_path):
+    clip = tmp_path / "walk.mp4"
+    make_clip(clip, seconds=30, fps=10)
+    runner = CliRunner()
+    out = tmp_path / "frames"
+    assert runner.invoke(app, ["frames", "extract", str(clip), "--out", str(out), "--at",
+                               "5,15,25"]).exit_code == 0  # fmt: skip
+
+    png = runner.invoke(app, ["frames", "grid", str(out / "walk"), "--out",
+                              str(tmp_path / "sheet.png"), "--cell", "120"])  # fmt: skip
+    gif = runner.invoke(app, ["frames", "grid", str(out / "walk"), "--out",
+                              str(tmp_path / "sheet.gif")])  # fmt: skip
+
+    assert png.exit_code == 0, png.output
+    with Image.open(tmp_path / "sheet.png") as sheet:
+        assert sheet.format == "PNG"
+        assert sheet.size == (360, 120)
+        # under each picture, dark label text on the grey strip
+        strip = sheet.convert("L").crop((0, 120 - 14, 360, 120))
+        assert ImageStat.Stat(strip).extrema[0][0] < 100
+    assert gif.exit_code == 2
+    assert "write the sheet as" in " ".join(gif.output.split())
+    from shared.media.grids import frame_label  # noqa: PLC0415
+
+    assert frame_label("ego/walk/5000.jpg") == "walk @ 5 s"
+    assert frame_label("gs://b/ego/walk/15000.jpg") == "walk @ 15 s"
+    assert frame_label("notes/cover.png") == "cover.png"
