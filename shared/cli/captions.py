@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +20,14 @@ from shared.captions.snapshot import Snapshot, take_snapshot
 from shared.captions.store import QUARANTINE
 from shared.captions.upload import UploadSummary, upload_folder
 from shared.cli.running import run_locally, run_until_idle
-from shared.cli.session import console, exit_if, session
+from shared.cli.session import (
+    JsonOption,
+    echo_json,
+    err_console,
+    exit_if,
+    output_console,
+    session,
+)
 from shared.cli.tables import caption_tasks, counting_progress, table
 from shared.config import Settings
 from shared.platform.context import Context
@@ -59,10 +66,13 @@ def ingest(
             "--force", help="Upload unchanged files too (re-ingest, e.g. after a config change)."
         ),
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Upload a campaign folder into the annotations bucket and ingest it until idle."""
     with session() as services:
-        summary = ingest_folder(console, services, folder, config_type, force=force)
+        summary = ingest_folder(output_console(as_json), services, folder, config_type, force=force)
+    if as_json:
+        echo_json({"config_type": config_type, **asdict(summary)})
     exit_if(summary.failed_events)
 
 
@@ -88,6 +98,7 @@ def export_(
     with_history: Annotated[
         bool, typer.Option("--with-history", help="Add each task's files and status changes.")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Snapshot captions into export files (+ statistics); optionally publish to the Hub."""
     with session() as services:
@@ -99,7 +110,19 @@ def export_(
             hf_dataset=hf_dataset,
             publish=publish,
         )
-        result = export_captions(console, services, request, export_dir)
+        result = export_captions(output_console(as_json), services, request, export_dir)
+    if as_json and result is not None:
+        echo_json(
+            {
+                "folder": result.folder,
+                "bucket": result.bucket,
+                "local_dir": result.local_dir,
+                "files": result.files,
+                "totals": result.statistics.get("totals"),
+                "warnings": len(result.warnings),
+                "hub_message_id": result.hub_message_id,
+            }
+        )
     exit_if(result is None)
 
 
@@ -211,7 +234,7 @@ def export_captions(
             refuse_empty=True,
         )
     except ExportBlockedError as exc:
-        console.print(f"[red]{exc}[/]")
+        err_console.print(f"[red]{escape(str(exc))}[/]")
         return None
     files = table(
         f"{result.folder} (config {request.config_type!r})", ("file", "bytes"), right=("bytes",)

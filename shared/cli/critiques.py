@@ -14,7 +14,7 @@ from rich.console import Console
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from shared.cli.running import run_locally
-from shared.cli.session import JsonOption, console, exit_if, session
+from shared.cli.session import JsonOption, console, echo_json, exit_if, output_console, session
 from shared.cli.tables import table
 from shared.config import Settings
 from shared.core.errors import TransientError
@@ -102,6 +102,7 @@ def critiques_run(
         str | None,
         typer.Option("--config-type", help="Task set for long task names (default: the export's)."),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Generate critiques for every reviewed caption of an export; consolidate when done."""
     with session("INFO" if verbose else "WARNING") as services:
@@ -115,7 +116,12 @@ def critiques_run(
             max_cost_usd=max_cost_usd,
             config_type=config_type,
         )
-        ok = run(console, services, request, local=export_folder.local)
+        plans: list[Plan] = []
+        ok = run(output_console(as_json), services, request, local=export_folder.local,
+                 planned=plans.append)  # fmt: skip
+        if as_json:
+            report = None if request.dry_run else status_report(services, request.export_folder)
+            echo_json({"plan": asdict(plans[0]) if plans else None, "status": report})
     exit_if(not ok)
 
 
@@ -253,10 +259,14 @@ def run(
     request: CritiqueRequest,
     *,
     local: Path | None = None,
+    planned: Callable[[Plan], None] | None = None,
 ) -> bool:
     """Plan (and unless a dry run, process until idle locally); whether nothing failed.
-    With a ``local`` export folder, its outputs are copied there once the run is idle."""
+    With a ``local`` export folder, its outputs are copied there once the run is idle;
+    ``planned`` is told the plan."""
     plan = plan_in_turn(services, request)
+    if planned is not None:
+        planned(plan)
     print_plan(console, plan, dry_run=request.dry_run)
     if request.dry_run:
         return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +16,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from shared.cli.running import run_locally
-from shared.cli.session import console, exit_if, fail, session
+from shared.cli.session import (
+    JsonOption,
+    console,
+    echo_json,
+    exit_if,
+    fail,
+    output_console,
+    session,
+)
 from shared.cli.tables import counting_progress, table
 from shared.config import Settings
 from shared.core.errors import PermanentError, VidcurateError
@@ -62,13 +70,18 @@ def frames_extract(
     max_side: Annotated[
         int | None, typer.Option("--max-side", min=16, help="Scale down to this longer side.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Sample frames of local clips: the frame on screen at each time, exactly."""
     sampling = _sampling(interval, max_frames, at, window, keyframes=keyframes)
+    indexes: list[dict[str, Any]] = []
     try:
-        failed = extract(console, videos, out, sampling, quality=quality, max_side=max_side)
+        failed = extract(output_console(as_json), videos, out, sampling, quality=quality,
+                         max_side=max_side, indexes=indexes.append)  # fmt: skip
     except VidcurateError as exc:
         fail(exc)
+    if as_json:
+        echo_json(indexes)
     exit_if(failed)
 
 
@@ -198,8 +211,10 @@ def extract(
     *,
     quality: int,
     max_side: int | None,
+    indexes: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
-    """Sample every clip into ``out``; returns how many clips failed (each says why).
+    """Sample every clip into ``out``; returns how many clips failed (each says why), and
+    tells ``indexes`` each clip's index (or its error).
     Clips whose frames would share a folder (the same file name from two folders) are
     refused before anything is written."""
     by_stem: dict[str, Path] = {}
@@ -226,12 +241,16 @@ def extract(
                 index = extract_to_folder(video, out, sampling, quality=quality, max_side=max_side)
             except VidcurateError as exc:
                 failed += 1
-                written.add_row(video.name, "0", "", f"[red]failed:[/] {exc}")
+                written.add_row(video.name, "0", "", f"[red]failed:[/] {escape(str(exc))}")
+                if indexes is not None:
+                    indexes({"video": str(video), "error": str(exc)})
             else:
                 stamps = ", ".join(f"{f['timestamp']:.3f}" for f in index["frames"])
                 past = index.get("past_end") or []
                 note = f"past the end: {', '.join(f'{t:g}' for t in past)}" if past else ""
                 written.add_row(video.name, str(len(index["frames"])), stamps, note)
+                if indexes is not None:
+                    indexes(index)
             progress.advance(task)
     console.print(written)
     return failed

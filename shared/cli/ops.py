@@ -18,7 +18,7 @@ from shared.captions.progress import caption_progress
 from shared.captions.store import list_exports
 from shared.catalog import FUNCTIONS, function_spec
 from shared.cli.running import run_until_idle
-from shared.cli.session import JsonOption, console, err_console, session
+from shared.cli.session import JsonOption, console, echo_json, err_console, session
 from shared.cli.tables import dead_letters, print_costs, print_status
 from shared.config import Settings
 from shared.core.errors import NotFoundError
@@ -199,6 +199,10 @@ def _specs(function: list[str] | None) -> list[FunctionSpec]:
         raise typer.BadParameter(str(exc.args[0])) from exc
 
 
+def _number(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
 @dlq_app.command("list")
 def dlq_list(function: FunctionOption = None, as_json: JsonOption = False) -> None:
     """Dead-lettered messages with the error that killed them."""
@@ -213,7 +217,7 @@ def dlq_list(function: FunctionOption = None, as_json: JsonOption = False) -> No
                         "message_id": d.message_id,
                         "source_message_id": d.source_message_id,
                         "error": d.error,
-                        "attempts": d.attempts,
+                        "attempts": _number(d.attempts),
                         "published": d.published.isoformat(),
                         "data": d.data.decode("utf-8", errors="replace"),
                     }
@@ -266,6 +270,7 @@ def publish(
     attribute: Annotated[
         list[str] | None, typer.Option("--attribute", "-a", help="key=value, repeatable.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Publish one message to a topic."""
     attributes: dict[str, str] = {}
@@ -283,6 +288,9 @@ def publish(
                 param_hint="TOPIC",
             )
         message_id = services.bus.publish(topic, data.encode(), attributes)
+    if as_json:
+        echo_json({"message_id": message_id, "topic": topic, "function": listened[topic]})
+        return
     console.print(f"Published {message_id} to {topic} (for {listened[topic]}).")
 
 

@@ -3,6 +3,8 @@ of one command, closed afterwards, with a bad flag or a failed step reported in 
 
 from __future__ import annotations
 
+import io
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +27,17 @@ console = Console(soft_wrap=True)  # a printed path is never broken: it can be c
 err_console = Console(stderr=True, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def output_console(as_json: bool) -> Console:
+    """Where a command reports as it goes: the terminal, or nowhere when it answers in JSON
+    (errors still go to stderr)."""
+    return Console(file=io.StringIO()) if as_json else console
+
+
+def echo_json(data: Any) -> None:
+    """A command's JSON answer on stdout: numbers as numbers, paths and times as text."""
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
 class _State:

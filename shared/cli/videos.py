@@ -4,8 +4,9 @@ tar shards of a Hugging Face dataset; locally, their frames sampled right away."
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from shared.cli.running import run_locally, run_until_idle
-from shared.cli.session import console, exit_if, session
+from shared.cli.session import JsonOption, console, echo_json, exit_if, output_console, session
 from shared.cli.tables import table
 from shared.config import Settings
 from shared.core.errors import VidcurateError
@@ -47,6 +48,7 @@ def videos_add(
         list[str] | None,
         typer.Option("--meta", help="KEY=VALUE metadata for every clip (repeatable)."),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Put local clips into the videos bucket; locally, sample their frames until idle."""
     metadata: dict[str, str] = {}
@@ -55,8 +57,14 @@ def videos_add(
         if not sep or not key.strip():
             raise typer.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--meta")
         metadata[key.strip()] = value
+    clips: list[dict[str, Any]] = []
     with session() as services:
-        failed = add_videos(console, services, files, prefix=prefix, metadata=metadata)
+        failed = add_videos(
+            output_console(as_json), services, files, prefix=prefix, metadata=metadata,
+            reports=clips.append,
+        )  # fmt: skip
+    if as_json:
+        echo_json(clips)
     exit_if(failed)
 
 
@@ -123,9 +131,10 @@ def add_videos(
     *,
     prefix: str,
     metadata: dict[str, str],
+    reports: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     """Upload clips; on the local backend deliver the events (extract_frames) and show
-    each clip's frames. Returns how many clips failed to sample."""
+    each clip's frames (and tell ``reports`` each clip's). How many clips failed to sample."""
     added = add_clips(services, files, prefix=prefix, metadata=metadata)
     bucket = services.settings.videos_bucket
     written = sum(1 for _path, _info, new in added if new)
@@ -138,7 +147,7 @@ def add_videos(
         ("clip", "status", "frames", "timestamps (s)", "note"),
     )
     failed = 0
-    for _path, info, _new in added:
+    for _path, info, new in added:
         report = clip_report(services, bucket, info.name) or {}
         status = str(report.get("status", "not sampled"))
         failed += status not in ("done",)
@@ -146,6 +155,17 @@ def add_videos(
         stamps = ", ".join(f"{f['timestamp']:.3f}" for f in sampled)
         note = str(report.get("error") or "")
         frames.add_row(info.name, status, str(len(sampled)), stamps, note)
+        if reports is not None:
+            reports(
+                {
+                    "clip": info.name,
+                    "written": new,
+                    "status": status,
+                    "frames": [f["timestamp"] for f in sampled],
+                    "error": report.get("error"),
+                    "metadata": report.get("metadata"),
+                }
+            )
     console.print(frames)
     return failed
 

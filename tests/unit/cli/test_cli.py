@@ -81,6 +81,7 @@ def test_dead_letters_can_be_listed_and_replayed(tmp_path):
     letters = json.loads(run(tmp_path, "dlq", "list", "--json"))
     assert len(letters) == 1
     assert "asked to fail transiently" in letters[0]["error"]
+    assert isinstance(letters[0]["attempts"], int)  # a number, not text
 
     output = run(tmp_path, "dlq", "replay", "--message-id", letters[0]["message_id"])
 
@@ -408,3 +409,44 @@ def test_ingest_refuses_what_is_not_a_campaign_and_leaves_strays_out(tmp_path):
     bucket = tmp_path / "h" / "buckets" / "vidcurate-annotations"
     assert not list(bucket.rglob("*.mp4"))
     assert not list(bucket.rglob("*.txt"))
+
+
+def test_the_working_commands_answer_in_json_for_scripts(tmp_path):
+    from clips import make_clip  # noqa: PLC0415
+
+    home = ["--home", str(tmp_path / "h")]
+    runner = CliRunner()
+    generate_campaign(tmp_path / "c", videos=20, seed=5, include_bad_files=False)
+    clip = tmp_path / "walk.mp4"
+    make_clip(clip, seconds=12, fps=5, size=(96, 64))
+
+    def answer(*args):
+        result = runner.invoke(app, [*home, *args, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    ingested = answer("ingest", str(tmp_path / "c"))
+    exported = answer("export", "--export-dir", str(tmp_path / "x"), "--ignore-errors")
+    planned = answer("critiques", "run", "--export-folder", exported["folder"],
+                     "--critique-type", "blind_model_critique", "--dry-run")  # fmt: skip
+    ran = answer("critiques", "run", "--export-folder", exported["folder"],
+                 "--critique-type", "blind_model_critique")  # fmt: skip
+    added = answer("videos", "add", str(clip))
+    extracted = answer("frames", "extract", str(clip), "--out", str(tmp_path / "f"))
+    published = answer("publish", "ping", "hi")
+
+    assert ingested["config_type"] == "default"
+    assert ingested["uploaded"] > 0
+    assert ingested["failed_events"] == 0
+    assert exported["folder"].startswith("export_")
+    assert exported["totals"]["videos"] == 20
+    assert planned["status"] is None
+    assert planned["plan"]["by_type"]["blind_model_critique"]["generate"] > 0
+    assert ran["status"]["by_type"]["blind_model_critique"]["success"] > 0
+    assert ran["status"]["waiting_for"]  # six types not run
+    assert added == [{"clip": "local/walk.mp4", "written": True, "status": "done",
+                      "frames": [pytest.approx(5.0, abs=0.2)], "error": None,
+                      "metadata": {}}]  # fmt: skip
+    assert [len(i["frames"]) for i in extracted] == [2]  # 0 and 10 s
+    assert published["topic"] == "ping"
+    assert published["function"] == "ping"
