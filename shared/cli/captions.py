@@ -22,6 +22,7 @@ from shared.captions.upload import UploadSummary, upload_folder
 from shared.cli.running import run_locally, run_until_idle
 from shared.cli.session import (
     JsonOption,
+    console,
     echo_json,
     err_console,
     exit_if,
@@ -31,6 +32,7 @@ from shared.cli.session import (
 from shared.cli.tables import caption_tasks, counting_progress, table
 from shared.config import Settings
 from shared.platform.context import Context
+from shared.ports import Filter
 
 MAX_LISTED = 10
 
@@ -124,6 +126,40 @@ def export_(
             }
         )
     exit_if(result is None)
+
+
+def quarantine(
+    config_type: Annotated[
+        str | None, typer.Option("--config-type", help="Only the files of this task set.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The annotation files kept out of the data (invalid JSON, failed checks, names outside
+    the layout), with why; fixing a file and dropping it again takes it out."""
+    with session(create_home=False) as services:
+        where: list[Filter] = [] if config_type is None else [("config_type", "==", config_type)]
+        rows = [
+            {
+                "name": doc.data.get("name"),
+                "config_type": doc.data.get("config_type"),
+                "generation": doc.data.get("generation"),
+                "error": doc.data.get("error"),
+                "time": doc.data.get("time"),
+            }
+            for doc in services.documents.query(QUARANTINE, where=where)
+        ]
+    rows.sort(key=lambda row: str(row["name"]))
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        console.print("No quarantined files.")
+        return
+    listed = table(f"{len(rows)} quarantined file(s)", ("file", "why"), fold=True)
+    for row in rows:
+        why = str(row["error"]).removeprefix(f"{row['name']}: ")  # the name is in its column
+        listed.add_row(escape(str(row["name"])), escape(why))
+    console.print(listed)
 
 
 def ingest_folder(

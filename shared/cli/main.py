@@ -56,6 +56,7 @@ START, CAPTIONS, CLIPS, OPERATE = "Start", "Captions and critiques", "Clips", "O
 app.command(rich_help_panel=START)(demo.demo)
 app.command(rich_help_panel=CAPTIONS)(captions.ingest)
 app.command("export", rich_help_panel=CAPTIONS)(captions.export_)
+app.command(rich_help_panel=CAPTIONS)(captions.quarantine)
 app.add_typer(critiques.critiques_app, name="critiques", rich_help_panel=CAPTIONS)
 app.add_typer(videos.videos_app, name="videos", rich_help_panel=CLIPS)
 app.add_typer(frames.frames_app, name="frames", rich_help_panel=CLIPS)

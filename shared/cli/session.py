@@ -62,7 +62,8 @@ def _settings(log_level: str = "WARNING", **extra: Any) -> Settings:
 
 
 def _services(settings: Settings) -> Context[Settings]:
-    configure_logging(settings.log_level)
+    # At a terminal, log lines read as lines between the tables; piped, JSON for collectors.
+    configure_logging(settings.log_level, human=err_console.is_terminal)
     services = build_context(settings)
     use_context(services)  # entry points served in this process share these stores
     return services

@@ -41,11 +41,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO", *, stream: Any = None) -> None:
-    """Send every ``logging`` record through the JSON formatter (idempotent)."""
+class HumanFormatter(logging.Formatter):
+    """One short line per record for a person at a terminal: the level, the message and its
+    labels and fields (``key=value``), the first line of an exception; no JSON, no stack."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        details = []
+        for key, value in vars(record).items():
+            if key in _RESERVED or key.startswith("_"):
+                continue
+            if key == "labels" and isinstance(value, dict):
+                details += [f"{k}={v}" for k, v in value.items()]
+            else:
+                details.append(f"{key}={value}")
+        if record.exc_info and record.exc_info[1] is not None:
+            details.append(f"error={type(record.exc_info[1]).__name__}: {record.exc_info[1]}")
+        suffix = f" ({', '.join(details)})" if details else ""
+        return f"{record.levelname.lower()}: {record.getMessage()}{suffix}"
+
+
+def configure_logging(level: str = "INFO", *, stream: Any = None, human: bool = False) -> None:
+    """Send every ``logging`` record through the JSON formatter (idempotent); ``human``: one
+    plain line each instead (a person at a terminal, not a log collector)."""
     root = logging.getLogger()
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(HumanFormatter() if human else JsonFormatter())
     handler.set_name("vidcurate-json")
     root.handlers = [h for h in root.handlers if h.get_name() != "vidcurate-json"]
     root.addHandler(handler)

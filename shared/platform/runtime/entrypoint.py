@@ -56,6 +56,8 @@ def entrypoint(
                     extra={"labels": labels},
                 )
                 return None
+            if event.subject:
+                labels["subject"] = event.subject  # the object of a storage event
             settings = context().settings
             if event.time is not None:
                 sent = event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
@@ -78,7 +80,8 @@ def entrypoint(
             except Exception:
                 log.exception("event failed; it will be retried", extra={"labels": labels})
                 raise
-            log.info("event handled", extra={"labels": labels})
+            outcome = result if isinstance(result, str) else "ok"
+            log.info("event handled: %s", outcome, extra={"labels": labels, "outcome": outcome})
             return result
 
         return wrapper  # type: ignore[return-value]

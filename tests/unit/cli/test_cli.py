@@ -450,3 +450,22 @@ def test_the_working_commands_answer_in_json_for_scripts(tmp_path):
     assert [len(i["frames"]) for i in extracted] == [2]  # 0 and 10 s
     assert published["topic"] == "ping"
     assert published["function"] == "ping"
+
+
+def test_quarantined_files_can_be_listed_with_why(tmp_path):
+    home = ["--home", str(tmp_path / "h")]
+    runner = CliRunner()
+    summary = generate_campaign(tmp_path / "c", videos=20, seed=9, include_bad_files=True)
+    assert runner.invoke(app, [*home, "ingest", str(tmp_path / "c")]).exit_code == 0
+
+    listed = runner.invoke(app, [*home, "quarantine", "--json"])
+    shown = runner.invoke(app, [*home, "quarantine"], env={"COLUMNS": "200"})
+    other = runner.invoke(app, [*home, "quarantine", "--config-type", "lighting", "--json"])
+
+    rows = json.loads(listed.output)
+    assert {row["name"].removeprefix("default/") for row in rows} == {
+        path for path, _why in summary.bad_files
+    }
+    assert all(row["error"] and row["config_type"] == "default" for row in rows)
+    assert f"{len(rows)} quarantined file(s)" in shown.output
+    assert json.loads(other.output) == []

@@ -172,3 +172,21 @@ def test_configure_logging_filters_below_its_level(root_logger):
     log.error("loud")
 
     assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["loud"]
+
+
+def test_at_a_terminal_a_record_is_one_plain_line(tmp_path):
+    import io  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from shared.platform.logging import configure_logging  # noqa: PLC0415
+
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream, human=True)
+    try:
+        logging.getLogger("vidcurate.test").warning(
+            "delivery failed", extra={"labels": {"function": "ping"}, "attempt": 2}
+        )
+    finally:
+        configure_logging("WARNING")
+
+    assert stream.getvalue() == "warning: delivery failed (function=ping, attempt=2)\n"
