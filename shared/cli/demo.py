@@ -11,6 +11,7 @@ With HF_TOKEN and VIDCURATE_HF_DATASET set, the export is also published.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Annotated
@@ -48,10 +49,19 @@ def demo(
         typer.Option("--export-dir", help="Where the export goes (default: HOME/exports)."),
     ] = None,
 ) -> None:
-    """Generate a caption campaign, ingest it through the bucket, export it (and publish it)."""
+    """Generate a caption campaign, ingest it through the bucket, export it, critique it,
+    add clips and describe their frames: the whole pipeline on this machine (about 30 s;
+    ``--videos 20`` is the quick tour, a few seconds)."""
+    started = time.perf_counter()
     # The demo explains each failure itself; its JSON logs would only bury the story.
     with session("CRITICAL", min_backoff_seconds=0.1, max_backoff_seconds=0.5) as services:
+        console.print(
+            f"vidcurate demo: {videos} videos in {services.settings.home.resolve()} "
+            + ("(about 30 s; --videos 20 is the quick tour)" if videos > 20 else "(quick tour)")
+        )
         ok = run_demo(services, console, videos=videos, export_dir=export_dir)
+    console.print(f"demo {'done' if ok else 'finished with failures'} in "
+                  f"{time.perf_counter() - started:.0f} s")  # fmt: skip
     exit_if(not ok)
 
 
@@ -170,7 +180,7 @@ def _clips_and_frames(services: Context[Settings], console: Console, folder: Pat
         f"• {len(clips)} clips ({where}) into the videos bucket (`vidcurate videos add`):"
     )
     failed = videos_cli.add_videos(console, services, clips, prefix="demo", metadata={})
-    console.print("• their frames described (`vidcurate frames analyze --dataset demo`):")
+    console.print("• their frames described (`vidcurate frames analyze --prefix demo`):")
     results = services.settings.home.resolve() / "egocentric_analysis.json"
     failed += frames_cli.analyze(console, services, AnalysisRequest(dataset="demo"), out=results)
     sheet = services.settings.home.resolve() / "contact_sheet.jpg"

@@ -88,7 +88,13 @@ def frames_extract(
 @frames_app.command("analyze")
 def frames_analyze(
     dataset: Annotated[
-        str | None, typer.Option("--dataset", help="Only clips under this object prefix.")
+        str | None,
+        typer.Option(
+            "--prefix",
+            "--dataset",
+            help="Only clips under this prefix of the videos bucket, or of this Hub dataset "
+            "(OWNER/NAME, as `videos pull` stored it).",
+        ),
     ] = None,
     max_clips: Annotated[
         int, typer.Option("--max-clips", min=1, help="Describe at most this many clips.")

@@ -213,7 +213,7 @@ def pull(
     console.print(pulled)
     run_until_idle(console, services, timeout=24 * 3600)
     console.print(
-        "frames sampled from the new clips: `vidcurate frames analyze --dataset "
+        "frames sampled from the new clips: `vidcurate frames analyze --prefix "
         f"{dataset_prefix(dataset)}` describes them"
     )
     return failed
