@@ -6,6 +6,7 @@ costs), ``captions`` (ingest, export), ``critiques``, ``videos``, ``frames`` and
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
@@ -68,5 +69,37 @@ app.add_typer(ops.dlq_app, name="dlq", rich_help_panel=OPERATE)
 app.command(rich_help_panel=OPERATE)(ops.provision)
 
 
+GLOBAL_OPTIONS = ("--home", "--backend")
+"""Global options that may also come after the command (``vidcurate status --home h``)."""
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """``args`` with the global options moved before the command, wherever they were
+    given (up to a ``--``), so they work in either place."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest += args[index:]
+            break
+        if arg in GLOBAL_OPTIONS and index + 1 < len(args):
+            front += args[index : index + 2]
+            index += 2
+            continue
+        if arg.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in arg:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
+
+
+def run() -> None:
+    """The ``vidcurate`` command."""
+    app(args=hoist_global_options(sys.argv[1:]), prog_name="vidcurate")
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()

@@ -469,3 +469,29 @@ def test_quarantined_files_can_be_listed_with_why(tmp_path):
     assert all(row["error"] and row["config_type"] == "default" for row in rows)
     assert f"{len(rows)} quarantined file(s)" in shown.output
     assert json.loads(other.output) == []
+
+
+def test_global_options_work_after_the_command_too(tmp_path):
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from shared.cli.main import hoist_global_options  # noqa: PLC0415
+
+    assert hoist_global_options(["status", "--home", "h", "--json"]) == [
+        "--home", "h", "status", "--json"]  # fmt: skip
+    assert hoist_global_options(["critiques", "run", "--backend=gcp", "--verbose"]) == [
+        "--backend=gcp", "critiques", "run", "--verbose"]  # fmt: skip
+    assert hoist_global_options(["publish", "ping", "--", "--home"]) == [
+        "publish", "ping", "--", "--home"]  # fmt: skip
+    home = tmp_path / "h"
+    CliRunner().invoke(app, ["--home", str(home), "publish", "ping", "x"])
+    vidcurate = str(Path(sys.executable).with_name("vidcurate"))
+
+    result = subprocess.run(
+        [vidcurate, "status", "--home", str(home), "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["home"] == str(home.resolve())
