@@ -120,7 +120,7 @@ def run_export(
         )
     problems = blocking_problems(snapshot)
     if problems and not request.ignore_errors:
-        raise _blocked(request, problems)
+        raise _blocked(request, problems, len(snapshot.edge_cases), len(snapshot.quarantined))
     repo_id = _hub_repo(settings, request)
     claim = _claim_folder(
         documents,
@@ -157,13 +157,15 @@ def run_export(
     )
 
 
-def _blocked(request: ExportRequest, problems: list[str]) -> ExportBlockedError:
+def _blocked(
+    request: ExportRequest, problems: list[str], edge_cases: int, quarantined: int
+) -> ExportBlockedError:
     """The error that stops a strict export, listing the first problems."""
     shown = "\n  ".join(problems[:MAX_LISTED_PROBLEMS])
     more = len(problems) - MAX_LISTED_PROBLEMS
     return ExportBlockedError(
-        f"export of config {request.config_type!r} stopped: {len(problems)} edge case(s) "
-        f"or quarantined file(s); fix them or pass --ignore-errors:\n  {shown}"
+        f"export of config {request.config_type!r} stopped: {edge_cases} edge case(s) and "
+        f"{quarantined} quarantined file(s); fix them or pass --ignore-errors:\n  {shown}"
         + (f"\n  ... and {more} more" if more > 0 else "")
     )
 

@@ -186,7 +186,8 @@ def ingest_folder(
         f"[bold]ingested[/] {stats.handled.get('ingest_feedback', 0)} events; config "
         f"{config_type!r} now holds {progress_row.registered_videos} registered videos, "
         f"{len(snapshot.quarantined)} quarantined files and {len(snapshot.edge_cases)} edge "
-        "cases (all runs)"
+        f"cases (all runs; {progress_row.edge_case_tasks} of them on tasks of the config, "
+        "the others on tasks not in it or videos no list registers)"
         + (f", [red]{failed} failed attempts[/] (see vidcurate dlq list)" if failed else "")
     )
     return IngestReport(
@@ -286,8 +287,9 @@ def export_captions(
     )
     if result.warnings:
         console.print(
-            f"[yellow]exported despite {len(result.warnings)} edge case(s)/quarantined "
-            "file(s) (--ignore-errors); they are listed in the statistics file[/]"
+            f"[yellow]exported despite {totals['edge_cases']} edge case(s) and "
+            f"{totals['quarantined_files']} quarantined file(s) (--ignore-errors); they are "
+            "listed in the statistics file[/]"
         )
     console.print(f"written to {result.local_dir} and gs://{result.bucket}/{result.folder}/")
     if result.hub_message_id is None:

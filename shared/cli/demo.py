@@ -88,7 +88,7 @@ def run_demo(
     console.print(
         f"• generated a campaign of {summary.videos} videos x {len(summary.tasks)} tasks "
         f"({summary.files_written} files, annotators {', '.join(summary.annotators)}, "
-        f"reviewer {summary.reviewer}, {len(summary.edge_cases)} planted edge cases, "
+        f"reviewer {summary.reviewer}, {_as_detected(summary.edge_cases)} planted edge cases, "
         f"{len(summary.bad_files)} broken files) in {campaign_dir}"
     )
     console.print("• dropping it into the annotations bucket as an annotation tool would")
@@ -103,6 +103,13 @@ def run_demo(
         f"[bold]vidcurate ingest {campaign_dir} --config-type default[/] again."
     )
     return folder is not None and critiques_ok and frames_ok and report.failed_events == 0
+
+
+def _as_detected(edges: list[tuple[str, str, str]]) -> int:
+    """Planted edge cases counted as ingestion reports them: an unregistered video is one
+    edge case whatever number of its tasks were annotated."""
+    return len({(code, None if code == "video_not_registered" else task, video)
+                for code, task, video in edges})  # fmt: skip
 
 
 def _exports(

@@ -228,7 +228,7 @@ def test_edge_cases_stop_a_strict_export_with_a_clear_list(services, tmp_path):
         run_export(services, ExportRequest(), request_id="r", now=NOW, export_dir=tmp_path)
 
     message = str(caught.value)
-    assert "2 edge case(s) or quarantined file(s)" in message
+    assert "1 edge case(s) and 1 quarantined file(s)" in message
     assert "review_without_feedback: video v3 task camera" in message
     assert "quarantined: default/camera/v2_feedback.json" in message
     assert not (tmp_path / f"export_{TS}").exists()
