@@ -495,3 +495,18 @@ def test_global_options_work_after_the_command_too(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["home"] == str(home.resolve())
+
+
+def test_the_gcp_backend_without_credentials_is_one_line(tmp_path):
+    env = {
+        "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "missing.json"),
+        "PUBSUB_EMULATOR_HOST": None,
+        "FIRESTORE_EMULATOR_HOST": None,
+        "STORAGE_EMULATOR_HOST": None,
+    }
+
+    result = CliRunner().invoke(app, ["--backend", "gcp", "status"], env=env)
+
+    assert result.exit_code == 1
+    assert "--backend gcp: no Google Cloud credentials" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
