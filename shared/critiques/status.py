@@ -17,7 +17,10 @@ def status_report(services: Context[CritiqueSettings], folder: str) -> dict[str,
     types, whatever runs planned them), and whether it is consolidated."""
     run = services.documents.get(runs_path(folder))
     if run is None:
-        raise NotFoundError(f"no critique run for {folder} (run vidcurate critiques run)")
+        raise NotFoundError(
+            f"no critique run for {folder} yet (start one: vidcurate critiques run "
+            f"--export-folder {folder})"
+        )
     counts = run_counts(services, folder)
     totals = Counter[str]()
     for row in counts.values():

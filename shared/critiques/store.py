@@ -78,7 +78,10 @@ def load_export(
             entries = json.loads(services.blobs.read(bucket, name))
             return match["ts"], entries
     if not names:
-        raise PermanentError(f"no export folder gs://{bucket}/{folder}/ (run vidcurate export)")
+        raise PermanentError(
+            f"no export folder gs://{bucket}/{folder}/ (make one with vidcurate export; "
+            "--export-folder takes the name it prints)"
+        )
     raise PermanentError(
         f"gs://{bucket}/{folder}/ has no all_videos_with_captions_<ts>.json "
         "(an --only-reviewed export cannot be critiqued)"
