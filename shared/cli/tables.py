@@ -120,6 +120,11 @@ def _print_caption_status(console: Console, report: dict[str, Any]) -> None:
             f"cases, {config['quarantined_files']} quarantined files"
         )
         console.print(caption_tasks(title, config["tasks"], with_done=True))
+        console.print(
+            "  (a progress view: tasks of videos no list registers count here, and "
+            "not_completed is the registered videos minus the rest; the export counts "
+            "registered videos only, so its statistics can differ by those)"
+        )
     if report["exports"]:
         exports = table("Latest exports", ("folder", "state", "videos", "hub dataset"))
         for row in report["exports"]:
