@@ -55,8 +55,9 @@ T = TypeVar("T")
 
 MAX_BATCH_WRITES = 500
 
-MAX_AUTO_INDEXES = 64
-"""Indexes the store makes for the fields it is asked about, at most (each costs writes)."""
+MAX_AUTO_INDEXES = 512
+"""Indexes the store makes for the (collection, fields) it is asked about, at most. Each is
+partial, on one collection: a write to another one only compares its collection name."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -215,6 +216,14 @@ class LocalWriteBatch(_Writes):
     """Writes applied together when the batch commits."""
 
 
+@dataclass(frozen=True)
+class _Source:
+    """``FROM`` and the collection condition of a query, with their parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
 def _ordered(docs: list[Document], order_by: Sequence[Order], limit: int | None) -> list[Document]:
     """Firestore's order (ties by document id, in the direction of the last ordering),
     documents lacking an ordering field left out, at most ``limit``."""
@@ -314,12 +323,12 @@ class SqliteDocumentStore:
         """
         check_collection_path(collection)
         plan = plan_sql(where, order_by)
-        table = self._indexed(plan)
+        source = self._indexed(plan, collection)
         if plan.exact and not order_by and limit is not None and plan.expandable is not None:
-            return self._query_each_value(collection, plan, table, where, limit)
-        sql = f"SELECT id, data, create_us, update_us FROM {table} WHERE collection=?"  # noqa: S608
+            return self._query_each_value(collection, plan, source, where, limit)
+        sql = f"SELECT id, data, create_us, update_us FROM {source.sql}"  # noqa: S608
         sql += plan.where()  # placeholders only: values travel as parameters
-        params: list[Any] = [collection, *plan.params]
+        params: list[Any] = [*source.params, *plan.params]
         ordered = len(order_by) == 1 and order_by[0][0] in (
             plan.trailing_field,
             *plan.equality_fields,
@@ -353,18 +362,18 @@ class SqliteDocumentStore:
         return _ordered(docs, order_by, limit)
 
     def _query_each_value(
-        self, collection: str, plan: SqlQuery, table: str, where: Sequence[Filter], limit: int
+        self, collection: str, plan: SqlQuery, source: _Source, where: Sequence[Filter], limit: int
     ) -> list[Document]:
         """An exact query with an ``in`` of several values and a limit, in id order: one
         index seek per value, merged, so the answer costs O(values x (log n + limit))."""
         found: dict[str, Document] = {}
         for conditions, params in plan.each_value():
             sql = (
-                f"SELECT id, data, create_us, update_us FROM {table} WHERE collection=?"  # noqa: S608 (placeholders only)
+                f"SELECT id, data, create_us, update_us FROM {source.sql}"  # noqa: S608 (placeholders only)
                 + conditions
                 + " ORDER BY id LIMIT ?"
             )
-            rows = self._db.connection().execute(sql, [collection, *params, limit])
+            rows = self._db.connection().execute(sql, [*source.params, *params, limit])
             for doc_id, text, create_us, update_us in rows:
                 path = f"{collection}/{doc_id}"
                 found[path] = Document(
@@ -380,42 +389,50 @@ class SqliteDocumentStore:
         plan = plan_sql(where)
         if not plan.exact:
             return len(self.query(collection, where))
-        table = self._indexed(plan)
+        source = self._indexed(plan, collection)
         row = (
             self._db.connection()
             .execute(
-                f"SELECT count(*) FROM {table} WHERE collection=?"  # noqa: S608 (placeholders only)
+                f"SELECT count(*) FROM {source.sql}"  # noqa: S608 (placeholders only)
                 + plan.where(),
-                [collection, *plan.params],
+                [*source.params, *plan.params],
             )
             .fetchone()
         )
         return int(row[0])
 
-    def _indexed(self, plan: SqlQuery) -> str:
-        """``documents`` read through the index that serves ``plan``, made if it is not
-        there: Firestore indexes every field, this store the (collection, fields) it is asked
-        about, once per database (DDL, under the write lock; every write keeps it up to
-        date). Named in the query (``INDEXED BY``): SQLite's planner otherwise prefers the
-        primary key's (collection, id) and reads the whole collection."""
+    def _indexed(self, plan: SqlQuery, collection: str) -> _Source:
+        """Where a query of ``collection`` reads from: through the index that serves
+        ``plan``, made if it is not there (Firestore indexes every field; this store the
+        fields it is asked about, once per database, DDL under the write lock).
+
+        The index is partial, on this collection only (``WHERE collection = '...'``), so
+        writes to other collections do not pay for it, and the query names both the index
+        (``INDEXED BY``: SQLite's planner otherwise prefers the (collection, id) key and
+        reads the whole collection) and the collection as the same literal (so SQLite sees
+        that the partial index holds every row the query can match)."""
+        scan = _Source("documents WHERE collection=?", (collection,))
         columns = plan.index_columns()
         if not columns:
-            return "documents"
+            return scan
+        literal = "'" + collection.replace("'", "''") + "'"
         spec = ", ".join(["collection", *columns])
-        name = "ix_" + hashlib.sha1(spec.encode(), usedforsecurity=False).hexdigest()[:20]
+        key = f"({spec}) WHERE collection = {literal}"
+        name = "ix_" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:20]
+        source = _Source(f"documents INDEXED BY {name} WHERE collection = {literal}", ())
         if name in self._indexes:
-            return f"documents INDEXED BY {name}"
+            return source
         conn = self._db.connection()
         exists = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (name,)
         ).fetchone()
         if exists is None:
             if conn.in_transaction or self._index_count(conn) >= MAX_AUTO_INDEXES:
-                return "documents"  # inside a caller's write, or enough indexes: a scan
+                return scan  # inside a caller's write, or enough indexes
             with self._db.write() as locked:
-                locked.execute(f"CREATE INDEX IF NOT EXISTS {name} ON documents({spec})")
+                locked.execute(f"CREATE INDEX IF NOT EXISTS {name} ON documents{key}")
         self._indexes.add(name)
-        return f"documents INDEXED BY {name}"
+        return source
 
     @staticmethod
     def _index_count(conn: sqlite3.Connection) -> int:
