@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -328,11 +328,11 @@ def grid(
     cell: int,
 ) -> None:
     """Write the contact sheet of ``sources`` to ``out`` (JPEG, quality 90)."""
-    names: list[str] = []
+    labels: list[str] = []  # filled as the images are read, read after them
 
     def images() -> Iterator[Image.Image]:
         for name, image in _images(services, sources):
-            names.append(name)
+            labels.append(frame_label(name))
             yield image
 
     picture_format = SHEET_FORMATS.get(out.suffix.lower())
@@ -340,27 +340,14 @@ def grid(
         raise typer.BadParameter(
             f"{out}: write the sheet as {', '.join(sorted(SHEET_FORMATS))}", param_hint="--out"
         )
-    sheet = contact_sheet(images(), cell=cell, columns=columns, labels=LazyLabels(names))
+    sheet = contact_sheet(images(), cell=cell, columns=columns, labels=labels)
     data = io.BytesIO()
     sheet.save(data, picture_format, **({"quality": 90} if picture_format == "JPEG" else {}))
     write_whole(out, data.getvalue())
-    console.print(f"{out}: {len(names)} image(s), {sheet.width}x{sheet.height} px")
+    console.print(f"{out}: {len(labels)} image(s), {sheet.width}x{sheet.height} px")
 
 
 SHEET_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
-
-
-class LazyLabels(Sequence[str]):
-    """The labels of the sheet's cells, from the names read as the images are."""
-
-    def __init__(self, names: list[str]) -> None:
-        self._names = names
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __getitem__(self, index: int) -> str:  # type: ignore[override]
-        return frame_label(self._names[index])
 
 
 def analyze(
