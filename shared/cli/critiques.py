@@ -185,11 +185,6 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
         f"{plan.items} items; estimated cost ${total:.4f} from the price table (unchanged "
         "and reused items cost nothing)"
     )
-    if plan.unpriced_models:
-        console.print(
-            f"[yellow]no price[/] for {', '.join(plan.unpriced_models)}: estimated and "
-            "recorded as $0 (add it to VIDCURATE_MODEL_PRICES)"
-        )
     if plan.offline_models:
         console.print(
             f"[yellow]offline provider[/] for {', '.join(plan.offline_models)}: no API key "

@@ -22,6 +22,7 @@ from shared.cli.session import (
     echo_json,
     exit_if,
     fail,
+    fail_usage,
     output_console,
     session,
 )
@@ -122,6 +123,9 @@ def frames_analyze(
 ) -> None:
     """Describe the sampled frames of clips with a vision model, watching the cost."""
     with session() as services:
+        problem = model and services.settings.unpriced_message(model, "--model")
+        if problem:
+            fail_usage(problem)
         request = AnalysisRequest(
             dataset=dataset,
             max_clips=max_clips,
@@ -408,8 +412,6 @@ def _print_analysis_plan(console: Console, plan: AnalysisPlan, *, dry_run: bool)
             else ""
         )
     )
-    if plan.unpriced:
-        console.print(f"[yellow]no price[/] for {plan.model}: recorded as $0")
     if plan.provider == "offline":
         console.print(
             f"[yellow]offline provider[/]: no API key for {plan.model}, descriptions are "

@@ -14,9 +14,11 @@ from typing import Annotated
 import typer
 
 from shared.cli import captions, critiques, demo, frames, ops, videos
+from shared.cli.helptext import ConventionalGroup
 from shared.cli.session import set_global_options
 
 app = typer.Typer(
+    cls=ConventionalGroup,
     help="vidcurate: event-driven video-dataset pipeline (local stand-ins or Google Cloud).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,

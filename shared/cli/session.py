@@ -123,7 +123,8 @@ def fail(exc: ValidationError | VidcurateError) -> NoReturn:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = f"{first['loc'][0]}: " if first["loc"] else ""  # model checks have no field
-        err_console.print(f"[red]error:[/] {where}{first['msg']}")
+        message = first["msg"].removeprefix("Value error, ")  # a validator's own words
+        err_console.print(f"[red]error:[/] {where}{escape(message)}")
         raise typer.Exit(2) from exc
     err_console.print(f"[red]error:[/] {exc}")
     raise typer.Exit(1) from exc

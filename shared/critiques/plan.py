@@ -94,7 +94,6 @@ class Plan:
     by_type: dict[str, TypeCounts] = field(default_factory=dict)
     published: int = 0
     offline_models: list[str] = field(default_factory=list)
-    unpriced_models: list[str] = field(default_factory=list)  # estimated (and billed) as $0
 
 
 def _estimate_cost(
@@ -222,9 +221,6 @@ def plan_run(services: Context[CritiqueSettings], request: CritiqueRequest) -> P
     client = model_client(services)
     used = {m for item in planned for m in _models(services, item.critique)}
     plan.offline_models = sorted(m for m in used if client.is_offline(m))
-    plan.unpriced_models = sorted(
-        m for m in used if not client.is_offline(m) and m not in services.settings.model_prices
-    )
     actions = [(item, _classify(item, existing.get(item.item), request)) for item in planned]
     reusable = (
         set()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from shared.captions.settings import CaptionSettings
 from shared.llm.settings import LlmSettings
@@ -30,3 +32,12 @@ class CritiqueSettings(LlmSettings, CaptionSettings, PublishingSettings):
             "~300 tokens per second of video and audio)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _models_are_priced(self) -> Self:
+        """Every configured critique model has a price (else a typo would run at "$0")."""
+        for model in self.critique_models.values():
+            problem = self.unpriced_message(model, "VIDCURATE_CRITIQUE_MODELS")
+            if problem:
+                raise ValueError(problem)
+        return self

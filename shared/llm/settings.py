@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -28,7 +29,7 @@ class ModelLimit(BaseModel):
 
 
 # Public list prices (USD per 1M tokens) at the time of writing; override with
-# VIDCURATE_MODEL_PRICES. Unknown models cost nothing in the ledger and are flagged.
+# VIDCURATE_MODEL_PRICES. Runs refuse models without a price (see unpriced_message).
 DEFAULT_MODEL_PRICES: dict[str, ModelPrice] = {
     "gpt-4.1": ModelPrice(input_per_million=2.00, output_per_million=8.00),
     "gpt-4.1-mini": ModelPrice(input_per_million=0.40, output_per_million=1.60),
@@ -127,6 +128,18 @@ class LlmSettings(PlatformSettings):
     @classmethod
     def _merge_limits(cls, value: dict[str, ModelLimit]) -> dict[str, ModelLimit]:
         return {**DEFAULT_MODEL_LIMITS, **value}
+
+    def unpriced_message(self, model: str, source: str) -> str | None:
+        """Why ``model`` (named by ``source``: a flag or variable) cannot be used, or None.
+        A model outside the price table would be billed at $0 and slip past every cost cap;
+        most often it is a typo, and a new model is one JSON entry away."""
+        if model in self.model_prices:
+            return None
+        example = json.dumps({model: {"input_per_million": 1.0, "output_per_million": 4.0}})
+        return (
+            f"{source}: no price for model '{model}' (priced: {', '.join(self.model_prices)}); "
+            f"to use it, give its USD per 1M tokens in VIDCURATE_MODEL_PRICES, e.g. '{example}'"
+        )
 
     def model_limit(self, model: str) -> ModelLimit:
         """The quota of ``model`` (a conservative fallback for unknown models)."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.core.errors import ConfigError
 from shared.llm.client import model_client
 from shared.llm.ledger import cost_usd
 from shared.llm.prompts import get_prompt
@@ -34,7 +35,6 @@ class AnalysisPlan:
     estimated_cost_usd: float = 0.0
     list_price_usd: float = 0.0  # the same at list prices (offline answers are free)
     published: int = 0
-    unpriced: bool = False
     clip_names: list[str] = field(default_factory=list)  # the clips this run describes
     run: str = field(default_factory=lambda: uuid.uuid4().hex)  # labels its model calls
     analyses: list[str] = field(default_factory=list)  # this run's and earlier ones, in order
@@ -91,6 +91,9 @@ def plan_analysis(services: Context[VisionSettings], request: AnalysisRequest) -
     """Pick the sampled clips, estimate, and (unless a dry run) publish one job per clip."""
     settings = services.settings
     model = request.model or settings.vision_model
+    problem = settings.unpriced_message(model, "model")
+    if problem:
+        raise ConfigError(problem)
     client = model_client(services)
     provider = client.provider_for(model).name
     prompt = get_prompt(request.prompt)
@@ -99,7 +102,6 @@ def plan_analysis(services: Context[VisionSettings], request: AnalysisRequest) -
         model=model,
         provider=provider,
         prompt=prompt.key,
-        unpriced=not offline and model not in settings.model_prices,
     )
     sampled = services.documents.query(CLIPS, where=[("status", "==", "done")])
     clips = _under(sampled, request.dataset)

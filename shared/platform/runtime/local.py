@@ -207,6 +207,10 @@ class EventRuntime:
         self._scan()
         pulled = 0
         capacity = self.max_in_flight - len(self._in_flight)
+        if capacity < self.max_in_flight // 2 and len(self._in_flight) >= 2 * self.workers:
+            # The workers have plenty queued: wait for some to finish, then pull (and ack) in
+            # bigger batches; a pull per finished chunk costs the bus more than the work.
+            capacity = 0
         # Start with a different function each step so one busy function cannot take all
         # the capacity that frees up.
         self._next_route = (self._next_route + 1) % len(self.routes) if self.routes else 0
@@ -227,7 +231,7 @@ class EventRuntime:
             pulled += len(batch)
             capacity -= len(batch)
         self._extend_leases()
-        finished = self._collect(wait=self.poll_interval if not pulled else 0.0)
+        finished = self._collect(wait=self.poll_interval if not pulled or not capacity else 0.0)
         if (pulled or finished) and self.on_progress is not None:
             self.on_progress(self.stats)
         return pulled

@@ -171,10 +171,13 @@ def test_export_flags_behave_as_the_original_script(tmp_path):
         "reviewed_videos",
     ]
 
+    first_files = sorted(p.name for p in folder.iterdir())
     run(tmp_path / "home", "export", "--export-dir", str(tmp_path / "out"), "--ignore-errors")
-    second = sorted(p.name for p in (tmp_path / "out").iterdir())[-1]
-    assert second.startswith(folder.name)  # the same minute: export_..._2, the first intact
-    assert second != folder.name
+    folders = sorted(p.name for p in (tmp_path / "out").iterdir())
+    # a second folder (export_..._2 in the same minute), the first one intact
+    assert len(folders) == 2
+    assert folder.name in folders
+    assert sorted(p.name for p in folder.iterdir()) == first_files
 
     bad = runner.invoke(app, ["--home", str(tmp_path / "home"), "export", "--hf-dataset", "nope"])
     assert bad.exit_code == 2
@@ -286,6 +289,13 @@ def test_status_counts_a_large_bucket_up_to_a_cap_and_says_so(tmp_path, monkeypa
         (["status"], {"VIDCURATE_WORKERS": "abc"}, "workers: Input should be a valid integer"),
         (["--backend", "gpc", "status"], {}, "backend: Input should be 'local' or 'gcp'"),
         (["serve", "--workers", "-3"], {}, "workers"),
+        (
+            ["status"],
+            {"VIDCURATE_CRITIQUE_MODELS": '{"caption_critique": "gpt-4o-mni"}'},
+            "VIDCURATE_CRITIQUE_MODELS: no price for model 'gpt-4o-mni'",
+        ),
+        (["status"], {"VIDCURATE_VISION_MODEL": "gpt4o"}, "VIDCURATE_VISION_MODEL: no price"),
+        (["frames", "analyze", "--model", "gpt-5-nano"], {}, "--model: no price for model"),
     ],
 )
 def test_bad_settings_and_options_are_one_line(tmp_path, args, env, said):
@@ -295,6 +305,17 @@ def test_bad_settings_and_options_are_one_line(tmp_path, args, env, said):
     assert said in " ".join(result.output.split())
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) <= 3
+
+
+def test_a_new_model_runs_once_its_price_is_given(tmp_path):
+    prices = '{"gpt-5-nano": {"input_per_million": 0.05, "output_per_million": 0.4}}'
+    env = {"VIDCURATE_MODEL_PRICES": prices, "OPENAI_API_KEY": ""}
+    args = ["--home", str(tmp_path / "home"), "frames", "analyze", "--model", "gpt-5-nano"]
+
+    result = CliRunner().invoke(app, [*args, "--dry-run"], env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "gpt-5-nano" in result.output
 
 
 def test_a_home_that_is_a_file_is_one_line(tmp_path):
@@ -368,6 +389,20 @@ def test_operating_mistakes_are_refused_not_ignored(tmp_path):
     assert "only with --until-idle" in " ".join(timeout.output.split())
     assert zero.exit_code == 2
     assert "workers" in zero.output
+
+
+def test_help_shows_arguments_in_capitals_and_flags_without_a_type():
+    runner = CliRunner()
+
+    extract = runner.invoke(app, ["frames", "extract", "-h"], env={"COLUMNS": "120"})
+    missing = runner.invoke(app, ["frames", "extract"], env={"COLUMNS": "120"})
+    root = runner.invoke(app, ["-h"], env={"COLUMNS": "120"})
+
+    assert "frames extract [OPTIONS] VIDEOS..." in extract.output
+    assert "<bool>" not in extract.output + root.output
+    assert "{" not in extract.output
+    assert "<float>" in extract.output  # options that take a value still say what kind
+    assert "Missing argument 'VIDEOS'" in missing.output
 
 
 def test_short_help_and_version():
