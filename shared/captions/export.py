@@ -8,31 +8,61 @@ An export is a folder ``export_YYYYMMDD_HHMM/`` holding::
     comprehensive_statistics_<ts>.json     per task, per person, edge cases, totals
 
 It always goes to the exports bucket (where ``hub_upload`` reads it) and, from the CLI, to a
-local folder too. Folders are claimed with a create-only document: an export never replaces
-an earlier one, and a redelivered request finishes its own folder.
+local folder too. An export counts only once it is complete:
+
+- In the bucket (Cloud Storage has no folder rename), the folder is claimed by a document
+  ``exports/<folder>``: ``writing``, under a lease its writer renews before each file, then
+  ``written`` once every file is there. Readers (critiques, Hub uploads, ``vidcurate
+  status``) refuse or leave out a folder whose document is not ``written``.
+- Locally, the files are written into a hidden ``.export_..._partial-<pid>`` beside the
+  folder, each flushed to disk, and the folder is renamed into place once the bucket's
+  copy is ``written``.
+
+A claim whose lease ran out (its writer was killed) is taken over by the next export: its
+objects are deleted and it is marked ``abandoned``; staged local folders whose process is
+gone are removed. An export that fails while writing (a full disk) removes what it wrote the
+same way before it reports. An export never replaces an earlier one, and a redelivered
+request finishes its own folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from shared.captions.messages import ExportRequest, ExportRequestError
+from shared.captions.messages import (
+    ABANDONED,
+    EXPORT_LEASE,
+    EXPORTS,
+    WRITING,
+    WRITTEN,
+    ExportRequest,
+    ExportRequestError,
+    export_path,
+)
 from shared.captions.settings import CaptionSettings
 from shared.captions.snapshot import MAX_LISTED_PROBLEMS, Snapshot, blocking_problems, take_snapshot
 from shared.captions.statistics import compute_statistics, export_timestamp
 from shared.captions.status import REVIEWED, STATUSES, Status
-from shared.captions.store import EXPORTS
-from shared.core.errors import AlreadyExistsError, PermanentError, PreconditionFailedError
+from shared.core.errors import (
+    NotFoundError,
+    PermanentError,
+    PreconditionFailedError,
+    TransientError,
+)
+from shared.core.files import StagedFolder, remove_abandoned_folders
 from shared.core.jsonio import encode_json, gc_paused
 from shared.core.text import utc_iso
 from shared.platform.context import Context
-from shared.ports import SERVER_TIMESTAMP, DocumentStore
+from shared.platform.leases import Keep, Lease, Take, View
+from shared.ports import SERVER_TIMESTAMP
 from shared.publishing import HUB_UPLOAD_REQUESTS, HubUploadRequest
 
 log = logging.getLogger("vidcurate.exports")
@@ -41,12 +71,26 @@ log = logging.getLogger("vidcurate.exports")
 MAX_FOLDERS_PER_MINUTE = 50
 
 
+STATISTICS_PREFIX = "comprehensive_statistics_"
+
+
+REQUEST_METADATA = "vidcurate-export-request"  # on each object: the request that wrote it
+
+
 class ExportBlockedError(PermanentError):
     """Edge cases or quarantined files stop a strict export; the message lists them."""
 
 
 class ExportExistsError(PermanentError):
     """The export folder exists already; exports are never overwritten."""
+
+
+class ExportWriteError(PermanentError):
+    """The export could not be written (a full disk); what it had written is removed."""
+
+
+class ExportTakenOverError(TransientError):
+    """This export's claim ran out and another export took it over: it stops writing."""
 
 
 @dataclass(frozen=True)
@@ -65,26 +109,25 @@ class ExportResult:
 
 def render_export(
     snapshot: Snapshot, request: ExportRequest, timestamp: str, generated_at: str
-) -> dict[str, bytes]:
-    """File name -> bytes of an export, in the shapes of the original export script."""
+) -> Iterator[tuple[str, bytes]]:
+    """File name and bytes of each file of an export, one at a time (the statistics last),
+    in the shapes of the original export script."""
     statistics = compute_statistics(snapshot, timestamp, generated_at)
-    reviewed = set(snapshot.videos_where(REVIEWED))
-    completed = set(snapshot.videos_where(set(STATUSES) - {Status.NOT_COMPLETED}))
     entries = snapshot.entries
-    files: dict[str, bytes] = {}
     if not request.only_reviewed:
-        files[f"all_videos_with_captions_{timestamp}.json"] = encode_json(
-            [entry for video_id, entry in entries.items() if video_id in completed]
-        )
-    files[f"reviewed_videos_{timestamp}.json"] = encode_json(
-        [entry for video_id, entry in entries.items() if video_id in reviewed]
-    )
+        completed = set(snapshot.videos_where(set(STATUSES) - {Status.NOT_COMPLETED}))
+        with gc_paused():
+            data = encode_json([entry for key, entry in entries.items() if key in completed])
+        yield f"all_videos_with_captions_{timestamp}.json", data
+    reviewed = set(snapshot.videos_where(REVIEWED))
+    with gc_paused():
+        data = encode_json([entry for key, entry in entries.items() if key in reviewed])
+    yield f"reviewed_videos_{timestamp}.json", data
     if not request.only_reviewed:
-        files[f"not_completed_videos_{timestamp}.json"] = encode_json(
-            [entries[video_id] for video_id in snapshot.not_started()]
-        )
-    files[f"comprehensive_statistics_{timestamp}.json"] = encode_json(statistics)
-    return files
+        with gc_paused():
+            data = encode_json([entries[video_id] for video_id in snapshot.not_started()])
+        yield f"not_completed_videos_{timestamp}.json", data
+    yield f"{STATISTICS_PREFIX}{timestamp}.json", encode_json(statistics)
 
 
 def run_export(
@@ -104,13 +147,13 @@ def run_export(
     export never replaces an earlier one. ``refuse_empty``: a config with no video at all is
     an error (a person asked), not an empty export (a schedule asked).
     """
-    settings, documents = services.settings, services.documents
+    settings = services.settings
     if export_dir is not None and export_dir.exists() and not export_dir.is_dir():
         raise ExportRequestError(f"{export_dir}: not a folder (--export-dir)")
     moment = now or datetime.now(UTC)
     with gc_paused():
         snapshot = take_snapshot(
-            documents, settings, request.config_type, with_history=request.with_history
+            services.documents, settings, request.config_type, with_history=request.with_history
         )
     if refuse_empty and not snapshot.entries:
         raise ExportRequestError(
@@ -122,8 +165,11 @@ def run_export(
     if problems and not request.ignore_errors:
         raise _blocked(request, problems, len(snapshot.edge_cases), len(snapshot.quarantined))
     repo_id = _hub_repo(settings, request)
-    claim = _claim_folder(
-        documents,
+    if export_dir is not None:
+        remove_abandoned_folders(export_dir, "export_")
+    take_over_abandoned(services, request_id)
+    lease, claim = _claim_folder(
+        services,
         f"export_{export_timestamp(moment)}",
         request,
         request_id,
@@ -131,25 +177,23 @@ def run_export(
         export_dir,
     )
     folder = claim["folder"]
-    timestamp = folder.removeprefix("export_")
-    bucket = settings.exports_bucket
     local = export_dir / folder if export_dir is not None else None
-    files = _bucket_files(services, snapshot, request, request_id, claim)
-    if local is not None and not local.exists():
-        _write_local(local, files)
-    statistics = json.loads(files[f"comprehensive_statistics_{timestamp}.json"])
+    if claim.get("state") == WRITTEN:
+        # A redelivery of a request that finished: the folder is final, never rewritten.
+        files, statistics = _read_back(services, claim, local)
+    else:
+        files, statistics = _write_export(services, snapshot, request, lease, claim, local, repo_id)
     hub_message_id = None
     if repo_id is not None:
         # hub_upload makes one commit per (repo, folder) however often this is published.
         upload = HubUploadRequest(folder=folder, repo_id=repo_id)
         hub_message_id = HUB_UPLOAD_REQUESTS.publish(services.bus, upload, {"folder": folder})
-    _record_written(documents, folder, request, files, statistics, repo_id)
-    log.info("export %s written to gs://%s/%s/", folder, bucket, folder)
+    log.info("export %s written to gs://%s/%s/", folder, settings.exports_bucket, folder)
     return ExportResult(
         folder=folder,
-        timestamp=timestamp,
-        files={name: len(data) for name, data in files.items()},
-        bucket=bucket,
+        timestamp=folder.removeprefix("export_"),
+        files=files,
+        bucket=settings.exports_bucket,
         local_dir=local,
         statistics=statistics,
         hub_message_id=hub_message_id,
@@ -178,97 +222,233 @@ def _hub_repo(settings: CaptionSettings, request: ExportRequest) -> str | None:
     return repo_id
 
 
-def _bucket_files(
-    services: Context[CaptionSettings],
-    snapshot: Snapshot,
-    request: ExportRequest,
-    request_id: str,
-    claim: Mapping[str, Any],
-) -> dict[str, bytes]:
-    """The export's files in the bucket: written now, or read back if the claim finished."""
-    folder = claim["folder"]
-    bucket = services.settings.exports_bucket
-    if claim.get("state") == "written":
-        # A redelivery of a request that finished: the folder is final, never rewritten.
-        return {
-            info.name.removeprefix(f"{folder}/"): services.blobs.read(bucket, info.name)
-            for info in services.blobs.list(bucket, f"{folder}/")
-        }
-    with gc_paused():
-        files = render_export(
-            snapshot, request, folder.removeprefix("export_"), claim["generated_at"]
-        )
-    for name, data in files.items():
-        _write_once(services, bucket, f"{folder}/{name}", data, request_id, claim)
-    return files
-
-
-def _write_local(local: Path, files: Mapping[str, bytes]) -> None:
-    """Copy the export into a new local folder."""
-    local.mkdir(parents=True)
-    for name, data in files.items():
-        (local / name).write_bytes(data)
-
-
-def _record_written(
-    documents: DocumentStore,
-    folder: str,
-    request: ExportRequest,
-    files: Mapping[str, bytes],
-    statistics: Mapping[str, Any],
-    repo_id: str | None,
-) -> None:
-    """Mark the claimed folder final, with what it holds."""
-    documents.update(
-        f"{EXPORTS}/{folder}",
-        {
-            "state": "written",
-            "config_type": request.config_type,
-            "files": {name: len(data) for name, data in files.items()},
-            "totals": statistics["totals"],
-            "hf_dataset": repo_id,
-            "written_at": SERVER_TIMESTAMP,
-        },
+def _lease(services: Context[CaptionSettings], folder: str, holder: str) -> Lease:
+    """``holder``'s lease on the claim of ``folder``."""
+    return Lease(
+        services.documents,
+        export_path(folder),
+        holder,
+        seconds=services.settings.export_lease_seconds,
+        fields=EXPORT_LEASE,
     )
 
 
+def _write_export(
+    services: Context[CaptionSettings],
+    snapshot: Snapshot,
+    request: ExportRequest,
+    lease: Lease,
+    claim: Mapping[str, Any],
+    local: Path | None,
+    repo_id: str | None,
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """Write every file to the bucket (and a staged local folder), mark the claim written,
+    then put the local folder in place; on any failure before that, remove what was written.
+    ``(file name -> bytes, statistics)``."""
+    folder = claim["folder"]
+    bucket = services.settings.exports_bucket
+    files: dict[str, int] = {}
+    statistics: dict[str, Any] = {}
+    written = False
+    try:
+        with _staged(local) as staged:
+            rendered = render_export(
+                snapshot, request, folder.removeprefix("export_"), claim["generated_at"]
+            )
+            for name, data in rendered:
+                _keep_claim(lease, folder)
+                _write_once(services, bucket, f"{folder}/{name}", data, claim)
+                if staged is not None:
+                    staged.write(name, data)
+                files[name] = len(data)
+                if name.startswith(STATISTICS_PREFIX):
+                    statistics = json.loads(data)
+            _record_written(lease, folder, request, files, statistics, repo_id)
+            written = True
+            if staged is not None:
+                staged.commit()
+    except BaseException as exc:
+        if written or isinstance(exc, ExportTakenOverError):
+            raise  # the bucket's export stands, or it is another export's to clear
+        why = f"{type(exc).__name__}: {exc}"
+        _abandon_quietly(services, lease, folder, claim["request_id"], why)
+        if isinstance(exc, OSError):
+            raise ExportWriteError(
+                f"gs://{bucket}/{folder}/: cannot write the export ({exc.strerror or exc}); "
+                "what it had written is removed"
+            ) from exc
+        raise
+    return files, statistics
+
+
+@contextlib.contextmanager
+def _staged(local: Path | None) -> Iterator[StagedFolder | None]:
+    """The local folder to stage the files in, or None (no ``--export-dir``, or there
+    already: a redelivered request keeps what it wrote)."""
+    if local is None or local.exists():
+        yield None
+        return
+    with StagedFolder(local) as staged:
+        yield staged
+
+
+def _keep_claim(lease: Lease, folder: str) -> None:
+    """Renew the claim before a file is written; stop if another export took it over."""
+    if not lease.renew():
+        raise _taken_over(folder)
+
+
+def _taken_over(folder: str) -> ExportTakenOverError:
+    return ExportTakenOverError(
+        f"{folder}: another export took this one's place while it was writing (it went "
+        "longer than VIDCURATE_EXPORT_LEASE_SECONDS without a sign of life); run "
+        "`vidcurate export` again"
+    )
+
+
+def _read_back(
+    services: Context[CaptionSettings], claim: Mapping[str, Any], local: Path | None
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """The files of a finished export, read back from the bucket (and copied to ``local``
+    if it is missing)."""
+    folder = claim["folder"]
+    bucket = services.settings.exports_bucket
+    contents = {
+        name: services.blobs.read(bucket, f"{folder}/{name}") for name in claim.get("files", {})
+    }
+    with _staged(local) as staged:
+        if staged is not None:
+            for name, data in contents.items():
+                staged.write(name, data)
+            staged.commit()
+    statistics = next(
+        json.loads(data) for name, data in contents.items() if name.startswith(STATISTICS_PREFIX)
+    )
+    return {name: len(data) for name, data in contents.items()}, statistics
+
+
+def _record_written(
+    lease: Lease,
+    folder: str,
+    request: ExportRequest,
+    files: Mapping[str, int],
+    statistics: Mapping[str, Any],
+    repo_id: str | None,
+) -> None:
+    """Mark the claimed folder final, with what it holds: from now on it is an export."""
+    done = lease.finish(
+        {
+            "state": WRITTEN,
+            "config_type": request.config_type,
+            "files": dict(files),
+            "totals": statistics["totals"],
+            "hf_dataset": repo_id,
+            "written_at": SERVER_TIMESTAMP,
+        }
+    )
+    if not done:
+        raise _taken_over(folder)
+
+
 def _claim_folder(
-    documents: DocumentStore,
+    services: Context[CaptionSettings],
     base: str,
     request: ExportRequest,
     request_id: str,
     generated_at: str,
     export_dir: Path | None,
-) -> dict[str, Any]:
-    """Claim ``base`` (or ``base_2``, ``base_3``...) for this request with a create-only
-    document; the same request finds and resumes its own claim."""
+) -> tuple[Lease, dict[str, Any]]:
+    """Claim ``base`` (or ``base_2``, ``base_3``...) for this request, under a lease; the
+    same request finds and resumes its own claim."""
     for attempt in range(1, MAX_FOLDERS_PER_MINUTE + 1):
         folder = base if attempt == 1 else f"{base}_{attempt}"
-        path = f"{EXPORTS}/{folder}"
-        existing = documents.get(path)
-        if existing is not None:
-            if existing.data.get("request_id") == request_id:
-                return existing.data
-            continue
-        if export_dir is not None and (export_dir / folder).exists():
-            continue  # made by another vidcurate home: leave it alone
         record = {
             "folder": folder,
             "request_id": request_id,
             "request": request.model_dump(),
             "config_type": request.config_type,
             "generated_at": generated_at,
-            "state": "writing",
+            "state": WRITING,
             "created_at": SERVER_TIMESTAMP,
         }
-        try:
-            documents.create(path, record)
-        except AlreadyExistsError:
-            continue  # claimed meanwhile by a concurrent request
-        return record
+        # A local folder of that name made by another vidcurate home: left alone.
+        local_taken = export_dir is not None and (export_dir / folder).exists()
+        lease = _lease(services, folder, request_id)
+        claim = lease.claim(partial(_decide_claim, record=record, local_taken=local_taken))
+        if claim is not None:
+            return lease, claim
     raise ExportExistsError(
         f"{base}: {MAX_FOLDERS_PER_MINUTE} exports already made this minute; try again later"
     )
+
+
+_Claim = dict[str, Any] | None  # the claim to write or resume; None: try the next name
+
+
+def _decide_claim(
+    view: View, *, record: dict[str, Any], local_taken: bool
+) -> Take[_Claim] | Keep[_Claim]:
+    """A free name is claimed; this request's own claim is resumed (or, finished, returned);
+    anything else (another export's, an abandoned one) moves on to the next name."""
+    if not view.exists:
+        return Keep(None) if local_taken else Take(record, record)
+    state = view.data.get("state")
+    if view.data.get("request_id") != record["request_id"]:
+        return Keep(None)
+    if state == WRITTEN:
+        return Keep(view.data)
+    if state == WRITING and not view.held:
+        return Take(view.data, write="update")  # a redelivery finishes its own folder
+    return Keep(None)
+
+
+def take_over_abandoned(services: Context[CaptionSettings], request_id: str) -> list[str]:
+    """Take over the claims whose writer stopped (their lease ran out): delete what they
+    wrote and mark them ``abandoned``. The folders cleared."""
+    cleared = []
+    for doc in services.documents.query(EXPORTS, where=[("state", "==", WRITING)]):
+        folder = doc.id
+        if EXPORT_LEASE.live(doc.data) or doc.data.get("request_id") == request_id:
+            continue  # being written, or this request's own, which it resumes
+        lease = _lease(services, folder, f"takeover-{request_id}")
+        writer = str(doc.data.get("request_id"))
+        if lease.claim(_stale) and _abandon(services, lease, folder, writer, "its writer stopped"):
+            log.warning("export %s was left incomplete by its writer: cleared", folder)
+            cleared.append(folder)
+    return cleared
+
+
+def _stale(view: View) -> Take[bool] | Keep[bool]:
+    """Take over a claim still being written whose lease ran out."""
+    if view.data.get("state") == WRITING and not view.live:
+        return Take(True, write="update")
+    return Keep(False)
+
+
+def _abandon(
+    services: Context[CaptionSettings], lease: Lease, folder: str, request_id: str, why: str
+) -> bool:
+    """Delete the objects request ``request_id`` wrote in the folder, then mark its claim
+    ``abandoned`` if ``lease`` still holds it; whether it did. Stopped halfway, the claim
+    stays ``writing``, to be cleared again once this lease runs out."""
+    bucket = services.settings.exports_bucket
+    for info in services.blobs.list(bucket, f"{folder}/"):
+        if info.metadata.get(REQUEST_METADATA) == request_id:
+            with contextlib.suppress(NotFoundError):
+                services.blobs.delete(bucket, info.name)
+    return lease.finish(
+        {"state": ABANDONED, "abandoned_because": why[:500], "abandoned_at": SERVER_TIMESTAMP}
+    )
+
+
+def _abandon_quietly(
+    services: Context[CaptionSettings], lease: Lease, folder: str, request_id: str, why: str
+) -> None:
+    """:func:`_abandon` after a failure: its own error is logged, the failure reported."""
+    try:
+        _abandon(services, lease, folder, request_id, why)
+    except Exception:
+        log.exception("export %s failed and could not be cleared yet", folder)
 
 
 def _write_once(
@@ -276,10 +456,10 @@ def _write_once(
     bucket: str,
     name: str,
     data: bytes,
-    request_id: str,
     claim: Mapping[str, Any],
 ) -> None:
     """Create the object; a retry of the same request may replace its own earlier write."""
+    request_id = claim["request_id"]
 
     def put(if_generation_match: int) -> None:
         services.blobs.write(
@@ -287,7 +467,7 @@ def _write_once(
             name,
             data,
             content_type="application/json",
-            metadata={"vidcurate-export-request": request_id},
+            metadata={REQUEST_METADATA: request_id},
             if_generation_match=if_generation_match,
         )
 
@@ -295,7 +475,7 @@ def _write_once(
         put(0)
     except PreconditionFailedError:
         existing = services.blobs.stat(bucket, name)
-        if existing.metadata.get("vidcurate-export-request") != claim["request_id"]:
+        if existing.metadata.get(REQUEST_METADATA) != request_id:
             raise ExportExistsError(
                 f"gs://{bucket}/{name} already exists: exports are never overwritten"
             ) from None

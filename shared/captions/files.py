@@ -13,7 +13,7 @@ Drop layout (the contract with annotation tools)::
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any, Literal
 
 from pydantic import (
@@ -27,6 +27,11 @@ from pydantic import (
 )
 
 from shared.captions.layout import VIDEO_ID_PATTERN, FileKind, InvalidFileError
+from shared.core.jsonio import InvalidJsonError, decode_json
+
+# JSON-lines records end at \n, \r\n or \r only: str.splitlines() would also cut at
+# U+2028, U+0085 and others, which JSON allows unescaped inside strings.
+_LINE_BREAK = re.compile(r"\r\n?|\n")
 
 
 class Feedback(BaseModel):
@@ -107,35 +112,21 @@ def _field_errors(exc: ValidationError) -> str:
     )
 
 
-INT64 = (-(2**63), 2**63 - 1)
-
-
-def _reject_constant(token: str) -> Any:
-    raise ValueError(f"{token} is not a JSON number (the document store cannot hold it)")
-
-
-def _int64(text: str) -> int:
-    value = int(text)
-    if not INT64[0] <= value <= INT64[1]:
-        raise ValueError(f"integer {text[:30]} does not fit in 64 bits")
-    return value
-
-
 def _json_object(name: str, data: bytes | str) -> dict[str, Any]:
+    """The JSON object of a file (or one line of it), parsed as the exports will read it.
+
+    Anything the document store or an export could not hold (NaN, ``1e400``, a lone
+    surrogate, nesting deeper than ``MAX_JSON_DEPTH``, an integer beyond 64 bits) is refused
+    here, with the reason, so the file is quarantined on its first delivery.
+    """
     try:
         # utf-8-sig: some Windows tools write a byte-order mark; other encodings are refused.
-        value = json.loads(
-            data.decode("utf-8-sig") if isinstance(data, bytes) else data,
-            parse_constant=_reject_constant,
-            parse_int=_int64,
-        )
+        text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
         raise InvalidFileError(f"{name}: not UTF-8 text ({exc.reason})") from exc
-    except json.JSONDecodeError as exc:
-        raise InvalidFileError(
-            f"{name}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    except ValueError as exc:  # NaN, Infinity, an integer beyond 64 bits
+    try:
+        value = decode_json(text)
+    except InvalidJsonError as exc:
         raise InvalidFileError(f"{name}: {exc}") from exc
     if not isinstance(value, dict):
         raise InvalidFileError(f"{name}: expected a JSON object, got {type(value).__name__}")
@@ -160,7 +151,7 @@ def parse_video_list(name: str, data: bytes) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise InvalidFileError(f"{name}: not UTF-8 text ({exc.reason})") from exc
     videos: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         if not line.strip():
             continue
         where = f"{name} line {number}"

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from shared.core.dropfiles import shown_name
+
 # Config types and task names become object-name segments and document ids.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 VIDEO_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
@@ -54,6 +56,10 @@ def parse_object_name(name: str) -> TaskFileName | VideoListName:
     the layout, with path tricks, control characters or unusual characters is refused with a
     reason, so it can be quarantined rather than land in a document id or a path.
     """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a local file's name (GCS holds none such)
+        raise InvalidFileError(f"{shown_name(name)}: the name is not valid UTF-8") from exc
     if len(name.encode("utf-8", errors="replace")) > MAX_OBJECT_NAME_BYTES:
         raise InvalidFileError(f"{name[:80]!r}...: object name longer than 1024 bytes")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name) or "\\" in name:

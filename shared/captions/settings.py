@@ -41,6 +41,15 @@ class CaptionSettings(PublishingSettings):
     max_video_list_bytes: int = Field(
         64 << 20, gt=0, description="Largest videos/*.jsonl file ingested."
     )
+    export_lease_seconds: float = Field(
+        300.0,
+        gt=0,
+        description=(
+            "How long an export in progress keeps its folder without a sign of life (it "
+            "renews this before each file); past it, the next export clears what its writer "
+            "left. Longer than writing one file may take."
+        ),
+    )
 
     @field_validator("task_sets")
     @classmethod

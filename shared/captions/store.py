@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from shared.captions.messages import EXPORTS, WRITTEN
 from shared.captions.slots import effective
 from shared.ports import DocumentStore
 
@@ -60,10 +61,12 @@ def counted_lists(documents: DocumentStore, config_type: str) -> dict[str, dict[
     return counted
 
 
-EXPORTS = "exports"
+MAX_UNFINISHED_LISTED = 100  # unfinished claims skipped over when listing the newest exports
 
 
 def list_exports(documents: DocumentStore, limit: int = 20) -> list[dict[str, Any]]:
-    """The newest exports with their state, for ``vidcurate status``."""
-    docs = documents.query(EXPORTS, order_by=[("folder", "desc")], limit=limit)
-    return [doc.data for doc in docs]
+    """The newest finished exports, for ``vidcurate status`` (incomplete ones are left out)."""
+    docs = documents.query(
+        EXPORTS, order_by=[("folder", "desc")], limit=limit + MAX_UNFINISHED_LISTED
+    )
+    return [doc.data for doc in docs if doc.data.get("state") == WRITTEN][:limit]

@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -43,7 +43,7 @@ class IngestReport:
 
     uploaded: int
     unchanged: int
-    skipped: int
+    refused: int
     quarantined: int
     edge_cases: int
     failed_events: int
@@ -135,31 +135,65 @@ def quarantine(
     as_json: JsonOption = False,
 ) -> None:
     """The annotation files kept out of the data (invalid JSON, failed checks, names outside
-    the layout), with why; fixing a file and dropping it again takes it out."""
+    the layout), with why; fixing a file and dropping it again takes it out. Then the files
+    of local bucket folders that are no objects (links, FIFOs, unusable names), never read."""
     with session(create_home=False) as services:
         where: list[Filter] = [] if config_type is None else [("config_type", "==", config_type)]
+        bucket = services.settings.annotations_bucket
         rows = [
             {
                 "name": doc.data.get("name"),
+                "bucket": bucket,
                 "config_type": doc.data.get("config_type"),
                 "generation": doc.data.get("generation"),
                 "error": doc.data.get("error"),
                 "time": doc.data.get("time"),
+                "refused": False,
             }
             for doc in services.documents.query(QUARANTINE, where=where)
         ]
+        refused = _refused_files(services, config_type)
     rows.sort(key=lambda row: str(row["name"]))
     if as_json:
-        echo_json(rows)
+        echo_json(rows + refused)
         return
     if not rows:
         console.print("No quarantined files.")
-        return
-    listed = table(f"{len(rows)} quarantined file(s)", ("file", "why"), fold=True)
-    for row in rows:
-        why = str(row["error"]).removeprefix(f"{row['name']}: ")  # the name is in its column
-        listed.add_row(escape(str(row["name"])), escape(why))
-    console.print(listed)
+    else:
+        listed = table(f"{len(rows)} quarantined file(s)", ("file", "why"), fold=True)
+        for row in rows:
+            why = str(row["error"]).removeprefix(f"{row['name']}: ")  # the name is in its column
+            listed.add_row(escape(str(row["name"])), escape(why))
+        console.print(listed)
+    if refused:
+        title = f"{len(refused)} file(s) refused in bucket folders (never read)"
+        listed = table(title, ("file", "why"), fold=True)
+        for row in refused:
+            listed.add_row(escape(f"{row['bucket']}/{row['name']}"), escape(str(row["error"])))
+        console.print(listed)
+
+
+def _refused_files(services: Context[Settings], config_type: str | None) -> list[dict[str, Any]]:
+    """Files of local bucket folders that are no objects (only the local backend has them);
+    with a config type, those of its annotations folder."""
+    refused_files = getattr(services.blobs, "refused_files", None)
+    if refused_files is None:
+        return []
+    annotations = services.settings.annotations_bucket
+    return [
+        {
+            "name": item.name,
+            "bucket": item.bucket,
+            "config_type": config_type,
+            "generation": None,
+            "error": item.reason,
+            "time": item.seen.isoformat(),
+            "refused": True,
+        }
+        for item in refused_files()
+        if config_type is None
+        or (item.bucket == annotations and item.name.startswith(f"{config_type}/"))
+    ]
 
 
 def ingest_folder(
@@ -181,6 +215,12 @@ def ingest_folder(
     console.print(caption_tasks(f"Caption tasks of config {config_type!r}", progress_row.tasks))
     snapshot = take_snapshot(services.documents, services.settings, config_type)
     _print_problems(console, snapshot)
+    refused = _refused_files(services, config_type)
+    if refused:
+        console.print(
+            f"[yellow]{len(refused)} file(s) of the bucket folder refused[/] (links, special "
+            "files or unusable names: never read; vidcurate quarantine lists them)"
+        )
     failed = stats.total_failed
     console.print(
         f"[bold]ingested[/] {stats.handled.get('ingest_feedback', 0)} events; config "
@@ -193,7 +233,7 @@ def ingest_folder(
     return IngestReport(
         uploaded=len(summary.uploaded),
         unchanged=len(summary.unchanged),
-        skipped=len(summary.skipped),
+        refused=len(summary.refused),
         quarantined=len(snapshot.quarantined),
         edge_cases=len(snapshot.edge_cases),
         failed_events=failed,
@@ -214,18 +254,25 @@ def _upload(
         f"uploaded {len(summary.uploaded)} new or changed files to "
         f"gs://{services.settings.annotations_bucket}/{config_type}/, "
         f"{len(summary.unchanged)} unchanged"
-        + (f", {len(summary.skipped)} skipped (not regular files)" if summary.skipped else "")
     )
+    if summary.refused:
+        console.print(f"[yellow]{len(summary.refused)} file(s) refused[/] (never uploaded):")
+        _print_listed(console, summary.refused)
     if summary.not_in_layout:
         console.print(
             f"[yellow]{len(summary.not_in_layout)} file(s) not uploaded[/]: not in the drop "
             "layout <task>/<video_id>_{feedback,feedback_prev,review}.json or videos/*.jsonl"
         )
-        for line in summary.not_in_layout[:MAX_LISTED]:
-            console.print(f"  • {escape(line)}")
-        if len(summary.not_in_layout) > MAX_LISTED:
-            console.print(f"  ... {len(summary.not_in_layout) - MAX_LISTED} more")
+        _print_listed(console, summary.not_in_layout)
     return summary
+
+
+def _print_listed(console: Console, lines: list[str]) -> None:
+    """The first ``MAX_LISTED`` lines as bullets, and how many more there are."""
+    for line in lines[:MAX_LISTED]:
+        console.print(f"  • {escape(line)}")
+    if len(lines) > MAX_LISTED:
+        console.print(f"  ... {len(lines) - MAX_LISTED} more")
 
 
 def _print_problems(console: Console, snapshot: Snapshot) -> None:

@@ -106,6 +106,7 @@ def collect_status(services: Context[Settings], subscriber: Subscriber) -> dict[
         "home": str(settings.home.resolve()) if settings.backend == "local" else None,
         "project": settings.project if settings.backend == "gcp" else None,
         "buckets": _bucket_status(services),
+        "refused_files": _refused_files(services),
         "bus": _bus_status(services, subscriber),
         "documents": documents,
         "captions": [asdict(p) for p in caption_progress(services.documents, settings)],
@@ -145,6 +146,12 @@ def _bucket_status(services: Context[Settings]) -> list[dict[str, Any]]:
             }
         )
     return buckets
+
+
+def _refused_files(services: Context[Settings]) -> int:
+    """Files in local bucket folders that are not objects (links, FIFOs, unusable names)."""
+    refused = getattr(services.blobs, "refused_files", None)
+    return len(refused()) if callable(refused) else 0
 
 
 def _bus_status(services: Context[Settings], subscriber: Subscriber) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ of one command, closed afterwards, with a bad flag or a failed step reported in 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -19,7 +20,7 @@ from rich.markup import escape
 
 from shared.bootstrap import build_context, use_context
 from shared.config import Settings
-from shared.core.errors import VidcurateError
+from shared.core.errors import VidcurateError, storage_problem
 from shared.platform.context import Context
 from shared.platform.logging import configure_logging
 
@@ -94,13 +95,22 @@ def session(
     except VidcurateError as exc:
         fail(exc)
     except OSError as exc:  # the home is a file, or cannot be written
+        problem = storage_problem(settings.home, exc)
+        if problem is not None:
+            fail(problem)
         fail_usage(f"{settings.home}: cannot be the vidcurate home ({exc.strerror or exc})")
     try:
         yield services
     except (ValidationError, VidcurateError) as exc:
         fail(exc)
+    except OSError as exc:  # a full or read-only disk under the home, mid-command
+        problem = storage_problem(settings.home, exc)
+        if problem is None:
+            raise
+        fail(problem)
     finally:
-        services.close()
+        with contextlib.suppress(VidcurateError, OSError):  # already reported above
+            services.close()
 
 
 def _settings_error(exc: SettingsError) -> str:

@@ -88,6 +88,11 @@ def print_status(console: Console, report: dict[str, Any]) -> None:
             row["role"], row["bucket"], f"{row['objects']}{more}", f"{row['bytes']}{more}"
         )
     console.print(buckets)
+    if report.get("refused_files"):
+        console.print(
+            f"[yellow]{report['refused_files']} file(s) refused in bucket folders[/] (links, "
+            "special files or unusable names; never read): `vidcurate quarantine` lists them"
+        )
     bus = table(
         "Message bus",
         ("function", "topic", "pending", "in flight", "retrying", "dead-lettered"),

@@ -13,6 +13,8 @@ that services never import a cloud SDK.
 
 from __future__ import annotations
 
+import errno
+
 
 class VidcurateError(Exception):
     """Base class of every error vidcurate raises on purpose."""
@@ -44,3 +46,27 @@ class PreconditionFailedError(VidcurateError):
 
 class ContentionError(TransientError):
     """A transaction could not commit after its attempts because of concurrent writers."""
+
+
+class StorageError(TransientError):
+    """The disk cannot take a write: full, read-only, or not ours to write. Transient for a
+    function (space can be freed, the message is retried); one line for a command."""
+
+
+# The errno values that mean "this storage cannot be written", not "this code is wrong".
+STORAGE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+)
+
+
+def storage_problem(where: object, exc: OSError) -> StorageError | None:
+    """``exc`` in the user's words when it is a storage problem (else None)."""
+    if exc.errno not in STORAGE_ERRNOS:
+        return None
+    what = {
+        errno.ENOSPC: "the disk is full (free some space and run again)",
+        errno.EDQUOT: "the disk quota is used up (free some space and run again)",
+        errno.EROFS: "cannot be written: the file system is read-only",
+        errno.EFBIG: "the file grew past the size this system allows",
+    }.get(exc.errno, "cannot be written (permission denied)")
+    return StorageError(f"{exc.filename or where}: {what}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from shared.captions.messages import check_export
 from shared.core.errors import NotFoundError
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
 from shared.critiques.settings import CritiqueSettings
@@ -14,7 +15,9 @@ from shared.platform.context import Context
 
 def status_report(services: Context[CritiqueSettings], folder: str) -> dict[str, Any]:
     """Counts per type and status, what keeps the export from consolidating (all seven
-    types, whatever runs planned them), and whether it is consolidated."""
+    types, whatever runs planned them), and whether it is consolidated. An unfinished export
+    is refused."""
+    check_export(services.documents, folder)
     run = services.documents.get(runs_path(folder))
     if run is None:
         raise NotFoundError(

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from shared.captions.messages import check_export
 from shared.core.errors import NotFoundError, PermanentError
 from shared.core.text import utc_now_iso
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
@@ -69,7 +70,9 @@ def items_collection(folder: str) -> str:
 def load_export(
     services: Context[CritiqueSettings], folder: str
 ) -> tuple[str, list[Mapping[str, Any]]]:
-    """``(timestamp, entries)`` of the export's all_videos_with_captions file."""
+    """``(timestamp, entries)`` of the export's all_videos_with_captions file; an unfinished
+    export is refused before anything is read."""
+    check_export(services.documents, folder)
     bucket = services.settings.exports_bucket
     names = [info.name for info in services.blobs.list(bucket, f"{folder}/")]
     for name in names:

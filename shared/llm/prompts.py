@@ -8,13 +8,25 @@ template is a changed generation parameter (incremental runs redo what it produc
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shared.ports.models import ModelRequest, TextPart
 
-_DELIMITER = re.compile(r"<<<\s*(end\s+)?[\w -]+>>>", re.IGNORECASE)
+# What reads as "<" or ">": the ASCII signs, what NFKC folds into them (full-width and small
+# forms) and the look-alikes NFKC leaves alone (angle quotation marks and brackets).
+_ANGLES = {
+    **dict.fromkeys("<\ufe64\uff1c\u2039\u00ab\u3008\u2329\u27e8\u276e\u02c2\u1438", "<"),
+    **dict.fromkeys(">\ufe65\uff1e\u203a\u00bb\u3009\u232a\u27e9\u276f\u02c3\u1433", ">"),
+}
+_ANGLE = re.compile("[" + "".join(_ANGLES) + "]")
+
+# Invisible between two angles: format characters (zero-width space, soft hyphen, joiners,
+# bidi marks), combining marks, controls, and the Hangul fillers that render as nothing.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Cc"})
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
 @dataclass(frozen=True)
@@ -34,17 +46,57 @@ class Prompt:
     def render(self, data: Mapping[str, str]) -> list[TextPart]:
         """The data blocks, each between ``<<<name>>>`` and ``<<<end name>>>``.
 
-        Delimiter-like text inside the data is neutralised, so annotator text cannot close
-        its block and pose as instructions.
+        Annotator text cannot close its block and pose as instructions: no marker can be
+        written inside the data, nor anything that reads like one (see :func:`neutralise`).
         """
         missing = [name for name in self.inputs if name not in data]
         if missing:
             raise KeyError(f"prompt {self.key} needs {', '.join(missing)}")
         blocks = []
         for name in self.inputs:
-            text = _DELIMITER.sub(lambda m: m.group(0).replace("<<<", "< < <"), data[name])
-            blocks.append(f"<<<{name}>>>\n{text}\n<<<end {name}>>>")
+            blocks.append(f"<<<{name}>>>\n{neutralise(data[name])}\n<<<end {name}>>>")
         return [TextPart("\n\n".join(blocks))]
+
+
+def neutralise(text: str) -> str:
+    """``text`` with every run of three or more "<" (or ">") look-alikes cut to two signs.
+
+    A run is what a reader sees, not what was typed: full-width and small forms (what NFKC
+    folds), angle quotes and brackets, and any spaces, line breaks, zero-width or other
+    invisible characters between them all count. With no run of three left, no marker, in
+    any spelling, case or spacing, can appear in the data. Everything else is kept as written.
+    """
+    found = _ANGLE.search(text)
+    if found is None:
+        return text
+    kept: list[str] = []
+    copied = 0
+    while found is not None:
+        start = found.start()
+        side = _ANGLES[text[start]]
+        end, count = _run(text, start, side)
+        if count >= 3:
+            kept += [text[copied:start], side * 2]
+            copied = end
+        found = _ANGLE.search(text, end)
+    kept.append(text[copied:])
+    return "".join(kept)
+
+
+def _run(text: str, start: int, side: str) -> tuple[int, int]:
+    """Where the run of ``side`` angles from ``start`` ends, and how many angles it holds."""
+    end, count = start + 1, 1
+    for index in range(start + 1, len(text)):
+        char = text[index]
+        if _ANGLES.get(char) == side:
+            end, count = index + 1, count + 1
+        elif not _invisible(char):
+            break
+    return end, count
+
+
+def _invisible(char: str) -> bool:
+    return char.isspace() or char in _FILLERS or unicodedata.category(char) in _INVISIBLE_CATEGORIES
 
 
 DATA_RULE = (

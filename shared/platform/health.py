@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from typing import Any
 
 from shared.core.errors import AlreadyExistsError, PermanentError, TransientError
@@ -16,6 +17,7 @@ from shared.platform.events import PubSubEvent, StorageObjectData
 from shared.ports import SERVER_TIMESTAMP, DocumentStore, Transaction
 
 PINGS = "pings"
+MAX_BUSY_SECONDS = 60.0
 OBJECTS = "objects"
 
 
@@ -23,7 +25,9 @@ def record_ping(documents: DocumentStore, event: PubSubEvent) -> dict[str, Any]:
     """Store the message under its message id; a redelivery rewrites the same document.
 
     A JSON body ``{"fail": "permanent"}`` or ``{"fail": "transient"}`` exercises the error
-    contract end to end (quarantine versus retry then dead letter).
+    contract end to end (quarantine versus retry then dead letter); ``{"busy_seconds": S}``
+    keeps a worker's CPU busy for S seconds (at most 60) first, to see timeouts, lease
+    extension and shutdown with work in flight.
     """
     message = event.message
     try:
@@ -34,6 +38,8 @@ def record_ping(documents: DocumentStore, event: PubSubEvent) -> dict[str, Any]:
         raise PermanentError(f"message {message.message_id}: asked to fail permanently")
     if isinstance(body, dict) and body.get("fail") == "transient":
         raise TransientError(f"message {message.message_id}: asked to fail transiently")
+    if isinstance(body, dict) and isinstance(body.get("busy_seconds"), int | float):
+        _keep_busy(min(float(body["busy_seconds"]), MAX_BUSY_SECONDS))
     record = {
         "message_id": message.message_id,
         "body": body,
@@ -45,6 +51,13 @@ def record_ping(documents: DocumentStore, event: PubSubEvent) -> dict[str, Any]:
     with contextlib.suppress(AlreadyExistsError):
         documents.create(f"{PINGS}/{message.message_id}", record)
     return record
+
+
+def _keep_busy(seconds: float) -> None:
+    """Spin in Python (holding the interpreter, as CPU-bound handlers do) for ``seconds``."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        sum(range(10_000))
 
 
 def object_doc_id(bucket: str, name: str) -> str:

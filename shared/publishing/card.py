@@ -108,7 +108,7 @@ def _latest_export_lines(statistics: Mapping[str, Any], folder: str) -> list[str
     return [
         "## Latest export",
         "",
-        f"- Folder: `{_text(folder)}`",
+        f"- Folder: {_code(folder)}",
         f"- Export timestamp: {_cell(statistics.get('export_timestamp'))}",
         f"- Generated at: {_cell(statistics.get('generated_at'))}",
         f"- Config type: {_cell(statistics.get('config_type'))}",
@@ -216,21 +216,68 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _percent(value: Any) -> str:
+class _Markdown(str):
+    """Text the card writes itself (a percentage), shown as it is."""
+
+
+def _percent(value: Any) -> _Markdown:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return "n/a"
-    return f"{value * 100:.1f}%"
+        return _Markdown("n/a")
+    return _Markdown(f"{value * 100:.1f}%")
 
 
 def _cell(value: Any) -> str:
     if value is None or value == "":
         return "n/a"
+    if isinstance(value, _Markdown):
+        return str(value)
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, int):
+        return str(value)
     return _text(value)
 
 
+def _code(value: str) -> str:
+    """A name in a code span when it is plain (an export folder), else escaped text."""
+    return f"`{value}`" if _PLAIN.fullmatch(value) else _text(value)
+
+
+_PLAIN = re.compile(r"[\w.-]+", re.ASCII)
+
+# How each character that means something in Markdown or HTML is written as itself: &, < and >
+# as entities (no tag, comment, autolink or entity can start); the punctuation of emphasis,
+# code, links, images, headings, tables and strikethrough backslash-escaped, and ':', '.' and
+# '@' too, so that no URL, bare domain or address becomes a link. Text never starts a line
+# here, so the signs that only matter there (-, +, =, digits) stay as they are.
+_ESCAPES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    **{c: f"\\{c}" for c in "\\`*[]()!#|~:.@"},
+}
+_MARKUP = re.compile("[" + re.escape("".join(_ESCAPES)) + "_]|[\x00-\x1f\x7f\u2028\u2029]")
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
 def _text(value: Any) -> str:
-    # Names come from annotation files: keep them from breaking the table or the markers.
-    text = str(value).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
-    return text.replace("<!--", "&lt;!--").replace("-->", "--&gt;")
+    """Text from annotation files (names, tasks, kinds) shown as the characters it holds.
+
+    Whatever it contains (HTML tags, ``<script>``, comments, entities, links, images, code,
+    headings, table pipes, line breaks), it renders as plain text on one line of one cell,
+    and it cannot close the generated section.
+    """
+    text = _BIDI.sub("", str(value))
+    return _MARKUP.sub(lambda m: _escape(m.group(), m.string, m.start()), text)
+
+
+def _escape(char: str, text: str, index: int) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if char == "_":
+        # Inside a word (subject_description, 20261123_1405) '_' cannot start emphasis.
+        inside = (
+            0 < index < len(text) - 1 and text[index - 1].isalnum() and text[index + 1].isalnum()
+        )
+        return "_" if inside else "\\_"
+    return " "  # a control character or line break: the cell stays on its line

@@ -144,6 +144,11 @@ def _claim(
     return Lease(documents, path, request_id, seconds=seconds, fields=REQUEST).claim(decide)
 
 
+EXPORTS = "exports"
+"""The export folders' documents (``exports/<folder>``, written by captions, a layer above
+this one): a folder whose document is not ``written`` is unfinished and never published."""
+
+
 def _publish(
     services: Context[PublishingSettings],
     publisher: HubPublisher,
@@ -152,6 +157,7 @@ def _publish(
     path: str,
     only: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
+    _refuse_unfinished(services.documents, folder)
     available = _export_names(services, folder)
     statistics_name = _statistics_name(available, folder, services.settings.exports_bucket)
     missing = sorted(set(only or ()) - set(available))
@@ -190,6 +196,16 @@ def _publish(
     return _mark_done(
         services.documents, path, {"oid": commit.oid, "url": commit.url}, paths, "committed"
     )
+
+
+def _refuse_unfinished(documents: DocumentStore, folder: str) -> None:
+    """PermanentError when ``vidcurate export`` has not finished the folder."""
+    doc = documents.get(f"{EXPORTS}/{folder}")
+    if doc is not None and doc.data.get("state") != "written":
+        raise PermanentError(
+            f"{folder} is incomplete (its writer stopped before finishing, or is still "
+            "writing it); run `vidcurate export` again"
+        )
 
 
 def _export_names(services: Context[PublishingSettings], folder: str) -> list[str]:

@@ -241,3 +241,26 @@ def test_two_apps_for_the_same_source_both_serve(services, serve, events):
     assert first_doc.data["body"] == {"app": 1}
     assert second_doc is not None
     assert second_doc.data["body"] == {"app": 2}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"specversion": "1.0", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"specversion": "1.0", "id": "x", "data": "\\ud800", ' + b'"source": {',
+    ],
+    ids=["data-nested-100000-deep", "body-nested-100000-deep", "cut-off-json"],
+)
+def test_a_body_no_parser_can_read_is_acknowledged_and_logged(services, serve, caplog, body):
+    # GIVEN a structured-mode body that the CloudEvents SDK cannot parse
+    headers = {"Content-Type": "application/cloudevents+json"}
+
+    # WHEN it is pushed to a function
+    with caplog.at_level("ERROR", logger="vidcurate.functions"):
+        response = serve("ping").post("/", headers=headers, data=body)
+
+    # THEN it is acknowledged (a retry could not help) with the reason in the log
+    assert is_ack(response), response.status_code
+    assert any("not a readable CloudEvent" in r.getMessage() for r in caplog.records)
+    assert services.documents.count(PINGS) == 0

@@ -1,4 +1,5 @@
-"""The file side of the local blob store: object names, hashes, and the folders it keeps.
+"""The file side of the local blob store: object names, what a bucket folder may hold,
+hashes, and the folders it keeps.
 
 Besides the bucket folders, ``LocalBlobStore`` keeps ``.tmp/`` (uploads being written, renamed
 into place when done) and ``.versions/`` (noncurrent generations, kept as hard links for a
@@ -16,7 +17,9 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
+from shared.core.dropfiles import file_kind_problem, object_name_problem, shown_name
 from shared.core.errors import PermanentError
 
 log = logging.getLogger("vidcurate.blobstore")
@@ -36,18 +39,34 @@ def md5_base64(data: bytes) -> str:
 def check_name(bucket: str, name: str) -> None:
     """PermanentError unless ``bucket`` and ``name`` can be a folder and a file path here."""
     if not bucket or "/" in bucket or bucket.startswith("."):
-        raise PermanentError(f"invalid bucket name {bucket!r}")
+        raise PermanentError(f"invalid bucket name {shown_name(bucket)!r}")
+    problem = name_problem(name)
+    if problem is not None:
+        raise PermanentError(
+            f"gs://{bucket}: object name {shown_name(name)!r} cannot be stored locally: {problem}"
+        )
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an object of a local bucket, or None: Cloud Storage's rules
+    (UTF-8, at most 1,024 bytes, no control characters) and a path a folder can hold."""
+    problem = object_name_problem(name)
+    if problem is not None:
+        return problem
     parts = name.split("/")
-    if (
-        not name
-        or len(name.encode()) > 1024
-        or any(part in ("", ".", "..") for part in parts)
-        or "\n" in name
-        or "\r" in name
-        or "\x00" in name
-        or any(len(part.encode()) > MAX_COMPONENT_BYTES for part in parts)
-    ):
-        raise PermanentError(f"gs://{bucket}: object name {name!r} cannot be stored locally")
+    if any(part in ("", ".", "..") for part in parts):
+        return "an empty, '.' or '..' path segment"
+    if any(len(part.encode()) > MAX_COMPONENT_BYTES for part in parts):
+        return f"a path segment longer than {MAX_COMPONENT_BYTES} bytes"
+    return None
+
+
+def refusal(name: str, mode: int) -> str | None:
+    """Why a file found in a bucket folder (its name there, its ``lstat`` mode) is not an
+    object, or None. A bucket holds regular files with usable names only: links (never
+    followed), FIFOs, sockets and devices are refused, and so are names that are not UTF-8,
+    hold a control character or are longer than Cloud Storage allows."""
+    return name_problem(name) or file_kind_problem(mode)
 
 
 def remove_stale_uploads(root: Path) -> None:
@@ -84,7 +103,7 @@ def keep_version(root: Path, path: Path, bucket: str, name: str, generation: int
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileExistsError):
-            os.link(path, target)
+            os.link(path, target, follow_symlinks=False)  # a link swapped in stays a link
         os.utime(target)  # retention counts from when it became noncurrent
     except OSError:
         log.debug("could not keep gs://%s/%s#%s", bucket, name, generation)
@@ -104,10 +123,11 @@ def remove_empty_folders(root: Path, bucket: str, folder: Path) -> None:
 
 
 def walk_files(folder: str) -> Iterator[os.DirEntry[str]]:
-    """Every file below ``folder`` (not following links into other folders)."""
+    """Every entry below ``folder`` that is not a folder (links included, never followed
+    into other folders); a folder that cannot be listed is passed over."""
     try:
         entries = list(os.scandir(folder))
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
@@ -121,10 +141,11 @@ def walk_sorted(
 ) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """``(name, entry)`` of every file below ``folder`` whose name (``relative`` + its path
     inside, with ``/``) starts with ``wanted``, lazily, in name order (as object names sort:
-    a folder sorts as its name followed by ``/``). Links into other folders not followed."""
+    a folder sorts as its name followed by ``/``). Links (and other entries that are not
+    folders) are yielded for the caller to judge, never followed into other folders."""
     try:
         entries = list(os.scandir(folder))
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return
     keyed = []
     for entry in entries:
@@ -141,14 +162,13 @@ def walk_sorted(
             yield key, entry
 
 
-def hash_file(path: Path) -> tuple[int, str]:
-    """Size and base64 MD5 of a file, read in chunks."""
+def hash_stream(handle: IO[bytes]) -> tuple[int, str]:
+    """Size and base64 MD5 of what is left to read in ``handle``, read in chunks."""
     digest = hashlib.md5(usedforsecurity=False)
     size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
+    while chunk := handle.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
     return size, base64.b64encode(digest.digest()).decode("ascii")
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.core.errors import ContentionError, VidcurateError
+from shared.core.errors import ContentionError, StorageError, VidcurateError
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -41,6 +41,9 @@ class SqliteDatabase:
         try:
             _while_locked(lambda: self.connection().executescript(self._schema))
         except sqlite3.OperationalError as exc:
+            problem = sqlite_storage_problem(self.path, exc)
+            if problem is not None:
+                raise problem from exc
             raise ContentionError(f"{self.path}: could not create the schema: {exc}") from exc
 
     def connection(self) -> sqlite3.Connection:
@@ -58,6 +61,9 @@ class SqliteDatabase:
             _while_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         except sqlite3.OperationalError as exc:
             _close_quietly(conn)
+            problem = sqlite_storage_problem(self.path, exc)
+            if problem is not None:
+                raise problem from exc
             raise ContentionError(f"{self.path}: could not open the database: {exc}") from exc
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         self._local.conn = conn
@@ -92,12 +98,19 @@ class SqliteDatabase:
         try:
             yield conn
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             # SQLite may already have rolled back (I/O error, full disk); never let a
             # second error hide the first, and never leave the connection mid-transaction.
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
+            problem = (
+                sqlite_storage_problem(self.path, exc)
+                if isinstance(exc, sqlite3.OperationalError)
+                else None
+            )
+            if problem is not None:
+                raise problem from exc
             raise
 
     def close(self) -> None:
@@ -107,6 +120,29 @@ class SqliteDatabase:
         for _owner, conn in connections:
             _close_quietly(conn)
         self._local = threading.local()
+
+
+def sqlite_storage_problem(path: Path, exc: sqlite3.Error) -> StorageError | None:
+    """A full or read-only disk under a database, in the user's words (else None)."""
+    text = str(exc).lower()
+    if "disk is full" in text:
+        return StorageError(f"{path}: the disk is full (free some space and run again)")
+    if "readonly" in text or "read-only" in text:
+        return StorageError(f"{path}: cannot be written: a read-only file or file system")
+    if "unable to open database file" in text:
+        if _read_only_file_system(path.parent):
+            return StorageError(f"{path}: cannot be written: the file system is read-only")
+        return StorageError(f"{path}: cannot be opened (is its folder writable?)")
+    if "disk i/o error" in text:
+        return StorageError(f"{path}: the disk failed a read or write (full or failing?)")
+    return None
+
+
+def _read_only_file_system(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _while_locked(step: Callable[[], object]) -> None:

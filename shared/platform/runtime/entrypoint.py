@@ -6,17 +6,23 @@
 - ``PermanentError``: recorded in the ``failures`` collection under the event id, logged at
   ERROR, and acknowledged (the function returns);
 - anything else (``TransientError``, a bug, a crash): logged and re-raised so the platform
-  retries; after the subscription's attempts the event lands in its dead-letter topic.
+  retries; after the subscription's attempts the event lands in its dead-letter topic;
+- a request body that is no readable CloudEvent at all (cut off, nested past any parser's
+  depth): rejected before our code by the framework, so the decorator also tells the
+  framework to acknowledge it with the reason logged; a retry could not read it either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import functions_framework
+from cloudevents.exceptions import GenericException
 from pydantic import ValidationError
 
 from shared.core.errors import PermanentError, TransientError
@@ -42,6 +48,8 @@ def entrypoint(
     """
 
     def decorate(handler: F) -> F:
+        acknowledge_unreadable_requests(function_name)
+
         @functools.wraps(handler)
         def wrapper(cloud_event: CloudEventLike) -> Any:
             attributes = dict(cloud_event.get_attributes())
@@ -87,6 +95,28 @@ def entrypoint(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def acknowledge_unreadable_requests(function_name: str) -> None:
+    """Have the functions framework answer 200 to a body it cannot parse as a CloudEvent
+    (instead of 500, which a push subscription would retry into the dead letter with no
+    reason), logging why. Outside the framework (the local runtime) this does nothing."""
+
+    def unreadable(exc: BaseException) -> tuple[str, int]:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:300]
+        log.error(
+            "event rejected: the request body is not a readable CloudEvent (%s); acknowledged",
+            reason,
+            extra={"labels": {"function": function_name}, "error": reason},
+        )
+        return "unreadable event acknowledged", 200
+
+    for error in (RecursionError, GenericException, 400):  # 400: the framework's own refusal
+        # The framework points ``errorhandler`` at the app that is loading this module; an
+        # app of this process that already served (tests, the local runtime after one) is
+        # not ours to change, and Flask refuses it.
+        with contextlib.suppress(AssertionError):
+            functions_framework.errorhandler(error)(unreadable)
 
 
 def record_failure(

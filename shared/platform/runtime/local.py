@@ -29,6 +29,9 @@ from shared.ports.subscriber import ReceivedMessage, Subscriber
 log = logging.getLogger("vidcurate.runtime")
 
 CHUNK_LIMIT = 8
+# Asked to stop, the runtime waits this long for handlers already running, then hands their
+# deliveries back (the bus redelivers them at once; handlers are idempotent) and returns.
+SHUTDOWN_GRACE_SECONDS = 2.0
 SCAN_BUDGET_FACTOR = 10.0  # next scan after at least 10x the last one took
 
 
@@ -80,6 +83,7 @@ class _Done:
     route: Route
     message: ReceivedMessage
     error: str | None
+    started: bool = True  # False: skipped because the runtime is stopping (hand it back)
 
 
 class EventRuntime:
@@ -111,12 +115,15 @@ class EventRuntime:
         self.on_progress = on_progress
         self.stats = RuntimeStats()
         self._backlog = subscriber if isinstance(subscriber, Backlog) else None
-        self._done: queue.SimpleQueue[list[_Done]] = queue.SimpleQueue()
+        # A Queue, not a SimpleQueue: on CPython 3.11 a signal arriving during
+        # SimpleQueue.get(timeout=...) can turn the rest of the timeout into "forever".
+        self._done: queue.Queue[list[_Done]] = queue.Queue()
         self._work: queue.SimpleQueue[list[tuple[Route, ReceivedMessage]] | None] = (
             queue.SimpleQueue()
         )
         self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
         self._next_scan = 0.0
+        self._stop_by: float | None = None  # set when asked to stop: when waiting ends
         self._next_route = 0
         self._last_extend = time.monotonic()
 
@@ -137,18 +144,27 @@ class EventRuntime:
                     return self.stats
                 if time.monotonic() > deadline:
                     in_flight = len(self._in_flight)
-                    self._drain()
+                    self._stop_by = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+                    self._release_queued_work()
+                    self._drain(deadline=self._stop_by)
+                    self._release_in_flight()
                     raise TransientError(
                         f"runtime still busy after {timeout:.0f}s ({in_flight} deliveries "
                         "were in flight); run it again to continue"
                     )
 
-    def serve(self, stop: threading.Event) -> RuntimeStats:
-        """Deliver until ``stop`` is set, then finish what is in flight."""
+    def serve(
+        self, stop: threading.Event, grace_seconds: float = SHUTDOWN_GRACE_SECONDS
+    ) -> RuntimeStats:
+        """Deliver until ``stop`` is set; then hand back what no worker started, give the
+        running handlers ``grace_seconds`` to finish, and hand back the rest."""
         with self._worker_pool():
             while not stop.is_set():
                 self._step()
-            self._drain()
+            self._release_queued_work()
+            self._stop_by = time.monotonic() + grace_seconds
+            self._drain(deadline=self._stop_by)
+            self._release_in_flight()
         return self.stats
 
     # --- the loop ---------------------------------------------------------------------------
@@ -178,13 +194,18 @@ class EventRuntime:
         try:
             yield
         except BaseException:
+            self._stop_by = time.monotonic() + SHUTDOWN_GRACE_SECONDS
             self._release_queued_work()
+            self._release_in_flight()
             raise
         finally:
             for _ in threads:
                 self._work.put(None)
+            # A handler still running (past the grace, or on Ctrl-C) is not waited for: its
+            # thread is a daemon, its delivery was handed back.
+            deadline = self._stop_by or time.monotonic() + SHUTDOWN_GRACE_SECONDS
             for thread in threads:
-                thread.join()
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _release_queued_work(self) -> None:
         """On a crash or Ctrl-C: hand back what no worker started, instead of running it."""
@@ -195,13 +216,36 @@ class EventRuntime:
                 for route, message in chunk or ():
                     self._in_flight.pop(message.ack_id, None)
                     released.setdefault(route.spec.subscription, []).append(message.ack_id)
+        self._hand_back(released)
+
+    def _release_in_flight(self) -> None:
+        """Hand back the deliveries whose handlers are still running (we stop waiting)."""
+        released: dict[str, list[str]] = {}
+        for ack_id, (route, _message, _started) in list(self._in_flight.items()):
+            released.setdefault(route.spec.subscription, []).append(ack_id)
+        self._in_flight.clear()
+        self._hand_back(released)
+
+    def _hand_back(self, released: dict[str, list[str]]) -> None:
         for subscription, ack_ids in released.items():
             with contextlib.suppress(Exception):  # the bus may be what failed; leases expire
                 self.subscriber.extend(subscription, ack_ids, 0)
 
     def _work_loop(self) -> None:
         while (chunk := self._work.get()) is not None:
-            self._done.put([self._handle(route, message) for route, message in chunk])
+            finished: list[_Done] = []
+            reported = time.monotonic()
+            for route, message in chunk:
+                if self._stop_by is not None:  # stopping: start nothing new
+                    finished.append(_Done(route, message, None, started=False))
+                    continue
+                finished.append(self._handle(route, message))
+                if time.monotonic() - reported > self.poll_interval:
+                    # A slow handler: report what is done now, not when the chunk is.
+                    self._done.put(finished)
+                    finished, reported = [], time.monotonic()
+            if finished:
+                self._done.put(finished)
 
     def _step(self) -> int:
         self._scan()
@@ -264,10 +308,13 @@ class EventRuntime:
         except queue.Empty:
             pass
         acks: dict[str, list[str]] = {}
+        skipped: dict[str, list[str]] = {}
         for done in finished:
             self._in_flight.pop(done.message.ack_id, None)
             name = done.route.spec.name
-            if done.error is None:
+            if not done.started:
+                skipped.setdefault(done.route.spec.subscription, []).append(done.message.ack_id)
+            elif done.error is None:
                 acks.setdefault(done.route.spec.subscription, []).append(done.message.ack_id)
                 self.stats.handled[name] += 1
             else:
@@ -283,10 +330,11 @@ class EventRuntime:
                 self.subscriber.nack(done.route.spec.subscription, done.message.ack_id, done.error)
         for subscription, ack_ids in acks.items():
             self.subscriber.ack(subscription, ack_ids)
+        self._hand_back(skipped)
         return len(finished)
 
-    def _drain(self) -> None:
-        while self._in_flight:
+    def _drain(self, deadline: float | None = None) -> None:
+        while self._in_flight and (deadline is None or time.monotonic() < deadline):
             self._extend_leases()  # slow handlers keep their leases while we wait for them
             self._collect(wait=self.poll_interval)
 
