@@ -162,35 +162,11 @@ def test_critiques_run_refuses_an_incomplete_export_without_a_model_call(killed_
 # --- a full disk ----------------------------------------------------------------------------
 
 
-def _namespaces_work(tmp: Path) -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {tmp}"],
-        capture_output=True,
-        check=False,
-    )
-    return probe.returncode == 0
-
-
-@pytest.fixture
-def mount(tmp_path):
-    point = tmp_path / "mnt"
-    point.mkdir()
-    if not _namespaces_work(point):
-        pytest.skip("needs `unshare -rm` and tmpfs mounts (user namespaces) to make a full disk")
-    return point
-
-
 @pytest.fixture(scope="module")
 def small_home(tmp_path_factory):
     """A home with a campaign whose export takes a few MiB."""
     work = tmp_path_factory.mktemp("small")
     return ingested_home(work / "home", work / "campaign", videos=120)
-
-
-def _in_namespace(script: str) -> None:
-    subprocess.run(["unshare", "-rm", "sh", "-c", script], check=True, timeout=300)
 
 
 def _exports(home: Path) -> tuple[dict[str, str], list[str]]:
@@ -204,12 +180,14 @@ def _exports(home: Path) -> tuple[dict[str, str], list[str]]:
     return states, objects
 
 
-def test_a_full_export_dir_leaves_no_folder_and_no_export(tmp_path, mount, small_home):
+def test_a_full_export_dir_leaves_no_folder_and_no_export(
+    tmp_path, mount, small_home, in_namespace
+):
     # GIVEN an --export-dir on a disk too small for the export
     out, listing = tmp_path / "export.txt", tmp_path / "listing.txt"
 
     # WHEN the export runs
-    _in_namespace(
+    in_namespace(
         f"mount -t tmpfs -o size=1m tmpfs {mount} && "
         f"{VIDCURATE} --home {small_home} export --ignore-errors --export-dir {mount}/out "
         f"> {out} 2>&1; echo $? > {out}.rc; ls -A {mount}/out > {listing}"
@@ -227,13 +205,15 @@ def test_a_full_export_dir_leaves_no_folder_and_no_export(tmp_path, mount, small
     assert set(states.values()) == {"abandoned"}
 
 
-def test_a_full_home_leaves_no_half_written_export_in_the_bucket(tmp_path, mount, small_home):
+def test_a_full_home_leaves_no_half_written_export_in_the_bucket(
+    tmp_path, mount, small_home, in_namespace
+):
     # GIVEN the home on a disk with 2 MiB left: room for the first file of the export
     # (1.3 MiB), not for the second
     copy, out = tmp_path / "copy", tmp_path / "export.txt"
 
     # WHEN the export runs (its local folder on a disk with room)
-    _in_namespace(
+    in_namespace(
         f"mount -t tmpfs -o size=64m tmpfs {mount} && cp -a {small_home} {mount}/home && "
         f"fallocate -l $(( $(df --output=avail -B1 {mount} | tail -1) - (2 << 20) )) "
         f"{mount}/filler && "

@@ -6,40 +6,12 @@ root needed where user namespaces are allowed), filled up or remounted read-only
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from shared.demo.campaign import generate_campaign
 
 VIDCURATE = Path(sys.executable).with_name("vidcurate")
-
-
-def _namespaces_work(tmp: Path) -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    probe = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {tmp}"],
-        capture_output=True,
-        check=False,
-    )
-    return probe.returncode == 0
-
-
-@pytest.fixture
-def mount(tmp_path):
-    point = tmp_path / "mnt"
-    point.mkdir()
-    if not _namespaces_work(point):
-        pytest.skip("needs `unshare -rm` and tmpfs mounts (user namespaces) to make a full disk")
-    return point
-
-
-def _in_namespace(script: str) -> None:
-    subprocess.run(["unshare", "-rm", "sh", "-c", script], check=True, timeout=300)
 
 
 def _one_clear_line(path: Path) -> str:
@@ -50,14 +22,14 @@ def _one_clear_line(path: Path) -> str:
     return errors[0]
 
 
-def test_a_full_disk_ends_ingest_in_one_line(tmp_path, mount):
+def test_a_full_disk_ends_ingest_in_one_line(tmp_path, mount, in_namespace):
     # GIVEN a campaign several times bigger than the disk under the home
     campaign = tmp_path / "campaign"
     generate_campaign(campaign, videos=200, seed=3)
     out = tmp_path / "ingest.txt"
 
     # WHEN it is ingested there
-    _in_namespace(
+    in_namespace(
         f"mount -t tmpfs -o size=1m tmpfs {mount} && "
         f"{VIDCURATE} --home {mount}/home ingest {campaign} > {out} 2>&1; echo $? > {out}.rc"
     )
@@ -67,13 +39,13 @@ def test_a_full_disk_ends_ingest_in_one_line(tmp_path, mount):
     assert "the disk is full" in _one_clear_line(out)
 
 
-def test_a_read_only_home_is_one_line(tmp_path, mount):
+def test_a_read_only_home_is_one_line(tmp_path, mount, in_namespace):
     # GIVEN a home that was written, then remounted read-only
     status, publish = tmp_path / "status.txt", tmp_path / "publish.txt"
     home = mount / "home"
 
     # WHEN status is asked and a message published there
-    _in_namespace(
+    in_namespace(
         f"mount -t tmpfs -o size=20m tmpfs {mount} && "
         f"{VIDCURATE} --home {home} publish ping first > /dev/null 2>&1 && "
         f"mount -o remount,ro {mount} && "
