@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from shared.bootstrap import Context
+from shared.bootstrap import Context, build_context
+from shared.captions.ingest import ingest_event
 from shared.catalog import function_spec
+from shared.config import Settings
 from shared.platform.events import StorageEvent, parse_storage_event
 from shared.platform.runtime.catalog import storage_topic
 from shared.platform.runtime.dispatch import to_cloud_event
@@ -78,3 +82,15 @@ def captured_events(services: Context) -> list[StorageEvent]:
             events.append(parse_storage_event(cloud_event))
         bus.ack(PROBE, [m.ack_id for m in batch])  # type: ignore[attr-defined]
     return events
+
+
+def ingested_home(home: Path, files: Mapping[str, bytes]) -> Context:
+    """A home whose annotations bucket holds ``files`` (name -> bytes), each ingested as
+    ingest_feedback would; the caller closes it."""
+    built = build_context(Settings(home=home, log_level="CRITICAL"))
+    watch(built)
+    for name, data in files.items():
+        built.blobs.write(built.settings.annotations_bucket, name, data)
+    for event in captured_events(built):
+        ingest_event(built, event)
+    return built

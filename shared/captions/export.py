@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,7 +56,9 @@ from shared.core.errors import (
     NotFoundError,
     PermanentError,
     PreconditionFailedError,
+    StorageError,
     TransientError,
+    VidcurateError,
 )
 from shared.core.files import StagedFolder, remove_abandoned_folders
 from shared.core.jsonio import encode_json, gc_paused
@@ -270,6 +273,12 @@ def _write_export(
     except BaseException as exc:
         if written or isinstance(exc, ExportTakenOverError):
             raise  # the bucket's export stands, or it is another export's to clear
+        if isinstance(exc, TransientError) and not isinstance(exc, StorageError):
+            # A 503 or a lock: the redelivery resumes this folder (it may replace its own
+            # objects) instead of abandoning it and writing everything under a new name.
+            with contextlib.suppress(VidcurateError):
+                lease.release()
+            raise
         why = f"{type(exc).__name__}: {exc}"
         _abandon_quietly(services, lease, folder, claim["request_id"], why)
         if isinstance(exc, OSError):
@@ -373,7 +382,9 @@ def _claim_folder(
         }
         # A local folder of that name made by another vidcurate home: left alone.
         local_taken = export_dir is not None and (export_dir / folder).exists()
-        lease = _lease(services, folder, request_id)
+        # The holder is this delivery, not the request: two deliveries of one request
+        # must not both write the folder.
+        lease = _lease(services, folder, f"{request_id}/{uuid.uuid4().hex[:12]}")
         claim = lease.claim(partial(_decide_claim, record=record, local_taken=local_taken))
         if claim is not None:
             return lease, claim
@@ -397,7 +408,12 @@ def _decide_claim(
         return Keep(None)
     if state == WRITTEN:
         return Keep(view.data)
-    if state == WRITING and not view.held:
+    if state == WRITING and view.held:
+        # Another delivery of this request is writing it: wait for it (a retry), rather
+        # than write a second export of the same request.
+        folder = view.data["folder"]
+        raise TransientError(f"{folder}: another delivery of this export is writing it")
+    if state == WRITING:
         return Take(view.data, write="update")  # a redelivery finishes its own folder
     return Keep(None)
 
@@ -412,9 +428,12 @@ def take_over_abandoned(services: Context[CaptionSettings], request_id: str) -> 
             continue  # being written, or this request's own, which it resumes
         lease = _lease(services, folder, f"takeover-{request_id}")
         writer = str(doc.data.get("request_id"))
-        if lease.claim(_stale) and _abandon(services, lease, folder, writer, "its writer stopped"):
-            log.warning("export %s was left incomplete by its writer: cleared", folder)
-            cleared.append(folder)
+        try:  # another export's leftovers never fail this one: the next export tries again
+            if lease.claim(_stale) and _abandon(services, lease, folder, writer, "stopped"):
+                log.warning("export %s was left incomplete by its writer: cleared", folder)
+                cleared.append(folder)
+        except VidcurateError:
+            log.exception("export %s was left incomplete; clearing it failed for now", folder)
     return cleared
 
 

@@ -6,13 +6,18 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from captions_support import captured_events, dumps, feedback, review, video_list, watch
+from captions_support import (
+    captured_events,
+    dumps,
+    feedback,
+    ingested_home,
+    review,
+    video_list,
+)
 
-from shared.bootstrap import build_context
 from shared.captions.export import ExportBlockedError, run_export
 from shared.captions.ingest import ingest_event
 from shared.captions.messages import ExportRequest, ExportRequestError
-from shared.config import Settings
 from shared.publishing.messages import HubUploadRequest
 
 NOW = datetime(2026, 11, 23, 14, 5, 9, tzinfo=UTC)
@@ -28,9 +33,6 @@ REVIEW_NO = review(False)
 
 @pytest.fixture
 def services(tmp_path):
-    built = build_context(Settings(home=tmp_path / "home", log_level="CRITICAL"))
-    watch(built)
-    bucket = built.settings.annotations_bucket
     files = {
         "default/videos/batch.jsonl": video_list("v1", "v2", "v3"),
         "default/subject/v1_feedback.json": dumps(ALICE),
@@ -40,10 +42,7 @@ def services(tmp_path):
         "default/scene/v1_review.json": dumps(REVIEW_NO),
         "default/motion/v2_feedback.json": dumps(BOB),
     }
-    for name, data in files.items():
-        built.blobs.write(bucket, name, data)
-    for event in captured_events(built):
-        ingest_event(built, event)
+    built = ingested_home(tmp_path / "home", files)
     yield built
     built.close()
 

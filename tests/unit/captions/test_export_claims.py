@@ -10,15 +10,18 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from captions_support import captured_events, dumps, feedback, review, video_list, watch
+from captions_support import (
+    dumps,
+    feedback,
+    ingested_home,
+    review,
+    video_list,
+)
 
-from shared.bootstrap import build_context
 from shared.captions.export import ExportTakenOverError, ExportWriteError, run_export
-from shared.captions.ingest import ingest_event
 from shared.captions.messages import ExportRequest, IncompleteExportError, export_path
 from shared.captions.store import list_exports
-from shared.config import Settings
-from shared.core.errors import PermanentError
+from shared.core.errors import PermanentError, TransientError
 from shared.core.files import partial_folder
 from shared.critiques.messages import CritiqueRequest
 from shared.critiques.plan import plan_run
@@ -42,19 +45,13 @@ def out(tmp_path):
 
 @pytest.fixture
 def services(tmp_path):
-    built = build_context(Settings(home=tmp_path / "home", log_level="CRITICAL"))
-    watch(built)
-    bucket = built.settings.annotations_bucket
     files = {
         "default/videos/batch.jsonl": video_list("v1", "v2", "v3"),
         "default/subject/v1_feedback.json": dumps(feedback("alice")),
         "default/subject/v1_review.json": dumps(review(True)),
         "default/motion/v2_feedback.json": dumps(feedback("bob")),
     }
-    for name, data in files.items():
-        built.blobs.write(bucket, name, data)
-    for event in captured_events(built):
-        ingest_event(built, event)
+    built = ingested_home(tmp_path / "home", files)
     yield built
     built.close()
 
@@ -257,3 +254,62 @@ def test_a_folder_copied_into_the_bucket_by_hand_is_read_as_it_is(services):
     services.blobs.write(bucket, name, json.dumps(entries).encode())
 
     assert load_export(services, "export_20261101_0900") == ("20261101_0900", entries)
+
+
+class UnavailableAfter:
+    """An exports bucket that answers 503 once, after ``writes`` objects."""
+
+    def __init__(self, blobs, writes):
+        self.blobs, self.writes = blobs, writes
+
+    def write(self, bucket, name, data, **kwargs):
+        if self.writes == 0:
+            self.writes = -1
+            raise TransientError(f"gs://{bucket}/{name}: 503 Service Unavailable")
+        self.writes -= 1
+        return self.blobs.write(bucket, name, data, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.blobs, name)
+
+
+def test_a_passing_outage_leaves_the_folder_to_the_redelivery_which_finishes_it(services, out):
+    # GIVEN an export interrupted by a 503 after two of its files
+    flaky = dataclasses.replace(services, blobs=UnavailableAfter(services.blobs, writes=2))
+    with pytest.raises(TransientError):
+        run_export(flaky, ExportRequest(), request_id="r1", now=NOW, export_dir=out)
+
+    # WHEN the message is redelivered
+    again = run_export(services, ExportRequest(), request_id="r1", now=NOW, export_dir=out)
+
+    # THEN it finishes the same folder (not abandoned, no second name)
+    assert again.folder == f"export_{TS}"
+    assert state(services, f"export_{TS}") == "written"
+    assert objects(services, f"export_{TS}") == sorted(again.files)
+    assert state(services, f"export_{TS}_2") is None
+
+
+def test_a_second_delivery_waits_while_the_first_still_writes(services, out):
+    # GIVEN an export of request r1 that another delivery of r1 is writing right now
+    flaky = dataclasses.replace(services, blobs=UnavailableAfter(services.blobs, writes=2))
+    with pytest.raises(TransientError):
+        run_export(flaky, ExportRequest(), request_id="r1", now=NOW, export_dir=out)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    services.documents.update(
+        export_path(f"export_{TS}"), {"writer": "r1/another-delivery", "lease_until": later}
+    )
+    before = {name: services.blobs.stat(services.settings.exports_bucket, f"export_{TS}/{name}")
+              for name in objects(services, f"export_{TS}")}  # fmt: skip
+
+    # WHEN a duplicate delivery of r1 arrives
+    with pytest.raises(TransientError, match="another delivery of this export is writing it"):
+        run_export(services, ExportRequest(), request_id="r1", now=NOW, export_dir=out)
+
+    # THEN it wrote nothing, here or under another name: it is retried later
+    after = {name: services.blobs.stat(services.settings.exports_bucket, f"export_{TS}/{name}")
+             for name in objects(services, f"export_{TS}")}  # fmt: skip
+    assert {n: i.generation for n, i in after.items()} == {
+        n: i.generation for n, i in before.items()
+    }
+    assert state(services, f"export_{TS}") == "writing"
+    assert state(services, f"export_{TS}_2") is None
