@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
+import sys
 import threading
 from dataclasses import asdict
 from types import FrameType
@@ -67,14 +69,24 @@ def serve(
             f"handled {stats.total_handled} events, {stats.total_failed} failed attempts, "
             f"{stats.scanned_files} files picked up from bucket folders"
         )
+    if stats.left_running:
+        # Handlers past the grace were handed back; their threads would only slow the exit
+        # (the interpreter's shutdown shares the CPU with them): leave without them.
+        err_console.print(f"{stats.left_running} handler(s) cut short: handed back for next time")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _serve_until_stopped(services: Context[Settings]) -> RuntimeStats:
-    """Deliver until SIGTERM or SIGINT, then finish what is in flight."""
+    """Deliver until SIGTERM or SIGINT; then give running handlers a moment and hand the
+    rest back (a second signal stops at once, handing everything back)."""
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         del signum, frame
+        if stop.is_set():  # asked twice: stop waiting for the running handlers
+            raise KeyboardInterrupt
         stop.set()
 
     signal.signal(signal.SIGTERM, _stop)

@@ -1,6 +1,6 @@
 """Small Protocols that services depend on; adapters in ``shared.adapters`` implement them."""
 
-from shared.ports.blobstore import BlobInfo, BlobStore
+from shared.ports.blobstore import BlobInfo, BlobStore, md5_base64
 from shared.ports.bus import MessageBus, OutgoingMessage
 from shared.ports.documents import (
     DELETE_FIELD,
@@ -32,4 +32,5 @@ __all__ = [
     "Subscriber",
     "Transaction",
     "WriteBatch",
+    "md5_base64",
 ]

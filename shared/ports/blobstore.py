@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -21,6 +23,11 @@ class BlobInfo:
     md5_hash: str  # base64 of the MD5 digest, as GCS reports it
     updated: datetime
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def md5_base64(data: bytes) -> str:
+    """Base64 MD5 of ``data``: what :attr:`BlobInfo.md5_hash` holds, as GCS reports it."""
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
 
 
 class BlobStore(Protocol):

@@ -27,7 +27,7 @@ import sqlite3
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,6 @@ from shared.adapters.local.blobfiles import (
     hash_stream,
     keep_version,
     log,
-    md5_base64,
     refusal,
     remove_empty_folders,
     remove_old_versions,
@@ -66,7 +65,7 @@ from shared.core.errors import (
 )
 from shared.platform.events import storage_object_resource
 from shared.platform.runtime.catalog import storage_topic
-from shared.ports.blobstore import BlobInfo
+from shared.ports.blobstore import BlobInfo, md5_base64
 from shared.ports.bus import OutgoingMessage
 
 SCHEMA = """
@@ -93,6 +92,10 @@ CREATE TABLE IF NOT EXISTS refused_files (
 """
 
 UNKNOWN_GENERATION = -1  # a file changed outside vidcurate and not registered yet
+
+
+class RefusedObjectError(NotFoundError):
+    """A file in a bucket folder that is no object (recorded with why, never read)."""
 
 
 class ChangingFileError(TransientError):
@@ -546,7 +549,9 @@ class LocalBlobStore:
             p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
         )
 
-    def scan(self, settle_seconds: float = 0.0) -> builtins.list[BlobInfo]:
+    def scan(
+        self, settle_seconds: float = 0.0, cancelled: Callable[[], bool] | None = None
+    ) -> builtins.list[BlobInfo]:
         """Register files that were dropped, changed or removed by another program.
 
         Files modified in the last ``settle_seconds``, or that change while they are read,
@@ -554,6 +559,10 @@ class LocalBlobStore:
         one is not caught half-way. Files that cannot be objects are refused (recorded and
         logged once), and count neither as found nor as deferred: they never keep a run
         from going idle. Plain ``os`` calls: this walks every object.
+
+        ``cancelled`` (asked every 100 files) ends a scan early, as when ``serve`` is asked to
+        stop: what it registered stands, and removals wait for the next whole scan (a part
+        of a folder says nothing about what is gone).
         """
         found: builtins.list[BlobInfo] = []
         deferred = 0
@@ -569,7 +578,10 @@ class LocalBlobStore:
             )
             on_disk: set[str] = set()
             still_refused: set[bytes] = set()
-            for entry in walk_files(base):
+            for seen, entry in enumerate(walk_files(base)):
+                if cancelled is not None and seen % 100 == 99 and cancelled():
+                    self.deferred_files = deferred + 1  # not a whole look: not idle
+                    return found
                 name = os.path.relpath(entry.path, base).replace(os.sep, "/")
                 try:
                     entry_stat = entry.stat(follow_symlinks=False)
@@ -592,8 +604,10 @@ class LocalBlobStore:
                     found.append(self._register(bucket, name))
                 except ChangingFileError:
                     deferred += 1
+                except RefusedObjectError:
+                    still_refused.add(os.fsencode(name))  # refused once opened (recorded)
                 except NotFoundError:
-                    continue  # vanished, or refused once opened (recorded)
+                    continue  # vanished
             for name in records.keys() - on_disk:
                 self._forget(bucket, name)
             self._drop_refused(bucket, refused.keys() - still_refused)
@@ -612,10 +626,10 @@ class LocalBlobStore:
 
     # --- refused files ----------------------------------------------------------------------
 
-    def _refused(self, bucket: str, name: str, reason: str) -> NotFoundError:
+    def _refused(self, bucket: str, name: str, reason: str) -> RefusedObjectError:
         """Record a refused file and say why it is no object (for the caller to raise)."""
         self._refuse(bucket, name, reason)
-        return NotFoundError(f"gs://{bucket}/{shown_name(name)}: {reason}: not an object")
+        return RefusedObjectError(f"gs://{bucket}/{shown_name(name)}: {reason}: not an object")
 
     def _refuse(self, bucket: str, name: str, reason: str) -> None:
         """Keep why a file in a bucket folder is not an object; log it once per file (and
@@ -653,23 +667,21 @@ class LocalBlobStore:
             query + (" WHERE bucket=? ORDER BY path" if bucket else " ORDER BY bucket, path"),
             (bucket,) if bucket else (),
         )
-        listed = []
-        settled: dict[str, builtins.list[bytes]] = {}
-        for row_bucket, path, name, reason, seen_us in rows.fetchall():
-            if self._still_refused(row_bucket, os.fsdecode(path)):
-                seen = datetime.fromtimestamp(seen_us / 1_000_000, UTC)
-                listed.append(RefusedFile(row_bucket, name, reason, seen))
-            else:
-                settled.setdefault(row_bucket, []).append(path)
-        for row_bucket, paths in settled.items():
-            self._drop_refused(row_bucket, paths)
-        return listed
+        # Only read here (a read-only home lists too): the next scan forgets the records.
+        return [
+            RefusedFile(row_bucket, name, reason, datetime.fromtimestamp(seen_us / 1e6, UTC))
+            for row_bucket, path, name, reason, seen_us in rows.fetchall()
+            if self._still_refused(row_bucket, os.fsdecode(path))
+        ]
 
     def _still_refused(self, bucket: str, name: str) -> bool:
+        """Whether the file is still there and still no object."""
         try:
             found = lstat_beneath(self.root / bucket, name)
         except RefusedFileError:
             return True
         except OSError:
             return False  # gone
-        return refusal(name, found.st_mode) is not None
+        if stat.S_ISDIR(found.st_mode):
+            return False  # a folder now: what it holds is judged on its own
+        return refusal(name, found.st_mode) is not None or self._record(bucket, name) is None

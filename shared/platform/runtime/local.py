@@ -56,7 +56,9 @@ class Scanner(Protocol):
 
     deferred_files: int  # files seen in the last scan but still being written
 
-    def scan(self, settle_seconds: float = 0.0) -> list[object]: ...
+    def scan(
+        self, settle_seconds: float = 0.0, cancelled: Callable[[], bool] | None = None
+    ) -> Sequence[object]: ...
 
 
 @dataclass
@@ -66,6 +68,7 @@ class RuntimeStats:
     handled: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
     scanned_files: int = 0
+    left_running: int = 0  # handlers still running when the runtime returned (handed back)
 
     @property
     def total_handled(self) -> int:
@@ -124,6 +127,7 @@ class EventRuntime:
         self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
         self._next_scan = 0.0
         self._stop_by: float | None = None  # set when asked to stop: when waiting ends
+        self._stop: threading.Event | None = None  # serve's stop, which also ends a scan
         self._next_route = 0
         self._last_extend = time.monotonic()
 
@@ -133,6 +137,7 @@ class EventRuntime:
         """Deliver until no subscription holds anything (retries included), or time out."""
         deadline = time.monotonic() + timeout
         empty_rounds = 0
+        self._stop_by, self._stop = None, None
         with self._worker_pool():
             while True:
                 pulled = self._step()
@@ -147,6 +152,7 @@ class EventRuntime:
                     self._stop_by = time.monotonic() + SHUTDOWN_GRACE_SECONDS
                     self._release_queued_work()
                     self._drain(deadline=self._stop_by)
+                    self._collect(wait=0.0)
                     self._release_in_flight()
                     raise TransientError(
                         f"runtime still busy after {timeout:.0f}s ({in_flight} deliveries "
@@ -158,12 +164,14 @@ class EventRuntime:
     ) -> RuntimeStats:
         """Deliver until ``stop`` is set; then hand back what no worker started, give the
         running handlers ``grace_seconds`` to finish, and hand back the rest."""
+        self._stop_by, self._stop = None, stop
         with self._worker_pool():
             while not stop.is_set():
                 self._step()
             self._release_queued_work()
             self._stop_by = time.monotonic() + grace_seconds
             self._drain(deadline=self._stop_by)
+            self._collect(wait=0.0)  # what finished meanwhile is acknowledged, not redone
             self._release_in_flight()
         return self.stats
 
@@ -206,6 +214,7 @@ class EventRuntime:
             deadline = self._stop_by or time.monotonic() + SHUTDOWN_GRACE_SECONDS
             for thread in threads:
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            self.stats.left_running = sum(thread.is_alive() for thread in threads)
 
     def _release_queued_work(self) -> None:
         """On a crash or Ctrl-C: hand back what no worker started, instead of running it."""
@@ -359,7 +368,11 @@ class EventRuntime:
         now = time.monotonic()
         if now < self._next_scan:
             return
-        found = self.scanner.scan(settle_seconds=self.settings.scan_interval_seconds)
+        stop = self._stop
+        found = self.scanner.scan(
+            settle_seconds=self.settings.scan_interval_seconds,
+            cancelled=stop.is_set if stop is not None else None,
+        )
         # A scan walks every bucket folder: with many objects, space scans out so that they
         # take at most a tenth of the runtime's time while deliveries are flowing.
         took = time.monotonic() - now

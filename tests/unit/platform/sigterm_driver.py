@@ -25,25 +25,20 @@ from shared.config import Settings
 from shared.ports import OutgoingMessage
 
 SIGNALS = ("SIGTERM", "SIGINT")
+FILES = 2_000
 STARTUP_BOUND_S = 60.0  # a serve that never says it serves is killed and reported
 
 
 def _child(argv: list[str], report: int) -> None:
     """Run the CLI in this forked process, its stderr into ``report`` (the parent watches it
-    for the banner ``serve`` prints once its signal handlers are in place), and leave
-    without Python's clean-up of the parent's state (the parent owns it)."""
-    code = 0
+    for the banner ``serve`` prints once its signal handlers are in place), and exit as the
+    command does (the interpreter's own shutdown included)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(report, 2)
     sys.argv = ["vidcurate", *argv]
-    try:
-        run()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # reported by the exit status
-        code = 3
-    os._exit(code)
+    run()
+    sys.exit(0)
 
 
 def _fork(argv: list[str]) -> tuple[int, int]:
@@ -75,6 +70,11 @@ def _fill(home: str, count: int, rng: random.Random) -> None:
         services.bus.publish_many(
             "ping", [OutgoingMessage(json.dumps({"busy_seconds": b}).encode()) for b in busy]
         )
+        # A home of some size: every scan of the bucket folders walks these (a scan that
+        # does not notice the stop, slowed by the busy handlers, would hold up the exit).
+        frames = services.settings.bucket("frames")
+        for n in range(FILES):
+            services.blobs.write(frames, f"clip{n // 100:03d}/{n % 100:05d}.jpg", b"x" * 64)
         services.close()
         os._exit(0)
     os.waitpid(pid, 0)
@@ -101,7 +101,7 @@ def _serve_and_signal(
             started += 1
         now = time.monotonic()
         for pid, child in list(children.items()):
-            child["seen"] = (child["seen"] + _drain(child["stderr"]))[-4096:]
+            child["seen"] = (child["seen"] + _drain(child["stderr"]))[-16384:]
             if "at" not in child and b"vidcurate serve" in child["seen"]:
                 child["at"] = now + child["delay"]  # serving, its handlers in place
             if "sent" not in child and "at" in child and now >= child["at"]:
@@ -117,6 +117,9 @@ def _serve_and_signal(
                 took = (now - child["sent"]) if done and "sent" in child else None
                 code = os.waitstatus_to_exitcode(status)
                 line = {"round": child["round"], "signal": child["signal"], "exit_s": took}
+                line["cut_short"] = b"cut short" in child["seen"]
+                if took is None:  # what it said last, to see why
+                    line["said"] = child["seen"][-600:].decode(errors="replace")
                 print(json.dumps({**line, "code": code}), flush=True)
                 del children[pid]
         time.sleep(0.01)

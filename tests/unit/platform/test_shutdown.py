@@ -61,9 +61,10 @@ def test_every_signal_to_a_busy_serve_ends_it_within_five_seconds(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     home = tmp_path / "home"
 
-    # WHEN 200 serves are each sent SIGTERM or SIGINT at a random moment
+    # WHEN 200 serves (four at a time, on this 2-core machine) are each sent SIGTERM or
+    # SIGINT at a random moment
     driver = subprocess.run(
-        [sys.executable, str(DRIVER), str(home), str(rounds), "8", "13", "5"],
+        [sys.executable, str(DRIVER), str(home), str(rounds), "4", "13", "5"],
         env=env,
         capture_output=True,
         text=True,
@@ -76,12 +77,14 @@ def test_every_signal_to_a_busy_serve_ends_it_within_five_seconds(tmp_path):
     results = [json.loads(line) for line in driver.stdout.splitlines()]
     assert len(results) == rounds
     slow = [r for r in results if r["exit_s"] is None or r["exit_s"] > 5.0]
-    assert not slow, slow[:5]
+    assert not slow, [(r["round"], r["exit_s"], r.get("said", "")[-300:]) for r in slow[:3]]
     assert {r["code"] for r in results} == {0}
     assert max(r["exit_s"] for r in results) < SHUTDOWN_GRACE_SECONDS + 2.5
-    # ... and the serves were busy: pings got done between the signals
+    # ... and the serves were busy: pings got done between the signals, and many a signal
+    # found handlers running past the grace (cut short, handed back)
+    assert sum(r["cut_short"] for r in results) >= max(1, rounds // 20)
     services = build_context(Settings(home=home))
     try:
-        assert services.documents.count(PINGS) >= rounds // 4
+        assert services.documents.count(PINGS) >= max(1, rounds // 20)
     finally:
         services.close()
