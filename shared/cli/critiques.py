@@ -11,13 +11,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from shared.cli.running import run_locally
 from shared.cli.session import JsonOption, console, echo_json, exit_if, output_console, session
 from shared.cli.tables import table
 from shared.config import Settings
-from shared.core.errors import TransientError
+from shared.core.errors import StorageError, TransientError
 from shared.critiques.consolidate import copy_outputs
 from shared.critiques.messages import CritiqueRequest
 from shared.critiques.plan import Plan, TypeCounts, plan_run
@@ -237,7 +243,8 @@ of one type each, started in parallel terminals, plan one after the other)."""
 def plan_in_turn(services: Context[Settings], request: CritiqueRequest) -> Plan:
     """Plan the run, waiting (with backoff) while another plan of the export is written."""
     retrying = Retrying(
-        retry=retry_if_exception_type(TransientError),
+        # Waiting helps a plan in progress, not a full or read-only disk.
+        retry=retry_if_exception_type(TransientError) & retry_if_not_exception_type(StorageError),
         stop=stop_after_delay(PLAN_WAIT_SECONDS),
         wait=wait_exponential(multiplier=0.5, max=10),
         reraise=True,

@@ -136,7 +136,7 @@ def fail(exc: ValidationError | VidcurateError) -> NoReturn:
         message = first["msg"].removeprefix("Value error, ")  # a validator's own words
         err_console.print(f"[red]error:[/] {where}{escape(message)}")
         raise typer.Exit(2) from exc
-    err_console.print(f"[red]error:[/] {exc}")
+    err_console.print(f"[red]error:[/] {escape(str(exc))}")
     raise typer.Exit(1) from exc
 
 

@@ -55,7 +55,7 @@ class StorageError(TransientError):
 
 # The errno values that mean "this storage cannot be written", not "this code is wrong".
 STORAGE_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO}
 )
 
 
@@ -68,5 +68,6 @@ def storage_problem(where: object, exc: OSError) -> StorageError | None:
         errno.EDQUOT: "the disk quota is used up (free some space and run again)",
         errno.EROFS: "cannot be written: the file system is read-only",
         errno.EFBIG: "the file grew past the size this system allows",
-    }.get(exc.errno, "cannot be written (permission denied)")
+        errno.EIO: "the disk failed a read or write (full or failing?)",
+    }.get(exc.errno, "cannot be written or read (permission denied)")
     return StorageError(f"{exc.filename or where}: {what}")

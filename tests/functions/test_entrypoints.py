@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import functions_framework
 import pytest
 from cloudevents.http import CloudEvent
 from flask.testing import FlaskClient
@@ -264,3 +265,37 @@ def test_a_body_no_parser_can_read_is_acknowledged_and_logged(services, serve, c
     assert is_ack(response), response.status_code
     assert any("not a readable CloudEvent" in r.getMessage() for r in caplog.records)
     assert services.documents.count(PINGS) == 0
+
+
+DEEP_HANDLER = """
+import functions_framework
+
+from shared.bootstrap import get_context
+from shared.platform.runtime.entrypoint import entrypoint
+
+
+def _down(n):
+    return _down(n + 1) + 1
+
+
+@functions_framework.cloud_event
+@entrypoint("deep", get_context)
+def deep(cloud_event):
+    _down(0)
+"""
+
+
+def test_recursion_inside_a_handler_is_retried_not_taken_for_an_unreadable_body(
+    services, serve, events, tmp_path
+):
+    # GIVEN a function whose own code recurses without end (a bug, not a bad body)
+    source = tmp_path / "deep" / "main.py"
+    source.parent.mkdir()
+    source.write_text(DEEP_HANDLER)
+    client = functions_framework.create_app("deep", str(source), "cloudevent").test_client()
+
+    # WHEN a good event reaches it
+    response = post(client, events, events.ping({"hello": "world"}), "structured")
+
+    # THEN the platform is asked to retry (500), as for any other bug
+    assert response.status_code == 500

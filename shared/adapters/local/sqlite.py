@@ -8,6 +8,7 @@ processes: two writers never both read the old value, so no update is lost.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import threading
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from shared.core.errors import ContentionError, StorageError, VidcurateError
+from shared.core.errors import ContentionError, StorageError, VidcurateError, storage_problem
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -122,20 +123,24 @@ class SqliteDatabase:
         self._local = threading.local()
 
 
+# SQLite's primary result codes that mean the disk, not the data: as the errno they stand for.
+_SQLITE_STORAGE_ERRNOS = {
+    sqlite3.SQLITE_FULL: errno.ENOSPC,
+    sqlite3.SQLITE_READONLY: errno.EACCES,
+    sqlite3.SQLITE_CANTOPEN: errno.EACCES,
+    sqlite3.SQLITE_IOERR: errno.EIO,
+}
+
+
 def sqlite_storage_problem(path: Path, exc: sqlite3.Error) -> StorageError | None:
     """A full or read-only disk under a database, in the user's words (else None)."""
-    text = str(exc).lower()
-    if "disk is full" in text:
-        return StorageError(f"{path}: the disk is full (free some space and run again)")
-    if "readonly" in text or "read-only" in text:
-        return StorageError(f"{path}: cannot be written: a read-only file or file system")
-    if "unable to open database file" in text:
-        if _read_only_file_system(path.parent):
-            return StorageError(f"{path}: cannot be written: the file system is read-only")
-        return StorageError(f"{path}: cannot be opened (is its folder writable?)")
-    if "disk i/o error" in text:
-        return StorageError(f"{path}: the disk failed a read or write (full or failing?)")
-    return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    number = _SQLITE_STORAGE_ERRNOS.get(code & 0xFF) if code is not None else None
+    if number is None:
+        return None
+    if number == errno.EACCES and _read_only_file_system(path.parent):
+        number = errno.EROFS
+    return storage_problem(path, OSError(number, os.strerror(number), str(path)))
 
 
 def _read_only_file_system(folder: Path) -> bool:

@@ -85,6 +85,10 @@ def entrypoint(
             except TransientError as exc:
                 log.warning("event failed; it will be retried: %s", exc, extra={"labels": labels})
                 raise
+            except RecursionError as exc:
+                # Not for the framework's "unreadable body" handler below: ours to retry.
+                log.exception("event failed; it will be retried", extra={"labels": labels})
+                raise TransientError(f"{function_name}: recursion too deep") from exc
             except Exception:
                 log.exception("event failed; it will be retried", extra={"labels": labels})
                 raise
