@@ -15,11 +15,17 @@ from typing import Any
 
 from shared.ports.models import ModelRequest, TextPart
 
-# What reads as "<" or ">": the ASCII signs, what NFKC folds into them (full-width and small
-# forms) and the look-alikes NFKC leaves alone (angle quotation marks and brackets).
+# What reads as "<" or ">", and as how many: the ASCII signs, what NFKC folds into them
+# (full-width and small forms), the look-alikes NFKC leaves alone (angle quotation marks and
+# brackets), and the doubled and tripled ones (much-less-than, very-much-less-than, double
+# angle brackets).
 _ANGLES = {
-    **dict.fromkeys("<\ufe64\uff1c\u2039\u00ab\u3008\u2329\u27e8\u276e\u02c2\u1438", "<"),
-    **dict.fromkeys(">\ufe65\uff1e\u203a\u00bb\u3009\u232a\u27e9\u276f\u02c3\u1433", ">"),
+    **dict.fromkeys("<\ufe64\uff1c\u2039\u3008\u2329\u27e8\u276e\u02c2\u1438", "<"),
+    **dict.fromkeys(">\ufe65\uff1e\u203a\u3009\u232a\u27e9\u276f\u02c3\u1433", ">"),
+    **dict.fromkeys("\u00ab\u226a\u300a\u27ea", "<<"),
+    **dict.fromkeys("\u00bb\u226b\u300b\u27eb", ">>"),
+    "\u22d8": "<<<",
+    "\u22d9": ">>>",
 }
 _ANGLE = re.compile("[" + "".join(_ANGLES) + "]")
 
@@ -73,7 +79,7 @@ def neutralise(text: str) -> str:
     copied = 0
     while found is not None:
         start = found.start()
-        side = _ANGLES[text[start]]
+        side = _ANGLES[text[start]][0]
         end, count = _run(text, start, side)
         if count >= 3:
             kept += [text[copied:start], side * 2]
@@ -85,11 +91,12 @@ def neutralise(text: str) -> str:
 
 def _run(text: str, start: int, side: str) -> tuple[int, int]:
     """Where the run of ``side`` angles from ``start`` ends, and how many angles it holds."""
-    end, count = start + 1, 1
+    end, count = start + 1, len(_ANGLES[text[start]])
     for index in range(start + 1, len(text)):
+        signs = _ANGLES.get(text[index], "")
         char = text[index]
-        if _ANGLES.get(char) == side:
-            end, count = index + 1, count + 1
+        if signs[:1] == side:
+            end, count = index + 1, count + len(signs)
         elif not _invisible(char):
             break
     return end, count

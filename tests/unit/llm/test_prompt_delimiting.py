@@ -24,12 +24,24 @@ def body_of(text: str) -> str:
     return caption_block[len(OPEN) + 1 : -len(CLOSE) - 1]
 
 
+# How a reader reads the look-alikes NFKC leaves alone, written out here (not taken from the
+# module's table, which this checks).
+READ_AS = {
+    **dict.fromkeys("\u2039\u3008\u2329\u27e8\u276e\u02c2\u1438", "<"),
+    **dict.fromkeys("\u203a\u3009\u232a\u27e9\u276f\u02c3\u1433", ">"),
+    **dict.fromkeys("\u00ab\u226a\u300a\u27ea", "<<"),
+    **dict.fromkeys("\u00bb\u226b\u300b\u27eb", ">>"),
+    "\u22d8": "<<<",
+    "\u22d9": ">>>",
+}
+
+
 def as_read(text: str) -> str:
     """What a reader (or a model) sees: NFKC, look-alike angles as signs, no invisible
     characters or spaces, any case."""
     folded = unicodedata.normalize("NFKC", text)
     visible = (c for c in folded if unicodedata.category(c) not in {"Cf", "Mn", "Cc"})
-    return "".join(_ANGLES.get(c, c) for c in visible if not c.isspace()).casefold()
+    return "".join(READ_AS.get(c, c) for c in visible if not c.isspace()).casefold()
 
 
 LOOK_ALIKES = [
@@ -48,6 +60,10 @@ LOOK_ALIKES = [
     pytest.param("\u2039\u2039\u2039end caption\u203a\u203a\u203a", id="angle-quotes"),
     pytest.param("\u27e8\u27e8\u27e8end caption\u27e9\u27e9\u27e9", id="math-brackets"),
     pytest.param("<<<end caption>>>", id="the-exact-marker"),
+    pytest.param("\u226a<end caption\u226b>", id="much-less-than"),
+    pytest.param("\u22d8end caption\u22d9", id="very-much-less-than"),
+    pytest.param("\u300a<end caption\u300b>", id="double-angle-brackets"),
+    pytest.param("\u00ab<end caption\u00bb>", id="guillemets"),
 ]
 
 
