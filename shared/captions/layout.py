@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.core.dropfiles import shown_name
+from shared.core.dropfiles import MAX_OBJECT_NAME_BYTES, shown_name
 
 # Config types and task names become object-name segments and document ids.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -22,9 +22,6 @@ FileKind = Literal["feedback", "feedback_prev", "review"]
 _TASK_FILE = re.compile(
     r"(?P<video_id>.+?)_(?P<kind>feedback_prev|feedback|review)\.json",
 )
-
-
-MAX_OBJECT_NAME_BYTES = 1024
 
 
 class InvalidFileError(ValueError):

@@ -7,8 +7,6 @@ FIFO; every other file is refused with why, and the rest goes on.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from shared.core.dropfiles import (
 )
 from shared.core.errors import ConfigError, PermanentError
 from shared.platform.context import Context
+from shared.ports import md5_base64
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def upload_folder(
         shown = shown_name(str(source / file.relative))
         try:
             data = _read_within(source, file)
-            if not force and live.get(file.name) == _md5(data):
+            if not force and live.get(file.name) == md5_base64(data):
                 unchanged.append(file.name)
             else:
                 kind = "x-ndjson" if file.name.endswith(".jsonl") else "json"
@@ -159,8 +158,3 @@ def _too_large(size: int | None, limit: int, *, is_list: bool) -> str:
     setting = "VIDCURATE_MAX_VIDEO_LIST_BYTES" if is_list else "VIDCURATE_MAX_ANNOTATION_BYTES"
     what = "grew" if size is None else f"{size:,} bytes,"
     return f"{what} over the {limit:,}-byte limit of ingested files ({setting}); not read"
-
-
-def _md5(data: bytes) -> str:
-    """Base64 MD5 of ``data``, as the bucket reports ``md5Hash``."""
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")

@@ -21,6 +21,7 @@ from typing import IO
 from shared.core.errors import PermanentError
 
 MAX_OBJECT_NAME_BYTES = 1024  # Cloud Storage's limit on an object name, UTF-8 encoded
+MAX_COMPONENT_BYTES = 255  # what a local file system allows in one path segment
 SHOWN_NAME_CHARS = 160
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC

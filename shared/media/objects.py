@@ -4,8 +4,6 @@ pull function ships without PyAV."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import mimetypes
 from collections.abc import Mapping
@@ -14,7 +12,7 @@ from typing import Any
 from shared.core.errors import NotFoundError
 from shared.media.settings import MediaSettings
 from shared.platform.context import Context
-from shared.ports import BlobInfo
+from shared.ports import BlobInfo, md5_base64
 
 
 def metadata_text(value: Any) -> str:
@@ -37,7 +35,7 @@ def put_unless_same(
     """Write the object unless it holds these bytes (MD5) and metadata already; its info,
     and whether it was written. The write is conditional on the generation compared, so a
     concurrent writer is never overwritten blindly (PreconditionFailedError)."""
-    digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+    digest = md5_base64(data)
     try:
         current = services.blobs.stat(bucket, name)
     except NotFoundError:

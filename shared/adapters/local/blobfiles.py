@@ -19,31 +19,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from shared.core.dropfiles import file_kind_problem, object_name_problem, shown_name
+from shared.core.dropfiles import (
+    MAX_COMPONENT_BYTES,
+    file_kind_problem,
+    object_name_problem,
+    shown_name,
+)
 from shared.core.errors import PermanentError
 
 log = logging.getLogger("vidcurate.blobstore")
 
 TMP_DIR = ".tmp"
-MAX_COMPONENT_BYTES = 255  # what a local file system allows in one path segment
 STALE_UPLOAD_SECONDS = 3600.0
 VERSIONS_DIR = ".versions"
 NONCURRENT_RETENTION_SECONDS = 7 * 24 * 3600.0  # like the buckets' lifecycle rule in terraform
 
 
-def md5_base64(data: bytes) -> str:
-    """Base64 MD5 of ``data``, as GCS reports ``md5Hash``."""
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
-
-
 def check_name(bucket: str, name: str) -> None:
     """PermanentError unless ``bucket`` and ``name`` can be a folder and a file path here."""
     if not bucket or "/" in bucket or bucket.startswith("."):
-        raise PermanentError(f"invalid bucket name {shown_name(bucket)!r}")
+        raise PermanentError(f"invalid bucket name '{shown_name(bucket)}'")
     problem = name_problem(name)
     if problem is not None:
         raise PermanentError(
-            f"gs://{bucket}: object name {shown_name(name)!r} cannot be stored locally: {problem}"
+            f"gs://{bucket}: object name '{shown_name(name)}' cannot be stored locally: {problem}"
         )
 
 

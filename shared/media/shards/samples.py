@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.core.dropfiles import MAX_COMPONENT_BYTES, MAX_OBJECT_NAME_BYTES
 from shared.media.objects import metadata_text
 
 VIDEO_TYPES: Mapping[str, str] = {
@@ -24,12 +25,6 @@ JSON_EXTENSION = "json"
 
 MAX_METADATA_BYTES = 8 << 10
 """Cloud Storage's limit on an object's custom metadata (keys and values together)."""
-
-
-MAX_OBJECT_NAME_BYTES = 1024  # Cloud Storage
-
-
-MAX_NAME_COMPONENT_BYTES = 255  # most file systems: the local backend stores names as paths
 
 
 @dataclass
@@ -89,6 +84,6 @@ def sample_metadata(fields: Mapping[str, Any]) -> tuple[dict[str, str], list[str
 def _object_name_problem(name: str) -> str | None:
     if len(name.encode()) > MAX_OBJECT_NAME_BYTES:
         return f"object name {name[:80]!r}... is longer than {MAX_OBJECT_NAME_BYTES} bytes"
-    if any(len(part.encode()) > MAX_NAME_COMPONENT_BYTES for part in name.split("/")):
-        return f"a part of object name {name!r} is longer than {MAX_NAME_COMPONENT_BYTES} bytes"
+    if any(len(part.encode()) > MAX_COMPONENT_BYTES for part in name.split("/")):
+        return f"a part of object name {name!r} is longer than {MAX_COMPONENT_BYTES} bytes"
     return None
