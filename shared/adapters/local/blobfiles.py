@@ -60,12 +60,13 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def refusal(name: str, mode: int) -> str | None:
+def refusal(name: str, mode: int, *, registered: bool = False) -> str | None:
     """Why a file found in a bucket folder (its name there, its ``lstat`` mode) is not an
     object, or None. A bucket holds regular files with usable names only: links (never
     followed), FIFOs, sockets and devices are refused, and so are names that are not UTF-8,
-    hold a control character or are longer than Cloud Storage allows."""
-    return name_problem(name) or file_kind_problem(mode)
+    hold a control character or are longer than Cloud Storage allows. The name of a
+    ``registered`` object passed when it was registered: only its kind is looked at again."""
+    return file_kind_problem(mode) or (None if registered else name_problem(name))
 
 
 def remove_stale_uploads(root: Path) -> None:

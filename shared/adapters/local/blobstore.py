@@ -267,17 +267,18 @@ class LocalBlobStore:
                 found = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # deleted while we listed
-            problem = refusal(name, found.st_mode)
+            mine = record if record is not None and record[0] == name else None
+            problem = refusal(name, found.st_mode, registered=mine is not None)
             if problem is not None:
                 self._refuse(bucket, name, problem)
                 continue
-            if record is None or record[0] != name or record[7] != found.st_mtime_ns:
+            if mine is None or mine[7] != found.st_mtime_ns:
                 try:
                     yield self._register(bucket, name)
                 except (NotFoundError, ChangingFileError):
                     continue  # vanished, refused, or still being written: not an object yet
             else:
-                yield self._info(bucket, record)
+                yield self._info(bucket, mine)
 
     def _records(self, bucket: str, prefix: str, page: int = 1000) -> Iterator[tuple]:  # type: ignore[type-arg]
         """The registered objects under ``prefix`` in name order, a page per query (no
@@ -588,7 +589,7 @@ class LocalBlobStore:
                 except FileNotFoundError:
                     continue
                 mtime_ns = entry_stat.st_mtime_ns
-                problem = refusal(name, entry_stat.st_mode)
+                problem = refusal(name, entry_stat.st_mode, registered=name in records)
                 if problem is not None:
                     still_refused.add(os.fsencode(name))
                     if refused.get(os.fsencode(name)) != problem:
