@@ -1,5 +1,6 @@
 # Every bucket: uniform bucket-level access (IAM only, no ACLs), public access prevention
-# enforced, versioning with old versions expiring, access logs to one log bucket.
+# enforced, versioning with old versions expiring; access logs to one log bucket when
+# var.access_logs is on.
 
 locals {
   bucket_prefix   = coalesce(var.bucket_prefix, "${var.project_id}-vidcurate")
@@ -13,6 +14,8 @@ locals {
 
 resource "google_storage_bucket" "access_logs" {
   # checkov:skip=CKV_GCP_62: this is the access-log bucket; logging it into itself would loop.
+  count = var.access_logs ? 1 : 0
+
   name     = "${local.bucket_prefix}-access-logs"
   project  = var.project_id
   location = local.bucket_location
@@ -46,11 +49,26 @@ resource "google_storage_bucket" "access_logs" {
   depends_on = [google_project_service.enabled]
 }
 
-# Cloud Storage writes usage logs as this Google group (documented for access logging).
+# Cloud Storage writes usage logs as this Google group (documented for access logging). A
+# domain-restricted organisation refuses the grant: hence var.access_logs.
 resource "google_storage_bucket_iam_member" "access_log_writer" {
-  bucket = google_storage_bucket.access_logs.name
+  count = var.access_logs ? 1 : 0
+
+  bucket = google_storage_bucket.access_logs[0].name
   role   = "roles/storage.objectCreator"
   member = "group:cloud-storage-analytics@google.com"
+}
+
+# Deployments from before var.access_logs had one log bucket; they keep it with
+# access_logs = true (with false, terraform deletes it).
+moved {
+  from = google_storage_bucket.access_logs
+  to   = google_storage_bucket.access_logs[0]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.access_log_writer
+  to   = google_storage_bucket_iam_member.access_log_writer[0]
 }
 
 resource "google_storage_bucket" "data" {
@@ -80,12 +98,22 @@ resource "google_storage_bucket" "data" {
     }
   }
 
-  logging {
-    log_bucket        = google_storage_bucket.access_logs.name
-    log_object_prefix = each.key
+  # Access logs only with var.access_logs (their writer group is refused by
+  # domain-restricted organisations, and a deploy must succeed there too).
+  dynamic "logging" {
+    for_each = google_storage_bucket.access_logs
+    content {
+      log_bucket        = logging.value.name
+      log_object_prefix = each.key
+    }
   }
 
-  depends_on = [google_storage_bucket_iam_member.access_log_writer]
+  # With access logs on, the group may write before the first request is logged; with them
+  # off, the grant does not exist and nothing waits.
+  depends_on = [
+    google_project_service.enabled,
+    google_storage_bucket_iam_member.access_log_writer,
+  ]
 }
 
 # Source archives of the functions, named by content hash (modules/event_function).
@@ -111,10 +139,27 @@ resource "google_storage_bucket" "function_sources" {
     }
   }
 
-  logging {
-    log_bucket        = google_storage_bucket.access_logs.name
-    log_object_prefix = "function-sources"
+  dynamic "logging" {
+    for_each = google_storage_bucket.access_logs
+    content {
+      log_bucket        = logging.value.name
+      log_object_prefix = "function-sources"
+    }
   }
 
-  depends_on = [google_storage_bucket_iam_member.access_log_writer]
+  depends_on = [
+    google_project_service.enabled,
+    google_storage_bucket_iam_member.access_log_writer,
+  ]
+}
+
+# Cloud Build reads the archives as the functions' build service account (terraform/bootstrap
+# grants it the rest of what a build needs: logs, images, Cloud Functions' own copy of the
+# sources).
+resource "google_storage_bucket_iam_member" "function_sources_builder" {
+  count = var.build_service_account == null ? 0 : 1
+
+  bucket = google_storage_bucket.function_sources.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${regex("serviceAccounts/(.+)$", var.build_service_account)[0]}"
 }

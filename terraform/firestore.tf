@@ -33,6 +33,8 @@ resource "google_firestore_database" "this" {
 #   critique_runs/<folder>/consolidations   reads by document id only (transactions)
 #   critique_results                        reads by document id only (batched, by item key)
 #   model_calls                             iterated (costs), never filtered or ordered
+#   delivery_failures                       read by document id; fingerprint == and
+#                                           function == (a dead letter Pub/Sub forwarded)
 # Equality filters on several fields are answered by merging those single-field indexes, and
 # a single-field order needs nothing more; a composite index (google_firestore_index) is only
 # required for a range or inequality filter, or an order, combined with filters on other
@@ -151,6 +153,50 @@ resource "google_firestore_field" "model_calls_unindexed" {
   field      = each.key
 
   index_config {}
+
+  depends_on = [google_firestore_database.this]
+}
+
+# The entry point's record of each message's failures, delivery_failures/<function>-<message
+# id> (shared/platform/deliveries.py): read by document id, or by fingerprint and function
+# (`vidcurate dlq` matching a dead letter Pub/Sub forwarded without its id), so those two
+# stay indexed. Exempt, in the same way as above:
+#   error
+#       up to 10,000 characters of the last exception
+#   first_failed_at, last_failed_at
+#       timestamps written as deliveries fail: sequential index hotspots under a burst of
+#       failures
+# Before filtering or ordering on one of these fields, remove it from this list.
+locals {
+  delivery_failures_collection_group = "delivery_failures"
+  delivery_failures_unindexed_fields = ["error", "first_failed_at", "last_failed_at"]
+}
+
+resource "google_firestore_field" "delivery_failures_unindexed" {
+  for_each = toset(local.delivery_failures_unindexed_fields)
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.delivery_failures_collection_group
+  field      = each.key
+
+  index_config {}
+
+  depends_on = [google_firestore_database.this]
+}
+
+# A record outlives the message it describes (retention, 31 days at most, plus the dead-letter
+# hold) by its expire_at; Firestore's TTL policy then deletes it, typically within a day, at
+# no write cost to the functions. expire_at is exempt from indexing too: a TTL timestamp is
+# never queried, and indexing it would be a sequential hotspot like the ones above.
+resource "google_firestore_field" "delivery_failures_expiry" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.delivery_failures_collection_group
+  field      = "expire_at"
+
+  index_config {}
+  ttl_config {}
 
   depends_on = [google_firestore_database.this]
 }

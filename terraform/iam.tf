@@ -33,10 +33,14 @@ resource "google_service_account" "function" {
   account_id   = "fn-${replace(each.key, "_", "-")}"
   display_name = "vidcurate function ${each.key}"
   description  = "Runtime identity of the ${each.key} Cloud Function; holds only what it touches."
+
+  depends_on = [google_project_service.enabled]
 }
 
-# Every function reads and writes documents (status, idempotency claims). Firestore grants
-# data access per project; the functions' project holds only vidcurate's database.
+# Every function reads and writes documents (status, idempotency claims, the failures of its
+# deliveries). Firestore grants data access per project; the functions' project holds only
+# vidcurate's database. This is the only project-level role granted here: the deployer may
+# grant no other (terraform/bootstrap, deployer_grantable_roles).
 resource "google_project_iam_member" "function_datastore_user" {
   for_each = local.functions
 

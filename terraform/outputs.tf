@@ -59,6 +59,11 @@ output "functions" {
 }
 
 output "secrets" {
-  description = "Environment variable -> Secret Manager secret id (add versions out of band)."
-  value       = { for env, secret in google_secret_manager_secret.api : env => secret.secret_id }
+  description = "API key (var.api_keys) -> the Secret Manager secret the functions read it from and the version they mount (secrets.tf: how to add or rotate one)."
+  value = {
+    for env, version in data.google_secret_manager_secret_version.api : env => {
+      secret  = version.secret
+      version = version.version
+    }
+  }
 }

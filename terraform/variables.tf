@@ -3,6 +3,16 @@ variable "project_id" {
   type        = string
 }
 
+variable "project_number" {
+  description = "Number of var.project_id (`terraform -chdir=terraform/bootstrap output project_number`, or `gcloud projects describe <project> --format='value(projectNumber)'`). Given rather than looked up: reading the project needs the Cloud Resource Manager API at plan time, which an empty project lacks."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]+$", var.project_number))
+    error_message = "project_number must be the project's number (digits only), not its id."
+  }
+}
+
 variable "region" {
   description = "Region of the functions, buckets and Pub/Sub-pushed services."
   type        = string
@@ -49,6 +59,13 @@ variable "noncurrent_version_retention_days" {
   }
 }
 
+variable "access_logs" {
+  description = "Log every request to the buckets into a <prefix>-access-logs bucket. Cloud Storage writes usage logs as the Google group cloud-storage-analytics@google.com, which organisations that restrict IAM members to their own domain (the iam.allowedPolicyMemberDomains policy) refuse: off by default so that a deploy succeeds there too; Cloud Audit Logs record data access either way when enabled."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "access_log_retention_days" {
   description = "Days bucket access logs are kept."
   type        = number
@@ -62,7 +79,7 @@ variable "force_destroy_buckets" {
 }
 
 variable "max_delivery_attempts" {
-  description = "Delivery attempts before an event goes to its function's dead-letter topic (Pub/Sub accepts 5 to 100; Settings.max_delivery_attempts)."
+  description = "Failures of a function's own handler before the entry point forwards the event to the function's dead-letter topic itself (VIDCURATE_MAX_DELIVERY_ATTEMPTS; Settings.max_delivery_attempts, 5 to 100). Refused deliveries (a function at its instance cap) do not count; the push subscriptions' own attempts are sized for back-pressure per function (functions.tf, `delivery`)."
   type        = number
   default     = 5
 
@@ -73,9 +90,14 @@ variable "max_delivery_attempts" {
 }
 
 variable "min_backoff_seconds" {
-  description = "First retry delay of a failed delivery (exponential backoff; Settings.min_backoff_seconds)."
+  description = "First retry delay of a failed delivery (exponential backoff; Settings.min_backoff_seconds). At least 10: a push refused by a function at its instance cap is not retried sooner (shared/platform/backpressure.py)."
   type        = number
   default     = 10
+
+  validation {
+    condition     = var.min_backoff_seconds >= 10 && var.min_backoff_seconds <= 600
+    error_message = "min_backoff_seconds must be between 10 and 600."
+  }
 }
 
 variable "max_backoff_seconds" {
@@ -113,9 +135,26 @@ variable "python_executable" {
 }
 
 variable "build_service_account" {
-  description = "Service account Cloud Build uses to build the functions (projects/<project>/serviceAccounts/<email>); null uses the project's default."
+  description = "Service account Cloud Build uses to build the functions (projects/<project>/serviceAccounts/<email>: `terraform -chdir=terraform/bootstrap output build_service_account`); it is granted read access to the function sources bucket. null uses the project's default, which new projects no longer grant what a build needs."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.build_service_account == null ? true : can(regex("^projects/[^/]+/serviceAccounts/[^/@]+@[^/]+$", var.build_service_account))
+    error_message = "build_service_account must read projects/<project>/serviceAccounts/<email>."
+  }
+}
+
+variable "api_keys" {
+  description = "The API keys whose Secret Manager secret exists and has a version (secrets.tf says how to add one): OPENAI_API_KEY, GEMINI_API_KEY, HF_TOKEN. A function mounts the keys it uses that are listed here; without a key it answers offline (no model call, no Hub upload). [] (the default): no secret is read, nothing waits for one."
+  type        = set(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(setsubtract(var.api_keys, ["OPENAI_API_KEY", "GEMINI_API_KEY", "HF_TOKEN"])) == 0
+    error_message = "api_keys may list OPENAI_API_KEY, GEMINI_API_KEY and HF_TOKEN only."
+  }
 }
 
 variable "labels" {
@@ -212,7 +251,7 @@ variable "max_annotation_bytes" {
 }
 
 variable "critique_worker_max_instances" {
-  description = "Most instances of critique_worker (and of analyze_frames, which is bounded by the same value). Each instance handles one critique-jobs item at a time (one model call in flight) and paces its own calls to the per-model rate limits (model_limits) in memory, so together they bound model concurrency: at most this many calls run at once, and one model gets at most this many times its per-minute limits in all. Lower it when the workers share a provider quota that this product would exceed."
+  description = "Most instances of critique_worker (and of analyze_frames, which is bounded by the same value). Each instance handles one critique-jobs item at a time (one model call in flight) and paces its own calls to the per-model rate limits (model_limits) in memory, so together they bound model concurrency: at most this many calls run at once, and one model gets at most this many times its per-minute limits in all. Lower it when the workers share a provider quota that this product would exceed. A critique fan-out then drains more slowly: critique_worker's delivery.retention_days (functions.tf) must cover the longer drain, and the plan fails until it does."
   type        = number
   default     = 20
   nullable    = false

@@ -53,6 +53,7 @@ from shared.captions.snapshot import MAX_LISTED_PROBLEMS, Snapshot, blocking_pro
 from shared.captions.statistics import compute_statistics, export_timestamp
 from shared.captions.status import REVIEWED, STATUSES, Status
 from shared.core.errors import (
+    BusyError,
     NotFoundError,
     PermanentError,
     PreconditionFailedError,
@@ -412,7 +413,7 @@ def _decide_claim(
         # Another delivery of this request is writing it: wait for it (a retry), rather
         # than write a second export of the same request.
         folder = view.data["folder"]
-        raise TransientError(f"{folder}: another delivery of this export is writing it")
+        raise BusyError(f"{folder}: another delivery of this export is writing it")
     if state == WRITING:
         return Take(view.data, write="update")  # a redelivery finishes its own folder
     return Keep(None)

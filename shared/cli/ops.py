@@ -226,7 +226,9 @@ def _number(text: str | None) -> int | None:
 def dlq_list(function: FunctionOption = None, as_json: JsonOption = False) -> None:
     """Dead-lettered messages with the error that killed them."""
     with session() as services:
-        letters = list_dead_letters(build_subscriber(services), _specs(function))
+        letters = list_dead_letters(
+            build_subscriber(services), _specs(function), documents=services.documents
+        )
     if as_json:
         console.print_json(
             json.dumps(
@@ -237,6 +239,7 @@ def dlq_list(function: FunctionOption = None, as_json: JsonOption = False) -> No
                         "source_message_id": d.source_message_id,
                         "error": d.error,
                         "attempts": _number(d.attempts),
+                        "failures": d.failures,
                         "published": d.published.isoformat(),
                         "data": d.data.decode("utf-8", errors="replace"),
                     }

@@ -216,10 +216,11 @@ def dead_letters(letters: Sequence[DeadLetter]) -> Table:
     """``vidcurate dlq list``: each dead letter, its attempts, error and data's start."""
     rows = table(
         f"{len(letters)} dead letters",
-        ("function", "message id", "attempts", "error", "data"),
+        ("function", "message id", "attempts", "failures", "error", "data"),
         fold=True,
     )
     for d in letters:
         preview = d.data[:80].decode("utf-8", errors="replace")
-        rows.add_row(d.function, d.message_id, d.attempts or "?", d.error or "?", preview)
+        failures = "?" if d.failures is None else str(d.failures)
+        rows.add_row(d.function, d.message_id, d.attempts or "?", failures, d.error or "?", preview)
     return rows

@@ -44,6 +44,11 @@ class PreconditionFailedError(VidcurateError):
     """A generation (or other) precondition did not hold, like GCS's HTTP 412."""
 
 
+class BusyError(TransientError):
+    """Another delivery holds this work (its lease is live): retry later. Being second is no
+    failure of the message: the entry point does not count it towards dead-lettering."""
+
+
 class ContentionError(TransientError):
     """A transaction could not commit after its attempts because of concurrent writers."""
 

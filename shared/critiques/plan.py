@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.core.errors import PermanentError, TransientError
+from shared.core.errors import BusyError, PermanentError
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
 from shared.critiques.consolidate import PLAN_FIELDS, request_consolidation
 from shared.critiques.messages import JOBS, CritiqueJob, CritiqueRequest
@@ -264,7 +264,7 @@ def _planning(services: Context[CritiqueSettings], folder: str) -> Iterator[None
 
     def decide(view: View) -> Take[None]:
         if view.held:
-            raise TransientError(f"{folder}: another plan of this run is being written")
+            raise BusyError(f"{folder}: another plan of this run is being written")
         return Take(None, write="merge")  # the run's other fields stay
 
     lease.claim(decide)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from shared.core.errors import NotFoundError, TransientError
+from shared.core.errors import BusyError, NotFoundError
 from shared.media.clips import clip_metadata, is_clip, video_key
 from shared.media.decode import ClipInfo, VideoDecodeError, encode_jpeg, open_clip
 from shared.media.sampling import Sampling
@@ -168,7 +168,7 @@ def _claim(
                 return Keep("already_done")
             # Not view.held: a live lease without a holder sends this one back too.
             if view.live and not view.mine:
-                raise TransientError(f"gs://{bucket}/{name}#{generation} is being sampled")
+                raise BusyError(f"gs://{bucket}/{name}#{generation} is being sampled")
         # An older generation is taken over even under a live lease: its work is moot.
         return Take(
             "claimed",

@@ -47,7 +47,22 @@ class PlatformSettings(BaseSettings):
     frames_bucket: str = "vidcurate-frames"
 
     max_delivery_attempts: int = Field(
-        5, ge=5, le=100, description="Attempts before the dead-letter topic (Pub/Sub: 5-100)."
+        5,
+        ge=5,
+        le=100,
+        description=(
+            "Failures of a handler before its message goes to the dead-letter topic (the"
+            " local bus's attempts; in the cloud the entry point's count, see"
+            " handler_dead_letters)."
+        ),
+    )
+    handler_dead_letters: bool = Field(
+        False,
+        description=(
+            "The entry point forwards a message to its dead-letter topic itself after"
+            " max_delivery_attempts failures of its handler (set on the deployed functions,"
+            " whose push subscriptions also count refused deliveries as attempts)."
+        ),
     )
     ack_deadline_seconds: float = Field(60.0, gt=0, description="Lease of a pulled message.")
     min_backoff_seconds: float = Field(1.0, ge=0, description="First retry delay.")

@@ -6,6 +6,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# Attributes a dead letter carries. Pub/Sub adds the CloudPubSubDeadLetter* ones when it
+# forwards a message after its subscription's attempts; the local bus and the entry point
+# (which forwards poison itself, shared/platform/deliveries.py) add the same and ours.
+DEAD_LETTER_SOURCE = "CloudPubSubDeadLetterSourceSubscription"
+DEAD_LETTER_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
+DEAD_LETTER_ERROR = "vidcurate-error"
+DEAD_LETTER_ERROR_TYPE = "vidcurate-error-type"
+DEAD_LETTER_TOPIC = "vidcurate-source-topic"
+DEAD_LETTER_MESSAGE_ID = "vidcurate-source-message-id"
+DEAD_LETTER_FAILURES = "vidcurate-failures"
+DEAD_LETTER_ATTRIBUTE_PREFIXES = ("CloudPubSubDeadLetter", "vidcurate-")
+"""What replaying a dead letter strips before it publishes the original again."""
+
 
 @dataclass(frozen=True)
 class OutgoingMessage:

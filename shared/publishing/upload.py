@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from shared.core.errors import NotFoundError, PermanentError, TransientError
+from shared.core.errors import BusyError, NotFoundError, PermanentError
 from shared.core.repo_ids import check_repo_id
 from shared.core.text import redact
 from shared.platform.context import Context
@@ -119,7 +119,7 @@ def _claim(
             return Keep(view.data)
         # Not view.held: a live lease without a request_id sends this one back too.
         if state == "uploading" and view.live and not view.mine:
-            raise TransientError(
+            raise BusyError(
                 f"{request.folder} -> {repo_id}: message {view.holder} is publishing it (lease "
                 f"until {view.data['lease_until']}); retry later"
             )

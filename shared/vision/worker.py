@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from shared.core.errors import TransientError
+from shared.core.errors import BusyError
 from shared.llm.client import ModelCallFailedError, model_client
 from shared.llm.prompts import get_prompt
 from shared.media import CLIPS
@@ -135,7 +135,7 @@ def _claim(
                 )
             return Keep(None)
         if view.held:
-            raise TransientError(f"{clip['name']}: its frames are being analysed")
+            raise BusyError(f"{clip['name']}: its frames are being analysed")
         return Take(
             frames,
             {

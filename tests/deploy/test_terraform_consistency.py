@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, get_args
 
-import hcl2
 import pytest
+from terraform_config import MODULE, REPO, TERRAFORM, Resource, local, parse, resources, variables
 
 from shared.captions.messages import EXPORT_REQUESTS, ExportRequest
 from shared.captions.settings import DEFAULT_TASK_SETS, NAME_PATTERN
@@ -27,6 +24,7 @@ from shared.critiques.store import RESULTS, items_collection
 from shared.critiques.types import CRITIQUE_TYPES
 from shared.llm.ledger import MODEL_CALLS
 from shared.llm.settings import DEFAULT_MODEL_LIMITS, DEFAULT_MODEL_PRICES, ModelLimit, ModelPrice
+from shared.platform.deliveries import DELIVERY_FAILURES
 from shared.platform.runtime.catalog import (
     StorageEventType,
     StorageTrigger,
@@ -36,20 +34,31 @@ from shared.platform.runtime.catalog import (
 from shared.platform.settings import BUCKET_ROLES
 from shared.publishing.messages import HUB_UPLOAD_REQUESTS
 
-REPO = Path(__file__).resolve().parents[2]
-TERRAFORM = REPO / "terraform"
-MODULE = TERRAFORM / "modules" / "event_function"
+
+def delivery(burst: int, seconds: int, attempts: int, retention_days: int = 7) -> dict[str, int]:
+    return {
+        "expected_burst": burst,
+        "seconds_per_message": seconds,
+        "max_delivery_attempts": attempts,
+        "retention_days": retention_days,
+    }
+
 
 # What each function may touch (functions.tf): IAM role per bucket role, topics it publishes
-# to, secrets it reads, and service limits other than the defaults. Least privilege: a change
-# here is a change of what a function can do, and should be deliberate.
+# to, secrets it reads, its CPU and service limits other than the defaults, and the burst its
+# subscription absorbs (test_terraform_empty_project.py checks the numbers against
+# shared/platform/backpressure.py). Least privilege: a change here is a change of what a
+# function can do, and should be deliberate.
 ACCESS: dict[str, dict[str, Any]] = {
-    "ping": {},
+    "ping": {"available_cpu": "1", "delivery": delivery(1000, 1, 20)},
     "ingest_feedback": {
         "buckets": {"annotations": "roles/storage.objectViewer"},
         # A video list of ~100k lines is registered in batches within one invocation.
         "timeout_seconds": 540,
         "available_memory": "1Gi",
+        "available_cpu": "1",
+        # A bulk annotation upload.
+        "delivery": delivery(100_000, 2, 27),
     },
     "export_snapshot": {
         # objectUser, not objectCreator: a redelivery replaces its own files (needs delete).
@@ -57,11 +66,15 @@ ACCESS: dict[str, dict[str, Any]] = {
         "publishes": [HUB_UPLOAD_REQUESTS.name],
         "timeout_seconds": 540,
         "available_memory": "1Gi",
+        "available_cpu": "1",
+        "delivery": delivery(100, 300, 17),
     },
     "hub_upload": {
         "buckets": {"exports": "roles/storage.objectViewer"},
         "secrets": ["HF_TOKEN"],
         "timeout_seconds": 540,
+        "available_cpu": "1",
+        "delivery": delivery(100, 300, 17),
     },
     "critique_fanout": {
         # Reads the export; the API keys say which provider answers (part of item keys).
@@ -72,6 +85,8 @@ ACCESS: dict[str, dict[str, Any]] = {
         # Plans of ~350k items.
         "timeout_seconds": 540,
         "available_memory": "1Gi",
+        "available_cpu": "1",
+        "delivery": delivery(100, 300, 17),
     },
     "critique_worker": {
         # objectUser: writes (and, on a regeneration, overwrites) output_critiques/...;
@@ -82,6 +97,9 @@ ACCESS: dict[str, dict[str, Any]] = {
         "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
         "timeout_seconds": 540,
         "max_instance_count": "${var.critique_worker_max_instances}",
+        "available_cpu": "1",
+        # A critique fan-out: ~350k items, 12.2 days to drain from 20 workers.
+        "delivery": delivery(350_000, 30, 29, retention_days=14),
     },
     "critique_consolidate": {
         # objectUser: reads the export, writes the consolidated file, which a later plan's
@@ -91,15 +109,19 @@ ACCESS: dict[str, dict[str, Any]] = {
         "publishes": [HUB_UPLOAD_REQUESTS.name],
         "timeout_seconds": 540,
         "available_memory": "4Gi",
+        "available_cpu": "2",
         "max_instance_count": 2,
+        "delivery": delivery(100, 300, 17),
     },
-    "echo_object": {},
+    "echo_object": {"available_cpu": "1", "delivery": delivery(100_000, 1, 27)},
     "analyze_frames": {
         # Reads the frames it describes; the API keys for the vision models.
         "buckets": {"frames": "roles/storage.objectViewer"},
         "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
         "timeout_seconds": 540,
         "max_instance_count": "${var.critique_worker_max_instances}",
+        "available_cpu": "1",
+        "delivery": delivery(10_000, 30, 24),
     },
     "pull_dataset_shard": {
         # Writes clips and sidecars; replaces a changed sample under a precondition.
@@ -107,7 +129,9 @@ ACCESS: dict[str, dict[str, Any]] = {
         "secrets": ["HF_TOKEN"],
         "timeout_seconds": 540,
         "available_memory": "4Gi",
+        "available_cpu": "2",
         "max_instance_count": 4,
+        "delivery": delivery(2000, 300, 21),
     },
     "extract_frames": {
         # Streams the clip in ranged reads; overwrites (redelivery, replaced clip) and
@@ -115,6 +139,8 @@ ACCESS: dict[str, dict[str, Any]] = {
         "buckets": {"videos": "roles/storage.objectViewer", "frames": "roles/storage.objectUser"},
         "timeout_seconds": 540,
         "available_memory": "2Gi",
+        "available_cpu": "2",
+        "delivery": delivery(100_000, 20, 27),
     },
 }
 ACCESS_KEYS = (
@@ -123,49 +149,11 @@ ACCESS_KEYS = (
     "secrets",
     "timeout_seconds",
     "available_memory",
+    "available_cpu",
     "max_instance_count",
+    "delivery",
 )
 PUBSUB_FILTER_MAX_BYTES = 256
-
-
-def unquote(value: Any) -> Any:
-    """A string literal without its quotes; expressions (``${...}``) unchanged."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, dict):
-        return {unquote(key): unquote(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [unquote(item) for item in value]
-    return value
-
-
-def parse(folder: Path) -> dict[str, list[dict[str, Any]]]:
-    merged: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(folder.glob("*.tf")):
-        with path.open() as handle:
-            for kind, blocks in unquote(hcl2.load(handle)).items():
-                merged.setdefault(kind, []).extend(blocks)
-    return merged
-
-
-@dataclass(frozen=True)
-class Resource:
-    where: str
-    type: str
-    name: str
-    body: dict[str, Any]
-
-    def block(self, key: str) -> dict[str, Any] | None:
-        """A nested block (hcl2 gives a list of one dict per block)."""
-        value = self.body.get(key)
-        return value[0] if isinstance(value, list) and value else None
-
-
-def resources(config: dict[str, list[dict[str, Any]]], where: str) -> Iterator[Resource]:
-    for entry in config.get("resource", []):
-        for kind, named in entry.items():
-            for name, body in named.items():
-                yield Resource(where, kind, name, body)
 
 
 @pytest.fixture(scope="module")
@@ -181,13 +169,6 @@ def module() -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def all_resources(root, module) -> list[Resource]:
     return [*resources(root, "terraform"), *resources(module, "modules/event_function")]
-
-
-def local(config: dict[str, list[dict[str, Any]]], name: str) -> Any:
-    for block in config.get("locals", []):
-        if name in block:
-            return block[name]
-    raise AssertionError(f"local.{name} is not defined")
 
 
 def function_folders() -> set[str]:
@@ -484,10 +465,6 @@ def test_the_scheduled_export_publishes_a_valid_export_request(root):
     assert "cloudscheduler.googleapis.com" in local(root, "apis")
 
 
-def variables(root) -> dict[str, dict[str, Any]]:
-    return {name: body for entry in root["variable"] for name, body in entry.items()}
-
-
 def test_task_sets_and_annotation_limit_reach_the_functions_only_when_set(root, monkeypatch):
     expression = local(root, "function_environment")
     declared = variables(root)
@@ -623,6 +600,8 @@ def test_every_firestore_field_exemption_is_checked(root):
         "critique_items_unindexed",
         "critique_results_unindexed",
         "model_calls_unindexed",
+        "delivery_failures_unindexed",
+        "delivery_failures_expiry",
     }
 
 
@@ -656,6 +635,9 @@ QUERIED_ITEM_FIELDS = {"status", "critique_type"}
 UNINDEXED_RESULT_FIELDS = {"record", "stored_at"}
 UNINDEXED_MODEL_CALL_FIELDS = {"labels", "error", "recorded_at"}
 QUERIED_MODEL_CALL_FIELDS: set[str] = set()
+# The entry point's failure records: `vidcurate dlq` finds one by fingerprint and function.
+UNINDEXED_DELIVERY_FAILURE_FIELDS = {"error", "first_failed_at", "last_failed_at"}
+QUERIED_DELIVERY_FAILURE_FIELDS = {"fingerprint", "function"}
 # A filter ("field", "op", value) or an order ("field", "asc"|"desc") in the source.
 FILTER = re.compile(
     r'\(\s*"(\w+)",\s*"(?:==|!=|<|<=|>|>=|in|not-in|array-contains|array-contains-any|'
@@ -698,6 +680,13 @@ def filtered_fields(path: str) -> set[str]:
             UNINDEXED_MODEL_CALL_FIELDS,
             QUERIED_MODEL_CALL_FIELDS,
         ),
+        (
+            "delivery_failures",
+            DELIVERY_FAILURES,
+            "shared/platform/deliveries.py",
+            UNINDEXED_DELIVERY_FAILURE_FIELDS,
+            QUERIED_DELIVERY_FAILURE_FIELDS,
+        ),
     ],
 )
 def test_large_and_sequential_critique_fields_are_exempt_from_indexing(
@@ -718,3 +707,22 @@ def test_large_and_sequential_critique_fields_are_exempt_from_indexing(
     for name in fields:
         assert f'"{name}"' in source, name
     assert_exempt_from_indexing(field, prefix)
+
+
+def test_delivery_failure_records_expire(root):
+    """Firestore's TTL policy deletes the entry point's failure records at their expire_at."""
+    field = firestore_field(root, "delivery_failures_expiry")
+    source = package_source("shared/platform/deliveries.py")
+
+    assert field.body["collection"] == "${local.delivery_failures_collection_group}"
+    assert local(root, "delivery_failures_collection_group") == DELIVERY_FAILURES
+    assert field.body["field"] == "expire_at"
+    assert '"expire_at"' in source
+    assert field.body["database"] == "${google_firestore_database.this.name}"
+    # A TTL policy (an empty ttl_config), and no index on a timestamp nothing queries.
+    for block in ("ttl_config", "index_config"):
+        assert [
+            {k: v for k, v in body.items() if k != "__is_block__"} for body in field.body[block]
+        ] == [{}], block
+    assert "expire_at" not in QUERIED_DELIVERY_FAILURE_FIELDS
+    assert "${google_firestore_database.this}" in field.body["depends_on"]

@@ -22,7 +22,14 @@ from pathlib import Path
 
 from shared.adapters.local.sqlite import SqliteDatabase
 from shared.core.errors import NotFoundError
-from shared.ports.bus import OutgoingMessage
+from shared.ports.bus import (
+    DEAD_LETTER_COUNT,
+    DEAD_LETTER_ERROR,
+    DEAD_LETTER_MESSAGE_ID,
+    DEAD_LETTER_SOURCE,
+    DEAD_LETTER_TOPIC,
+    OutgoingMessage,
+)
 from shared.ports.subscriber import ReceivedMessage
 
 SCHEMA = """
@@ -51,12 +58,6 @@ CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(subscription, availabl
 """
 
 ROWS_PER_STATEMENT = 400  # well under SQLite's 32,766 bound parameters per statement
-
-DEAD_LETTER_SOURCE = "CloudPubSubDeadLetterSourceSubscription"
-DEAD_LETTER_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
-DEAD_LETTER_ERROR = "vidcurate-error"
-DEAD_LETTER_TOPIC = "vidcurate-source-topic"
-DEAD_LETTER_MESSAGE_ID = "vidcurate-source-message-id"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shared.core.errors import (
+    BusyError,
     TransientError,
 )
 from shared.media.settings import MediaSettings
@@ -157,7 +158,7 @@ def _claim(
             return Keep(view.data)
         # Only a pull in progress holds the shard (a finished one freed its lease).
         if status == "pulling" and view.held and view.until is not None:
-            raise TransientError(
+            raise BusyError(
                 f"{dataset}: shard {shard} is being pulled by another delivery "
                 f"(its lease ends {view.until.isoformat(timespec='seconds')})"
             )

@@ -57,12 +57,12 @@ class FunctionSpec:
     @property
     def subscription(self) -> str:
         """The subscription that delivers this function's events."""
-        return self.name
+        return subscription_of(self.name)
 
     @property
     def dead_letter_topic(self) -> str:
         """Where this function's poison events end."""
-        return f"{self.name}-dead-letter"
+        return dead_letter_topic_of(self.name)
 
     @property
     def hold_subscription(self) -> str:
@@ -83,3 +83,13 @@ class FunctionSpec:
 def storage_topic(bucket: str) -> str:
     """The topic that carries a bucket's object notifications."""
     return f"gcs-notifications-{bucket}"
+
+
+def subscription_of(function: str) -> str:
+    """The subscription that delivers ``function``'s events (named after it)."""
+    return function
+
+
+def dead_letter_topic_of(function: str) -> str:
+    """Where ``function``'s poison events end."""
+    return f"{function}-dead-letter"

@@ -5,8 +5,15 @@
   forever (Google's "avoid infinite retries" pattern);
 - ``PermanentError``: recorded in the ``failures`` collection under the event id, logged at
   ERROR, and acknowledged (the function returns);
-- anything else (``TransientError``, a bug, a crash): logged and re-raised so the platform
-  retries; after the subscription's attempts the event lands in its dead-letter topic;
+- ``BusyError`` / ``ContentionError`` (another delivery holds the work, writers contend):
+  re-raised for a retry, not counted as a failure of the message;
+- anything else (``TransientError``, a bug): counted under the message id with its error
+  (``shared/platform/deliveries.py``: ``vidcurate dlq list`` shows it beside the dead
+  letter), logged and re-raised so the platform retries. After ``max_delivery_attempts``
+  such failures the event lands in its dead-letter topic: forwarded by this decorator with
+  ``handler_dead_letters`` (the deployed functions, whose push subscriptions also count
+  deliveries a busy function refused), by the platform otherwise (the local bus) and for a
+  crash or a timeout, which nothing here sees;
 - a request body that is no readable CloudEvent at all (cut off, nested past any parser's
   depth): rejected before our code by the framework, so the decorator also tells the
   framework to acknowledge it with the reason logged; a retry could not read it either.
@@ -25,9 +32,16 @@ import functions_framework
 from cloudevents.exceptions import GenericException
 from pydantic import ValidationError
 
-from shared.core.errors import PermanentError, TransientError
+from shared.core.errors import BusyError, ContentionError, PermanentError, TransientError
 from shared.platform.context import Context
-from shared.platform.events import CloudEventLike, EventContext
+from shared.platform.deliveries import (
+    DeliveryFailure,
+    fingerprint,
+    forward_to_dead_letter,
+    record_failure,
+)
+from shared.platform.events import CloudEventLike, EventContext, PubSubMessage, parse_pubsub_event
+from shared.platform.runtime.catalog import dead_letter_topic_of, subscription_of
 from shared.platform.settings import PlatformSettings
 from shared.ports import SERVER_TIMESTAMP
 
@@ -79,17 +93,29 @@ def entrypoint(
             try:
                 result = handler(cloud_event)
             except PermanentError as exc:
-                record_failure(context(), function_name, event, exc)
+                record_rejection(context(), function_name, event, exc)
                 log.error("event rejected: %s", exc, extra={"labels": labels, "error": str(exc)})
                 return None
+            except (BusyError, ContentionError) as exc:
+                # Second in line (another delivery holds the work, or writers contend): no
+                # failure of the message, so not counted towards its dead letter.
+                log.info("event deferred; it will be retried: %s", exc, extra={"labels": labels})
+                raise
             except TransientError as exc:
+                if dead_lettered(context(), function_name, event, cloud_event, exc, labels):
+                    return None
                 log.warning("event failed; it will be retried: %s", exc, extra={"labels": labels})
                 raise
             except RecursionError as exc:
                 # Not for the framework's "unreadable body" handler below: ours to retry.
+                failure = TransientError(f"{function_name}: recursion too deep")
+                if dead_lettered(context(), function_name, event, cloud_event, failure, labels):
+                    return None
                 log.exception("event failed; it will be retried", extra={"labels": labels})
-                raise TransientError(f"{function_name}: recursion too deep") from exc
-            except Exception:
+                raise failure from exc
+            except Exception as exc:
+                if dead_lettered(context(), function_name, event, cloud_event, exc, labels):
+                    return None
                 log.exception("event failed; it will be retried", extra={"labels": labels})
                 raise
             outcome = result if isinstance(result, str) else "ok"
@@ -123,7 +149,78 @@ def acknowledge_unreadable_requests(function_name: str) -> None:
             functions_framework.errorhandler(error)(unreadable)
 
 
-def record_failure(
+def _message(cloud_event: CloudEventLike) -> PubSubMessage | None:
+    """The Pub/Sub message an event carries (push deliveries), or None (local storage events)."""
+    try:
+        return parse_pubsub_event(cloud_event).message
+    except (PermanentError, ValueError, TypeError):
+        return None
+
+
+def dead_lettered(
+    context: Context[PlatformSettings],
+    function_name: str,
+    event: EventContext,
+    cloud_event: CloudEventLike,
+    exc: BaseException,
+    labels: dict[str, str],
+) -> bool:
+    """Count this failure of the message; True when it went to the dead letters instead of
+    back to the platform for a retry (``handler_dead_letters``, budget spent)."""
+    message = _message(cloud_event)
+    message_id = message.message_id if message is not None else event.id
+    try:
+        failure: DeliveryFailure = record_failure(
+            context.documents,
+            function_name,
+            message_id,
+            fingerprint(message.data, message.attributes) if message is not None else None,
+            exc,
+        )
+    except Exception as record_exc:  # noqa: BLE001 - the handler's error matters more
+        log.warning(
+            "could not record the failure of event %s: %s",
+            event.id,
+            record_exc,
+            extra={"labels": labels},
+        )
+        return False
+    settings = context.settings
+    if (
+        not settings.handler_dead_letters
+        or message is None
+        or failure.failures < settings.max_delivery_attempts
+    ):
+        return False
+    # Published before the acknowledgement: a crash in between dead-letters twice, never
+    # loses the message. If the publish fails, the platform retries it as before.
+    try:
+        forward_to_dead_letter(
+            context.bus,
+            dead_letter_topic_of(function_name),
+            subscription_of(function_name),
+            message.data,
+            message.attributes,
+            failure,
+        )
+    except Exception as publish_exc:  # noqa: BLE001 - retried by the platform instead
+        log.warning(
+            "could not forward event %s to the dead letters: %s",
+            event.id,
+            publish_exc,
+            extra={"labels": labels},
+        )
+        return False
+    log.error(
+        "event dead-lettered after %d failures: %s",
+        failure.failures,
+        failure.error,
+        extra={"labels": labels, "error": failure.error, "failures": failure.failures},
+    )
+    return True
+
+
+def record_rejection(
     context: Context[PlatformSettings], function_name: str, event: EventContext, exc: Exception
 ) -> None:
     """Keep a rejected event's reason where ``vidcurate status`` and operators can see it."""

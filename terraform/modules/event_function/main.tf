@@ -29,10 +29,17 @@
   - Names match the local runtime (shared/catalog.py): subscription <name>, dead
     letter topic <name>-dead-letter, hold subscription <name>-dead-letter-hold, so
     `vidcurate dlq` works the same against the cloud.
-  - A handler that raises answers 500: Pub/Sub retries with backoff; after
-    max_delivery_attempts the Pub/Sub service agent forwards the message to the dead-letter
-    topic (it needs publisher there and subscriber on the source subscription). A handler
-    that returns (PermanentError included) acknowledges.
+  - A handler that raises answers 500: Pub/Sub retries with backoff. The entry point counts
+    its handler's failures per message (Firestore, delivery_failures) and, after the root's
+    max_delivery_attempts of them, publishes the message to the dead-letter topic itself,
+    with its error, and acknowledges it (the runtime service account publishes there). A
+    handler that returns (PermanentError included) acknowledges.
+  - Back-pressure: a function at its instance cap refuses pushes (429) before our code
+    runs, and Pub/Sub counts each refusal as an attempt. The subscription's own
+    delivery.max_delivery_attempts and retention are therefore sized for the function's
+    expected burst (shared/platform/backpressure.py; preconditions on the subscription).
+    Past them the Pub/Sub service agent forwards the message to the dead-letter topic (it
+    needs publisher there and subscriber on the source subscription).
   - The function accepts only internal traffic and authenticated calls: Pub/Sub signs each
     push with an OIDC token of the push service account, which may invoke this function
     and nothing else.
@@ -73,6 +80,17 @@ locals {
       var.trigger.storage_bucket,
     )
   )
+
+  # The back-pressure rule of shared/platform/backpressure.py, checked on the subscription:
+  # a burst loses a healthy message to the dead letters once in 1/dead_letter_odds bursts,
+  # and drains before Pub/Sub drops what is left (retention).
+  dead_letter_odds    = 0.001
+  window_utilisation  = 0.5
+  concurrent_requests = var.service.max_instance_count * var.service.max_instance_request_concurrency
+  required_attempts   = max(5, ceil(log(var.delivery.expected_burst / local.dead_letter_odds, 2)))
+  drain_seconds       = var.delivery.expected_burst * var.delivery.seconds_per_message / (local.concurrent_requests * local.window_utilisation)
+  retention_seconds   = tonumber(trimsuffix(var.delivery.message_retention_duration, "s"))
+  max_retention       = 2678400 # 31 days, Pub/Sub's longest
 
   # One accessor binding per secret, however many variables read it.
   secret_accessors = {
@@ -225,6 +243,15 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
   member  = "serviceAccount:${var.pubsub_service_agent}"
 }
 
+# The entry point forwards a message whose handler failed max_delivery_attempts times to this
+# topic itself, as the function: publisher here, and on no other dead-letter topic.
+resource "google_pubsub_topic_iam_member" "dead_letter_runtime_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.dead_letter.name
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${local.runtime_sa_email}"
+}
+
 resource "google_pubsub_subscription" "delivery" {
   project = var.project_id
   name    = var.name
@@ -267,14 +294,42 @@ resource "google_pubsub_subscription" "delivery" {
       condition     = length(local.subscription_filter == null ? "" : local.subscription_filter) <= 256
       error_message = "The subscription filter of ${var.name} is longer than the 256 bytes Pub/Sub accepts: use fewer trigger.storage_events or a shorter bucket name."
     }
+
+    # Back-pressure (shared/platform/backpressure.py): refusals alone must not dead-letter a
+    # healthy message, nor outlast the retention.
+    precondition {
+      condition     = var.delivery.max_delivery_attempts >= local.required_attempts
+      error_message = "${var.name}: a burst of ${var.delivery.expected_burst} messages needs max_delivery_attempts >= ${local.required_attempts} (ceil(log2(burst / ${local.dead_letter_odds}))), not ${var.delivery.max_delivery_attempts}: pushes refused at the instance cap count as attempts."
+    }
+
+    precondition {
+      condition     = local.drain_seconds <= local.max_retention
+      error_message = "${var.name}: a burst of ${var.delivery.expected_burst} messages of ${var.delivery.seconds_per_message} s drains from ${local.concurrent_requests} concurrent requests in ${ceil(local.drain_seconds / 86400)} days, longer than Pub/Sub keeps a message (31): raise the instance cap."
+    }
+
+    precondition {
+      condition     = local.retention_seconds >= local.drain_seconds
+      error_message = "${var.name}: a burst of ${var.delivery.expected_burst} messages of ${var.delivery.seconds_per_message} s drains from ${local.concurrent_requests} concurrent requests in ${ceil(local.drain_seconds)} s (2 * burst * seconds / requests): message_retention_duration ${var.delivery.message_retention_duration} would drop the rest; keep them for at least ${ceil(local.drain_seconds / 86400)} days."
+    }
+
+    precondition {
+      condition = (
+        10 <= var.delivery.minimum_backoff_seconds
+        && var.delivery.minimum_backoff_seconds <= var.delivery.maximum_backoff_seconds
+        && var.delivery.maximum_backoff_seconds <= 600
+      )
+      error_message = "${var.name}: backoff ${var.delivery.minimum_backoff_seconds}-${var.delivery.maximum_backoff_seconds} s; a refused push must wait at least 10 s (10 <= minimum <= maximum <= 600)."
+    }
   }
 
   # Deliveries start as soon as the subscription exists: let them succeed (invoker, token
-  # creator) and let failures reach the dead-letter topic (publisher) from the first one.
+  # creator) and let failures reach the dead-letter topic from the first one, whether the
+  # Pub/Sub service agent (publisher) or the entry point (runtime publisher) forwards them.
   depends_on = [
     google_cloud_run_service_iam_member.push_invoker,
     google_service_account_iam_member.push_token_creator,
     google_pubsub_topic_iam_member.dead_letter_publisher,
+    google_pubsub_topic_iam_member.dead_letter_runtime_publisher,
   ]
 }
 

@@ -67,16 +67,22 @@ variable "trigger" {
 }
 
 variable "delivery" {
-  description = "Retry contract of the function's subscription: exponential backoff between attempts, then the dead-letter topic after max_delivery_attempts (Pub/Sub accepts 5 to 100). ack_deadline_seconds is also the push request timeout; it defaults to the function timeout."
+  description = "Retry contract of the function's subscription, sized for back-pressure (shared/platform/backpressure.py): expected_burst messages published at once, taking seconds_per_message each, reach the function through a push window that halves on every refusal of a function at its instance cap, and Pub/Sub counts each refusal as an attempt. max_delivery_attempts (Pub/Sub accepts 5 to 100) and message_retention_duration (at most 31 days) must absorb that: checked at plan time on the subscription. Exponential backoff between attempts, then the dead-letter topic. ack_deadline_seconds is also the push request timeout; it defaults to the function timeout."
   type = object({
-    max_delivery_attempts      = optional(number, 5)
+    expected_burst             = number
+    seconds_per_message        = number
+    max_delivery_attempts      = number
     minimum_backoff_seconds    = optional(number, 10)
     maximum_backoff_seconds    = optional(number, 600)
     ack_deadline_seconds       = optional(number)
     message_retention_duration = optional(string, "604800s")
     dead_letter_retention      = optional(string, "604800s")
   })
-  default = {}
+
+  validation {
+    condition     = var.delivery.expected_burst >= 1 && var.delivery.seconds_per_message > 0
+    error_message = "delivery.expected_burst must be at least 1 and delivery.seconds_per_message above 0."
+  }
 
   validation {
     condition     = var.delivery.max_delivery_attempts >= 5 && var.delivery.max_delivery_attempts <= 100
@@ -100,19 +106,27 @@ variable "delivery" {
     )
     error_message = "delivery.ack_deadline_seconds must be between 10 and 600."
   }
+
+  validation {
+    # Pub/Sub keeps a message from 10 minutes to 31 days.
+    condition = alltrue([
+      for duration in [var.delivery.message_retention_duration, var.delivery.dead_letter_retention] :
+      can(regex("^[0-9]+s$", duration)) && try(tonumber(trimsuffix(duration, "s")) >= 600 && tonumber(trimsuffix(duration, "s")) <= 2678400, false)
+    ])
+    error_message = "delivery.message_retention_duration and dead_letter_retention must be \"<seconds>s\", from 600s to 2678400s (31 days)."
+  }
 }
 
 variable "service" {
-  description = "Runtime limits of the function's service."
+  description = "Runtime limits of the function's service. available_cpu is required: \"1\", \"2\", \"4\", \"6\" or \"8\", with at most 4 GiB of available_memory (\"<n>Mi\" or \"<n>Gi\") per CPU, and at least 2 GiB for 4 CPUs, 4 GiB for 6 or 8 (Cloud Run's rule)."
   type = object({
     timeout_seconds                  = optional(number, 60)
     available_memory                 = optional(string, "512Mi")
-    available_cpu                    = optional(string)
+    available_cpu                    = string
     min_instance_count               = optional(number, 0)
     max_instance_count               = optional(number, 10)
     max_instance_request_concurrency = optional(number, 1)
   })
-  default = {}
 
   validation {
     # A push request cannot outlive the subscription's ack deadline (600 s at most).
@@ -123,6 +137,22 @@ variable "service" {
   validation {
     condition     = var.service.max_instance_count >= 1 && var.service.min_instance_count <= var.service.max_instance_count
     error_message = "service.max_instance_count must be >= 1 and >= min_instance_count."
+  }
+
+  validation {
+    # Below 1 CPU, Cloud Run adds further limits (at most 1 GiB, concurrency 1, first
+    # generation execution environment): whole CPUs only.
+    condition     = contains(["1", "2", "4", "6", "8"], var.service.available_cpu)
+    error_message = "service.available_cpu must be \"1\", \"2\", \"4\", \"6\" or \"8\"."
+  }
+
+  validation {
+    # Cloud Run: at most 4 GiB per CPU; 4 CPUs need at least 2 GiB, 6 and 8 at least 4 GiB.
+    condition = can(regex("^[0-9]+(Mi|Gi)$", var.service.available_memory)) && try(alltrue([
+      for mib in [tonumber(regex("^[0-9]+", var.service.available_memory)) * (endswith(var.service.available_memory, "Gi") ? 1024 : 1)] :
+      mib <= 4096 * tonumber(var.service.available_cpu) && mib >= lookup({ "4" = 2048, "6" = 4096, "8" = 4096 }, var.service.available_cpu, 0)
+    ]), false)
+    error_message = "service.available_memory must be \"<n>Mi\" or \"<n>Gi\", at most 4 GiB per CPU of service.available_cpu (and at least 2 GiB for 4 CPUs, 4 GiB for 6 or 8)."
   }
 }
 

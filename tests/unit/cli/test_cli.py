@@ -73,15 +73,24 @@ def test_demo_runs_end_to_end_and_reports_what_happened(tmp_path):
     assert status["exports"][0]["folder"] == folder.name
 
 
-def test_dead_letters_can_be_listed_and_replayed(tmp_path):
-    env = {"VIDCURATE_MIN_BACKOFF_SECONDS": "0.01", "VIDCURATE_MAX_BACKOFF_SECONDS": "0.02"}
+@pytest.mark.parametrize("handler_dead_letters", ["false", "true"])
+def test_dead_letters_can_be_listed_and_replayed(tmp_path, handler_dead_letters):
+    """Dead-lettered by the bus after its attempts, or (as deployed) by the entry point after
+    the handler's failures: either way one dead letter, with its error and failure count."""
+    env = {
+        "VIDCURATE_MIN_BACKOFF_SECONDS": "0.01",
+        "VIDCURATE_MAX_BACKOFF_SECONDS": "0.02",
+        "VIDCURATE_HANDLER_DEAD_LETTERS": handler_dead_letters,
+    }
     run(tmp_path, "publish", "ping", '{"fail": "transient"}')
     result = runner.invoke(app, ["--home", str(tmp_path), "serve", "--until-idle"], env=env)
     assert result.exit_code == 0, result.output
     letters = json.loads(run(tmp_path, "dlq", "list", "--json"))
     assert len(letters) == 1
     assert "asked to fail transiently" in letters[0]["error"]
-    assert isinstance(letters[0]["attempts"], int)  # a number, not text
+    assert letters[0]["failures"] == 5  # the handler's, counted by the entry point
+    if handler_dead_letters == "false":
+        assert isinstance(letters[0]["attempts"], int)  # a number, not text
 
     output = run(tmp_path, "dlq", "replay", "--message-id", letters[0]["message_id"])
 

@@ -1,0 +1,401 @@
+"""Reading the terraform configurations without terraform: python-hcl2 (v8 keeps the quotes
+around labels and string literals) plus what the deployment tests need on top of it.
+
+- ``parse``/``resources``/``local``: the blocks of one folder of ``*.tf`` files.
+- ``Graph``: what each resource, data source, local and module call depends on, from the
+  references in its arguments and its ``depends_on``, the way terraform orders an apply;
+  a module's resources also depend on the module call's ``depends_on`` and ``for_each``,
+  and on the arguments their ``var.<name>`` references receive.
+- ``evaluate``: the arithmetic and boolean HCL of the back-pressure preconditions, in
+  Python, so that a test can check a precondition against ``shared.platform.backpressure``.
+- ``api_of``: the Google API a resource or data source type calls.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+REPO = Path(__file__).resolve().parents[2]
+TERRAFORM = REPO / "terraform"
+MODULE = TERRAFORM / "modules" / "event_function"
+BOOTSTRAP = TERRAFORM / "bootstrap"
+
+Config = dict[str, list[dict[str, Any]]]
+
+
+def unquote(value: Any) -> Any:
+    """A string literal without its quotes; expressions (``${...}``) unchanged."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, dict):
+        return {unquote(key): unquote(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unquote(item) for item in value]
+    return value
+
+
+def parse(folder: Path) -> Config:
+    merged: Config = {}
+    for path in sorted(folder.glob("*.tf")):
+        with path.open() as handle:
+            for kind, blocks in unquote(hcl2.load(handle)).items():
+                merged.setdefault(kind, []).extend(blocks)
+    return merged
+
+
+def parse_text(text: str) -> Config:
+    return {kind: list(blocks) for kind, blocks in unquote(hcl2.loads(text)).items()}
+
+
+@dataclass(frozen=True)
+class Resource:
+    where: str
+    type: str
+    name: str
+    body: dict[str, Any]
+
+    def block(self, key: str) -> dict[str, Any] | None:
+        """A nested block (hcl2 gives a list of one dict per block)."""
+        value = self.body.get(key)
+        return value[0] if isinstance(value, list) and value else None
+
+    @property
+    def address(self) -> str:
+        return f"{self.type}.{self.name}"
+
+
+def resources(config: Config, where: str) -> Iterator[Resource]:
+    for entry in config.get("resource", []):
+        for kind, named in entry.items():
+            if kind.startswith("__"):
+                continue
+            for name, body in named.items():
+                if not name.startswith("__"):
+                    yield Resource(where, kind, name, body)
+
+
+def data_sources(config: Config, where: str) -> Iterator[Resource]:
+    for entry in config.get("data", []):
+        for kind, named in entry.items():
+            if kind.startswith("__"):
+                continue
+            for name, body in named.items():
+                if not name.startswith("__"):
+                    yield Resource(where, kind, name, body)
+
+
+def locals_of(config: Config) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for block in config.get("locals", []):
+        found.update({name: value for name, value in block.items() if not name.startswith("__")})
+    return found
+
+
+def local(config: Config, name: str) -> Any:
+    values = locals_of(config)
+    assert name in values, f"local.{name} is not defined"
+    return values[name]
+
+
+def variables(config: Config) -> dict[str, dict[str, Any]]:
+    return {name: body for entry in config.get("variable", []) for name, body in entry.items()}
+
+
+def outputs(config: Config) -> dict[str, dict[str, Any]]:
+    return {name: body for entry in config.get("output", []) for name, body in entry.items()}
+
+
+def module_calls(config: Config) -> dict[str, dict[str, Any]]:
+    return {name: body for entry in config.get("module", []) for name, body in entry.items()}
+
+
+def hcl_list(expression: str | list[str]) -> list[str]:
+    """The strings of a list literal such as ``${toset(["a", "b"])}`` (or ``["a", "b"]``,
+    which hcl2 gives as a list)."""
+    if isinstance(expression, list):
+        return [unquote(item) for item in expression]
+    return re.findall(r'"([^"]*)"', expression)
+
+
+# --- references and the dependency graph --------------------------------------------------
+
+REFERENCE = re.compile(
+    r"(?<![\w.-])("
+    r"data\.[a-z][a-z0-9_]*\.[A-Za-z_][\w-]*"
+    r"|module\.[A-Za-z_][\w-]*"
+    r"|local\.[A-Za-z_]\w*"
+    r"|var\.[A-Za-z_]\w*"
+    r"|google(?:_[a-z0-9]+)+\.[A-Za-z_][\w-]*"
+    r")"
+)
+
+
+def strings(value: Any) -> Iterator[str]:
+    """Every string in a parsed value, keys of expression maps included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and not key.startswith("__"):
+                yield key
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def references(value: Any) -> set[str]:
+    """What the expressions in ``value`` refer to (string literals hold none)."""
+    found: set[str] = set()
+    for text in strings(value):
+        if "${" in text:
+            found.update(REFERENCE.findall(text))
+    return found
+
+
+@dataclass
+class Graph:
+    """Node -> the nodes it depends on. Root nodes are terraform addresses
+    (``google_x.name``, ``data.google_x.name``, ``local.name``, ``module.name``); a module's
+    are prefixed with its call (``module.function/google_x.name``)."""
+
+    edges: dict[str, set[str]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    """Resource and data source nodes -> their type."""
+
+    def add(self, node: str, depends: set[str]) -> None:
+        self.edges.setdefault(node, set()).update(depends)
+
+    def reaches(self, start: str, target: str) -> bool:
+        seen = {start}
+        todo = [start]
+        while todo:
+            node = todo.pop()
+            for dependency in self.edges.get(node, ()):
+                if dependency == target:
+                    return True
+                if dependency not in seen:
+                    seen.add(dependency)
+                    todo.append(dependency)
+        return False
+
+    def closure(self, start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for dependency in self.edges.get(todo.pop(), ()):
+                if dependency not in seen:
+                    seen.add(dependency)
+                    todo.append(dependency)
+        return seen
+
+
+def _scope(graph: Graph, config: Config, prefix: str, var_node: Callable[[str], str]) -> None:
+    """Add the blocks of one configuration; ``var_node`` names the node of ``var.<name>``."""
+
+    def resolve(refs: set[str]) -> set[str]:
+        resolved = set()
+        for ref in refs:
+            if ref.startswith("var."):
+                resolved.add(var_node(ref.removeprefix("var.")))
+            else:
+                resolved.add(prefix + ref)
+        return resolved
+
+    for name, value in locals_of(config).items():
+        graph.add(f"{prefix}local.{name}", resolve(references(value)))
+    for resource in resources(config, prefix):
+        node = prefix + resource.address
+        graph.types[node] = resource.type
+        graph.add(node, resolve(references(resource.body)))
+    for source in data_sources(config, prefix):
+        node = f"{prefix}data.{source.address}"
+        graph.types[node] = source.type
+        graph.add(node, resolve(references(source.body)))
+
+
+def build_graph(root: Config, modules: Mapping[str, Config] | None = None) -> Graph:
+    """The dependency graph of ``root`` and of the modules it calls (source path -> config,
+    e.g. ``{"./modules/event_function": parse(MODULE)}``)."""
+    graph = Graph()
+    _scope(graph, root, "", lambda name: f"var.{name}")
+    for call, body in module_calls(root).items():
+        call_node = f"module.{call}"
+        arguments = {key: value for key, value in body.items() if not key.startswith("__")}
+        meta = {
+            key: arguments.pop(key)
+            for key in ("depends_on", "for_each", "count")
+            if key in arguments
+        }
+        meta_node = f"{call_node}/meta"
+        graph.add(meta_node, references(meta))
+        graph.add(call_node, references(arguments) | {meta_node})
+        for argument, value in arguments.items():
+            graph.add(f"{call_node}/var.{argument}", references(value) | {meta_node})
+        source = unquote(body.get("source"))
+        module = (modules or {}).get(source)
+        if module is None:
+            continue
+        prefix = f"{call_node}/"
+        _scope(graph, module, prefix, lambda name, prefix=prefix: f"{prefix}var.{name}")
+        for node in list(graph.types):
+            if node.startswith(prefix):
+                # depends_on and for_each of the call hold for every resource of the module.
+                graph.add(node, {meta_node})
+    return graph
+
+
+# --- which API a type calls ---------------------------------------------------------------
+
+# Type prefix -> the API; the longest matching prefix wins. A google_ type that matches none
+# is an error: map it here.
+API_PREFIXES = {
+    "google_storage_": "storage.googleapis.com",
+    "google_pubsub_": "pubsub.googleapis.com",
+    "google_cloudfunctions2_": "cloudfunctions.googleapis.com",
+    "google_cloudfunctions_": "cloudfunctions.googleapis.com",
+    "google_cloud_run_": "run.googleapis.com",
+    "google_secret_manager_": "secretmanager.googleapis.com",
+    "google_firestore_": "firestore.googleapis.com",
+    "google_service_account": "iam.googleapis.com",
+    "google_project_iam_custom_role": "iam.googleapis.com",
+    "google_project_iam_": "cloudresourcemanager.googleapis.com",
+    "google_project_service_identity": "serviceusage.googleapis.com",
+    "google_project_service": "serviceusage.googleapis.com",
+    "google_project": "cloudresourcemanager.googleapis.com",
+    "google_folder": "cloudresourcemanager.googleapis.com",
+    "google_organization": "cloudresourcemanager.googleapis.com",
+    "google_active_folder": "cloudresourcemanager.googleapis.com",
+    "google_tags_": "cloudresourcemanager.googleapis.com",
+    "google_cloud_scheduler_": "cloudscheduler.googleapis.com",
+    "google_artifact_registry_": "artifactregistry.googleapis.com",
+    "google_cloudbuild_": "cloudbuild.googleapis.com",
+    "google_logging_": "logging.googleapis.com",
+    "google_eventarc_": "eventarc.googleapis.com",
+}
+# Types that call no Google API (they read the provider's configuration).
+NO_API = {"google_client_config"}
+
+
+def api_of(kind: str) -> str | None:
+    """The API ``kind`` calls; None for a non-Google type or one that calls none."""
+    if not kind.startswith("google_") or kind in NO_API:
+        return None
+    matches = [prefix for prefix in API_PREFIXES if kind.startswith(prefix)]
+    if not matches:
+        raise AssertionError(f"{kind}: which API does it call? Map it in API_PREFIXES")
+    return API_PREFIXES[max(matches, key=len)]
+
+
+# --- evaluating HCL arithmetic --------------------------------------------------------------
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "log": math.log,
+    "max": max,
+    "min": min,
+    "abs": abs,
+    "tonumber": float,
+    "trimsuffix": lambda text, suffix: text.removesuffix(suffix),
+}
+_UNSUPPORTED = re.compile(r"\?|\bfor\b|\[|\$\{|%\{|=>")
+
+
+class _Namespace:
+    """A mapping as attributes, recursively (``var.delivery.expected_burst``)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        value = self._values[name]
+        return _Namespace(value) if isinstance(value, Mapping) else value
+
+
+class _Locals:
+    """``local.<name>``: each evaluated on first use, in the same scope."""
+
+    def __init__(self, expressions: Mapping[str, Any], scope: dict[str, Any]) -> None:
+        self._expressions = expressions
+        self._scope = scope
+        self._values: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._values:
+            value = self._expressions[name]
+            self._values[name] = evaluate(value, self._scope) if isinstance(value, str) else value
+        return self._values[name]
+
+
+def hcl_scope(
+    variables: Mapping[str, Any], locals_: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What ``evaluate`` reads ``var.<name>`` and ``local.<name>`` from."""
+    scope: dict[str, Any] = {"__builtins__": {}, **_FUNCTIONS, "var": _Namespace(variables)}
+    scope["local"] = _Locals(locals_ or {}, scope)
+    return scope
+
+
+def evaluate(expression: str, scope: dict[str, Any]) -> Any:
+    """The value of an HCL expression made of numbers, strings, arithmetic, comparisons,
+    ``&&``, ``||``, ``!`` and the functions in ``_FUNCTIONS``: enough for the back-pressure
+    preconditions, and an error for anything else."""
+    text = expression.strip()
+    if text.startswith("${") and text.endswith("}"):
+        text = text[2:-1]
+    if _UNSUPPORTED.search(text):
+        raise ValueError(f"evaluate() does not handle this expression: {text}")
+    python = re.sub(r"&&", " and ", text)
+    python = re.sub(r"\|\|", " or ", python)
+    python = re.sub(r"!(?!=)", " not ", python)
+    python = re.sub(r"\btrue\b", "True", python)
+    python = re.sub(r"\bfalse\b", "False", python)
+    python = re.sub(r"\bnull\b", "None", python)
+    # Our own configuration, reduced to arithmetic above, with no builtins in scope.
+    return eval(python.replace("\n", " "), scope)
+
+
+# --- version constraints --------------------------------------------------------------------
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = [int(part) for part in text.strip().split(".")]
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def satisfies(version: str, constraint: str) -> bool:
+    """Whether ``version`` meets a terraform version constraint (``>= 6.47, < 8.0``; the
+    operators =, !=, >, >=, <, <= and ~>)."""
+    wanted = _version(version)
+    for clause in constraint.split(","):
+        match = re.fullmatch(r"\s*(>=|<=|!=|~>|=|>|<)?\s*(\d+(?:\.\d+)*)\s*", clause)
+        assert match, f"cannot read the constraint {clause!r}"
+        operator, bound_text = match[1] or "=", match[2]
+        bound = _version(bound_text)
+        ok = {
+            "=": wanted == bound,
+            "!=": wanted != bound,
+            ">": wanted > bound,
+            ">=": wanted >= bound,
+            "<": wanted < bound,
+            "<=": wanted <= bound,
+        }.get(operator)
+        if operator == "~>":
+            # ~> 1.2 allows 1.x >= 1.2; ~> 1.2.3 allows 1.2.x >= 1.2.3.
+            kept = max(1, len(bound_text.split(".")) - 1)
+            ok = wanted >= bound and wanted[:kept] == bound[:kept]
+        if not ok:
+            return False
+    return True
