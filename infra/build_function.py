@@ -59,6 +59,10 @@ _SHARED_FILE_NAMES = frozenset({"py.typed"})
 ADAPTER_EXTRAS = {
     "shared.adapters.models.openai_provider": "models",
     "shared.adapters.models.gemini_provider": "models",
+    "shared.adapters.models.openai_images": "models",
+    "shared.adapters.models.gemini_images": "models",
+    # Draws its placeholders with Pillow.
+    "shared.adapters.models.offline_images": "media",
     "shared.adapters.hf": "hub",
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

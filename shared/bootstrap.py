@@ -15,6 +15,7 @@ from shared.platform.logging import configure_logging
 from shared.platform.runtime.catalog import FunctionSpec
 from shared.ports import HubPublisher, MessageBus, Subscriber
 from shared.ports.datasets import ShardSource
+from shared.ports.images import ImageGenerator
 from shared.ports.models import ModelProvider
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ __all__ = [
     "Context",
     "build_context",
     "build_hub_publisher",
+    "build_image_generators",
     "build_providers",
     "build_runtime",
     "build_shard_source",
@@ -49,7 +51,10 @@ def build_context(settings: Settings) -> Context[Settings]:
         blobs, documents, bus = build_local_services(settings)
         _ensure_local_topology(settings, bus)
     remotes = Remotes(
-        model_providers=build_providers, hub=build_hub_publisher, shard_source=build_shard_source
+        model_providers=build_providers,
+        hub=build_hub_publisher,
+        shard_source=build_shard_source,
+        image_generators=build_image_generators,
     )
     return Context(settings=settings, blobs=blobs, documents=documents, bus=bus, remotes=remotes)
 
@@ -117,6 +122,40 @@ def build_providers(settings: Settings) -> dict[str, ModelProvider]:
             base_url=settings.gemini_base_url,
         )
     return providers
+
+
+def build_image_generators(settings: Settings) -> dict[str, ImageGenerator]:
+    """The image generators with configured keys (and the offline one, always)."""
+    from shared.adapters.models.offline_images import OfflineImageGenerator  # noqa: PLC0415
+
+    generators: dict[str, ImageGenerator] = {"offline": OfflineImageGenerator()}
+    if settings.llm_provider == "offline":
+        return generators
+    if settings.openai_api_key is not None or settings.openai_base_url is not None:
+        from shared.adapters.models.openai_images import OpenAIImageGenerator  # noqa: PLC0415
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
+        generators["openai"] = OpenAIImageGenerator(
+            api_key=key,
+            base_url=settings.openai_base_url,
+            name="openai-compatible" if settings.openai_base_url else "openai",
+        )
+    if settings.gemini_api_key is not None:
+        from shared.adapters.models.gemini_images import GeminiImageGenerator  # noqa: PLC0415
+
+        generators["gemini"] = GeminiImageGenerator(
+            api_key=settings.gemini_api_key.get_secret_value(), base_url=settings.gemini_base_url
+        )
+    if settings.vertex_api_key is not None or settings.vertex_location is not None:
+        from shared.adapters.models.gemini_images import ImagenGenerator  # noqa: PLC0415
+
+        generators["imagen"] = ImagenGenerator(
+            api_key=settings.vertex_api_key.get_secret_value() if settings.vertex_api_key else None,
+            project=settings.project,
+            location=settings.vertex_location,
+            base_url=settings.vertex_base_url,
+        )
+    return generators
 
 
 _lock = threading.Lock()

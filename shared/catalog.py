@@ -14,6 +14,7 @@ from shared.media import functions as media
 from shared.platform import functions as platform
 from shared.platform.runtime.catalog import FunctionSpec
 from shared.publishing import functions as publishing
+from shared.trainsets import functions as trainsets
 from shared.vision import functions as vision
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -23,6 +24,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     *critiques.FUNCTIONS,
     *media.FUNCTIONS,
     *vision.FUNCTIONS,
+    *trainsets.FUNCTIONS,
 )
 
 

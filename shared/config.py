@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from shared.critiques.settings import CritiqueSettings
 from shared.media.settings import MediaSettings
+from shared.trainsets.settings import TrainsetSettings
 from shared.vision.settings import VisionSettings
 
 
-class Settings(CritiqueSettings, VisionSettings, MediaSettings):
+class Settings(CritiqueSettings, VisionSettings, TrainsetSettings, MediaSettings):
     """Every ``VIDCURATE_*`` setting of the system."""

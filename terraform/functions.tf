@@ -223,6 +223,44 @@ locals {
         retention_days        = 7
       }
     }
+    register_set_image = {
+      description = "List an image finalized in a set's folder of the sets bucket in the set's manifest."
+      trigger     = { bucket = "sets" }
+      # Reads whether the image is still there; rewrites <set id>/manifest.json under a
+      # generation precondition (replacing it needs storage.objects.delete): objectUser.
+      buckets       = { sets = "roles/storage.objectUser" }
+      available_cpu = "1"
+      # `vidcurate sets add` for a thousand sets of 20 images at once.
+      delivery = {
+        expected_burst        = 20000
+        seconds_per_message   = 1
+        max_delivery_attempts = 25
+        retention_days        = 7
+      }
+    }
+    evaluate_set = {
+      description = "Classify a training set's images on numbered sheets with the vision model, compare the mix with the target and write the evaluation and its plan."
+      trigger     = { topic = "set-evaluations" }
+      # Reads the set's manifest and images; with --execute deletes images (after a copy to
+      # the trash in the evaluations bucket), writes generated ones and the manifest:
+      # objectUser on sets. Writes its sheets and evaluation, which the next one
+      # overwrites (storage.objects.delete): objectUser on evaluations.
+      buckets         = { sets = "roles/storage.objectUser", evaluations = "roles/storage.objectUser" }
+      secrets         = ["OPENAI_API_KEY", "GEMINI_API_KEY"]
+      timeout_seconds = 540
+      # Up to 25 full-size images decoded for one sheet.
+      available_memory = "2Gi"
+      available_cpu    = "1"
+      # Model calls share the critique workers' quota and cap.
+      max_instance_count = var.critique_worker_max_instances
+      # `vidcurate sets evaluate --all`: one message per set, thousands.
+      delivery = {
+        expected_burst        = 10000
+        seconds_per_message   = 20
+        max_delivery_attempts = 24
+        retention_days        = 7
+      }
+    }
     echo_object = {
       description   = "Record the latest generation of every object finalized in a bucket."
       trigger       = { bucket = "annotations" }

@@ -12,6 +12,14 @@ Routes:
   ``generationConfig.responseSchema`` (Gemini's OpenAPI subset) and ``responseJsonSchema``.
 - The Gemini Files API the SDK's ``files.upload`` / ``files.get`` / ``files.delete`` use:
   ``POST /upload/{v}/files`` (resumable start, then chunks), ``GET|DELETE /{v}/files/{id}``.
+- Images: ``POST /v1/images/generations`` (OpenAI's Images API: ``b64_json``, sizes checked
+  per model as OpenAI does), ``POST /v1beta1/[projects/{p}/locations/{l}/]publishers/google/
+  models/{model}:predict`` (Imagen on Vertex AI, where google-genai's ``generate_images``
+  goes: ``predictions[].bytesBase64Encoded``), and ``generateContent`` asked for
+  ``responseModalities: ["IMAGE"]`` (Gemini's image models: an ``inlineData`` part). Every
+  picture is a real PNG drawn from the prompt (:func:`fake_png`) at the size the provider
+  would return; :meth:`FakeLLM.refuse_images` withholds pictures as each provider's safety
+  filter does.
 
 Keys are checked as the providers do (``Authorization: Bearer`` for OpenAI;
 ``x-goog-api-key`` or ``?key=`` for Gemini); a wrong or missing key answers 401. The OpenAI
@@ -29,6 +37,9 @@ Tests script the model through :attr:`FakeLLM.responder` (a parsed object, raw t
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
 import math
 import random
@@ -45,17 +56,21 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from PIL import Image, ImageDraw
 from support import serving
 
 __all__ = [
     "DEFAULT_GEMINI_KEY",
     "DEFAULT_OPENAI_KEY",
+    "GEMINI_IMAGE_SIZES",
+    "IMAGEN_SIZES",
     "Completion",
     "FakeFile",
     "FakeLLM",
     "RecordedRequest",
     "Reply",
     "fake_object",
+    "fake_png",
     "llm_server_fixture",
     "run_fake_llm",
 ]
@@ -340,6 +355,7 @@ class FakeLLM:
         self._enforce_rpm = True
         self._served: dict[str, deque[float]] = {}
         self._faults: list[_Fault] = []
+        self._refused_images: list[str] = []  # reasons, one per picture to withhold
         self._fractions: list[tuple[re.Pattern[str], int, float, random.Random]] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -399,6 +415,14 @@ class FakeLLM:
                 self._fractions.append(
                     (re.compile(path_regex), status, fraction, random.Random(seed))
                 )
+
+    def refuse_images(self, times: int = 1, reason: str = "the prompt breaks the policy") -> None:
+        """Withhold the next ``times`` pictures as each provider's safety filter does: OpenAI
+        answers 400 ``moderation_blocked``; Imagen answers 200 with a prediction holding only
+        ``raiFilteredReason``; a Gemini image model finishes with ``IMAGE_SAFETY`` and no
+        content."""
+        with self._lock:
+            self._refused_images.extend([reason] * times)
 
     def limit_rpm(self, n: int | None, *, enforce: bool = True) -> None:
         """A quota of ``n`` served requests per model in any rolling 60 s (None: no quota).
@@ -471,7 +495,9 @@ class FakeLLM:
         path = parts.path
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         lower_headers = {k.lower(): v for k, v in headers.items()}
-        provider: Provider = "openai" if path.endswith("/chat/completions") else "gemini"
+        provider: Provider = (
+            "openai" if path.endswith(("/chat/completions", "/images/generations")) else "gemini"
+        )
         payload = self._parse_json(body)
         model = self._model_of(provider, path, payload)
         record = RecordedRequest(provider, method, path, model, payload, lower_headers, arrived)
@@ -513,7 +539,7 @@ class FakeLLM:
     def _model_of(provider: Provider, path: str, payload: Any) -> str | None:
         if provider == "openai":
             return payload.get("model") if isinstance(payload, dict) else ""
-        match = re.search(r"/models/([^/:]+):generateContent$", path)
+        match = re.search(r"/models/([^/:]+):(?:generateContent|predict)$", path)
         return match.group(1) if match else None
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
@@ -581,10 +607,22 @@ class FakeLLM:
         if method == "POST" and path == "/v1/chat/completions":
             self._check_openai_key(headers)
             return self._chat_completion(payload)
+        if method == "POST" and path == "/v1/images/generations":
+            self._check_openai_key(headers)
+            return self._image_generation(payload)
         match = re.fullmatch(version + r"/models/(?P<model>[^/:]+):generateContent", path)
         if method == "POST" and match:
             self._check_gemini_key(headers, query)
             return self._generate_content(match["model"], payload)
+        match = re.fullmatch(
+            r"/v1(?:beta1)?/(?:projects/[^/]+/locations/[^/]+/)?"
+            r"publishers/google/models/(?P<model>[^/:]+):predict",
+            path,
+        )
+        if method == "POST" and match:
+            # Vertex express mode: the API key in x-goog-api-key, as the SDK sends it.
+            self._check_gemini_key(headers, query)
+            return self._imagen_predict(match["model"], payload)
         if method == "POST" and re.fullmatch(r"/upload" + version + r"/files", path):
             return self._upload(path, query, headers, body, payload)
         match = re.fullmatch(version + r"/files/(?P<id>[^/:]+)", path)
@@ -722,6 +760,9 @@ class FakeLLM:
         wait = self._admit(model)
         if wait is not None:
             raise self._refuse_over_quota("gemini", model, wait)
+        modalities = [str(m).upper() for m in config.get("responseModalities") or []]
+        if "IMAGE" in modalities:
+            return self._gemini_image(model, payload, config)
         scripted = self._script("gemini", model, payload)
         prompt_tokens = scripted.input_tokens or _gemini_prompt_tokens(payload)
         usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
@@ -746,6 +787,169 @@ class FakeLLM:
             usage["totalTokenCount"] = prompt_tokens + output_tokens
         reply["usageMetadata"] = usage
         return self._json(reply)
+
+    # -- images --------------------------------------------------------------------------
+
+    def _withheld(self) -> str | None:
+        with self._lock:
+            return self._refused_images.pop(0) if self._refused_images else None
+
+    def _image_generation(self, payload: Any) -> tuple[int, dict[str, str], bytes]:
+        """OpenAI's ``POST /v1/images/generations``."""
+        if not isinstance(payload, dict) or not payload.get("prompt"):
+            raise Reply(400, "you must provide a prompt")
+        model = str(payload.get("model") or "dall-e-2")
+        gpt_image = model.startswith(("gpt-image", "chatgpt-image"))
+        if gpt_image and "response_format" in payload:
+            raise Reply(400, "Unknown parameter: 'response_format'.")
+        size = str(payload.get("size") or "auto")
+        allowed = _OPENAI_IMAGE_SIZES.get(model)
+        if allowed is not None and size not in allowed:
+            raise Reply(
+                400,
+                f"Invalid value: '{size}'. Supported values are: "
+                + ", ".join(f"'{s}'" for s in allowed),
+            )
+        width, height = (1024, 1024) if size == "auto" else _dimensions(size)
+        count = int(payload.get("n") or 1)
+        if not 1 <= count <= 10:
+            raise Reply(400, f"Invalid 'n': {count}; expected 1 to 10")
+        wait = self._admit(model)
+        if wait is not None:
+            raise self._refuse_over_quota("openai", model, wait)
+        reason = self._withheld()
+        if reason is not None:
+            raise Reply(
+                400,
+                f"Your request was rejected by the safety system: {reason}",
+                body={
+                    "error": {
+                        "message": f"Your request was rejected by the safety system: {reason}",
+                        "type": "image_generation_user_error",
+                        "param": None,
+                        "code": "moderation_blocked",
+                    }
+                },
+            )
+        prompt = str(payload["prompt"])
+        wants_b64 = gpt_image or payload.get("response_format") == "b64_json"
+        output_format = str(payload.get("output_format") or "png")
+        images = []
+        for index in range(count):
+            picture: dict[str, Any] = {}
+            if wants_b64:
+                data = fake_png(f"{prompt}#{index}" if index else prompt, width, height)
+                picture["b64_json"] = base64.b64encode(data).decode()
+            else:
+                picture["url"] = f"{self.endpoint}/fake-images/{uuid.uuid4().hex}.png"
+            if model.startswith("dall-e-3"):
+                picture["revised_prompt"] = f"A detailed picture: {prompt}"
+            images.append(picture)
+        reply: dict[str, Any] = {"created": int(time.time()), "data": images}
+        if gpt_image:
+            prompt_tokens = estimate_tokens(prompt)
+            image_tokens = 1056 * count  # a 1024x1024 picture at medium quality
+            reply |= {
+                "background": "opaque",
+                "output_format": output_format,
+                "quality": "medium",
+                "size": f"{width}x{height}",
+                "usage": {
+                    "input_tokens": prompt_tokens,
+                    "input_tokens_details": {"image_tokens": 0, "text_tokens": prompt_tokens},
+                    "output_tokens": image_tokens,
+                    "total_tokens": prompt_tokens + image_tokens,
+                },
+            }
+        return self._json(reply)
+
+    def _imagen_predict(self, model: str, payload: Any) -> tuple[int, dict[str, str], bytes]:
+        """Imagen's ``{model}:predict`` on Vertex AI."""
+        instances = payload.get("instances") if isinstance(payload, dict) else None
+        if not instances or not isinstance(instances, list) or not instances[0].get("prompt"):
+            raise Reply(400, "instances[0].prompt is required")
+        parameters = payload.get("parameters") or {}
+        ratio = str(parameters.get("aspectRatio") or "1:1")
+        if ratio not in IMAGEN_SIZES:
+            raise Reply(400, f"Unsupported aspect ratio: {ratio}")
+        scale = {"1K": 1, "2K": 2}.get(str(parameters.get("sampleImageSize") or "1K"))
+        if scale is None:
+            raise Reply(400, f"Unsupported sampleImageSize: {parameters['sampleImageSize']}")
+        count = int(parameters.get("sampleCount") or 1)
+        if not 1 <= count <= 4:
+            raise Reply(400, f"sampleCount must be 1 to 4, not {count}")
+        mime = str((parameters.get("outputOptions") or {}).get("mimeType") or "image/png")
+        if mime not in ("image/png", "image/jpeg"):
+            raise Reply(400, f"Unsupported output mime type: {mime}")
+        wait = self._admit(model)
+        if wait is not None:
+            raise self._refuse_over_quota("gemini", model, wait)
+        prompt = str(instances[0]["prompt"])
+        width, height = (side * scale for side in IMAGEN_SIZES[ratio])
+        predictions: list[dict[str, Any]] = []
+        for index in range(count):
+            reason = self._withheld()
+            if reason is not None:
+                # Imagen leaves a withheld picture out, or (includeRaiReason) says why.
+                if parameters.get("includeRaiReason"):
+                    predictions.append({"raiFilteredReason": reason})
+                continue
+            data = fake_png(f"{prompt}#{index}" if index else prompt, width, height, mime)
+            prediction = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": mime}
+            if parameters.get("enhancePrompt"):
+                prediction["prompt"] = f"A detailed picture: {prompt}"
+            predictions.append(prediction)
+        return self._json({"predictions": predictions} if predictions else {})
+
+    def _gemini_image(
+        self, model: str, payload: dict[str, Any], config: dict[str, Any]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """``generateContent`` of a Gemini image model asked for an image."""
+        ratio = str((config.get("imageConfig") or {}).get("aspectRatio") or "1:1")
+        if ratio not in GEMINI_IMAGE_SIZES:
+            raise Reply(400, f"Unsupported aspect ratio: {ratio}")
+        wait = self._admit(model)
+        if wait is not None:
+            raise self._refuse_over_quota("gemini", model, wait)
+        prompt = " ".join(
+            str(part.get("text", ""))
+            for content in payload.get("contents", [])
+            for part in content.get("parts", [])
+        ).strip()
+        prompt_tokens = _gemini_prompt_tokens(payload)
+        reason = self._withheld()
+        candidate: dict[str, Any] = {"index": 0}
+        output_tokens = 0
+        if reason is not None:
+            candidate["finishReason"] = "IMAGE_SAFETY"
+            candidate["finishMessage"] = reason
+        else:
+            output_tokens = 1290  # what Gemini bills for one picture
+            data = fake_png(prompt, *GEMINI_IMAGE_SIZES[ratio])
+            candidate["finishReason"] = "STOP"
+            candidate["content"] = {
+                "role": "model",
+                "parts": [
+                    {
+                        "inlineData": {
+                            "mimeType": "image/png",
+                            "data": base64.b64encode(data).decode(),
+                        }
+                    }
+                ],
+            }
+        return self._json(
+            {
+                "candidates": [candidate],
+                "modelVersion": ANSWERED_VERSIONS.get(model, model),
+                "responseId": uuid.uuid4().hex[:22],
+                "usageMetadata": {
+                    "promptTokenCount": prompt_tokens,
+                    "candidatesTokenCount": output_tokens,
+                    "totalTokenCount": prompt_tokens + output_tokens,
+                },
+            }
+        )
 
     # -- Gemini Files API ----------------------------------------------------------------
 
@@ -825,6 +1029,60 @@ class FakeLLM:
                     file.state = "ACTIVE"
                 file.polls_until_active -= 1
             return self._json(self._file_json(file))
+
+
+IMAGEN_SIZES: dict[str, tuple[int, int]] = {
+    "1:1": (1024, 1024),
+    "3:4": (896, 1280),
+    "4:3": (1280, 896),
+    "9:16": (768, 1408),
+    "16:9": (1408, 768),
+}
+"""The pictures Imagen returns at "1K" for each aspect ratio ("2K": twice each side)."""
+
+GEMINI_IMAGE_SIZES: dict[str, tuple[int, int]] = {
+    "1:1": (1024, 1024),
+    "2:3": (832, 1248),
+    "3:2": (1248, 832),
+    "3:4": (864, 1184),
+    "4:3": (1184, 864),
+    "4:5": (896, 1152),
+    "5:4": (1152, 896),
+    "9:16": (768, 1344),
+    "16:9": (1344, 768),
+    "21:9": (1536, 672),
+}
+"""The pictures Gemini's image models return for each aspect ratio."""
+
+_OPENAI_IMAGE_SIZES: dict[str, tuple[str, ...]] = {
+    "gpt-image-1": ("1024x1024", "1536x1024", "1024x1536", "auto"),
+    "gpt-image-1-mini": ("1024x1024", "1536x1024", "1024x1536", "auto"),
+    "dall-e-3": ("1024x1024", "1792x1024", "1024x1792"),
+    "dall-e-2": ("256x256", "512x512", "1024x1024"),
+}  # other models: any WIDTHxHEIGHT (gpt-image-2 and later take arbitrary sizes)
+
+
+def _dimensions(size: str) -> tuple[int, int]:
+    match = re.fullmatch(r"([1-9][0-9]{1,3})x([1-9][0-9]{1,3})", size)
+    if match is None:
+        raise Reply(400, f"Invalid size: '{size}'. Expected WIDTHxHEIGHT or 'auto'.")
+    return int(match.group(1)), int(match.group(2))
+
+
+def fake_png(prompt: str, width: int, height: int, mime_type: str = "image/png") -> bytes:
+    """A real picture drawn from ``prompt`` alone: the same prompt and size always give the
+    same bytes (PNG, or JPEG for ``image/jpeg``)."""
+    digest = hashlib.sha256(prompt.encode()).digest()
+    picture = Image.new("RGB", (width, height), tuple(digest[:3]))
+    draw = ImageDraw.Draw(picture)
+    for index in range(4):
+        a, b, c, d = digest[4 + 4 * index : 8 + 4 * index]
+        left, top = a * width // 512, b * height // 512
+        box = (left, top, left + 1 + c * width // 512, top + 1 + d * height // 512)
+        draw.rectangle(box, fill=tuple(digest[20 + 3 * index : 23 + 3 * index]))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG" if mime_type == "image/jpeg" else "PNG")
+    return buffer.getvalue()
 
 
 def _retry_info(seconds: str | float) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from shared.captions.messages import ExportRequest
 from shared.cli import captions as captions_cli
 from shared.cli import critiques as critiques_cli
 from shared.cli import frames as frames_cli
+from shared.cli import sets as sets_cli
 from shared.cli import videos as videos_cli
 from shared.cli.running import run_until_idle
 from shared.cli.session import console, exit_if, session
@@ -35,8 +36,11 @@ from shared.critiques.messages import CritiqueRequest
 from shared.critiques.status import status_report
 from shared.demo.campaign import generate_campaign
 from shared.demo.clips import SAMPLE_CLIPS, demo_clips
+from shared.demo.sets import write_demo_sets
 from shared.llm.ledger import summarize_costs
 from shared.platform.context import Context
+from shared.trainsets.execute import rollback
+from shared.trainsets.sets import add_folder, new_run, request_evaluations, set_states
 from shared.vision.messages import AnalysisRequest
 
 SHOWN_PROBLEMS = 5
@@ -97,12 +101,15 @@ def run_demo(
     folder = _exports(services, console, run, export_dir)
     critiques_ok = folder is not None and _critiques(services, console, folder, export_dir / folder)
     frames_ok = _clips_and_frames(services, console, home / "clips" / f"demo-{run}")
+    sets_ok = _image_sets(services, console, home / "sets" / f"demo-{run}")
     console.print(
         "Next: [bold]vidcurate status[/] (per task progress), open the export folder above, "
         "or edit a file under the campaign folder and run "
         f"[bold]vidcurate ingest {campaign_dir} --config-type default[/] again."
     )
-    return folder is not None and critiques_ok and frames_ok and report.failed_events == 0
+    return (
+        folder is not None and critiques_ok and frames_ok and sets_ok and report.failed_events == 0
+    )
 
 
 def _as_detected(edges: list[tuple[str, str, str]]) -> int:
@@ -195,3 +202,42 @@ def _clips_and_frames(services: Context[Settings], console: Console, folder: Pat
     frames_cli.grid(console, services, [f"gs://{frames_bucket}/demo/"], sheet, columns=5, cell=200)
     console.print(f"• contact sheet of every frame: {sheet}")
     return failed == 0
+
+
+def _image_sets(services: Context[Settings], console: Console, folder: Path) -> bool:
+    """Training sets made from the demo's frames, off their target mix on purpose: evaluated
+    (a dry run), their plans applied, evaluated again, and one rolled back."""
+    frames_bucket = services.settings.frames_bucket
+    frames = [
+        services.blobs.read(frames_bucket, info.name)
+        for info in services.blobs.list(frames_bucket, "demo/")
+        if info.name.endswith(".jpg")
+    ]
+    made = write_demo_sets(frames, folder)
+    ids = list(made)
+    for set_id, path in made.items():
+        add_folder(services, path, set_id)
+    categories = list(services.settings.set_distribution.categories)
+    console.print(
+        f"• {len(ids)} training image sets from those frames in {folder}, photographs and "
+        "stylised copies mixed off the 13/4/3 target on purpose (`vidcurate sets add`); "
+        "evaluated, a dry run (`vidcurate sets evaluate --all`):"
+    )
+    request_evaluations(services, ids, new_run())
+    run_until_idle(console, services, timeout=3600)
+    sets_cli.print_states(console, set_states(services, ids), categories)
+    console.print("• the plans applied (`--execute`: surplus to the trash, missing ones drawn):")
+    request_evaluations(services, ids, new_run(), execute=True)
+    run_until_idle(console, services, timeout=3600)
+    sets_cli.print_states(console, set_states(services, ids), categories)
+    console.print("• evaluated again, the new balance:")
+    request_evaluations(services, ids, new_run())
+    run_until_idle(console, services, timeout=3600)
+    rows = set_states(services, ids)
+    sets_cli.print_states(console, rows, categories)
+    undone = rollback(services, ids[0])
+    console.print(
+        f"• `vidcurate sets rollback --set {ids[0]}`: operation {undone.operation} undone, "
+        f"{len(undone.deleted)} image(s) restored, {len(undone.generated)} removed"
+    )
+    return all(row["status"] == "evaluated" for row in rows)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from shared.cli import captions, critiques, demo, frames, ops, videos
+from shared.cli import captions, critiques, demo, frames, ops, sets, videos
 from shared.cli.helptext import ConventionalGroup
 from shared.cli.session import set_global_options
 
@@ -54,8 +54,14 @@ def main(
 
 
 # In the order of the work: try it, bring captions in and out, critique them, add and
-# describe clips, then look at the state and operate.
-START, CAPTIONS, CLIPS, OPERATE = "Start", "Captions and critiques", "Clips", "Operate"
+# describe clips, curate image sets, then look at the state and operate.
+START, CAPTIONS, CLIPS, IMAGES, OPERATE = (
+    "Start",
+    "Captions and critiques",
+    "Clips",
+    "Image sets",
+    "Operate",
+)
 app.command(rich_help_panel=START)(demo.demo)
 app.command(rich_help_panel=CAPTIONS)(captions.ingest)
 app.command("export", rich_help_panel=CAPTIONS)(captions.export_)
@@ -63,6 +69,7 @@ app.command(rich_help_panel=CAPTIONS)(captions.quarantine)
 app.add_typer(critiques.critiques_app, name="critiques", rich_help_panel=CAPTIONS)
 app.add_typer(videos.videos_app, name="videos", rich_help_panel=CLIPS)
 app.add_typer(frames.frames_app, name="frames", rich_help_panel=CLIPS)
+app.add_typer(sets.sets_app, name="sets", rich_help_panel=IMAGES)
 app.command(rich_help_panel=OPERATE)(ops.status)
 app.command(rich_help_panel=OPERATE)(ops.costs)
 app.command(rich_help_panel=OPERATE)(ops.serve)

@@ -168,19 +168,14 @@ class ModelClient:
 
     def _retrying(self, call: _Call[Any], max_retries: int | None) -> Retrying:
         """The one retry layer: attempts, total time and the job's deadline bound it."""
-        retries = self.settings.model_max_retries if max_retries is None else max_retries
-        stop = stop_after_attempt(retries + 1) | stop_before_delay(
-            self.settings.model_max_retry_seconds
-        )
-        if call.deadline is not None:
-            stop = stop | _StopBefore(call.deadline, self._clock)
-        return Retrying(
-            retry=retry_if_exception_type(RETRYABLE),
-            stop=stop,
-            wait=_wait_honouring_retry_after(),
+        return retrying(
+            self.settings,
+            who=call.provider.name,
+            model=call.request.model,
+            max_retries=max_retries,
+            deadline=call.deadline,
+            clock=self._clock,
             sleep=self._sleep,
-            reraise=True,
-            before_sleep=_log_retry(call.provider.name, call.request.model),
         )
 
     def _ask_with_retries(
@@ -320,6 +315,33 @@ class ModelClient:
                 "recorded_at": SERVER_TIMESTAMP,
             },
         )
+
+
+def retrying(
+    settings: LlmSettings,
+    *,
+    who: str,
+    model: str,
+    max_retries: int | None,
+    deadline: float | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Retrying:
+    """The retry layer of every model call (text or image): retryable errors only, bounded
+    by attempts, total time and the job's ``deadline`` (an instant of ``clock``), honouring
+    Retry-After; ``who`` (the provider) and ``model`` name the retries in the logs."""
+    retries = settings.model_max_retries if max_retries is None else max_retries
+    stop = stop_after_attempt(retries + 1) | stop_before_delay(settings.model_max_retry_seconds)
+    if deadline is not None:
+        stop = stop | _StopBefore(deadline, clock)
+    return Retrying(
+        retry=retry_if_exception_type(RETRYABLE),
+        stop=stop,
+        wait=_wait_honouring_retry_after(),
+        sleep=sleep,
+        reraise=True,
+        before_sleep=_log_retry(who, model),
+    )
 
 
 class _StopBefore(stop_base):

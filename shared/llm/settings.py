@@ -49,6 +49,26 @@ DEFAULT_MODEL_LIMITS: dict[str, ModelLimit] = {
 }
 FALLBACK_MODEL_LIMIT = ModelLimit(requests_per_minute=60, tokens_per_minute=100_000)
 
+# Image models are priced per picture (USD, list prices at the time of writing; gpt-image-1 at
+# medium quality, 1024x1024); override with VIDCURATE_IMAGE_PRICES. Image calls refuse models
+# without a price (see unpriced_image_message).
+DEFAULT_IMAGE_PRICES: dict[str, float] = {
+    "gpt-image-1": 0.042,
+    "dall-e-3": 0.04,
+    "gemini-2.5-flash-image": 0.039,
+    "imagen-4.0-generate-001": 0.04,
+    "imagen-4.0-fast-generate-001": 0.02,
+}
+# Pictures per minute; conservative first-tier quotas, raise them with VIDCURATE_IMAGE_LIMITS.
+DEFAULT_IMAGE_LIMITS: dict[str, int] = {
+    "gpt-image-1": 5,
+    "dall-e-3": 5,
+    "gemini-2.5-flash-image": 10,
+    "imagen-4.0-generate-001": 10,
+    "imagen-4.0-fast-generate-001": 10,
+}
+FALLBACK_IMAGE_LIMIT = 5
+
 
 class LlmSettings(PlatformSettings):
     """How models are reached, retried, limited and priced."""
@@ -108,6 +128,36 @@ class LlmSettings(PlatformSettings):
         description="Requests and tokens per minute by model (JSON), merged over defaults.",
     )
 
+    image_prices: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_IMAGE_PRICES),
+        description="USD per generated image by model (JSON), merged over defaults.",
+    )
+    image_limits: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_IMAGE_LIMITS),
+        description="Images per minute by model (JSON), merged over defaults.",
+    )
+    image_timeout_seconds: float = Field(
+        180.0, gt=0, description="Timeout of one image-generation attempt."
+    )
+    vertex_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("VIDCURATE_VERTEX_API_KEY", "vertex_api_key"),
+        description=(
+            "Vertex AI API key (express mode) for Imagen models; google-genai serves Imagen "
+            "only through Vertex AI. Never logged."
+        ),
+    )
+    vertex_location: str | None = Field(
+        None,
+        description=(
+            "Vertex AI location (e.g. us-central1) for Imagen with the process's Google "
+            "credentials in VIDCURATE_PROJECT, when no Vertex API key is set."
+        ),
+    )
+    vertex_base_url: str | None = Field(
+        None, description="Another Vertex AI endpoint for Imagen (tests, proxies)."
+    )
+
     @field_validator("openai_api_key", "gemini_api_key", "openai_base_url", "gemini_base_url",
                      mode="before")  # fmt: skip
     @classmethod
@@ -118,6 +168,27 @@ class LlmSettings(PlatformSettings):
         if isinstance(value, SecretStr) and not value.get_secret_value().strip():
             return None
         return value
+
+    @field_validator("vertex_api_key", "vertex_location", "vertex_base_url", mode="before")
+    @classmethod
+    def _empty_image_setting_is_unset(cls, value: object) -> object:
+        return cls._empty_is_unset(value)
+
+    @field_validator("image_prices")
+    @classmethod
+    def _merge_image_prices(cls, value: dict[str, float]) -> dict[str, float]:
+        for model, price in value.items():
+            if not price >= 0:  # also refuses NaN
+                raise ValueError(f"image_prices: {model}: a price is USD >= 0, not {price}")
+        return {**DEFAULT_IMAGE_PRICES, **value}
+
+    @field_validator("image_limits")
+    @classmethod
+    def _merge_image_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for model, limit in value.items():
+            if limit <= 0:
+                raise ValueError(f"image_limits: {model}: images per minute > 0, not {limit}")
+        return {**DEFAULT_IMAGE_LIMITS, **value}
 
     @field_validator("model_prices")
     @classmethod
@@ -144,3 +215,20 @@ class LlmSettings(PlatformSettings):
     def model_limit(self, model: str) -> ModelLimit:
         """The quota of ``model`` (a conservative fallback for unknown models)."""
         return self.model_limits.get(model, FALLBACK_MODEL_LIMIT)
+
+    def unpriced_image_message(self, model: str, source: str) -> str | None:
+        """Why image ``model`` (named by ``source``) cannot be used, or None: as for text
+        models (:meth:`unpriced_message`), an image model without a price would slip past
+        every cost cap."""
+        if model in self.image_prices:
+            return None
+        example = json.dumps({model: 0.04})
+        return (
+            f"{source}: no price for image model '{model}' (priced: "
+            f"{', '.join(self.image_prices)}); to use it, give its USD per image in "
+            f"VIDCURATE_IMAGE_PRICES, e.g. '{example}'"
+        )
+
+    def image_limit(self, model: str) -> int:
+        """Images per minute for ``model`` (a conservative fallback for unknown models)."""
+        return self.image_limits.get(model, FALLBACK_IMAGE_LIMIT)

@@ -23,6 +23,7 @@ from shared.core.errors import ConfigError
 from shared.platform.settings import PlatformSettings
 from shared.ports import BlobStore, DocumentStore, HubPublisher, MessageBus
 from shared.ports.datasets import ShardSource
+from shared.ports.images import ImageGenerator
 from shared.ports.models import ModelProvider
 
 S_co = TypeVar("S_co", bound=PlatformSettings, covariant=True)
@@ -42,6 +43,7 @@ class Remotes:
     model_providers: Callable[[Any], Mapping[str, ModelProvider]] | None = None
     hub: Callable[[Any], HubPublisher] | None = None
     shard_source: Callable[[Any], ShardSource] | None = None
+    image_generators: Callable[[Any], Mapping[str, ImageGenerator]] | None = None
     _built: dict[object, tuple[object, object]] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -78,6 +80,11 @@ class Remotes:
         factory = _required(self.shard_source, "a shard source")
         return self.once("shard_source", settings, lambda: factory(settings))
 
+    def images(self, settings: PlatformSettings) -> Mapping[str, ImageGenerator]:
+        """The image generators by family (``openai``, ``gemini``, ``imagen``, ``offline``)."""
+        factory = _required(self.image_generators, "image generators")
+        return self.once("image_generators", settings, lambda: factory(settings))
+
 
 def _required(factory: F | None, what: str) -> F:
     if factory is None:
@@ -102,6 +109,10 @@ class Context(Generic[S_co]):
     def hub(self) -> HubPublisher:
         """The Hub publisher that this context's settings configure."""
         return self.remotes.hub_publisher(self.settings)
+
+    def image_generators(self) -> Mapping[str, ImageGenerator]:
+        """The image generators that this context's settings configure."""
+        return self.remotes.images(self.settings)
 
     def shard_source(self) -> ShardSource:
         """The dataset shard source that this context's settings configure."""

@@ -14,8 +14,15 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BucketRole = Literal["annotations", "exports", "videos", "frames"]
-BUCKET_ROLES: tuple[BucketRole, ...] = ("annotations", "exports", "videos", "frames")
+BucketRole = Literal["annotations", "exports", "videos", "frames", "sets", "evaluations"]
+BUCKET_ROLES: tuple[BucketRole, ...] = (
+    "annotations",
+    "exports",
+    "videos",
+    "frames",
+    "sets",
+    "evaluations",
+)
 
 
 class PlatformSettings(BaseSettings):
@@ -45,6 +52,16 @@ class PlatformSettings(BaseSettings):
     exports_bucket: str = "vidcurate-exports"
     videos_bucket: str = "vidcurate-videos"
     frames_bucket: str = "vidcurate-frames"
+    sets_bucket: str = Field(
+        "vidcurate-sets", description="Training image sets: <set id>/<image> and manifests."
+    )
+    evaluations_bucket: str = Field(
+        "vidcurate-evaluations",
+        description=(
+            "Set evaluations (sheets, verdicts, plans): outside the sets bucket, so writing one "
+            "never triggers anything there."
+        ),
+    )
 
     max_delivery_attempts: int = Field(
         5,
@@ -104,5 +121,7 @@ class PlatformSettings(BaseSettings):
             "exports": self.exports_bucket,
             "videos": self.videos_bucket,
             "frames": self.frames_bucket,
+            "sets": self.sets_bucket,
+            "evaluations": self.evaluations_bucket,
         }
         return names[role]

@@ -264,6 +264,7 @@ class Case:
     expect: Callable[[dict[str, Any]], bool] = lambda _: True  # what the document must say
     exists: bool = True  # False: `document` must NOT exist (e.g. no failure recorded)
     also_absent: tuple[str, ...] = ()  # documents that must not exist after either delivery
+    objects: Callable[[], bool] = lambda: True  # what the buckets must hold afterwards
 
 
 def ping_case(spec: FunctionSpec, settings: Settings) -> Case:
@@ -697,6 +698,102 @@ def pull_dataset_shard_case(spec: FunctionSpec, settings: Settings) -> Case:
     )  # fmt: skip
 
 
+def jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> bytes:
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    picture = io.BytesIO()
+    Image.new("RGB", size, colour).save(picture, "JPEG")
+    return picture.getvalue()
+
+
+def register_set_image_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """An image finalized in a set's folder of the sets bucket: the archive lists it in the
+    set's manifest (a new one), once however often the event comes."""
+    assert isinstance(spec.trigger, StorageTrigger)
+    bucket = settings.bucket(spec.trigger.bucket)
+    set_id = f"set-{new_id()}"
+    name = f"{set_id}/img_01.jpg"
+    with local_adapters(settings) as (blobs, _documents, _bus):
+        info = blobs.write(bucket, name, jpeg((10, 120, 200)), content_type="image/jpeg")
+    resource = storage_object_resource(
+        bucket=bucket,
+        name=name,
+        generation=info.generation,
+        size=info.size,
+        content_type="image/jpeg",
+        md5_hash=info.md5_hash,
+        updated=now(),
+    )
+    event = CloudEvent(storage_event_attributes(bucket, name, new_id(), now()), resource)
+    notification = {
+        "notificationConfig": f"projects/_/buckets/{bucket}/notificationConfigs/1",
+        "eventType": "OBJECT_FINALIZE",
+        "payloadFormat": "JSON_API_V1",
+        "bucketId": bucket,
+        "objectId": name,
+        "objectGeneration": str(info.generation),
+        "eventTime": rfc3339(now()),
+    }
+    push_id = new_id()
+    push = push_body(settings, spec, json.dumps(resource).encode(), notification, push_id)
+
+    def listed() -> bool:
+        with local_adapters(settings) as (blobs, _documents, _bus):
+            manifest = json.loads(blobs.read(bucket, f"{set_id}/manifest.json"))
+        return bool(manifest == {"set_id": set_id, "images": [{"file": "img_01.jpg",
+                                                              "source": "upload"}]})  # fmt: skip
+
+    return Case(
+        event=event,
+        push=push,
+        push_path=f"/projects/{settings.project}/topics/{spec.source_topic(settings)}",
+        # Nothing recorded as a failure; the manifest lists the image.
+        document=f"{FAILURES}/{spec.name}-{event['id']}",
+        push_document=f"{FAILURES}/{spec.name}-{push_id}",
+        exists=False,
+        objects=listed,
+    )
+
+
+def evaluate_set_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A set-evaluations message for a set of three images (a manifest naming them) in the
+    function's home: no API key there, so the offline judge classifies the numbered sheet
+    (Pillow in the archive's venv draws it); the sheet and the evaluation land in the
+    evaluations bucket, and the push of the same request finds it done."""
+    from shared.trainsets.messages import SetEvaluation  # noqa: PLC0415
+
+    set_id = f"set-{new_id()}"
+    images = {"a.jpg": (128, 128, 128), "b.jpg": (230, 20, 20), "c.jpg": (90, 140, 60)}
+    manifest = {"set_id": set_id, "images": [{"file": f} for f in images]}
+    with local_adapters(settings) as (blobs, _documents, _bus):
+        for file, colour in images.items():
+            blobs.write(settings.sets_bucket, f"{set_id}/{file}", jpeg(colour),
+                        content_type="image/jpeg")  # fmt: skip
+        blobs.write(settings.sets_bucket, f"{set_id}/manifest.json",
+                    json.dumps(manifest).encode(), content_type="application/json")  # fmt: skip
+    request = SetEvaluation(set_id=set_id, run=f"run-{new_id()}")
+
+    def evaluated(doc: dict[str, Any]) -> bool:
+        return doc.get("status") == "evaluated" and doc.get("total") == len(images)
+
+    def written() -> bool:
+        with local_adapters(settings) as (blobs, _documents, _bus):
+            evaluation = json.loads(
+                blobs.read(settings.evaluations_bucket, f"{set_id}_evaluation.json")
+            )
+            sheet = blobs.read(settings.evaluations_bucket, f"{set_id}_composite.jpg")
+        return sheet[:2] == b"\xff\xd8" and [i["file"] for i in evaluation["images"]] == list(
+            images
+        )
+
+    return topic_case(
+        spec, settings, request.model_dump_json().encode(), {"set": set_id},
+        lambda _message_id: f"trainsets/{set_id}", expect=evaluated, objects=written,
+    )  # fmt: skip
+
+
 CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "ping": ping_case,
     "ingest_feedback": ingest_feedback_case,
@@ -709,6 +806,8 @@ CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "extract_frames": extract_frames_case,
     "analyze_frames": analyze_frames_case,
     "pull_dataset_shard": pull_dataset_shard_case,
+    "register_set_image": register_set_image_case,
+    "evaluate_set": evaluate_set_case,
 }
 
 
@@ -726,6 +825,7 @@ def check_documents(server: Served, case: Case, path: str) -> None:
         assert document is None, f"{path}: {document}\n{server.logs()}"
     for absent in case.also_absent:
         assert server.document(absent) is None, f"{absent}\n{server.logs()}"
+    assert case.objects(), server.logs()
 
 
 # --- tests -------------------------------------------------------------------------------

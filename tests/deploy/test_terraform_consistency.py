@@ -123,6 +123,26 @@ ACCESS: dict[str, dict[str, Any]] = {
         "available_cpu": "1",
         "delivery": delivery(10_000, 30, 24),
     },
+    "register_set_image": {
+        # Rewrites the set's manifest under a generation precondition.
+        "buckets": {"sets": "roles/storage.objectUser"},
+        "available_cpu": "1",
+        "delivery": delivery(20_000, 1, 25),
+    },
+    "evaluate_set": {
+        # Reads sets and, executing a plan, deletes and writes images and the manifest;
+        # overwrites its sheets and evaluation, keeps the trash (objectUser on both).
+        "buckets": {
+            "sets": "roles/storage.objectUser",
+            "evaluations": "roles/storage.objectUser",
+        },
+        "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
+        "timeout_seconds": 540,
+        "available_memory": "2Gi",
+        "available_cpu": "1",
+        "max_instance_count": "${var.critique_worker_max_instances}",
+        "delivery": delivery(10_000, 20, 24),
+    },
     "pull_dataset_shard": {
         # Writes clips and sidecars; replaces a changed sample under a precondition.
         "buckets": {"videos": "roles/storage.objectUser"},
