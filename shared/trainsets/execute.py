@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +34,8 @@ from shared.platform.context import Context
 from shared.ports import SERVER_TIMESTAMP
 from shared.trainsets.manifest import ManifestImage, image_name, update_manifest
 from shared.trainsets.settings import TrainsetSettings
+
+log = logging.getLogger("vidcurate.trainsets")
 
 SETS = "trainsets"
 EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
@@ -154,13 +157,35 @@ def execute_plan(
             outcome = _delete(services, set_id, operation, change)
             if outcome is None:
                 deleted.append(change["file"])
+                log.info(
+                    "set %s: deleted %s (%s), kept in the trash",
+                    set_id,
+                    change["file"],
+                    change.get("reason") or "planned",
+                    extra=_labels(set_id, operation),
+                )
             else:
                 skipped[change["file"]] = outcome
+                log.warning(
+                    "set %s: left %s alone: %s",
+                    set_id,
+                    change["file"],
+                    outcome,
+                    extra=_labels(set_id, operation),
+                )
             services.documents.update(
                 path, {"status": "done" if outcome is None else "skipped", "note": outcome}
             )
         else:
             done, spent = _generate(services, set_id, operation, change)
+            log.info(
+                "set %s: generated %s (%s, %s)",
+                set_id,
+                done["file"],
+                done["category"],
+                done["model"],
+                extra=_labels(set_id, operation),
+            )
             generated.append(done)
             cost += spent
             services.documents.update(path, {"status": "done", **done, "cost_usd": spent})
@@ -182,6 +207,10 @@ def execute_plan(
 
     update_manifest(services.blobs, settings.sets_bucket, set_id, apply)
     return Executed(operation, deleted, [g["file"] for g in generated], skipped, round(cost, 8))
+
+
+def _labels(set_id: str, operation: str) -> dict[str, dict[str, str]]:
+    return {"labels": {"set": set_id, "operation": operation}}
 
 
 def _delete(
@@ -319,6 +348,14 @@ def rollback(
                 services.blobs.delete(settings.sets_bucket, name)
             removed.append(change["file"])
         services.documents.update(document.path, {"status": "rolled_back"})
+        log.info(
+            "set %s: rolled back %s of %s (%s)",
+            set_id,
+            change["kind"],
+            change["file"],
+            chosen,
+            extra=_labels(set_id, chosen),
+        )
 
     def apply(manifest: Any) -> Any:
         manifest = manifest.without(set(removed))

@@ -23,6 +23,7 @@ from shared.llm.client import model_client
 from shared.llm.ledger import cost_usd
 from shared.platform.context import Context
 from shared.trainsets.evaluate import evaluation_key, set_path
+from shared.trainsets.grid import layout
 from shared.trainsets.manifest import (
     MANIFEST_NAME,
     ManifestImage,
@@ -37,9 +38,38 @@ from shared.trainsets.settings import TrainsetSettings
 
 PROMPT_TOKENS = 350
 """The instructions and the categories, about."""
-TOKENS_PER_SHEET = 1_600
-"""A sheet of 1000 x 1000 pixels as the vision models count it, about."""
 OUTPUT_TOKENS_PER_IMAGE = 45
+PATCH_MULTIPLIERS = {
+    "gpt-4.1-mini": 1.62,
+    "gpt-4.1-nano": 2.46,
+    "o4-mini": 1.72,
+    "gpt-5-mini": 1.62,
+    "gpt-5-nano": 2.46,
+}
+"""Models that count images in 32-pixel patches, and their multipliers (OpenAI's rule)."""
+
+
+def image_tokens(model: str, width: int, height: int) -> int:
+    """Input tokens one image of ``width`` x ``height`` costs with ``model``, by the
+    providers' published rules: OpenAI's patch models count 32-px patches (at most 1,536)
+    times a multiplier; its tile models (gpt-4o, gpt-4.1) 85 + 170 per 512-px tile once the
+    image fits 2048 px and its shorter side 768; Gemini 258 per 768-px tile (258 for an
+    image within 384 px)."""
+    if model.startswith("gemini"):
+        if width <= 384 and height <= 384:
+            return 258
+        return math.ceil(width / 768) * math.ceil(height / 768) * 258
+    multiplier = next((m for name, m in PATCH_MULTIPLIERS.items() if model.startswith(name)), None)
+    if multiplier is not None:
+        patches = min(1536, math.ceil(width / 32) * math.ceil(height / 32))
+        return math.ceil(patches * multiplier)
+    fit = min(1.0, 2048 / max(width, height))
+    wide, high = width * fit, height * fit
+    shorter = min(1.0, 768 / min(wide, high))
+    tiles = math.ceil(wide * shorter / 512) * math.ceil(high * shorter / 512)
+    return 85 + 170 * tiles
+
+
 CONTENT_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -163,17 +193,19 @@ def estimate(
                 found.unchanged.append(set_id)
                 continue
         count = len(manifest.images)
-        sheets = max(1, math.ceil(count / grid.max_cells))
+        sheets = layout(count, grid)
         found.to_evaluate.append(set_id)
-        found.sheets += sheets
+        found.sheets += len(sheets)
         found.images += count
         if found.offline:
             continue
         found.cost_usd += cost_usd(
             settings,
             settings.set_model,
-            sheets * (PROMPT_TOKENS + TOKENS_PER_SHEET),
-            count * OUTPUT_TOKENS_PER_IMAGE + 100 * sheets,
+            sum(
+                PROMPT_TOKENS + image_tokens(settings.set_model, s.width, s.height) for s in sheets
+            ),
+            count * OUTPUT_TOKENS_PER_IMAGE + 100 * len(sheets),
         )
     found.cost_usd = round(found.cost_usd, 6)
     return found

@@ -111,7 +111,8 @@ def test_a_set_without_images_fails_alone(tmp_path, folder):
         json.dumps({"set_id": "broken", "images": [{"file": "gone.jpg"}]})
     )
 
-    result = runner.invoke(app, ["--home", str(home), "sets", "evaluate", "--all", "--json"])
+    result = runner.invoke(app, ["--home", str(home), "sets", "evaluate", "--all", "--json",
+                                 "--out", str(tmp_path / "out")])  # fmt: skip
 
     assert result.exit_code == 1, result.output
     rows = {row["set_id"]: row for row in json.loads(result.stdout)["sets"]}
@@ -147,7 +148,7 @@ def listing(home: Path, set_id: str) -> dict[str, bytes]:
 def test_execute_rebalances_the_set_and_rollback_restores_it(tmp_path, folder):
     home = tmp_path / "home"
     run(home, "sets", "add", str(folder), "--set", "actor_001")
-    run(home, "sets", "evaluate", "--set", "actor_001")  # the dry run, then its plan applied
+    run(home, "sets", "evaluate", "--set", "actor_001", "--out", str(tmp_path / "dry"))  # plan
     before = listing(home, "actor_001")
 
     report = json.loads(run(home, "sets", "evaluate", "--set", "actor_001", "--execute",
