@@ -218,10 +218,6 @@ def _specs(function: list[str] | None) -> list[FunctionSpec]:
         raise typer.BadParameter(str(exc.args[0])) from exc
 
 
-def _number(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() else None
-
-
 @dlq_app.command("list")
 def dlq_list(function: FunctionOption = None, as_json: JsonOption = False) -> None:
     """Dead-lettered messages with the error that killed them."""
@@ -238,7 +234,7 @@ def dlq_list(function: FunctionOption = None, as_json: JsonOption = False) -> No
                         "message_id": d.message_id,
                         "source_message_id": d.source_message_id,
                         "error": d.error,
-                        "attempts": _number(d.attempts),
+                        "attempts": d.attempts,
                         "failures": d.failures,
                         "published": d.published.isoformat(),
                         "data": d.data.decode("utf-8", errors="replace"),

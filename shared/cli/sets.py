@@ -16,6 +16,7 @@ from shared.cli.session import (
     JsonOption,
     console,
     echo_json,
+    err_console,
     exit_if,
     fail_usage,
     output_console,
@@ -58,11 +59,17 @@ def sets_add(
         added = add_folder(services, folder, set_id)
     if as_json:
         echo_json({"set_id": added.set_id, "uploaded": added.uploaded, "skipped": added.skipped})
+        exit_if(not added.uploaded)
         return
-    console.print(f"Set {added.set_id}: {len(added.uploaded)} image(s) uploaded")
     for name, why in added.skipped.items():
         console.print(f"[yellow]skipped[/] {name}: {why}")
-    exit_if(not added.uploaded)
+    if not added.uploaded:
+        err_console.print(
+            f"[red]error:[/] {folder}: no image to upload (.jpg, .jpeg, .png or .webp directly "
+            "in the folder; subfolders are not read)"
+        )
+        raise typer.Exit(1)
+    console.print(f"Set {added.set_id}: {len(added.uploaded)} image(s) uploaded")
 
 
 @sets_app.command("evaluate")
@@ -107,6 +114,7 @@ def sets_evaluate(
         report.print(
             f"{len(guess.to_evaluate)} set(s) to evaluate ({guess.images} images on "
             f"{guess.sheets} sheet(s), {price}); {len(guess.unchanged)} unchanged"
+            + (" (their last evaluation's plan is applied, no model call)" if execute else "")
         )
         if max_cost_usd is not None and guess.cost_usd > max_cost_usd:
             fail_usage(

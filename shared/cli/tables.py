@@ -222,5 +222,6 @@ def dead_letters(letters: Sequence[DeadLetter]) -> Table:
     for d in letters:
         preview = d.data[:80].decode("utf-8", errors="replace")
         failures = "?" if d.failures is None else str(d.failures)
-        rows.add_row(d.function, d.message_id, d.attempts or "?", failures, d.error or "?", preview)
+        attempts = "?" if d.attempts is None else str(d.attempts)
+        rows.add_row(d.function, d.message_id, attempts, failures, d.error or "?", preview)
     return rows

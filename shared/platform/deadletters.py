@@ -42,7 +42,8 @@ class DeadLetter:
     message_id: str
     source_message_id: str | None
     error: str | None
-    attempts: str | None
+    attempts: int | None
+    """Deliveries Pub/Sub (or the local bus) made before dead-lettering (None: not said)."""
     published: datetime
     failures: int | None
     """Failures of the handler, counted by the entry point (None: not known)."""
@@ -57,7 +58,7 @@ def _dead_letter(spec: FunctionSpec, message: ReceivedMessage) -> DeadLetter:
         message_id=message.message_id,
         source_message_id=attributes.get(DEAD_LETTER_MESSAGE_ID),
         error=attributes.get(DEAD_LETTER_ERROR),
-        attempts=attributes.get(DEAD_LETTER_COUNT),
+        attempts=_number(attributes.get(DEAD_LETTER_COUNT)),
         published=message.publish_time,
         failures=_number(attributes.get(DEAD_LETTER_FAILURES)),
         data=message.data,

@@ -252,7 +252,8 @@ def set_states(
         )
         plan = {} if applied else (data.get("plan") or {})
         if data.get("status") == "rolled back":  # the last evaluation no longer applies
-            data = {k: v for k, v in data.items() if k not in ("balanced", "total", "counts")}
+            gone = ("balanced", "total", "counts", "executed")
+            data = {k: v for k, v in data.items() if k not in gone}
             plan = {}
         rows.append(
             {
@@ -268,6 +269,9 @@ def set_states(
                 "run": data.get("run"),
                 "error": data.get("error"),
                 "executed": data.get("executed"),
+                "rolled_back": data.get("rolled_back")
+                if data.get("status") == "rolled back"
+                else None,
             }
         )
     return rows

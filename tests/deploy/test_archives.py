@@ -594,6 +594,35 @@ def critique_consolidate_case(spec: FunctionSpec, settings: Settings) -> Case:
     )
 
 
+def finalized(
+    settings: Settings, spec: FunctionSpec, bucket: str, name: str, info: Any, content_type: str
+) -> tuple[CloudEvent, dict[str, Any], str]:
+    """An object written to a watched bucket, as a binary CloudEvent and as the push of its
+    OBJECT_FINALIZE notification (JSON_API_V1); and the push's message id."""
+    resource = storage_object_resource(
+        bucket=bucket,
+        name=name,
+        generation=info.generation,
+        size=info.size,
+        content_type=content_type,
+        md5_hash=info.md5_hash,
+        updated=now(),
+    )
+    event = CloudEvent(storage_event_attributes(bucket, name, new_id(), now()), resource)
+    notification = {
+        "notificationConfig": f"projects/_/buckets/{bucket}/notificationConfigs/1",
+        "eventType": "OBJECT_FINALIZE",
+        "payloadFormat": "JSON_API_V1",
+        "bucketId": bucket,
+        "objectId": name,
+        "objectGeneration": str(info.generation),
+        "eventTime": rfc3339(now()),
+    }
+    push_id = new_id()
+    push = push_body(settings, spec, json.dumps(resource).encode(), notification, push_id)
+    return event, push, push_id
+
+
 def extract_frames_case(spec: FunctionSpec, settings: Settings) -> Case:
     """A clip written to the videos bucket of the function's home (PyAV in the archive's
     venv decodes it): the event samples it into the frames bucket and indexes it; the push
@@ -608,26 +637,7 @@ def extract_frames_case(spec: FunctionSpec, settings: Settings) -> Case:
         make_clip(clip, seconds=3, fps=10)
         with local_adapters(settings) as (blobs, _documents, _bus):
             info = blobs.write(bucket, name, clip.read_bytes(), content_type="video/mp4")
-    resource = storage_object_resource(
-        bucket=bucket,
-        name=name,
-        generation=info.generation,
-        size=info.size,
-        content_type="video/mp4",
-        md5_hash=info.md5_hash,
-        updated=now(),
-    )
-    event = CloudEvent(storage_event_attributes(bucket, name, new_id(), now()), resource)
-    notification = {
-        "notificationConfig": f"projects/_/buckets/{bucket}/notificationConfigs/1",
-        "eventType": "OBJECT_FINALIZE",
-        "payloadFormat": "JSON_API_V1",
-        "bucketId": bucket,
-        "objectId": name,
-        "objectGeneration": str(info.generation),
-        "eventTime": rfc3339(now()),
-    }
-    push = push_body(settings, spec, json.dumps(resource).encode(), notification, new_id())
+    event, push, _push_id = finalized(settings, spec, bucket, name, info, "video/mp4")
     document = f"{CLIPS}/{clip_id(bucket, name)}"
 
     def sampled(doc: dict[str, Any]) -> bool:
@@ -717,27 +727,7 @@ def register_set_image_case(spec: FunctionSpec, settings: Settings) -> Case:
     name = f"{set_id}/img_01.jpg"
     with local_adapters(settings) as (blobs, _documents, _bus):
         info = blobs.write(bucket, name, jpeg((10, 120, 200)), content_type="image/jpeg")
-    resource = storage_object_resource(
-        bucket=bucket,
-        name=name,
-        generation=info.generation,
-        size=info.size,
-        content_type="image/jpeg",
-        md5_hash=info.md5_hash,
-        updated=now(),
-    )
-    event = CloudEvent(storage_event_attributes(bucket, name, new_id(), now()), resource)
-    notification = {
-        "notificationConfig": f"projects/_/buckets/{bucket}/notificationConfigs/1",
-        "eventType": "OBJECT_FINALIZE",
-        "payloadFormat": "JSON_API_V1",
-        "bucketId": bucket,
-        "objectId": name,
-        "objectGeneration": str(info.generation),
-        "eventTime": rfc3339(now()),
-    }
-    push_id = new_id()
-    push = push_body(settings, spec, json.dumps(resource).encode(), notification, push_id)
+    event, push, push_id = finalized(settings, spec, bucket, name, info, "image/jpeg")
 
     def listed() -> bool:
         with local_adapters(settings) as (blobs, _documents, _bus):

@@ -178,3 +178,24 @@ def test_execute_rebalances_the_set_and_rollback_restores_it(tmp_path, folder):
     assert {k: v for k, v in restored.items() if k != "manifest.json"} == {
         k: v for k, v in before.items() if k != "manifest.json"
     }
+
+    status = json.loads(run(home, "sets", "status", "--set", "actor_001", "--json"))
+    assert status[0]["status"] == "rolled back"
+    assert status[0]["rolled_back"] == executed["operation"]
+    assert status[0]["executed"] is None
+
+
+def test_a_folder_without_images_is_one_line(tmp_path):
+    (tmp_path / "photos" / "nested").mkdir(parents=True)
+    (tmp_path / "photos" / "nested" / "a.jpg").write_bytes(b"not read")
+    (tmp_path / "photos" / "notes.txt").write_text("x")
+
+    result = runner.invoke(
+        app, ["--home", str(tmp_path / "home"), "sets", "add", str(tmp_path / "photos"),
+              "--set", "s1"],
+    )  # fmt: skip
+
+    assert result.exit_code == 1, result.output
+    assert "no image to upload" in result.output
+    assert "skipped notes.txt" in result.output
+    assert "Traceback" not in result.output

@@ -315,7 +315,7 @@ def test_pubsub_dead_letters_show_the_error_the_entry_point_recorded(worker):
     assert by_item[99].error == "TransientError: model answered 500 for item 99"
     assert by_item[99].failures == 1
     assert by_item[99].source_message_id == failing.message_id
-    assert by_item[99].attempts == "29"
+    assert by_item[99].attempts == 29
     never_failed = by_item[json.loads(refused_only.data)["item"]]
     assert never_failed.error == NO_ERROR_RECORDED
     assert never_failed.failures == 0
