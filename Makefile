@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: demo test lint typecheck pytest bench ffmpeg terraform-check checkov clean
+.PHONY: demo test lint typecheck pytest bench ffmpeg chromium terraform-check checkov clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest -n 2 --dist loadgroup
 
-bench: $(STAMP) ffmpeg
+bench: $(STAMP) ffmpeg chromium
 	$(BIN)/pytest tests/benchmarks -s -p no:xdist -o addopts="" --timeout 900
 
 # The frame benchmark's baseline is Debian's ffmpeg command line; without it (no apt, no
@@ -37,6 +37,12 @@ bench: $(STAMP) ffmpeg
 ffmpeg:
 	@command -v ffmpeg >/dev/null || { apt-get update -qq && apt-get install -y -qq ffmpeg; } \
 		|| echo "could not install ffmpeg (apt-get): the ffmpeg baseline will be skipped"
+
+# The browser tests drive Debian's Chromium through Playwright (no browser download); without
+# it (no apt, no root) they are skipped with a message and the others still run.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; } \
+		|| echo "could not install chromium (apt-get): the browser tests will be skipped"
 
 $(CHECKOV_VENV)/.installed:
 	$(PYTHON) -m venv $(CHECKOV_VENV)

@@ -9,10 +9,11 @@ root) combines them; capabilities never import it.
 from __future__ import annotations
 
 from shared.critiques.settings import CritiqueSettings
+from shared.learning.settings import LabelSettings
 from shared.media.settings import MediaSettings
 from shared.trainsets.settings import TrainsetSettings
 from shared.vision.settings import VisionSettings
 
 
-class Settings(CritiqueSettings, VisionSettings, TrainsetSettings, MediaSettings):
+class Settings(CritiqueSettings, VisionSettings, TrainsetSettings, LabelSettings, MediaSettings):
     """Every ``VIDCURATE_*`` setting of the system."""

@@ -1,6 +1,7 @@
-# vidcurate on Google Cloud: buckets, topics, Firestore, secrets and one event-driven Cloud
-# Function per entry of shared/catalog.py (functions.tf). Deployed by cloudbuild.yaml, as the
-# deployer service account terraform/bootstrap creates:
+# vidcurate on Google Cloud: buckets, topics, Firestore, secrets, one event-driven Cloud
+# Function per entry of shared/catalog.py (functions.tf) and the web app on Cloud Run behind
+# Identity-Aware Proxy (web.tf). Deployed by cloudbuild.yaml, as the deployer service account
+# terraform/bootstrap creates:
 #   terraform init -backend-config="bucket=<state bucket>"
 #   terraform plan -out=tfplan -var project_id=<project> -var project_number=<number> ...
 #   terraform apply tfplan
@@ -70,6 +71,7 @@ locals {
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
+    "iap.googleapis.com", # the web app's Identity-Aware Proxy (web.tf)
     "logging.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",

@@ -67,3 +67,13 @@ output "secrets" {
     }
   }
 }
+
+output "web_url" {
+  description = "URL of the web app (behind Identity-Aware Proxy: var.web_users and var.web_admins sign in with their Google account), or null when var.web_image is null."
+  value       = one(google_cloud_run_v2_service.web[*].uri)
+}
+
+output "web_iap_audience" {
+  description = "Audience of the JWT IAP signs for the web app (VIDCURATE_WEB_IAP_AUDIENCE: /projects/<number>/locations/<region>/services/vidcurate-web), or null when var.web_image is null."
+  value       = local.web_enabled ? local.web_iap_audience : null
+}

@@ -320,3 +320,50 @@ variable "model_prices" {
     error_message = "model_prices: input_per_million and output_per_million must be at least 0."
   }
 }
+
+variable "web_image" {
+  description = "Container image of the web app (infra/web/Dockerfile), e.g. <region>-docker.pkg.dev/<project>/vidcurate/web:<tag>; cloudbuild.yaml builds and pushes one per deploy, into the repository terraform/bootstrap creates, and passes it here. null (the default): the web app is not deployed (no service, service account or grants), so a plan needs no image."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.web_image == null ? true : can(regex("^[a-z0-9][a-z0-9.:-]*(/[A-Za-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$", var.web_image))
+    error_message = "web_image must be a full image reference with a tag or digest, e.g. europe-west1-docker.pkg.dev/<project>/vidcurate/web:<tag>."
+  }
+}
+
+variable "web_users" {
+  description = "Who may open the web app through Identity-Aware Proxy (roles/iap.httpsResourceAccessor on the service): IAM principals such as \"user:a@example.com\", \"group:annotators@example.com\" or \"domain:example.com\", of the project's organization. var.web_admins are let in too. [] (the default): admins only."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for member in var.web_users : can(regex("^(user|group|domain|serviceAccount):[^\\s:]+$", member))])
+    error_message = "web_users: every entry must be user:<email>, group:<email>, domain:<domain> or serviceAccount:<email> (never allUsers or allAuthenticatedUsers: the app is behind IAP to be private)."
+  }
+}
+
+variable "web_admins" {
+  description = "E-mails of the web app's admins (VIDCURATE_WEB_ADMINS as JSON; LabelSettings.web_admins): the identities IAP signs for them. Each is also let through IAP as user:<email>."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for email in var.web_admins : can(regex("^[^@\\s:]+@[^@\\s:]+\\.[^@\\s:]+$", email))])
+    error_message = "web_admins: every entry must be a plain e-mail address (no user: prefix)."
+  }
+}
+
+variable "web_max_instances" {
+  description = "Most instances of the web app's Cloud Run service."
+  type        = number
+  default     = 3
+  nullable    = false
+
+  validation {
+    condition     = var.web_max_instances >= 1 && floor(var.web_max_instances) == var.web_max_instances
+    error_message = "web_max_instances must be a whole number of at least 1."
+  }
+}

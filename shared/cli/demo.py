@@ -25,6 +25,7 @@ from shared.captions.messages import ExportRequest
 from shared.cli import captions as captions_cli
 from shared.cli import critiques as critiques_cli
 from shared.cli import frames as frames_cli
+from shared.cli import labels as labels_cli
 from shared.cli import sets as sets_cli
 from shared.cli import videos as videos_cli
 from shared.cli.running import run_until_idle
@@ -36,7 +37,9 @@ from shared.critiques.messages import CritiqueRequest
 from shared.critiques.status import status_report
 from shared.demo.campaign import generate_campaign
 from shared.demo.clips import SAMPLE_CLIPS, demo_clips
+from shared.demo.labels import DEMO_ANNOTATORS, DISAGREE_EVERY, SHARE_LABELLED, scripted_answer
 from shared.demo.sets import write_demo_sets
+from shared.learning import Labelling, invite
 from shared.llm.ledger import summarize_costs
 from shared.platform.context import Context
 from shared.trainsets.execute import rollback
@@ -102,13 +105,19 @@ def run_demo(
     critiques_ok = folder is not None and _critiques(services, console, folder, export_dir / folder)
     frames_ok = _clips_and_frames(services, console, home / "clips" / f"demo-{run}")
     sets_ok = _image_sets(services, console, home / "sets" / f"demo-{run}")
+    labels_ok = _labelling(services, console)
     console.print(
         "Next: [bold]vidcurate status[/] (per task progress), open the export folder above, "
         "or edit a file under the campaign folder and run "
         f"[bold]vidcurate ingest {campaign_dir} --config-type default[/] again."
     )
     return (
-        folder is not None and critiques_ok and frames_ok and sets_ok and report.failed_events == 0
+        folder is not None
+        and critiques_ok
+        and frames_ok
+        and sets_ok
+        and labels_ok
+        and report.failed_events == 0
     )
 
 
@@ -241,3 +250,34 @@ def _image_sets(services: Context[Settings], console: Console, folder: Path) -> 
         f"{len(undone.deleted)} image(s) restored, {len(undone.generated)} removed"
     )
     return all(row["status"] == "evaluated" for row in rows)
+
+
+def _labelling(services: Context[Settings], console: Console) -> bool:
+    """Two scripted annotators label part of the frames through the web app's own path (one
+    disagrees on purpose); their progress and agreement as `vidcurate labels status` shows."""
+    labelling = Labelling(services)
+    for name in DEMO_ANNOTATORS:
+        invite(services.documents, name)
+    for name in DEMO_ANNOTATORS:
+        queue = labelling.queue(name)
+        labels = labelling.labels(name, refresh=True)
+        for position, frame_id in enumerate(queue.frame_ids[: round(len(queue) * SHARE_LABELLED)]):
+            disagree = name == DEMO_ANNOTATORS[1] and position % DISAGREE_EVERY == 0
+            record = labels.get(frame_id)
+            labelling.answer(
+                name,
+                position=position,
+                frame_id=frame_id,
+                queue_version=queue.version,
+                revision=record.revision if record else 0,
+                classes=scripted_answer(labelling.schema, frame_id, disagree=disagree),
+            )
+    console.print(
+        f"• two annotators ({', '.join(DEMO_ANNOTATORS)}) labelled {SHARE_LABELLED:.0%} of "
+        f"their own queue, {DEMO_ANNOTATORS[1]} disagreeing every {DISAGREE_EVERY}th frame "
+        "(`vidcurate labels status`; `vidcurate web` and `vidcurate labels invite NAME` open "
+        "the labelling page):"
+    )
+    status = labelling.status()
+    labels_cli.print_label_status(console, status)
+    return all(p.labelled > 0 for p in status.annotators if p.annotator in DEMO_ANNOTATORS)

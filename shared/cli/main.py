@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from shared.cli import captions, critiques, demo, frames, ops, sets, videos
+from shared.cli import captions, critiques, demo, frames, labels, ops, sets, videos
 from shared.cli.helptext import ConventionalGroup
 from shared.cli.session import set_global_options
 
@@ -55,11 +55,12 @@ def main(
 
 # In the order of the work: try it, bring captions in and out, critique them, add and
 # describe clips, curate image sets, then look at the state and operate.
-START, CAPTIONS, CLIPS, IMAGES, OPERATE = (
+START, CAPTIONS, CLIPS, IMAGES, LABELS, OPERATE = (
     "Start",
     "Captions and critiques",
     "Clips",
     "Image sets",
+    "Labelling",
     "Operate",
 )
 app.command(rich_help_panel=START)(demo.demo)
@@ -70,6 +71,8 @@ app.add_typer(critiques.critiques_app, name="critiques", rich_help_panel=CAPTION
 app.add_typer(videos.videos_app, name="videos", rich_help_panel=CLIPS)
 app.add_typer(frames.frames_app, name="frames", rich_help_panel=CLIPS)
 app.add_typer(sets.sets_app, name="sets", rich_help_panel=IMAGES)
+app.add_typer(labels.labels_app, name="labels", rich_help_panel=LABELS)
+app.command(rich_help_panel=LABELS)(labels.web)
 app.command(rich_help_panel=OPERATE)(ops.status)
 app.command(rich_help_panel=OPERATE)(ops.costs)
 app.command(rich_help_panel=OPERATE)(ops.serve)

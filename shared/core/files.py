@@ -16,8 +16,10 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import IO, Any, TextIO, cast
 
 from shared.core.errors import AlreadyExistsError, PermanentError
 
@@ -32,14 +34,28 @@ _PARTIAL = re.compile(r"\.(?P<name>.+)_partial-(?P<pid>\d+)")
 def write_whole(target: Path, data: bytes, *, mtime_ns: int | None = None) -> None:
     """Write ``data`` to ``target`` atomically (folders made as needed); ``mtime_ns`` stamps
     the file's modification time. A file system error is one line naming the path."""
+    with _replacing(target, binary=True, mtime_ns=mtime_ns) as handle:
+        handle.write(data)
+
+
+def writing_text(target: Path) -> contextlib.AbstractContextManager[TextIO]:
+    """A text file to stream into, renamed over ``target`` when the block ends without an
+    error (removed otherwise): a large export is never held in memory, never seen half."""
+    return cast(contextlib.AbstractContextManager[TextIO], _replacing(target, binary=False))
+
+
+@contextlib.contextmanager
+def _replacing(target: Path, *, binary: bool, mtime_ns: int | None = None) -> Iterator[IO[Any]]:
+    """A temporary file beside ``target``, flushed to disk and renamed over it at the end."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     except OSError as exc:
         raise PermanentError(f"{target.parent}: cannot write there ({_reason(exc)})") from exc
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        opened = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with opened as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         if mtime_ns is not None:

@@ -14,9 +14,12 @@ The rule, for annotator ``a`` and salt ``s`` (strings hashed as UTF-8; ``md5(x)`
 1. **Active learning first.** The frames of the active queue (:class:`ActiveQueue`, chosen by
    the model), in its own order; ids that are not among the frames are ignored, an id listed
    twice counts once. These frames do not come again later in the queue.
-2. **Then batch by batch**, in increasing batch number. A frame's batch is the ordinal it
-   joined with (its clip's registration sequence number), so frames added later come after
-   every frame already there. Within a batch:
+2. **Then batch by batch**, in increasing batch number. A frame's batch is the window of
+   time its clip was registered in (``shared/learning/frames.py``: the clip document's
+   creation time over ``VIDCURATE_LABEL_BATCH_SECONDS``, a day by default), so frames added
+   later come after every frame already there, while the frames of clips registered
+   together are shuffled among each other: consecutive frames seldom share a clip. Within a
+   batch:
 
    a. the **overlap frames**, the same for every annotator: those whose
       ``md5(s + id)`` has its first 8 bytes below ``overlap_share * 2**64`` (a share of 0.1
@@ -47,8 +50,8 @@ Speed: one MD5 per frame for the overlap test (when the share is above 0) and on
 annotator's order (for frames outside the overlap), using CPython's built-in MD5 when it is
 there (the same digests as ``hashlib.md5``, cheaper per call on short inputs), and a sort on
 floating-point keys (the digest rounded to 53 bits, which orders like the digest) with an
-exact re-sort of any batch where two keys round equal. A million frames take about 1.2 s on
-two cores in batches of a clip's 300 frames, 1.7 s as one batch
+exact re-sort of any batch where two keys round equal. A million frames take about 1.7 s on
+two cores as one batch, 1.2 s in batches of 300
 (``tests/benchmarks/test_learning_speed.py``).
 """
 

@@ -1,6 +1,8 @@
 # What the main configuration (terraform/) needs before its first plan, in an empty project:
-# its APIs, the bucket its state lives in, the service account Cloud Build deploys as and the
-# one Cloud Build builds the functions as. Run once, by a person with Owner rights:
+# its APIs, the bucket its state lives in, the service account Cloud Build deploys as, the
+# one Cloud Build builds the functions as, and the Artifact Registry repository the deploy
+# pushes the web app's image to (cloudbuild.yaml pushes it before terraform plans the service
+# that runs it). Run once, by a person with Owner rights, and again after a change here:
 #
 #   terraform -chdir=terraform/bootstrap init
 #   terraform -chdir=terraform/bootstrap apply -var project_id=<project>
@@ -35,6 +37,7 @@ locals {
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
+    "iap.googleapis.com",
     "logging.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
@@ -53,15 +56,20 @@ locals {
     # service, below).
     "roles/cloudfunctions.developer",
     # run.invoker for each function's push identity on the function's Cloud Run service
-    # (google_cloud_run_service_iam_member): run.services.setIamPolicy is in Admin only.
+    # (google_cloud_run_service_iam_member): run.services.setIamPolicy is in Admin only. The
+    # web app's Cloud Run service, IAP enabled on it, and the IAP service agent's run.invoker.
     "roles/run.admin",
-    # The functions' runtime and push service accounts, and the token-creator binding of the
-    # Pub/Sub service agent on each push account.
+    # Who may pass the web app's Identity-Aware Proxy (roles/iap.httpsResourceAccessor on the
+    # service, google_iap_web_cloud_run_service_iam_member): the IAP policy setIamPolicy is in
+    # IAP Policy Admin only, the role the Cloud Run documentation names for it.
+    "roles/iap.admin",
+    # The functions' and the web app's runtime service accounts, the push service accounts,
+    # and the token-creator binding of the Pub/Sub service agent on each push account.
     "roles/iam.serviceAccountAdmin",
-    # actAs: deploying a function as its runtime account and building it as the builder
-    # below, and naming a push account in a subscription's OIDC token. Project-wide because
-    # those accounts are created by the same apply (serviceAccountAdmin could grant this on
-    # each of them anyway).
+    # actAs: deploying a function, or the web app, as its runtime account and building a
+    # function as the builder below, and naming a push account in a subscription's OIDC
+    # token. Project-wide because those accounts are created by the same apply
+    # (serviceAccountAdmin could grant this on each of them anyway).
     "roles/iam.serviceAccountUser",
     # datastore.user for each function's account, the only project-level grant of the main
     # configuration: limited to that role by the condition below.
@@ -79,12 +87,13 @@ locals {
     # The scheduled export's job.
     "roles/cloudscheduler.admin",
     # google_project_service (the main configuration re-declares its APIs) and generating
-    # the Pub/Sub service agent (google_project_service_identity).
+    # the Pub/Sub and IAP service agents (google_project_service_identity).
     "roles/serviceusage.serviceUsageAdmin",
     # The build's logs: a build running as a user-specified account must log to Cloud
     # Logging (cloudbuild.yaml, options.logging) and write them itself.
     "roles/logging.logWriter",
   ])
+  # Pushing the web app's image is granted on its repository only (deployer_images, below).
 
   # The project-level roles the deployer may grant (terraform/iam.tf): with
   # projectIamAdmin alone it could grant itself Owner.
@@ -187,6 +196,62 @@ resource "google_project_iam_member" "deployer" {
       expression  = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(${jsonencode(condition.value)})"
     }
   }
+}
+
+# --- the web app's images -----------------------------------------------------------------
+
+# cloudbuild.yaml builds infra/web/Dockerfile and pushes
+# <region>-docker.pkg.dev/<project>/vidcurate/web:<build id> here before terraform plans the
+# Cloud Run service that runs it: the repository must exist before the main configuration's
+# first plan, so it is created here rather than there. Cloud Run pulls from it as its own
+# service agent (same project: no grant needed).
+resource "google_artifact_registry_repository" "images" {
+  # checkov:skip=CKV_GCP_84: the images hold the project's open-source code and its public dependencies, nothing secret; Google-managed encryption is enough, and a customer-managed key would be one more thing an empty project must create and the deploy must be granted.
+  project       = var.project_id
+  location      = var.region
+  repository_id = "vidcurate"
+  format        = "DOCKER"
+  description   = "vidcurate container images (cloudbuild.yaml pushes the web app's, one per deploy)."
+
+  # A tag (the build's id) names one image for good: the plan deploys exactly what the build
+  # pushed, and nothing can be pushed over it later.
+  docker_config {
+    immutable_tags = true
+  }
+
+  # One image per deploy: the newest are kept (the one running among them), older ones are
+  # deleted after var.image_retention_days.
+  cleanup_policy_dry_run = false
+
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = var.images_kept
+    }
+  }
+
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      tag_state  = "ANY"
+      older_than = "${var.image_retention_days * 86400}s"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The build runs as the deployer and pushes the image itself: write access to this
+# repository only (which includes the read access creating a Cloud Run service from one of
+# its images needs).
+resource "google_artifact_registry_repository_iam_member" "deployer_images" {
+  project    = google_artifact_registry_repository.images.project
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.deployer.email}"
 }
 
 # --- the functions' builder ---------------------------------------------------------------

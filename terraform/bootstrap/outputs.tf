@@ -13,6 +13,11 @@ output "build_service_account" {
   value       = google_service_account.builder.name
 }
 
+output "image_repository" {
+  description = "Artifact Registry repository the deploy pushes the web app's image to (cloudbuild.yaml: <this>/web:<build id>, the main configuration's var.web_image)."
+  value       = "${google_artifact_registry_repository.images.location}-docker.pkg.dev/${google_artifact_registry_repository.images.project}/${google_artifact_registry_repository.images.repository_id}"
+}
+
 output "project_number" {
   description = "Number of the project (the main configuration's var.project_number; cloudbuild.yaml _PROJECT_NUMBER)."
   value       = data.google_project.this.number

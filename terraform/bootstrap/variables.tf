@@ -37,3 +37,25 @@ variable "labels" {
   type        = map(string)
   default     = { app = "vidcurate" }
 }
+
+variable "images_kept" {
+  description = "Most recent images of the vidcurate Artifact Registry repository that are never deleted (each deploy pushes one web app image; the running one is the newest)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.images_kept >= 1 && floor(var.images_kept) == var.images_kept
+    error_message = "images_kept must be a whole number of at least 1."
+  }
+}
+
+variable "image_retention_days" {
+  description = "Days after which an image of the vidcurate Artifact Registry repository is deleted, unless it is among the var.images_kept most recent."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.image_retention_days >= 1 && floor(var.image_retention_days) == var.image_retention_days
+    error_message = "image_retention_days must be a whole number of at least 1."
+  }
+}

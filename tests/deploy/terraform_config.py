@@ -278,6 +278,7 @@ API_PREFIXES = {
     "google_artifact_registry_": "artifactregistry.googleapis.com",
     "google_cloudbuild_": "cloudbuild.googleapis.com",
     "google_logging_": "logging.googleapis.com",
+    "google_iap_": "iap.googleapis.com",
     "google_eventarc_": "eventarc.googleapis.com",
 }
 # Types that call no Google API (they read the provider's configuration).

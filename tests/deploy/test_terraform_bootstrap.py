@@ -35,7 +35,8 @@ ENABLED = "google_project_service.enabled"
 # the same roles; terraform/bootstrap/main.tf says why each).
 DEPLOYER_ROLES = {
     "roles/cloudfunctions.developer",  # the functions (no function-level IAM)
-    "roles/run.admin",  # run.invoker on each function's Cloud Run service
+    "roles/run.admin",  # run.invoker on each function's service; the web app's service
+    "roles/iap.admin",  # who may pass the web app's Identity-Aware Proxy
     "roles/iam.serviceAccountAdmin",  # runtime and push accounts, token-creator bindings
     "roles/iam.serviceAccountUser",  # actAs: runtime, builder and push accounts
     "roles/resourcemanager.projectIamAdmin",  # datastore.user only (a condition)
@@ -44,12 +45,20 @@ DEPLOYER_ROLES = {
     "roles/secretmanager.admin",  # accessor bindings, version metadata
     "roles/datastore.owner",  # database, index exemptions, TTL
     "roles/cloudscheduler.admin",  # the scheduled export
-    "roles/serviceusage.serviceUsageAdmin",  # APIs, the Pub/Sub service agent
+    "roles/serviceusage.serviceUsageAdmin",  # APIs, the Pub/Sub and IAP service agents
     "roles/logging.logWriter",  # the build's own logs
 }
 BUILDER_ROLES = {"roles/logging.logWriter", "roles/artifactregistry.writer"}
-# The steps of a deploy, in order.
+# The steps of a deploy, in order, and what each waits for (the web app's image is built and
+# pushed beside the archives and init, before the plan that deploys it).
 STEPS = ["test", "build", "init", "plan", "apply"]
+WAITS_FOR = {
+    "build": ["test"],
+    "web-image": ["test"],
+    "init": ["build"],
+    "plan": ["init", "web-image"],
+    "apply": ["plan"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -261,9 +270,12 @@ def test_cloudbuild_tests_builds_inits_plans_and_applies_in_order(cloudbuild):
     by_id = {step["id"]: step for step in steps}
 
     assert [step for step in ids if step in STEPS] == STEPS
-    # Each waits for the one before (Cloud Build runs steps with waitFor in parallel).
+    # Each waits for the one before (Cloud Build runs steps with waitFor in parallel); the
+    # plan also waits for the web app's image.
     for before, after in itertools.pairwise(STEPS):
-        assert by_id[after]["waitFor"] == [before], after
+        assert before in by_id[after]["waitFor"], after
+    for step, waits in WAITS_FOR.items():
+        assert by_id[step]["waitFor"] == waits, step
     script = {step: " ".join(by_id[step]["args"]) for step in ("init", "plan", "apply")}
     assert "terraform -chdir=terraform init" in script["init"]
     assert '-backend-config="bucket=${_STATE_BUCKET}"' in script["init"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from contexts import make_services_fixture  # noqa: F401 (fixture make_services)
 from emulators import start_fake_gcs, stop_emulator, unique
 
 from shared.adapters.gcp.pubsub import PubSubSubscriber

@@ -34,7 +34,11 @@ def run(home, *args):
     "command",
     [
         *([c] for c in ("serve", "status", "demo", "publish", "dlq", "ingest", "export")),
-        *([c] for c in ("provision", "costs", "critiques", "videos", "frames")),
+        *([c] for c in ("provision", "costs", "critiques", "videos", "frames", "labels", "web")),
+        ["labels", "invite"],
+        ["labels", "queue"],
+        ["labels", "status"],
+        ["labels", "export"],
         [],
         ["dlq", "list"],
         ["dlq", "replay"],
@@ -71,6 +75,14 @@ def test_demo_runs_end_to_end_and_reports_what_happened(tmp_path):
     assert default["quarantined_files"] == 4
     assert sum(default["tasks"]["subject"].values()) == 40
     assert status["exports"][0]["folder"] == folder.name
+    assert "demo_ana & demo_ben" in output  # the scripted annotators' agreement
+    labels = json.loads(run(tmp_path / "home", "labels", "status", "--json"))
+    by_name = {a["annotator"]: a for a in labels["annotators"]}
+    assert by_name["demo_ana"]["labelled"] > 0
+    assert by_name["demo_ben"]["labelled"] > 0
+    pair = labels["agreement"]["perspective"]["pairwise"]["demo_ana|demo_ben"]
+    assert pair["frames"] > 0
+    assert pair["observed"] < 1
 
 
 @pytest.mark.parametrize("handler_dead_letters", ["false", "true"])

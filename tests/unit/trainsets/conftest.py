@@ -4,46 +4,19 @@ with or without model keys; with them, the OpenAI and Gemini SDKs reach the fake
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from contexts import make_services_fixture  # noqa: F401 (fixture make_services)
 from llmfake import (
     DEFAULT_GEMINI_KEY,
     DEFAULT_OPENAI_KEY,
     llm_server_fixture,  # noqa: F401 (fixture llm_server)
 )
 
-from shared.bootstrap import build_context
 from shared.config import Settings
 from shared.platform.context import Context
-
-PROVIDER_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY")
-
-
-@pytest.fixture
-def make_services(tmp_path, monkeypatch) -> Iterator[Callable[..., Context[Settings]]]:
-    """Build a context over a fresh home (local stores) with these settings."""
-    for variable in PROVIDER_KEYS:
-        monkeypatch.delenv(variable, raising=False)
-    built: list[Context[Settings]] = []
-
-    def make(**overrides: Any) -> Context[Settings]:
-        settings = Settings(
-            _env_file=None,
-            home=tmp_path / "home",
-            log_level="CRITICAL",
-            min_backoff_seconds=0.01,
-            max_backoff_seconds=0.05,
-            **overrides,
-        )
-        context = build_context(settings)
-        built.append(context)
-        return context
-
-    yield make
-    for context in built:
-        context.close()
 
 
 @pytest.fixture

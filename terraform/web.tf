@@ -1,0 +1,186 @@
+# The web app (shared/web: labelling, clip explorer, dashboards, the /v3 API) as one Cloud Run
+# service behind Identity-Aware Proxy, enabled on the service itself: no load balancer, the
+# run.app URL is protected, and IAP signs every request it lets through
+# (x-goog-iap-jwt-assertion, audience local.web_iap_audience), which the app verifies.
+#
+#   browser --> IAP (roles/iap.httpsResourceAccessor: var.web_users, var.web_admins)
+#           --> Cloud Run IAM (roles/run.invoker: the IAP service agent only)
+#           --> vidcurate-web, running as its own service account
+#
+# The image is built and pushed by cloudbuild.yaml (infra/web/Dockerfile) into the Artifact
+# Registry repository terraform/bootstrap creates, before this configuration is planned, and
+# named here by var.web_image. Without an image (var.web_image = null, the default) nothing
+# here is created, so a plan without one (the tests, a first look) still works.
+#
+# Known limits of IAP on Cloud Run (https://cloud.google.com/run/docs/securing/identity-aware-proxy-cloud-run):
+# the project belongs to an organization and the users are of that organization (others need
+# an OAuth client configured by hand), and IAP cannot also be enabled on a load balancer in
+# front of the service.
+#
+# Provider: `iap_enabled` is in the google provider since 6.30 and
+# google_iap_web_cloud_run_service_iam_member since 6.31 (versions.tf requires 6.47), GA, so
+# neither needs google-beta nor launch_stage = "BETA". Only the IAP service agent's identity
+# is generated with google-beta (google_project_service_identity, as Pub/Sub's in main.tf).
+
+locals {
+  web_enabled      = var.web_image != null
+  web_service_name = "vidcurate-web"
+
+  # The audience of the JWT IAP signs for a Cloud Run service (VIDCURATE_WEB_IAP_AUDIENCE): the
+  # app accepts requests signed for this service only. var.project_number, not a lookup: the
+  # same reason as everywhere else (main.tf).
+  web_iap_audience = "/projects/${var.project_number}/locations/${var.region}/services/${local.web_service_name}"
+
+  # What the web app may touch, in the shape of a function's catalogue entry (functions.tf):
+  # it reads the sampled frames it shows annotators and the clips the explorer plays; labels,
+  # queues and statuses are documents (datastore.user, below). It publishes nothing and reads
+  # no secret.
+  web_buckets = {
+    frames = "roles/storage.objectViewer"
+    videos = "roles/storage.objectViewer"
+  }
+
+  # The functions' Settings (one schema for every process), plus the web app's own
+  # (shared/learning/settings.py): with an audience set, every request must carry IAP's
+  # signed header; the admins see the admin pages.
+  web_environment = merge(local.function_environment, {
+    VIDCURATE_WEB_IAP_AUDIENCE = local.web_iap_audience
+    VIDCURATE_WEB_ADMINS       = jsonencode(var.web_admins)
+  })
+
+  # Who gets past IAP: var.web_users, and every admin (an admin IAP refuses could not use
+  # the admin pages either).
+  web_accessors = toset(local.web_enabled ? concat(var.web_users, [for email in var.web_admins : "user:${email}"]) : [])
+}
+
+# --- identities -------------------------------------------------------------------------
+
+resource "google_service_account" "web" {
+  count = local.web_enabled ? 1 : 0
+
+  project      = var.project_id
+  account_id   = local.web_service_name
+  display_name = "vidcurate web app"
+  description  = "Runtime identity of the vidcurate-web Cloud Run service; holds only what the web app touches."
+
+  depends_on = [google_project_service.enabled]
+}
+
+# IAP calls the service as its service agent, service-<number>@gcp-sa-iap.iam.gserviceaccount.com,
+# which is created lazily: generating its identity creates it before it is granted run.invoker.
+resource "google_project_service_identity" "iap" {
+  provider = google-beta
+  count    = local.web_enabled ? 1 : 0
+
+  project = var.project_id
+  service = "iap.googleapis.com"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# --- the web app's roles ----------------------------------------------------------------
+
+# Label documents, queues, statuses: Firestore grants data access per project, and has no
+# narrower predefined role that writes. The one project-level role, as for the functions (iam.tf);
+# the deployer may grant no other (terraform/bootstrap, deployer_grantable_roles).
+resource "google_project_iam_member" "web_datastore_user" {
+  count = local.web_enabled ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.web[0].email}"
+}
+
+resource "google_storage_bucket_iam_member" "web" {
+  for_each = { for bucket, iam_role in local.web_buckets : bucket => iam_role if local.web_enabled }
+
+  bucket = google_storage_bucket.data[each.key].name
+  role   = each.value
+  member = "serviceAccount:${google_service_account.web[0].email}"
+}
+
+# --- the service ------------------------------------------------------------------------
+
+resource "google_cloud_run_v2_service" "web" {
+  count = local.web_enabled ? 1 : 0
+
+  project     = var.project_id
+  name        = local.web_service_name
+  location    = var.region
+  description = "vidcurate web app (shared/web), behind Identity-Aware Proxy."
+
+  # Reachable from the internet, but only through IAP: IAP checks every request first, then
+  # Cloud Run's own IAM check admits the IAP service agent alone (invoker_iam_disabled false:
+  # no unauthenticated call reaches the container).
+  ingress              = "INGRESS_TRAFFIC_ALL"
+  iap_enabled          = true
+  invoker_iam_disabled = false
+
+  # The service keeps no state (documents and objects live elsewhere): terraform may replace
+  # or destroy it, as it does the functions.
+  deletion_protection = false
+
+  template {
+    service_account = google_service_account.web[0].email
+
+    scaling {
+      max_instance_count = var.web_max_instances
+    }
+
+    containers {
+      # Built from infra/web/Dockerfile; its command serves on $PORT, which Cloud Run sets to
+      # the container port below.
+      image = var.web_image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+      }
+
+      dynamic "env" {
+        for_each = local.web_environment
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+    }
+  }
+
+  # The first request must find the app's roles in place.
+  depends_on = [
+    google_project_service.enabled,
+    google_project_iam_member.web_datastore_user,
+    google_storage_bucket_iam_member.web,
+  ]
+}
+
+# --- who may call it --------------------------------------------------------------------
+
+# Cloud Run's IAM check: IAP, having admitted a user, calls the service as its service agent.
+resource "google_cloud_run_v2_service_iam_member" "web_iap_invoker" {
+  count = local.web_enabled ? 1 : 0
+
+  project  = var.project_id
+  location = google_cloud_run_v2_service.web[0].location
+  name     = google_cloud_run_v2_service.web[0].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_project_service_identity.iap[0].email}"
+}
+
+# IAP's check: the people (and groups) who may open the app.
+resource "google_iap_web_cloud_run_service_iam_member" "web_users" {
+  for_each = local.web_accessors
+
+  project                = var.project_id
+  location               = google_cloud_run_v2_service.web[0].location
+  cloud_run_service_name = google_cloud_run_v2_service.web[0].name
+  role                   = "roles/iap.httpsResourceAccessor"
+  member                 = each.key
+}

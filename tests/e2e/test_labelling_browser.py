@@ -1,0 +1,149 @@
+"""The labelling page in a real browser: Playwright driving Debian's Chromium against the app
+served by uvicorn on the local stores. Screenshots go to build/screenshots/ (or
+$VIDCURATE_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from labelling_support import (
+    BROWSER_ARGS,
+    CHROMIUM,
+    add_sampled_clips,
+    web_app,
+)
+
+from shared.learning import Labelling, invite, label_path
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)",
+    ),
+    pytest.mark.xdist_group("browser"),
+]
+
+SCREENSHOTS = Path(
+    os.environ.get("VIDCURATE_SCREENSHOTS")
+    or Path(__file__).resolve().parents[2] / "build" / "screenshots"
+)
+PERSPECTIVE_KEYS = ("1", "2", "3")
+DISTANCE_KEYS = ("q", "w", "e")
+PERSPECTIVES = ("first_person", "third_person", "overhead")
+DISTANCES = ("close", "medium", "far")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def site(make_services):
+    services = make_services()
+    add_sampled_clips(services, 4, 3)  # 12 frames
+    with web_app(services) as base:
+        yield services, base
+
+
+def _open(browser, base: str, token: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{base}/signin#{token}")
+    page.wait_for_url(f"{base}/label**")
+    return page, errors
+
+
+def _shown(page, position: int) -> None:
+    page.wait_for_selector(f"#frame[data-shown='{position}']", timeout=10_000)
+
+
+def _screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+def test_label_ten_frames_by_keyboard_go_back_change_one_reload_and_resume(browser, site):
+    services, base = site
+    page, errors = _open(browser, base, invite(services.documents, "ann"))
+    queue = Labelling(services).queue("ann").frame_ids
+    _shown(page, 0)
+    assert page.inner_text("#position") == "1"
+    # GIVEN ten frames labelled with the keyboard, one answer per task each
+    for position in range(10):
+        page.keyboard.press(PERSPECTIVE_KEYS[position % 3])
+        page.keyboard.press(DISTANCE_KEYS[(position + 1) % 3])
+        _shown(page, position + 1)
+    assert page.inner_text("#labelled") == "10"
+    assert page.get_attribute("#progress", "value") == "10"
+    _screenshot(page, "labelling-page.png")
+    # WHEN the annotator goes back to the fifth frame and changes its perspective
+    for _ in range(6):
+        page.keyboard.press("ArrowLeft")
+    _shown(page, 4)
+    pressed = page.locator("button.choice[aria-pressed='true']").all_inner_texts()
+    assert any(PERSPECTIVES[4 % 3].replace("_", " ") in text for text in pressed)
+    page.keyboard.press("3")  # overhead (it was third_person)
+    _shown(page, 5)
+    # THEN the label changed and kept its history; still ten labels
+    changed = services.documents.get(label_path("ann", queue[4])).data
+    assert changed["classes"] == {"perspective": "overhead", "distance": DISTANCES[5 % 3]}
+    assert changed["revision"] == 2
+    assert changed["history"][0]["classes"]["perspective"] == ("third_person")
+    assert services.documents.count("labels", [("annotator", "==", "ann")]) == 10
+    # AND a reload resumes at the first unlabelled frame
+    page.goto(f"{base}/label")
+    _shown(page, 10)
+    assert page.inner_text("#position") == "11"
+    assert page.inner_text("#labelled") == "10"
+    # AND the end of the queue is a clear done state
+    page.keyboard.press("u")  # unusable
+    _shown(page, 11)
+    page.keyboard.press("u")
+    page.wait_for_selector("#done:not([hidden])")
+    assert "Queue done" in page.inner_text("#done")
+    _screenshot(page, "labelling-done.png")
+    assert errors == []
+
+
+def test_a_second_annotator_gets_another_order_of_the_same_frames(browser, site):
+    services, base = site
+    ann, _ = _open(browser, base, invite(services.documents, "ann"))
+    ben, errors = _open(browser, base, invite(services.documents, "ben"))
+    _shown(ben, 0)
+    fetch = "fetch('/label/api/frames?start=0&count=12').then(r => r.json())"
+    ann_order = [item["frame"] for item in ann.evaluate(fetch)["items"]]
+    ben_order = [item["frame"] for item in ben.evaluate(fetch)["items"]]
+    assert sorted(ann_order) == sorted(ben_order)
+    assert len(ann_order) == 12
+    assert ann_order != ben_order
+    _screenshot(ben, "labelling-second-annotator.png")
+    assert errors == []
+
+
+def test_buttons_work_without_a_keyboard_and_wrong_sessions_see_sign_in(browser, site):
+    services, base = site
+    page, errors = _open(browser, base, invite(services.documents, "ann"))
+    _shown(page, 0)
+    page.get_by_role("button", name="third person").click()
+    page.get_by_role("button", name="far").click()
+    _shown(page, 1)
+    page.get_by_role("button", name="Prev").click()
+    _shown(page, 0)
+    assert page.get_attribute("button[data-class='far']", "aria-pressed") == "true"
+    # every button is named, the frame has alternative text
+    assert page.get_attribute("#frame", "alt")
+    stranger = browser.new_context().new_page()
+    stranger.goto(f"{base}/label")
+    assert stranger.url.endswith("/signin")
+    _screenshot(stranger, "signin-page.png")
+    assert errors == []
