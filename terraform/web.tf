@@ -122,6 +122,8 @@ resource "google_cloud_run_v2_service" "web" {
 
   template {
     service_account = google_service_account.web[0].email
+    # An annotator's clicks go to the instance that holds their queue and labels in memory.
+    session_affinity = true
 
     scaling {
       max_instance_count = var.web_max_instances
@@ -136,10 +138,12 @@ resource "google_cloud_run_v2_service" "web" {
         container_port = 8080
       }
 
+      # The frame index and each active annotator's queue are held in memory: about 135 MB
+      # and 70 MB a million frames (shared/learning/frames.py).
       resources {
         limits = {
-          cpu    = "1"
-          memory = "512Mi"
+          cpu    = "2"
+          memory = "2Gi"
         }
       }
 

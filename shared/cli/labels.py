@@ -44,7 +44,12 @@ def labels_invite(
         str | None,
         typer.Option(help="The annotator's Google identity, for the app behind IAP."),
     ] = None,
-    admin: Annotated[bool, typer.Option("--admin", help="May open the admin pages.")] = False,
+    admin: Annotated[
+        bool | None,
+        typer.Option(
+            "--admin/--no-admin", help="May open the admin pages (default: as before; no)."
+        ),
+    ] = None,
     url: Annotated[
         str, typer.Option(help="Where the web app is reached (`vidcurate web`'s address).")
     ] = "http://127.0.0.1:8080",

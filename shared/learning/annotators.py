@@ -70,22 +70,32 @@ def _token_hash(token: str) -> str:
 
 
 def invite(
-    documents: DocumentStore, name: str, *, email: str | None = None, admin: bool = False
+    documents: DocumentStore, name: str, *, email: str | None = None, admin: bool | None = None
 ) -> str:
     """Register ``name`` (or renew them) and return their new secret token; any earlier
-    token of theirs stops working. ``email`` is the identity IAP vouches for in the cloud."""
+    token of theirs stops working. ``email`` is the identity IAP vouches for in the cloud
+    (one annotator's only); ``admin`` None keeps what a renewed annotator had (no admin for
+    a new one). A :class:`ValueError` says what is wrong; nothing is written then."""
     check_name(name)
-    if email is not None and not _EMAIL.fullmatch(email):
-        raise ValueError(f"--email {email!r} is not an e-mail address")
+    if email is not None:
+        if not _EMAIL.fullmatch(email):
+            raise ValueError(f"--email {email!r} is not an e-mail address")
+        email = email.lower()
+        owner = annotator_by_email(documents, email)
+        if owner is not None and owner.name != name:
+            raise ValueError(f"--email {email} is already {owner.name}'s")
     token = secrets.token_urlsafe(32)
     data: dict[str, object] = {
         "name": name,
-        "admin": admin,
         "token_sha256": _token_hash(token),
         "invited_at": datetime.now(UTC),
     }
+    if admin is not None:
+        data["admin"] = admin
+    elif documents.get(f"{ANNOTATORS}/{name}") is None:
+        data["admin"] = False
     if email is not None:
-        data["email"] = email.lower()
+        data["email"] = email
     documents.set(f"{ANNOTATORS}/{name}", data, merge=True)
     return token
 

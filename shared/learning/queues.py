@@ -14,9 +14,8 @@ The rule, for annotator ``a`` and salt ``s`` (strings hashed as UTF-8; ``md5(x)`
 1. **Active learning first.** The frames of the active queue (:class:`ActiveQueue`, chosen by
    the model), in its own order; ids that are not among the frames are ignored, an id listed
    twice counts once. These frames do not come again later in the queue.
-2. **Then batch by batch**, in increasing batch number. A frame's batch is the window of
-   time its clip was registered in (``shared/learning/frames.py``: the clip document's
-   creation time over ``VIDCURATE_LABEL_BATCH_SECONDS``, a day by default), so frames added
+2. **Then batch by batch**, in increasing batch number. A frame's batch is the batch its
+   clip was sealed in when first served (``shared/learning/frames.py``), so frames added
    later come after every frame already there, while the frames of clips registered
    together are shuffled among each other: consecutive frames seldom share a clip. Within a
    batch:
@@ -27,7 +26,12 @@ The rule, for annotator ``a`` and salt ``s`` (strings hashed as UTF-8; ``md5(x)`
       everyone, so any two annotators' first overlap labels are of the same frames;
    b. the **other frames**, in increasing ``md5(seed + id)`` where
       ``seed = md5(a + "\\0" + s)`` (the NUL keeps ``("ab", "c")`` and ``("a", "bc")``
-      apart): an order of its own per annotator.
+      apart): an order of its own per annotator;
+   c. the two **interleaved evenly**: with ``k`` overlap frames among ``n``, overlap frame
+      ``j`` (from 0) takes position ``floor((2j + 1) * n / (2k))`` of the batch and the
+      other frames fill the rest in their order. A share of 0.1 makes about every tenth
+      frame of every queue an overlap frame from the first one on: agreement is known from
+      the first day, while annotators working at once mostly label different frames.
 
    Equal digests (an MD5 collision) are ordered by frame id, so the order is total and does
    not depend on the order the frames are given in.
@@ -36,13 +40,14 @@ What follows from it:
 
 - The queue depends only on ``(a, s)``, the frames, the share and the active queue: the
   same inputs give the same queue, and two annotators get different orders.
-- A frame's place relative to another depends on those two frames alone (their batches,
-  whether each is an overlap frame, their digests), so **adding frames never reorders the
-  frames already there**; frames of a new, later batch go after all of them, so every earlier
-  frame keeps its position too (while the active queue is unchanged).
+- **A new batch never moves the frames already there**: its frames go after all of them, so
+  every earlier frame keeps its position (while the active queue is unchanged). Frames are
+  therefore never added to a batch once it is served (``shared/learning/frames.py`` seals
+  each batch); were one added, the overlap frames would keep their order among themselves
+  and so would the others, but the interleaving would shift.
 - Raising the overlap share turns more frames into overlap frames; since overlap frames are
   in digest order and the old ones have the smaller digests, the old overlap frames keep their
-  order at the front of each batch and the new ones follow them.
+  order among themselves, the new ones after them.
 - A change of salt or of the share, or a new active queue, gives new queues; labels are kept
   by frame, so :func:`resume_position` still finds the first frame left to label.
 
@@ -183,8 +188,8 @@ def _active_frames(active: ActiveQueue | None, frames: Mapping[str, int]) -> lis
 
 
 def _order_batch(members: list[str], seed: bytes, salt: bytes, share: float) -> list[str]:
-    """One batch: its overlap frames in increasing ``md5(salt + id)``, then the others in
-    increasing ``md5(seed + id)``."""
+    """One batch: its overlap frames in increasing ``md5(salt + id)`` spread evenly among
+    the others, in increasing ``md5(seed + id)``."""
     md5 = _md5
     # Encoded once, into fresh and adjacent bytes: the ids of a large mapping lie scattered in
     # memory, and reading each twice (once per hash) costs more than the hashing.
@@ -204,7 +209,26 @@ def _order_batch(members: list[str], seed: bytes, salt: bytes, share: float) -> 
             members, encoded = list(compress(members, outside)), list(compress(encoded, outside))
     from_bytes = int.from_bytes
     keys = [float(from_bytes(md5(seed + data).digest())) for data in encoded]
-    return shared + _by_keys(members, keys, lambda: [md5(seed + data).digest() for data in encoded])
+    own = _by_keys(members, keys, lambda: [md5(seed + data).digest() for data in encoded])
+    return _interleave(shared, own)
+
+
+def _interleave(shared: list[str], own: list[str]) -> list[str]:
+    """``shared`` spread evenly through ``own``: shared frame ``j`` at position
+    ``floor((2j + 1) * n / (2k))`` of the ``n`` frames (``k`` shared), the others in order."""
+    count = len(shared)
+    if not count or not own:
+        return shared + own
+    total = count + len(own)
+    out: list[str] = []
+    placed = 0  # own frames placed so far
+    for j, frame_id in enumerate(shared):
+        before = (2 * j + 1) * total // (2 * count) - j  # own frames ahead of shared frame j
+        out += own[placed:before]
+        placed = before
+        out.append(frame_id)
+    out += own[placed:]
+    return out
 
 
 def _by_digest(members: list[str], digests: list[bytes]) -> list[str]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,7 +24,13 @@ from shared.core.errors import VidcurateError
 from shared.learning.agreement import TaskAgreement, agreement
 from shared.learning.annotators import Annotator, get_annotator, list_annotators
 from shared.learning.frames import AnnotatorQueue, FrameCatalog, Queues, frame_parts
-from shared.learning.labels import LabelRecord, iter_labels, labels_of, record_label
+from shared.learning.labels import (
+    LabelConflictError,
+    LabelRecord,
+    iter_labels,
+    labels_of,
+    record_label,
+)
 from shared.learning.queues import resume_position
 from shared.learning.schema import Label, validate_label
 from shared.learning.settings import LabelSettings
@@ -72,7 +79,6 @@ class AnnotatorProgress:
     total: int
     unusable: int
     changed: int
-    next_position: int
 
     @property
     def share(self) -> float:
@@ -102,7 +108,6 @@ class LabelStatus:
                     "share": round(p.share, 6),
                     "unusable": p.unusable,
                     "changed": p.changed,
-                    "next_position": p.next_position,
                 }
                 for p in self.annotators
             ],
@@ -118,10 +123,26 @@ class LabelStatus:
         }
 
 
-class Labelling:
-    """Queues, labels and status for the context's settings."""
+class _Labels:
+    """One annotator's labels as last read, kept up to date by this process's writes and by
+    what a refused write learns; read again when the annotator opens the page (another
+    instance may have written: the cache is advisory, the transaction decides)."""
 
-    def __init__(self, services: Context[LabelSettings]) -> None:
+    def __init__(self, records: dict[str, LabelRecord], read_at: float) -> None:
+        self.lock = threading.Lock()
+        self.records = records
+        self.read_at = read_at
+        self.counted: int | None = None  # the serial of the index ``count`` was taken on
+        self.count = 0  # of the records, those whose frame is in that index
+
+
+class Labelling:
+    """Queues, labels and status for the context's settings (shared by the web app's request
+    threads)."""
+
+    def __init__(
+        self, services: Context[LabelSettings], *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         settings = services.settings
         self.services = services
         self.schema = settings.label_schema
@@ -129,13 +150,14 @@ class Labelling:
             services.documents,
             queue_document=settings.label_queue_document,
             refresh_seconds=settings.label_refresh_seconds,
-            batch_seconds=settings.label_batch_seconds,
+            clock=clock,
         )
         self.queues = Queues(
             self.catalog, salt=settings.label_salt, overlap_share=settings.label_overlap_share
         )
+        self._clock = clock
         self._lock = threading.Lock()
-        self._labels: dict[str, dict[str, LabelRecord]] = {}
+        self._labels: dict[str, _Labels] = {}
 
     # reading
     def annotator(self, name: str) -> Annotator:
@@ -146,20 +168,43 @@ class Labelling:
         """``annotator``'s queue as of now."""
         return self.queues.get(annotator)
 
-    def labels(self, annotator: str, *, refresh: bool = False) -> dict[str, LabelRecord]:
-        """``annotator``'s labels by frame, read once and then kept up to date by
-        :meth:`answer` (``refresh`` reads them again)."""
+    def _known(self, annotator: str, *, refresh: bool = False) -> _Labels:
         with self._lock:
             known = self._labels.get(annotator)
         if known is None or refresh:
-            known = labels_of(self.services.documents, annotator)
+            known = _Labels(labels_of(self.services.documents, annotator), self._clock())
             with self._lock:
                 self._labels[annotator] = known
         return known
 
+    def labels(self, annotator: str, *, refresh: bool = False) -> dict[str, LabelRecord]:
+        """A copy of ``annotator``'s labels by frame (``refresh``: read from the store)."""
+        known = self._known(annotator, refresh=refresh)
+        with known.lock:
+            return dict(known.records)
+
+    def label(self, annotator: str, frame_id: str) -> LabelRecord | None:
+        """``annotator``'s label of ``frame_id``, if any."""
+        known = self._known(annotator)
+        with known.lock:
+            return known.records.get(frame_id)
+
+    def labelled(self, annotator: str) -> int:
+        """How many frames of the current index ``annotator`` has labelled."""
+        index, _ = self.catalog.current()
+        known = self._known(annotator)
+        with known.lock:
+            if known.counted != index.serial:  # once per index, then kept by ``answer``
+                known.count = sum(1 for frame_id in known.records if frame_id in index)
+                known.counted = index.serial
+            return known.count
+
     def resume(self, annotator: str) -> int:
         """The first position of the queue the annotator has not labelled."""
-        return resume_position(self.queue(annotator).frame_ids, self.labels(annotator))
+        queue = self.queue(annotator)
+        known = self._known(annotator)
+        with known.lock:
+            return resume_position(queue.frame_ids, known.records)
 
     def view(self, annotator: str, position: int) -> FrameView | None:
         """The frame at ``position`` of the annotator's queue, with their label; None past the
@@ -168,21 +213,14 @@ class Labelling:
         frame_id = queue.at(position)
         if frame_id is None:
             return None
-        labels = self.labels(annotator)
         return FrameView(
             position=position,
             frame_id=frame_id,
             total=len(queue),
-            labelled=sum(1 for f in labels if f in queue.positions),
+            labelled=self.labelled(annotator),
             queue_version=queue.version,
-            record=labels.get(frame_id),
+            record=self.label(annotator, frame_id),
         )
-
-    def progress(self, annotator: str) -> AnnotatorProgress:
-        """How far ``annotator`` is in their queue."""
-        queue = self.queue(annotator)
-        labels = self.labels(annotator, refresh=True)
-        return _progress(annotator, queue, labels)
 
     def image(self, frame_id: str) -> bytes:
         """The frame's JPEG (NotFoundError when the frame is gone from the bucket)."""
@@ -220,24 +258,32 @@ class Labelling:
             label = validate_label(self.schema, classes, unusable=unusable)
         except ValueError as exc:
             raise LabelRejectedError(str(exc)) from exc
-        record = record_label(
-            self.services.documents,
-            annotator=annotator,
-            frame_id=frame_id,
-            label=label,
-            revision=revision,
-            queue_version=queue.version,
-            position=position,
-        )
-        labels = self.labels(annotator)
-        with self._lock:
-            labels[frame_id] = record
+        known = self._known(annotator)
+        try:
+            record = record_label(
+                self.services.documents,
+                annotator=annotator,
+                frame_id=frame_id,
+                label=label,
+                revision=revision,
+                queue_version=queue.version,
+                position=position,
+            )
+        except LabelConflictError as exc:
+            if exc.current is not None:  # what the store has: the next answer starts there
+                with known.lock:
+                    known.records[frame_id] = exc.current
+            raise
+        with known.lock:
+            if frame_id not in known.records and known.counted == index.serial:
+                known.count += 1
+            known.records[frame_id] = record
         return record
 
     # status and export
     def status(self) -> LabelStatus:
         """Every registered annotator's progress (and anyone else with labels), and the
-        agreement per task: one pass over the labels."""
+        agreement per task: one pass over the labels, no queue computed."""
         index, _ = self.catalog.current()
         by_annotator: dict[str, dict[str, LabelRecord]] = {
             a.name: {} for a in list_annotators(self.services.documents)
@@ -246,7 +292,13 @@ class Labelling:
             if record.frame_id in index:
                 by_annotator.setdefault(record.annotator, {})[record.frame_id] = record
         progress = [
-            _progress(name, self.queue(name), labels)
+            AnnotatorProgress(
+                annotator=name,
+                labelled=len(labels),
+                total=len(index),
+                unusable=sum(1 for record in labels.values() if record.label.unusable),
+                changed=sum(1 for record in labels.values() if record.revision > 1),
+            )
             for name, labels in sorted(by_annotator.items())
         ]
         answers: dict[str, dict[str, Label]] = {
@@ -259,20 +311,6 @@ class Labelling:
             annotators=progress,
             agreement=agreement(self.schema, answers),
         )
-
-
-def _progress(
-    annotator: str, queue: AnnotatorQueue, labels: Mapping[str, LabelRecord]
-) -> AnnotatorProgress:
-    mine = [record for frame, record in labels.items() if frame in queue.positions]
-    return AnnotatorProgress(
-        annotator=annotator,
-        labelled=len(mine),
-        total=len(queue),
-        unusable=sum(1 for record in mine if record.label.unusable),
-        changed=sum(1 for record in mine if record.revision > 1),
-        next_position=resume_position(queue.frame_ids, labels),
-    )
 
 
 def export_rows(records: Iterable[LabelRecord], tasks: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -58,14 +58,6 @@ class LabelSettings(MediaSettings):
             "clips again (new clips join the queues after at most this long)."
         ),
     )
-    label_batch_seconds: float = Field(
-        86_400.0,
-        gt=0,
-        description=(
-            "Clips registered within one window of this many seconds form one batch: their "
-            "frames are shuffled together, and a later batch joins every queue at its end."
-        ),
-    )
     web_iap_audience: str | None = Field(
         None,
         description=(

@@ -38,6 +38,7 @@ __all__ = [
     "IapVerifier",
     "Identity",
     "InvalidIdentityError",
+    "KeysUnavailableError",
     "csrf_matches",
     "new_csrf_token",
 ]
@@ -51,6 +52,10 @@ CSRF_HEADER = "x-csrf-token"
 
 class InvalidIdentityError(Exception):
     """The request's identity could not be verified (the message says why)."""
+
+
+class KeysUnavailableError(Exception):
+    """IAP's public keys could not be fetched: nobody can be verified for now."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ class IapVerifier:
                 leeway=self._leeway,
                 options={"require": ["exp", "iat", "aud", "iss", "email"]},
             )
+        except jwt.PyJWKClientConnectionError as exc:
+            raise KeysUnavailableError(f"IAP's public keys cannot be fetched now ({exc})") from exc
         except jwt.ExpiredSignatureError as exc:
             raise InvalidIdentityError("the IAP assertion has expired") from exc
         except jwt.InvalidAudienceError as exc:

@@ -4,8 +4,10 @@
 ``?position=N``); the page's script (``static/label.js``) then moves through the queue with
 ``GET /label/api/frames`` (positions, image URLs, the annotator's labels), prefetching and
 decoding the next frames so Next shows one at once, and answers with
-``POST /label/api/labels``. Nothing on the page names the clip or the file: images are
-addressed by queue version and position, frames by an opaque key.
+``POST /label/api/labels``. Nothing on the page names the clip or the file: a frame is an
+opaque key (a digest of its id), its image ``/label/image/<position>/<key>``, so a URL is
+one frame for anyone (a browser's cache never shows another) and a position that now holds
+another frame is refused (409) rather than shown.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,11 +104,12 @@ def _annotator(identity: Identity) -> str:
 
 def _item(state: AppState, annotator: str, queue: AnnotatorQueue, position: int) -> dict[str, Any]:
     frame_id = queue.frame_ids[position]
-    record = state.labelling.labels(annotator).get(frame_id)
+    record = state.labelling.label(annotator, frame_id)
+    key = frame_key(frame_id)
     return {
         "position": position,
-        "frame": frame_key(frame_id),
-        "image": f"/label/image/{queue.version}/{position}",
+        "frame": key,
+        "image": f"/label/image/{position}/{key}",
         "label": _label_json(record),
         "revision": record.revision if record else 0,
     }
@@ -116,11 +119,6 @@ def _label_json(record: LabelRecord | None) -> dict[str, Any] | None:
     if record is None:
         return None
     return {"classes": dict(record.label.classes), "unusable": record.label.unusable}
-
-
-def _labelled(state: AppState, annotator: str, queue: AnnotatorQueue) -> int:
-    labels = state.labelling.labels(annotator)
-    return sum(1 for frame_id in labels if frame_id in queue.positions)
 
 
 @router.get("/", include_in_schema=False)
@@ -140,14 +138,14 @@ def label_page(
     """One frame of the caller's queue: where they stopped, or ``position``."""
     annotator = _annotator(identity)
     labelling = state.labelling
-    labels = labelling.labels(annotator, refresh=True)  # the page starts from the store
+    labelling.labels(annotator, refresh=True)  # a page starts from the store
     queue = labelling.queue(annotator)
     start = labelling.resume(annotator) if position is None else min(position, len(queue))
     config = {
         "tasks": shortcuts(dict(labelling.schema.tasks)),
         "unusable_key": UNUSABLE_KEY,
         "total": len(queue),
-        "labelled": sum(1 for frame_id in labels if frame_id in queue.positions),
+        "labelled": labelling.labelled(annotator),
         "position": start,
         "version": queue.version,
         "item": _item(state, annotator, queue, start) if start < len(queue) else None,
@@ -181,26 +179,31 @@ def frames(
     return {
         "version": queue.version,
         "total": len(queue),
-        "labelled": _labelled(state, annotator, queue),
+        "labelled": state.labelling.labelled(annotator),
         "items": [_item(state, annotator, queue, p) for p in range(start, end)],
     }
 
 
-@router.get("/label/image/{version}/{position}", summary="The frame at a queue position")
-def image(state: StateDep, identity: IdentityDep, version: str, position: int) -> Response:
-    """The JPEG of the frame at ``position`` of the caller's queue ``version``."""
+@router.get("/label/image/{position}/{key}", summary="The frame at a queue position")
+def image(
+    state: StateDep,
+    identity: IdentityDep,
+    position: Annotated[int, Path(ge=0, le=10**9)],
+    key: Annotated[str, Path(max_length=64)],
+) -> Response:
+    """The JPEG of the frame ``key`` at ``position`` of the caller's queue."""
     annotator = _annotator(identity)
     queue = state.labelling.queue(annotator)
-    if version != queue.version:
-        raise PageError(409, "the queue changed since this page was loaded: reload to continue")
     frame_id = queue.at(position)
     if frame_id is None:
         raise PageError(404, f"position {position} is past the end of your queue")
+    if frame_key(frame_id) != key:
+        raise PageError(409, "your queue changed since this page was loaded: reload to continue")
     try:
         data = state.labelling.image(frame_id)
     except NotFoundError as exc:
         raise PageError(404, "this frame's image is gone (its clip was replaced)") from exc
-    # The same URL is the same frame while the version holds: the browser keeps it.
+    # A URL names one frame (its key) for anyone: the browser may keep it.
     headers = {"Cache-Control": "private, max-age=86400"}
     return Response(data, media_type="image/jpeg", headers=headers)
 
@@ -241,7 +244,7 @@ def post_label(
         "position": answer.position,
         "revision": record.revision,
         "label": _label_json(record),
-        "labelled": _labelled(state, annotator, queue),
+        "labelled": labelling.labelled(annotator),
         "total": len(queue),
     }
 
@@ -271,8 +274,10 @@ def signin(state: StateDep, body: SignIn) -> Response:
     if annotator is None:
         raise PageError(401, "this sign-in link is not valid (any more): ask for a new one")
     response = JSONResponse({"annotator": annotator.name, "redirect": "/"})
+    # Lax: a link to /label opened from a mail or chat arrives signed in; writes need the
+    # page's anti-forgery header besides, which no other site can send.
     response.set_cookie(
-        SESSION_COOKIE, body.token, httponly=True, samesite="strict", max_age=30 * 86400
+        SESSION_COOKIE, body.token, httponly=True, samesite="lax", max_age=30 * 86400
     )
     _set_csrf(response)
     return response

@@ -174,7 +174,8 @@ def test_the_container_runs_the_image_with_its_limits(root):
 
     assert found["image"] == "${var.web_image}"
     assert port["container_port"] == 8080
-    assert limits["limits"] == {"cpu": "1", "memory": "512Mi"}
+    assert limits["limits"] == {"cpu": "2", "memory": "2Gi"}
+    assert template["session_affinity"] is True
     assert scaling["max_instance_count"] == "${var.web_max_instances}"
     assert declared["default"] == 3
     assert declared["type"] == "number"

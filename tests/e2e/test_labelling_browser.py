@@ -14,6 +14,7 @@ from labelling_support import (
     add_sampled_clips,
     web_app,
 )
+from support import poll
 
 from shared.learning import Labelling, invite, label_path
 
@@ -92,14 +93,31 @@ def test_label_ten_frames_by_keyboard_go_back_change_one_reload_and_resume(brows
     _shown(page, 4)
     pressed = page.locator("button.choice[aria-pressed='true']").all_inner_texts()
     assert any(PERSPECTIVES[4 % 3].replace("_", " ") in text for text in pressed)
-    page.keyboard.press("3")  # overhead (it was third_person)
+    page.keyboard.press("3")  # overhead (it was third_person): a change of one task...
+    page.wait_for_selector("#hint:not([hidden])")
+    assert page.get_attribute("button[data-class='overhead']", "aria-pressed") == "true"
+    page.keyboard.press("Enter")  # ...saved with Enter
     _shown(page, 5)
     # THEN the label changed and kept its history; still ten labels
-    changed = services.documents.get(label_path("ann", queue[4])).data
+    changed = poll(
+        lambda: (
+            (doc := services.documents.get(label_path("ann", queue[4]))).data["revision"] == 2
+            and doc.data
+        ),
+        timeout=10,
+        message="the change was not written",
+    )
     assert changed["classes"] == {"perspective": "overhead", "distance": DISTANCES[5 % 3]}
     assert changed["revision"] == 2
     assert changed["history"][0]["classes"]["perspective"] == ("third_person")
     assert services.documents.count("labels", [("annotator", "==", "ann")]) == 10
+    # AND holding a key answers one frame only
+    page.keyboard.down("u")
+    page.keyboard.down("u")  # the browser's repeat
+    page.keyboard.up("u")
+    _shown(page, 6)
+    page.keyboard.press("ArrowLeft")
+    _shown(page, 5)
     # AND a reload resumes at the first unlabelled frame
     page.goto(f"{base}/label")
     _shown(page, 10)

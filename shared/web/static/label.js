@@ -1,24 +1,31 @@
 // The labelling page: one frame at a time, answers by button or key, Prev / Next through
 // the queue, and the next frames fetched and decoded ahead so Next shows one at once.
-// Every action runs after the one before it (a fast typist's keys are never reordered).
+//
+// Actions (keys, clicks) run one after another, in order. An answer moves on at once; its
+// POST goes out in the background, in order with the other answers, so a frame's second
+// answer always names the revision its first one made. Any refusal stops answering (the
+// page says why and how to go on) rather than letting the annotator label into the void.
 (() => {
   "use strict";
   const config = JSON.parse(document.getElementById("label-config").textContent);
-  const PREFETCH = 8; // frames ahead kept decoded
+  const PREFETCH = 8; // frames ahead kept fetched and decoded
+  const KEEP_BEHIND = 3; // decoded frames kept behind the current one
   const BATCH = 20; // positions asked for at once
   const $ = (id) => document.getElementById(id);
   const img = $("frame");
   const items = new Map(); // position -> {position, frame, image, label, revision}
-  const decoded = new Map(); // image URL -> Promise (resolves when the image is decoded)
+  const decoded = new Map(); // image URL -> {position, ready: Promise}
+  const inFlight = new Map(); // start -> Promise of a batch being fetched
   const keys = new Map(); // key -> {task, cls} | "unusable"
   const tasks = config.tasks.map((task) => task.name);
   let position = config.position;
   let total = config.total;
   let labelled = config.labelled;
-  let chosen = {}; // task -> class picked on this frame, not yet saved
-  let chain = Promise.resolve();
-  let stopped = false; // a conflict: nothing more is sent until the page is reloaded
-  window.vidcurateNavigation = []; // ms from a Next/Prev to the frame painted (benchmarks)
+  let chosen = {}; // task -> class picked on this visit of the frame, not yet saved
+  let actions = Promise.resolve(); // what the annotator asked for, in order
+  let saves = Promise.resolve(); // answers being written, in order
+  let stopped = ""; // why answering stopped (a refusal); "" while all is well
+  window.vidcurateNavigation = []; // ms from a key or click to the next frame painted
 
   for (const task of config.tasks) {
     for (const c of task.classes) if (c.key) keys.set(c.key, { task: task.name, cls: c.name });
@@ -36,37 +43,47 @@
 
   function notice(text) {
     const box = $("notice");
-    box.textContent = text || "";
-    box.hidden = !text;
+    const shown = stopped || text || "";
+    box.textContent = shown;
+    box.hidden = !shown;
   }
 
-  async function failure(response) {
-    let message = `error ${response.status}`;
+  function stop(message) {
+    stopped = `${message} Nothing more is saved until you reload the page.`;
+    for (const button of document.querySelectorAll("button.choice")) button.disabled = true;
+    $("reload").hidden = false;
+    notice();
+  }
+
+  async function refusal(response) {
+    let message = `The server answered ${response.status}.`;
     try {
       message = (await response.json()).error || message;
     } catch (_) {
       /* not JSON: keep the status */
     }
-    if (response.status === 409 || response.status === 401) {
-      stopped = true;
-      message += " (reload the page)";
-    }
-    notice(message);
-    return null;
+    return message;
   }
 
-  function decode(url) {
-    let ready = decoded.get(url);
-    if (!ready) {
+  function decode(item) {
+    let entry = decoded.get(item.image);
+    if (!entry) {
       const image = new Image();
-      image.src = url;
-      ready = image.decode().then(() => image, () => null);
-      decoded.set(url, ready);
+      image.src = item.image;
+      entry = { position: item.position, ready: image.decode().then(() => image, () => null) };
+      decoded.set(item.image, entry);
     }
-    return ready;
+    return entry.ready;
   }
 
-  const inFlight = new Map(); // start -> Promise of a batch being fetched
+  function evict(p) {
+    // Keep only the decoded frames around the current one: a long session stays small.
+    for (const [url, entry] of decoded) {
+      if (entry.position < p - KEEP_BEHIND || entry.position > p + PREFETCH + 1) {
+        decoded.delete(url);
+      }
+    }
+  }
 
   function fetchFrom(start) {
     let pending = inFlight.get(start);
@@ -80,10 +97,21 @@
   async function fetchBatch(start) {
     const url = `${config.api.frames}?start=${start}&count=${BATCH}&version=${config.version}`;
     const response = await fetch(url, { credentials: "same-origin" });
-    if (!response.ok) return failure(response);
+    if (!response.ok) {
+      stop(await refusal(response));
+      return null;
+    }
     const body = await response.json();
     total = body.total;
-    for (const item of body.items) if (!items.has(item.position)) items.set(item.position, item);
+    $("total").textContent = String(total);
+    for (const item of body.items) {
+      const known = items.get(item.position);
+      if (known && known.frame !== item.frame) {
+        stop("Your queue changed since this page was loaded.");
+        return null;
+      }
+      if (!known) items.set(item.position, item);
+    }
     return body;
   }
 
@@ -94,15 +122,13 @@
   }
 
   function prefetch(p) {
-    // Ask for the next batch before it is needed, and decode the next frames' images.
     const last = Math.min(p + PREFETCH, total - 1);
     if (last > p && !items.has(last) && !stopped) fetchFrom(p + 1);
-    for (let q = p + 1; q <= last; q += 1) {
+    for (let q = Math.max(p - 1, 0); q <= last; q += 1) {
       const item = items.get(q);
-      if (item) decode(item.image);
+      if (item) decode(item);
     }
-    const previous = items.get(p - 1);
-    if (previous) decode(previous.image);
+    evict(p);
   }
 
   function paintChoices(item) {
@@ -114,10 +140,13 @@
       button.setAttribute("aria-pressed", on ? "true" : "false");
     }
     $("unusable").setAttribute("aria-pressed", label && label.unusable ? "true" : "false");
+    const changing = Boolean(label) && Object.keys(chosen).length > 0;
+    $("hint").hidden = !changing;
   }
 
   function paintProgress() {
     $("labelled").textContent = String(labelled);
+    $("total").textContent = String(total);
     $("progress").value = labelled;
     $("progress").max = total || 1;
   }
@@ -143,19 +172,27 @@
     paintNavigation();
   }
 
+  function painted(p, started) {
+    requestAnimationFrame(() => {
+      if (started !== undefined) window.vidcurateNavigation.push(performance.now() - started);
+      img.dataset.shown = String(p);
+    });
+  }
+
   async function show(p, started) {
     if (p < 0) return;
     chosen = {};
-    notice("");
+    notice();
     if (p >= total) {
       position = total;
       history.replaceState(null, "", `?position=${total}`);
       showDone();
+      painted(total, started);
       return;
     }
     const item = await itemAt(p);
     if (!item) return;
-    await decode(item.image);
+    await decode(item);
     position = p;
     img.src = item.image;
     img.dataset.position = String(p);
@@ -166,76 +203,104 @@
     paintChoices(item);
     paintNavigation();
     history.replaceState(null, "", `?position=${p}`);
-    if (started !== undefined) {
-      requestAnimationFrame(() => {
-        window.vidcurateNavigation.push(performance.now() - started);
-        img.dataset.shown = String(p);
-      });
-    } else {
-      img.dataset.shown = String(p);
-    }
+    painted(p, started);
     prefetch(p);
   }
 
-  async function save(answer) {
-    const item = items.get(position);
-    if (!item || stopped) return;
-    const response = await fetch(config.api.labels, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", [config.csrf_header]: csrf() },
-      body: JSON.stringify({
-        position: item.position,
-        frame: item.frame,
-        queue_version: config.version,
-        revision: item.revision,
-        classes: answer.unusable ? {} : answer.classes,
-        unusable: Boolean(answer.unusable),
-      }),
+  function write(item, answer) {
+    // In order after the answers before it; the revision is read when the request goes out.
+    saves = saves.then(async () => {
+      if (stopped) return;
+      const response = await fetch(config.api.labels, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", [config.csrf_header]: csrf() },
+        body: JSON.stringify({
+          position: item.position,
+          frame: item.frame,
+          queue_version: config.version,
+          revision: item.revision,
+          classes: answer.unusable ? {} : answer.classes,
+          unusable: Boolean(answer.unusable),
+        }),
+      });
+      if (!response.ok) {
+        stop(await refusal(response));
+        return;
+      }
+      const body = await response.json();
+      item.revision = body.revision;
+      labelled = body.labelled;
+      total = body.total;
+      paintProgress();
+      if (position >= total) showDone(); // the counts the done state gives are final now
     });
-    if (!response.ok) {
-      await failure(response);
-      return;
-    }
-    const body = await response.json();
-    item.label = body.label;
-    item.revision = body.revision;
-    labelled = body.labelled;
-    total = body.total;
-    paintProgress();
-    await show(position + 1, performance.now());
+    return saves;
   }
 
-  async function choose(task, cls) {
-    if (position >= total) return;
-    chosen[task] = cls;
+  async function answer(result, started) {
+    const item = items.get(position);
+    if (!item || stopped) return;
+    if (!item.label) {
+      labelled += 1; // at once; the server's count replaces it when the answer is written
+      paintProgress();
+    }
+    item.label = result.unusable
+      ? { classes: {}, unusable: true }
+      : { classes: result.classes, unusable: false };
+    write(item, result);
+    await show(position + 1, started);
+  }
+
+  function merged() {
     const item = items.get(position);
     const saved = item && item.label && !item.label.unusable ? item.label.classes : {};
-    const answer = {};
-    for (const name of tasks) answer[name] = chosen[name] || saved[name];
+    const out = {};
+    for (const name of tasks) out[name] = chosen[name] || saved[name];
+    return out;
+  }
+
+  async function choose(task, cls, started) {
+    if (position >= total || stopped) return;
+    chosen[task] = cls;
+    const item = items.get(position);
     paintChoices(item);
-    if (tasks.every((name) => answer[name])) await save({ classes: answer });
+    // A new frame is saved once every task is answered; a labelled one once every task is
+    // answered again, or on Enter (a change of one task).
+    if (tasks.every((name) => chosen[name])) await answer({ classes: merged() }, started);
+  }
+
+  async function confirm(started) {
+    const classes = merged();
+    if (position >= total || stopped || !Object.keys(chosen).length) return;
+    if (tasks.every((name) => classes[name])) await answer({ classes }, started);
   }
 
   function enqueue(action) {
-    chain = chain.then(action).catch((error) => notice(String(error)));
+    actions = actions.then(action).catch((error) => notice(String(error)));
   }
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.target instanceof HTMLInputElement) return;
     const started = performance.now();
-    if (event.key === "ArrowRight") {
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    if (key === "ArrowRight") {
       event.preventDefault();
       enqueue(() => show(Math.min(position + 1, total), started));
-    } else if (event.key === "ArrowLeft") {
+    } else if (key === "ArrowLeft") {
       event.preventDefault();
       enqueue(() => show(Math.max(position - 1, 0), started));
-    } else if (keys.has(event.key.toLowerCase())) {
-      const what = keys.get(event.key.toLowerCase());
+    } else if (event.repeat) {
+      // a held key answers one frame, not every frame that passes under it
+    } else if (key === "Enter") {
       event.preventDefault();
-      if (what === "unusable") enqueue(() => save({ unusable: true }));
-      else enqueue(() => choose(what.task, what.cls));
+      enqueue(() => confirm(started));
+    } else if (keys.has(key)) {
+      const what = keys.get(key);
+      event.preventDefault();
+      if (what === "unusable") enqueue(() => answer({ unusable: true }, started));
+      else enqueue(() => choose(what.task, what.cls, started));
     }
   });
   $("next").addEventListener("click", () => {
@@ -246,20 +311,27 @@
     const started = performance.now();
     enqueue(() => show(Math.max(position - 1, 0), started));
   });
-  $("unusable").addEventListener("click", () => enqueue(() => save({ unusable: true })));
-  for (const button of document.querySelectorAll("button.choice[data-task]")) {
-    button.addEventListener("click", () =>
-      enqueue(() => choose(button.dataset.task, button.dataset.class)),
-    );
-  }
-  $("first-unlabelled").addEventListener("click", () => {
-    window.location.assign("/label");
+  $("unusable").addEventListener("click", () => {
+    const started = performance.now();
+    enqueue(() => answer({ unusable: true }, started));
   });
+  for (const button of document.querySelectorAll("button.choice[data-task]")) {
+    button.addEventListener("click", () => {
+      const started = performance.now();
+      enqueue(() => choose(button.dataset.task, button.dataset.class, started));
+    });
+  }
+  $("save-change").addEventListener("click", () => {
+    const started = performance.now();
+    enqueue(() => confirm(started));
+  });
+  $("first-unlabelled").addEventListener("click", () => window.location.assign("/label"));
+  $("reload").addEventListener("click", () => window.location.reload());
 
   paintProgress();
   paintNavigation();
   if (config.item) {
-    decode(config.item.image).then(() => {
+    decode(config.item).then(() => {
       img.dataset.shown = String(position);
     });
     paintChoices(config.item);

@@ -23,7 +23,12 @@
     }
     window.location.assign((await response.json()).redirect || "/");
   }
-  const token = decodeURIComponent(window.location.hash.slice(1));
+  let token = window.location.hash.slice(1);
+  try {
+    token = decodeURIComponent(token);
+  } catch (_) {
+    /* not %-encoded: the token as it is (the server says if it is wrong) */
+  }
   if (token) signIn(token);
   document.getElementById("signin-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -8,7 +8,6 @@ import io
 import itertools
 import json
 import threading
-from datetime import UTC, datetime
 
 import pytest
 from labelling_support import add_sampled_clips, label_first
@@ -120,6 +119,17 @@ def test_labels_are_per_annotator(services):
     assert label_path("a", "bc") != label_path("ab", "c")
 
 
+def test_an_email_belongs_to_one_annotator_and_renewing_keeps_admin(services):
+    invite(services.documents, "ann", email="ann@example.com", admin=True)
+    with pytest.raises(ValueError, match="already ann's"):
+        invite(services.documents, "ben", email="ANN@example.com")
+    assert services.documents.get("annotators/ben") is None
+    invite(services.documents, "ann")  # a new link, admin as before
+    assert annotator_by_email(services.documents, "ann@example.com").admin
+    invite(services.documents, "ann", admin=False)
+    assert not annotator_by_email(services.documents, "ann@example.com").admin
+
+
 def test_an_invitation_token_identifies_its_annotator_until_renewed(services):
     token = invite(services.documents, "ann", email="Ann@Example.com", admin=True)
     found = annotator_by_token(services.documents, token)
@@ -144,19 +154,71 @@ def test_bad_annotator_names_are_refused(services, name):
         invite(services.documents, name)
 
 
-def test_the_frame_index_reads_only_sampled_clips_and_batches_by_window(make_services):
-    services = make_services(label_batch_seconds=3600)
+def test_the_frame_index_reads_every_clip_with_frames_and_seals_one_batch(services):
     ids = add_sampled_clips(services, 3, 2, images=False)
-    services.documents.set(
-        "clips/failed", {"status": "failed", "frames": [{"path": "t/bad/5000.jpg"}]}
-    )
-    services.documents.set("clips/sampling", {"status": "sampling"})
-    index = load_frames(services.documents, batch_seconds=3600)
+    services.documents.set("clips/sampling", {"status": "sampling"})  # no frames yet
+    services.documents.set("clips/odd", {"status": "done", "frames": [{"no": "path"}, 7]})
+    index = load_frames(services.documents)
     assert set(index.batches) == set(ids)
     assert index.clips == 3
-    assert len(set(index.batches.values())) == 1  # registered together: one batch
-    hour = int(datetime.now(UTC).timestamp() // 3600)
-    assert set(index.batches.values()) <= {hour, hour - 1}
+    assert set(index.batches.values()) == {0}  # registered together: one batch
+    assert index.sealed == 1
+    assert services.documents.count("label_batches") == 1
+    again = load_frames(services.documents)  # nothing new: no new batch
+    assert again.sealed == 1
+    assert set(again.batches.values()) == {0}
+
+
+def test_clips_registered_after_a_read_join_every_queue_at_its_end(make_services):
+    services = make_services(label_refresh_seconds=0)
+    first = add_sampled_clips(services, 6, 3, images=False)
+    labelling = Labelling(services)
+    before = {name: labelling.queue(name).frame_ids for name in ("ann", "ben")}
+    # GIVEN more clips registered after the queues were shown, in two rounds
+    second = add_sampled_clips(services, 4, 3, images=False, start=6)
+    middle = {name: labelling.queue(name).frame_ids for name in ("ann", "ben")}
+    third = add_sampled_clips(services, 4, 3, images=False, start=10)
+    for name in ("ann", "ben"):
+        after = labelling.queue(name).frame_ids
+        # THEN nothing shown moves: each round appends its own batch
+        assert after[: len(before[name])] == before[name]
+        assert after[: len(middle[name])] == middle[name]
+        assert set(after[len(before[name]) : len(middle[name])]) == set(second)
+        assert set(after[len(middle[name]) :]) == set(third)
+        # AND the extended queue is the queue a fresh process computes
+        assert Labelling(services).queue(name).frame_ids == after
+    assert services.documents.count("label_batches") == 3
+    assert set(first) <= set(before["ann"])
+
+
+def test_an_unchanged_read_keeps_the_index_and_the_queues(make_services):
+    services = make_services(label_refresh_seconds=0)
+    add_sampled_clips(services, 3, 3, images=False)
+    labelling = Labelling(services)
+    queue = labelling.queue("ann")
+    index, _ = labelling.catalog.current()
+    again, _ = labelling.catalog.current()
+    assert again is index
+    assert labelling.queue("ann") is queue  # not computed again
+
+
+def test_two_readers_sealing_at_once_agree_on_the_batches(make_services):
+    services = make_services()
+    add_sampled_clips(services, 5, 2, images=False)
+    results: list = []
+    barrier = threading.Barrier(4)
+
+    def read() -> None:
+        barrier.wait()
+        results.append(load_frames(services.documents))
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert services.documents.count("label_batches") == 1
+    assert all(dict(r.batches) == dict(results[0].batches) for r in results)
 
 
 def test_frames_of_clips_registered_together_are_shuffled_across_clips(services):
@@ -253,7 +315,6 @@ def test_status_counts_progress_and_agreement(services):
     by_name = {p.annotator: p for p in status.annotators}
     assert (by_name["ann"].labelled, by_name["ann"].total) == (8, 8)
     assert by_name["cat"].labelled == 0
-    assert by_name["cat"].next_position == 0
     pair = status.agreement["perspective"].pairwise[("ann", "ben")]
     assert pair.frames == 8
     assert pair.observed == 1.0

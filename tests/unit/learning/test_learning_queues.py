@@ -128,18 +128,26 @@ def test_a_new_batch_leaves_every_earlier_frame_where_it_was():
 def test_frames_added_to_an_existing_batch_keep_the_others_in_their_order():
     before = frames_of(120, 80)
     after = {**before, **{f"clip_000/extra_{n}": 0 for n in range(40)}}
-    old = queue_for("alice", before, salt=SALT, overlap_share=0.25)
-    new = queue_for("alice", after, salt=SALT, overlap_share=0.25)
-    assert new[: len(old)] != old  # the new frames fall among the old ones...
-    assert [f for f in new if f in before] == old  # ...which keep their order
+    for share in (0.0, 0.25):
+        old = queue_for("alice", before, salt=SALT, overlap_share=share)
+        new = queue_for("alice", after, salt=SALT, overlap_share=share)
+        assert new[: len(old)] != old  # the new frames fall among the old ones...
+        kept = [f for f in new if f in before]
+        for part in (True, False):  # ...the overlap frames and the others keep their order
+            inside = [f for f in old if in_overlap(f, salt=SALT, overlap_share=share) == part]
+            assert [f for f in kept if f in set(inside)] == inside
+    plain = queue_for("alice", before, salt=SALT)
+    assert [f for f in queue_for("alice", after, salt=SALT) if f in before] == plain
 
 
-def test_raising_the_share_keeps_the_old_overlap_frames_first_and_in_order():
+def test_raising_the_share_keeps_the_old_overlap_frames_in_order_before_the_new():
     frames = frames_of(400)
     small = overlap_order(list(frames), 0.1)
-    large = queue_for("alice", frames, salt=SALT, overlap_share=0.3)
-    assert 0 < len(small) < len(overlap_order(list(frames), 0.3))
-    assert large[: len(small)] == small
+    larger = overlap_order(list(frames), 0.3)
+    queue = queue_for("alice", frames, salt=SALT, overlap_share=0.3)
+    assert 0 < len(small) < len(larger)
+    assert larger[: len(small)] == small
+    assert [f for f in queue if f in set(larger)] == larger
 
 
 # --- active learning ---------------------------------------------------------------------------
@@ -153,9 +161,14 @@ def test_the_active_queue_comes_first_in_its_own_order_and_never_again():
     assert queue[:3] == wanted
     assert len(queue) == len(frames)
     assert set(queue) == set(frames)
-    # the rest is the queue without the active queue, with those frames taken out
+    # the rest: the queue without the active queue, those frames taken out (the overlap
+    # frames and the others each in their order)
     plain = queue_for("alice", frames, salt=SALT, overlap_share=0.2)
-    assert queue[3:] == [f for f in plain if f not in wanted]
+    for part in (True, False):
+        inside = {f for f in frames if in_overlap(f, salt=SALT, overlap_share=0.2) == part}
+        assert [f for f in queue[3:] if f in inside] == [
+            f for f in plain if f in inside and f not in wanted
+        ]
 
 
 def test_the_active_queue_is_the_same_for_every_annotator_and_ignores_unknown_ids():
@@ -174,7 +187,8 @@ def test_an_active_overlap_frame_is_not_shown_again_in_the_overlap():
     shared = overlap_order(list(frames), 0.2)
     active = ActiveQueue(version="1", frame_ids=(shared[1],))
     queue = queue_for("alice", frames, salt=SALT, overlap_share=0.2, active=active)
-    assert queue[: len(shared)] == [shared[1], shared[0], *shared[2:]]
+    assert queue[0] == shared[1]
+    assert [f for f in queue[1:] if f in set(shared)] == [shared[0], *shared[2:]]
     assert queue.count(shared[1]) == 1
 
 
@@ -186,7 +200,15 @@ def test_an_active_queue_needs_a_version():
 # --- the overlap -------------------------------------------------------------------------------
 
 
-def test_overlap_frames_lead_each_batch_in_the_same_order_for_everyone():
+def spread(shared: list[str], own: list[str]) -> list[str]:
+    """The interleaving written out: shared frame j at floor((2j + 1) n / 2k)."""
+    n, k = len(shared) + len(own), len(shared)
+    slots = {(2 * j + 1) * n // (2 * k): f for j, f in enumerate(shared)} if k else {}
+    rest = iter(own)
+    return [slots[p] if p in slots else next(rest) for p in range(n)]
+
+
+def test_overlap_frames_are_spread_through_each_batch_in_the_same_order_for_everyone():
     frames = frames_of(300, 200)
     batch0, batch1 = frame_ids(0, 300), frame_ids(1, 200)
     shared0, shared1 = overlap_order(batch0, 0.1), overlap_order(batch1, 0.1)
@@ -199,7 +221,11 @@ def test_overlap_frames_lead_each_batch_in_the_same_order_for_everyone():
     for name, queue in queues.items():
         rest0 = own_order(name, [f for f in batch0 if f not in shared0])
         rest1 = own_order(name, [f for f in batch1 if f not in shared1])
-        assert queue == shared0 + rest0 + shared1 + rest1
+        assert queue == spread(shared0, rest0) + spread(shared1, rest1)
+        # about every tenth frame of the first batch is shared, from the start on
+        first = [in_overlap(f, salt=SALT, overlap_share=0.1) for f in queue[:300]]
+        assert 1 <= sum(first[:60]) <= 12
+        assert first.index(True) < 30
     assert queues["alice"] != queues["bob"]
     assert all(in_overlap(f, salt=SALT, overlap_share=0.1) for f in shared0 + shared1)
     assert not any(in_overlap(f, salt=SALT, overlap_share=0.1) for f in rest0 + rest1)

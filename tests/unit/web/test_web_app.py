@@ -13,7 +13,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 from labelling_support import add_sampled_clips, web_app
-from support import serving
+from support import free_port, serving
 
 from shared.learning import invite, label_path
 from shared.web.auth import CSRF_COOKIE, CSRF_HEADER, IAP_HEADER, IAP_ISSUER
@@ -187,7 +187,7 @@ def test_admins_see_progress_and_agreement(site):
 @pytest.mark.parametrize(
     "path",
     ["/label?position=-4", "/label?position=abc", "/label?position=99999999999",
-     "/nowhere", "/label/image/v/0", "/label/api/frames?start=0&count=999",
+     "/nowhere", "/label/image/v/0", "/label/image/-1/x", "/label/api/frames?start=0&count=999",
      "/label/api/frames?start=%00"],
 )  # fmt: skip
 def test_hostile_requests_get_a_clear_4xx_not_a_traceback(site, path):
@@ -205,8 +205,8 @@ def test_the_end_of_the_queue_is_a_done_state(site):
     page = session.get(f"{base}/label", params={"position": 12}, timeout=10)
     assert page.status_code == 200
     assert "Queue done" in page.text
-    image = session.get(f"{base}/label/image/x/12", timeout=10)
-    assert image.status_code == 409
+    assert session.get(f"{base}/label/image/12/x", timeout=10).status_code == 404
+    assert session.get(f"{base}/label/image/0/{'0' * 32}", timeout=10).status_code == 409
 
 
 # ------------------------------------------------------------------------- IAP in the cloud
@@ -314,3 +314,22 @@ def test_iap_a_verified_stranger_is_not_an_annotator_and_admins_come_from_settin
     assert "Labelling status" in boss.text
     # sign-in links are not a way around IAP
     assert requests.post(f"{base}/signin", json={"token": "x"}, timeout=10).status_code == 404
+
+
+def test_an_annotator_whose_email_is_listed_as_admin_is_one_with_a_link_too(make_services):
+    services = make_services(web_admins=("lead@example.com",))
+    add_sampled_clips(services, 1, 2)
+    token = invite(services.documents, "lead", email="Lead@Example.com")
+    with web_app(services) as base:
+        session = _signed_in(base, token)
+        assert session.get(f"{base}/admin/labels", timeout=10).status_code == 200
+
+
+def test_iap_keys_that_cannot_be_fetched_answer_503_not_401(make_services):
+    services = make_services(
+        web_iap_audience=AUDIENCE, web_iap_certs_url=f"http://127.0.0.1:{free_port()}/keys"
+    )
+    with web_app(services) as base:
+        response = _as(base, "/label/api/frames?start=0", _Keys("k").sign("ann@example.com"))
+    assert response.status_code == 503
+    assert "cannot be fetched" in response.json()["error"]
