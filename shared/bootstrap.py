@@ -16,6 +16,7 @@ from shared.platform.runtime.catalog import FunctionSpec
 from shared.ports import HubPublisher, MessageBus, Subscriber
 from shared.ports.datasets import ShardSource
 from shared.ports.images import ImageGenerator
+from shared.ports.jobs import JobRunner
 from shared.ports.models import ModelProvider
 
 if TYPE_CHECKING:
@@ -122,6 +123,15 @@ def build_providers(settings: Settings) -> dict[str, ModelProvider]:
             base_url=settings.gemini_base_url,
         )
     return providers
+
+
+def build_job_runner(settings: Settings) -> JobRunner:
+    """The active-learning Cloud Run job's executions (``learn round --where cloud``)."""
+    from shared.adapters.gcp.jobs import CloudRunJobs  # noqa: PLC0415 (its SDK loads here only)
+
+    return CloudRunJobs(
+        settings.project, settings.region, settings.learn_job, endpoint=settings.run_api_endpoint
+    )
 
 
 def build_image_generators(settings: Settings) -> dict[str, ImageGenerator]:

@@ -1,7 +1,8 @@
 # vidcurate on Google Cloud: buckets, topics, Firestore, secrets, one event-driven Cloud
-# Function per entry of shared/catalog.py (functions.tf) and the web app on Cloud Run behind
-# Identity-Aware Proxy (web.tf). Deployed by cloudbuild.yaml, as the deployer service account
-# terraform/bootstrap creates:
+# Function per entry of shared/catalog.py (functions.tf), the web app on Cloud Run behind
+# Identity-Aware Proxy (web.tf) and the active-learning Cloud Run job with one NVIDIA L4 GPU
+# (learn.tf). Deployed by cloudbuild.yaml, as the deployer service account terraform/bootstrap
+# creates:
 #   terraform init -backend-config="bucket=<state bucket>"
 #   terraform plan -out=tfplan -var project_id=<project> -var project_number=<number> ...
 #   terraform apply tfplan

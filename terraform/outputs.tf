@@ -77,3 +77,8 @@ output "web_iap_audience" {
   description = "Audience of the JWT IAP signs for the web app (VIDCURATE_WEB_IAP_AUDIENCE: /projects/<number>/locations/<region>/services/vidcurate-web), or null when var.web_image is null."
   value       = local.web_enabled ? local.web_iap_audience : null
 }
+
+output "learn_job" {
+  description = "Full name of the active-learning Cloud Run job (projects/<project>/locations/<region>/jobs/vidcurate-active-learning: what `vidcurate learn round --where cloud` runs), or null when var.learn_image is null."
+  value       = one(google_cloud_run_v2_job.learn[*].id)
+}

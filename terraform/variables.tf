@@ -367,3 +367,50 @@ variable "web_max_instances" {
     error_message = "web_max_instances must be a whole number of at least 1."
   }
 }
+
+variable "learn_image" {
+  description = "Container image of the active-learning job (infra/learn/Dockerfile), e.g. <region>-docker.pkg.dev/<project>/vidcurate/learn:<tag>; cloudbuild.yaml builds and pushes one per deploy, into the repository terraform/bootstrap creates, and passes it here. null (the default): the job is not deployed (no job, service account or grants), so a plan needs no image."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.learn_image == null ? true : can(regex("^[a-z0-9][a-z0-9.:-]*(/[A-Za-z0-9._-]+)+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$", var.learn_image))
+    error_message = "learn_image must be a full image reference with a tag or digest, e.g. europe-west1-docker.pkg.dev/<project>/vidcurate/learn:<tag>."
+  }
+}
+
+variable "learn_operators" {
+  description = "Who may start the active-learning job, with per-execution arguments (`vidcurate learn round --where cloud`), and follow its executions: IAM principals such as \"user:a@example.com\" or \"group:ml@example.com\", granted roles/run.jobsExecutorWithOverrides and roles/run.viewer on the job only. [] (the default): nobody but the project's Owners and Cloud Run admins."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for member in var.learn_operators : can(regex("^(user|group|domain|serviceAccount):[^\\s:]+$", member))])
+    error_message = "learn_operators: every entry must be user:<email>, group:<email>, domain:<domain> or serviceAccount:<email> (never allUsers or allAuthenticatedUsers)."
+  }
+}
+
+variable "learn_task_timeout_seconds" {
+  description = "Longest one attempt of the active-learning job's task may run, in seconds; a round that takes longer resumes from its last epoch checkpoint on the next attempt (learn_max_retries). Cloud Run allows GPU tasks 3600 s in general availability and up to 43200 s (12 h) in preview: above 3600 the job is deployed with launch stage BETA."
+  type        = number
+  default     = 3600
+  nullable    = false
+
+  validation {
+    condition     = var.learn_task_timeout_seconds >= 60 && var.learn_task_timeout_seconds <= 43200 && floor(var.learn_task_timeout_seconds) == var.learn_task_timeout_seconds
+    error_message = "learn_task_timeout_seconds must be a whole number of seconds from 60 to 43200 (12 hours, Cloud Run's longest for a task with a GPU)."
+  }
+}
+
+variable "learn_max_retries" {
+  description = "Attempts of the active-learning job's task after a failed one (a timeout, an infrastructure interruption: GPU tasks are not live-migrated, maintenance stops them) before the execution fails; each attempt resumes from the last checkpoint."
+  type        = number
+  default     = 3
+  nullable    = false
+
+  validation {
+    condition     = var.learn_max_retries >= 0 && var.learn_max_retries <= 10 && floor(var.learn_max_retries) == var.learn_max_retries
+    error_message = "learn_max_retries must be a whole number from 0 to 10 (a Cloud Run limit)."
+  }
+}

@@ -4,8 +4,8 @@ terraform {
 
   required_providers {
     # 6.47 is the first release with the Cloud Run GPU job arguments (node_selector,
-    # gpu_zonal_redundancy_disabled) the frame jobs are to use; 8.0 may break what this
-    # configuration relies on.
+    # gpu_zonal_redundancy_disabled on google_cloud_run_v2_job, both GA) the active-learning
+    # job uses (learn.tf); 8.0 may break what this configuration relies on.
     google = {
       source  = "hashicorp/google"
       version = ">= 6.47, < 8.0"

@@ -24,14 +24,13 @@ def make_services_fixture(tmp_path, monkeypatch) -> Iterator[Callable[..., Conte
     built: list[Context[Settings]] = []
 
     def make(**overrides: Any) -> Context[Settings]:
-        settings = Settings(
-            _env_file=None,
-            home=tmp_path / "home",
-            log_level="CRITICAL",
-            min_backoff_seconds=0.01,
-            max_backoff_seconds=0.05,
-            **overrides,
-        )
+        defaults: dict[str, Any] = {
+            "home": tmp_path / "home",
+            "log_level": "CRITICAL",
+            "min_backoff_seconds": 0.01,
+            "max_backoff_seconds": 0.05,
+        }
+        settings = Settings(_env_file=None, **{**defaults, **overrides})
         context = build_context(settings)
         built.append(context)
         return context

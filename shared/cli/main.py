@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from shared.cli import captions, critiques, demo, frames, labels, ops, sets, videos
+from shared.cli import captions, critiques, demo, frames, labels, learn, ops, sets, videos
 from shared.cli.helptext import ConventionalGroup
 from shared.cli.session import set_global_options
 
@@ -73,6 +73,7 @@ app.add_typer(frames.frames_app, name="frames", rich_help_panel=CLIPS)
 app.add_typer(sets.sets_app, name="sets", rich_help_panel=IMAGES)
 app.add_typer(labels.labels_app, name="labels", rich_help_panel=LABELS)
 app.command(rich_help_panel=LABELS)(labels.web)
+app.add_typer(learn.learn_app, name="learn", rich_help_panel=LABELS)
 app.command(rich_help_panel=OPERATE)(ops.status)
 app.command(rich_help_panel=OPERATE)(ops.costs)
 app.command(rich_help_panel=OPERATE)(ops.serve)

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BucketRole = Literal["annotations", "exports", "videos", "frames", "sets", "evaluations"]
+BucketRole = Literal["annotations", "exports", "videos", "frames", "sets", "evaluations", "models"]
 BUCKET_ROLES: tuple[BucketRole, ...] = (
     "annotations",
     "exports",
@@ -22,6 +22,7 @@ BUCKET_ROLES: tuple[BucketRole, ...] = (
     "frames",
     "sets",
     "evaluations",
+    "models",
 )
 
 
@@ -60,6 +61,13 @@ class PlatformSettings(BaseSettings):
         description=(
             "Set evaluations (sheets, verdicts, plans): outside the sets bucket, so writing one "
             "never triggers anything there."
+        ),
+    )
+    models_bucket: str = Field(
+        "vidcurate-models",
+        description=(
+            "Active-learning rounds (rounds/round_NN/: splits, checkpoints, metrics, queues) "
+            "and the base weights a team uploads."
         ),
     )
 
@@ -123,5 +131,6 @@ class PlatformSettings(BaseSettings):
             "frames": self.frames_bucket,
             "sets": self.sets_bucket,
             "evaluations": self.evaluations_bucket,
+            "models": self.models_bucket,
         }
         return names[role]

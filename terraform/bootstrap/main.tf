@@ -1,8 +1,8 @@
 # What the main configuration (terraform/) needs before its first plan, in an empty project:
 # its APIs, the bucket its state lives in, the service account Cloud Build deploys as, the
 # one Cloud Build builds the functions as, and the Artifact Registry repository the deploy
-# pushes the web app's image to (cloudbuild.yaml pushes it before terraform plans the service
-# that runs it). Run once, by a person with Owner rights, and again after a change here:
+# pushes the web app's and the active-learning job's images to (cloudbuild.yaml pushes them
+# before terraform plans the service and the job that run them). Run once, by a person with Owner rights, and again after a change here:
 #
 #   terraform -chdir=terraform/bootstrap init
 #   terraform -chdir=terraform/bootstrap apply -var project_id=<project>
@@ -58,21 +58,24 @@ locals {
     # run.invoker for each function's push identity on the function's Cloud Run service
     # (google_cloud_run_service_iam_member): run.services.setIamPolicy is in Admin only. The
     # web app's Cloud Run service, IAP enabled on it, and the IAP service agent's run.invoker.
+    # The active-learning Cloud Run job and its operators' roles on it (run.jobs.setIamPolicy).
     "roles/run.admin",
     # Who may pass the web app's Identity-Aware Proxy (roles/iap.httpsResourceAccessor on the
     # service, google_iap_web_cloud_run_service_iam_member): the IAP policy setIamPolicy is in
     # IAP Policy Admin only, the role the Cloud Run documentation names for it.
     "roles/iap.admin",
-    # The functions' and the web app's runtime service accounts, the push service accounts,
-    # and the token-creator binding of the Pub/Sub service agent on each push account.
+    # The functions', the web app's and the active-learning job's runtime service accounts, the
+    # push service accounts, and the token-creator binding of the Pub/Sub service agent on each
+    # push account.
     "roles/iam.serviceAccountAdmin",
-    # actAs: deploying a function, or the web app, as its runtime account and building a
+    # actAs: deploying a function, the web app or the job as its runtime account and building a
     # function as the builder below, and naming a push account in a subscription's OIDC
     # token. Project-wide because those accounts are created by the same apply
     # (serviceAccountAdmin could grant this on each of them anyway).
     "roles/iam.serviceAccountUser",
-    # datastore.user for each function's account, the only project-level grant of the main
-    # configuration: limited to that role by the condition below.
+    # datastore.user for each function's account, the web app's and the job's, the only
+    # project-level grant of the main configuration: limited to that role by the condition
+    # below.
     "roles/resourcemanager.projectIamAdmin",
     # The buckets, their IAM bindings and notifications, the source archives; the terraform
     # state in the state bucket; the build's own source upload and artifacts.
@@ -93,7 +96,7 @@ locals {
     # Logging (cloudbuild.yaml, options.logging) and write them itself.
     "roles/logging.logWriter",
   ])
-  # Pushing the web app's image is granted on its repository only (deployer_images, below).
+  # Pushing the images is granted on their repository only (deployer_images, below).
 
   # The project-level roles the deployer may grant (terraform/iam.tf): with
   # projectIamAdmin alone it could grant itself Owner.
@@ -198,13 +201,13 @@ resource "google_project_iam_member" "deployer" {
   }
 }
 
-# --- the web app's images -----------------------------------------------------------------
+# --- the images ---------------------------------------------------------------------------
 
-# cloudbuild.yaml builds infra/web/Dockerfile and pushes
-# <region>-docker.pkg.dev/<project>/vidcurate/web:<build id> here before terraform plans the
-# Cloud Run service that runs it: the repository must exist before the main configuration's
-# first plan, so it is created here rather than there. Cloud Run pulls from it as its own
-# service agent (same project: no grant needed).
+# cloudbuild.yaml builds infra/web/Dockerfile and infra/learn/Dockerfile and pushes
+# <region>-docker.pkg.dev/<project>/vidcurate/web:<build id> and .../learn:<build id> here
+# before terraform plans the Cloud Run service and job that run them: the repository must
+# exist before the main configuration's first plan, so it is created here rather than there.
+# Cloud Run pulls from it as its own service agent (same project: no grant needed).
 resource "google_artifact_registry_repository" "images" {
   # checkov:skip=CKV_GCP_84: the images hold the project's open-source code and its public dependencies, nothing secret; Google-managed encryption is enough, and a customer-managed key would be one more thing an empty project must create and the deploy must be granted.
   project       = var.project_id
@@ -219,8 +222,8 @@ resource "google_artifact_registry_repository" "images" {
     immutable_tags = true
   }
 
-  # One image per deploy: the newest are kept (the one running among them), older ones are
-  # deleted after var.image_retention_days.
+  # One image of each per deploy: the newest are kept (the one running among them), older
+  # ones are deleted after var.image_retention_days.
   cleanup_policy_dry_run = false
 
   cleanup_policies {
@@ -243,7 +246,7 @@ resource "google_artifact_registry_repository" "images" {
   depends_on = [google_project_service.enabled]
 }
 
-# The build runs as the deployer and pushes the image itself: write access to this
+# The build runs as the deployer and pushes the images itself: write access to this
 # repository only (which includes the read access creating a Cloud Run service from one of
 # its images needs).
 resource "google_artifact_registry_repository_iam_member" "deployer_images" {

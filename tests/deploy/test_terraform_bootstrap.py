@@ -55,8 +55,9 @@ STEPS = ["test", "build", "init", "plan", "apply"]
 WAITS_FOR = {
     "build": ["test"],
     "web-image": ["test"],
+    "learn-image": ["test"],
     "init": ["build"],
-    "plan": ["init", "web-image"],
+    "plan": ["init", "web-image", "learn-image"],
     "apply": ["plan"],
 }
 
@@ -271,7 +272,7 @@ def test_cloudbuild_tests_builds_inits_plans_and_applies_in_order(cloudbuild):
 
     assert [step for step in ids if step in STEPS] == STEPS
     # Each waits for the one before (Cloud Build runs steps with waitFor in parallel); the
-    # plan also waits for the web app's image.
+    # plan also waits for the web app's and the active-learning job's images.
     for before, after in itertools.pairwise(STEPS):
         assert before in by_id[after]["waitFor"], after
     for step, waits in WAITS_FOR.items():

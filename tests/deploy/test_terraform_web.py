@@ -9,17 +9,21 @@ terraform cannot plan here, and docker does not run here: these tests read the t
 
 from __future__ import annotations
 
-import fnmatch
-import importlib.util
 import re
-import sys
 import tomllib
-from pathlib import Path, PurePosixPath
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from docker_build import (
+    check_image_arguments,
+    dockerignore_includes,
+    load_check_image,
+)
+from docker_build import (
+    dockerfile_instructions as read_dockerfile,
+)
 from terraform_config import (
     BOOTSTRAP,
     REPO,
@@ -42,8 +46,6 @@ from shared.learning.settings import LabelSettings
 
 CLOUDBUILD = REPO / "cloudbuild.yaml"
 DOCKERFILE = REPO / "infra" / "web" / "Dockerfile"
-DOCKERIGNORE = REPO / ".dockerignore"
-CHECK_IMAGE = REPO / "infra" / "web" / "check_image.py"
 WEB_TF = TERRAFORM / "web.tf"
 
 SERVICE = "google_cloud_run_v2_service.web"
@@ -417,14 +419,7 @@ def test_cloudbuild_pushes_the_image_before_the_plan_deploys_it(cloudbuild, boot
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) of infra/web/Dockerfile, continuation lines joined."""
-    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    found = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            keyword, _, rest = stripped.partition(" ")
-            found.append((keyword.upper(), " ".join(rest.split())))
-    return found
+    return read_dockerfile(DOCKERFILE)
 
 
 def test_the_image_installs_the_web_app_and_runs_it_as_a_user():
@@ -461,42 +456,6 @@ def test_the_image_copies_what_the_package_build_needs():
         assert dockerignore_includes(source), f"{source} is left out of the build context"
 
 
-def ignore_patterns() -> list[tuple[bool, list[str]]]:
-    """(is an exception, pattern segments) of .dockerignore, in order."""
-    patterns = []
-    for line in DOCKERIGNORE.read_text().splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        exception = stripped.startswith("!")
-        pattern = stripped.removeprefix("!").strip("/")
-        patterns.append((exception, pattern.split("/")))
-    return patterns
-
-
-def segments_match(pattern: list[str], path: list[str]) -> bool:
-    if not pattern:
-        return not path
-    if pattern[0] == "**":
-        return any(segments_match(pattern[1:], path[i:]) for i in range(len(path) + 1))
-    return (
-        bool(path)
-        and fnmatch.fnmatchcase(path[0], pattern[0])
-        and (segments_match(pattern[1:], path[1:]))
-    )
-
-
-def dockerignore_includes(path: str) -> bool:
-    """Docker's rule: the last pattern that matches the path or one of its parents wins."""
-    parts = list(PurePosixPath(path).parts)
-    included = True
-    for exception, pattern in ignore_patterns():
-        prefixes = [parts[:i] for i in range(1, len(parts) + 1)]
-        if any(segments_match(pattern, prefix) for prefix in prefixes):
-            included = exception
-    return included
-
-
 def test_the_build_context_is_the_package_only():
     for kept in (
         "pyproject.toml",
@@ -523,19 +482,6 @@ def test_the_build_context_is_the_package_only():
         assert not dockerignore_includes(left_out), left_out
 
 
-def load_check_image() -> ModuleType:
-    name = "vidcurate_check_image"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, CHECK_IMAGE)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 def test_the_image_build_fails_on_a_file_the_wheel_left_out(tmp_path: Path):
     check = load_check_image()
     sources = tmp_path / "src" / "shared"
@@ -559,8 +505,9 @@ def test_the_image_build_fails_on_a_file_the_wheel_left_out(tmp_path: Path):
 
 
 def test_the_image_checks_the_modules_of_the_extras_it_installs():
-    """check_image.py imports what the web, media and cli extras provide."""
-    check = load_check_image()
+    """The image's build runs check_image.py on what the web, media and cli extras provide,
+    and on no CUDA build of torch (the web app has none)."""
+    arguments = check_image_arguments(DOCKERFILE)
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
@@ -582,6 +529,8 @@ def test_the_image_checks_the_modules_of_the_extras_it_installs():
         "typer": "typer",
     }
 
-    assert set(check.REQUIRED_MODULES) == set(provided_by)
+    assert arguments.sources == Path("/tmp/vidcurate/shared")
+    assert arguments.torch_cuda_major is None
+    assert set(arguments.modules) == set(provided_by)
     for module, distribution in provided_by.items():
         assert distribution in distributions, (module, distribution)
