@@ -11,6 +11,7 @@ With HF_TOKEN and VIDCURATE_HF_DATASET set, the export is also published.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import uuid
 from pathlib import Path
@@ -37,10 +38,20 @@ from shared.critiques.messages import CritiqueRequest
 from shared.critiques.status import status_report
 from shared.demo.campaign import generate_campaign
 from shared.demo.clips import SAMPLE_CLIPS, demo_clips
-from shared.demo.labels import DEMO_ANNOTATORS, DISAGREE_EVERY, SHARE_LABELLED, scripted_answer
-from shared.demo.sets import write_demo_sets
+from shared.demo.labels import (
+    DEMO_ANNOTATORS,
+    DEMO_ROUND,
+    DEMO_TOP_K,
+    DISAGREE_EVERY,
+    SHARE_LABELLED,
+    VARIANTS_KEY,
+    scripted_answer,
+)
+from shared.demo.sets import variant_jpegs, write_demo_sets
 from shared.learning import Labelling, invite
+from shared.learning.rounds import RoundConfig
 from shared.llm.ledger import summarize_costs
+from shared.media import CLIPS, clip_id
 from shared.platform.context import Context
 from shared.trainsets.execute import rollback
 from shared.trainsets.sets import add_folder, new_run, request_evaluations, set_states
@@ -254,30 +265,103 @@ def _image_sets(services: Context[Settings], console: Console, folder: Path) -> 
 
 def _labelling(services: Context[Settings], console: Console) -> bool:
     """Two scripted annotators label part of the frames through the web app's own path (one
-    disagrees on purpose); their progress and agreement as `vidcurate labels status` shows."""
+    disagrees on purpose); their progress and agreement as `vidcurate labels status` shows.
+    Then two tiny active-learning rounds on those labels."""
+    added = _variant_frames(services)
     labelling = Labelling(services)
     for name in DEMO_ANNOTATORS:
         invite(services.documents, name)
     for name in DEMO_ANNOTATORS:
-        queue = labelling.queue(name)
-        labels = labelling.labels(name, refresh=True)
-        for position, frame_id in enumerate(queue.frame_ids[: round(len(queue) * SHARE_LABELLED)]):
-            disagree = name == DEMO_ANNOTATORS[1] and position % DISAGREE_EVERY == 0
-            record = labels.get(frame_id)
-            labelling.answer(
-                name,
-                position=position,
-                frame_id=frame_id,
-                queue_version=queue.version,
-                revision=record.revision if record else 0,
-                classes=scripted_answer(labelling.schema, frame_id, disagree=disagree),
-            )
+        share = round(len(labelling.queue(name)) * SHARE_LABELLED)
+        _answer_queue(labelling, name, share, disagreeing=name == DEMO_ANNOTATORS[1])
     console.print(
-        f"• two annotators ({', '.join(DEMO_ANNOTATORS)}) labelled {SHARE_LABELLED:.0%} of "
-        f"their own queue, {DEMO_ANNOTATORS[1]} disagreeing every {DISAGREE_EVERY}th frame "
-        "(`vidcurate labels status`; `vidcurate web` and `vidcurate labels invite NAME` open "
-        "the labelling page):"
+        f"• the sample frames and {added} crops and mirrors of them (clips `{VARIANTS_KEY}/...`, "
+        f"so that a round has enough) labelled by two annotators ({', '.join(DEMO_ANNOTATORS)}),"
+        f" {SHARE_LABELLED:.0%} of their own queue each, {DEMO_ANNOTATORS[1]} disagreeing every "
+        f"{DISAGREE_EVERY}th frame (`vidcurate labels status`; `vidcurate web` and `vidcurate "
+        "labels invite NAME` open the labelling page):"
     )
     status = labelling.status()
     labels_cli.print_label_status(console, status)
-    return all(p.labelled > 0 for p in status.annotators if p.annotator in DEMO_ANNOTATORS)
+    labelled = all(p.labelled > 0 for p in status.annotators if p.annotator in DEMO_ANNOTATORS)
+    return labelled and _learning(services, console)
+
+
+def _variant_frames(services: Context[Settings]) -> int:
+    """Register ten crops and mirrors of every sample frame as extra sampled clips."""
+    bucket = services.settings.frames_bucket
+    sources = [
+        services.blobs.read(bucket, info.name)
+        for info in services.blobs.list(bucket, "demo/")
+        if info.name.endswith(".jpg")
+    ]
+    added = 0
+    for n, group in enumerate(variant_jpegs(sources)):
+        key = f"{VARIANTS_KEY}/frame{n:03d}"
+        frames = []
+        for m, data in enumerate(group):
+            path = f"{key}/{m * 1000}.jpg"
+            services.blobs.write(bucket, path, data, content_type="image/jpeg")
+            frames.append({"timestamp": float(m), "path": path})
+        services.documents.set(
+            f"{CLIPS}/{clip_id(bucket, key)}",
+            {"status": "done", "name": key, "video_key": key, "frames": frames},
+        )
+        added += len(group)
+    return added
+
+
+def _learning(services: Context[Settings], console: Console) -> bool:
+    """Rounds 0 and 1 of active learning on those labels, small enough for the CPU."""
+    if importlib.util.find_spec("torch") is None:
+        console.print("• active learning skipped: torch is not installed (the `learn` extra)")
+        return True
+    from shared.learning.train import run_round  # noqa: PLC0415 (torch loads only here)
+
+    workdir = services.settings.home.resolve() / "learn-cache"
+    for number in (0, 1):
+        if number:  # the annotators answer what round 0 asked first
+            _label_queue_head(services, console, DEMO_TOP_K)
+        config = RoundConfig(round=number, **DEMO_ROUND)
+        result = run_round(services, config, workdir)
+        test = result.metrics.get("sets", {}).get("test", {})
+        scores = ", ".join(
+            f"{task} accuracy {m['accuracy']:.2f}, macro F1 {m['macro_f1']:.2f}"
+            for task, m in test.items()
+        )
+        console.print(
+            f"• active-learning round {number} (`vidcurate learn round`, resnet18 at "
+            f"{config.image_size} px, "
+            f"{config.epochs} epochs, CPU) in {result.metrics.get('seconds', 0):.0f} s: test "
+            f"{scores}; started from {result.metrics['started_from']['perspective']}"
+        )
+        for line in result.metrics["guidance"]["advice"]:
+            console.print(f"  guidance: {line}")
+        console.print(f"  the new queue's head (first on the labelling page): {result.queue[:3]}")
+    return True
+
+
+def _label_queue_head(services: Context[Settings], console: Console, count: int) -> None:
+    """Both annotators label the frames the last round put at the head of their queues."""
+    labelling = Labelling(services)  # a fresh one: it reads the new active queue
+    for name in DEMO_ANNOTATORS:
+        _answer_queue(labelling, name, count, disagreeing=False)
+    console.print(f"• both annotators labelled the {count} frames round 0 asked about first")
+
+
+def _answer_queue(labelling: Labelling, name: str, count: int, *, disagreeing: bool) -> None:
+    """``name`` answers the first ``count`` frames of their queue with the scripted answers
+    (``disagreeing``: another class on every DISAGREE_EVERY-th), through the web app's path."""
+    queue = labelling.queue(name)
+    labels = labelling.labels(name, refresh=True)
+    for position, frame_id in enumerate(queue.frame_ids[:count]):
+        disagree = disagreeing and position % DISAGREE_EVERY == 0
+        record = labels.get(frame_id)
+        labelling.answer(
+            name,
+            position=position,
+            frame_id=frame_id,
+            queue_version=queue.version,
+            revision=record.revision if record else 0,
+            classes=scripted_answer(labelling.schema, frame_id, disagree=disagree),
+        )

@@ -62,6 +62,21 @@ def _colourful(image: Image.Image) -> bool:
     return chroma >= 15 and 30 <= light <= 225
 
 
+def variant_jpegs(frames: Sequence[bytes]) -> list[list[bytes]]:
+    """For each frame, its ten crops and mirrors as JPEGs (the labelling demo's extra frames:
+    variants of one frame look alike, as frames of one shot do)."""
+    out = []
+    for data in frames:
+        with Image.open(io.BytesIO(data)) as picture:
+            group = []
+            for variant in _variants([picture.convert("RGB")]):
+                buffer = io.BytesIO()
+                variant.save(buffer, "JPEG", quality=85)
+                group.append(buffer.getvalue())
+        out.append(group)
+    return out
+
+
 def write_demo_sets(frames: Sequence[bytes], folder: Path) -> dict[str, Path]:
     """Write the demo sets as folders of JPEGs under ``folder``; their folders by set id."""
     pictures = [Image.open(io.BytesIO(data)).convert("RGB") for data in frames]

@@ -9,23 +9,30 @@ around labels and string literals) plus what the deployment tests need on top of
 - ``evaluate``: the arithmetic and boolean HCL of the back-pressure preconditions, in
   Python, so that a test can check a precondition against ``shared.platform.backpressure``.
 - ``api_of``: the Google API a resource or data source type calls.
+- ``CloudRunApp``: the web service (web.tf) and the learning job (learn.tf), and the checks
+  both pass: what gates them on their image, their account's roles, their environment, their
+  APIs, the cloudbuild.yaml step that pushes their image before the plan deploys it.
+- ``cloudbuild_steps``/``step_script``: cloudbuild.yaml's steps, which run the terraform.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import hcl2
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 MODULE = TERRAFORM / "modules" / "event_function"
 BOOTSTRAP = TERRAFORM / "bootstrap"
+CLOUDBUILD = REPO / "cloudbuild.yaml"
+ENABLED = "google_project_service.enabled"
 
 Config = dict[str, list[dict[str, Any]]]
 
@@ -122,6 +129,61 @@ def hcl_list(expression: str | list[str]) -> list[str]:
     if isinstance(expression, list):
         return [unquote(item) for item in expression]
     return re.findall(r'"([^"]*)"', expression)
+
+
+def local_set(config: Config, name: str) -> set[str]:
+    """The strings of the list local ``local.<name>`` (``apis``, ``deployer_roles``)."""
+    return set(hcl_list(local(config, name)))
+
+
+def by_address(config: Config) -> dict[str, Resource]:
+    """The resources of ``config``, by address (``google_x.name``)."""
+    return {r.address: r for r in resources(config, "")}
+
+
+def assert_arguments(resource: Resource, expected: Mapping[str, Any]) -> None:
+    """Each argument of ``expected`` is set on ``resource``, to its value there."""
+    for key, value in expected.items():
+        assert key in resource.body, f"{resource.address} sets no {key}"
+        assert resource.body[key] == value, (resource.address, key, resource.body[key])
+
+
+def one_block(body: Mapping[str, Any], *path: str) -> dict[str, Any]:
+    """The nested block at ``path``, each step a block that occurs exactly once
+    (``one_block(job.body, "template", "template")``: a job's task template)."""
+    found: Any = body
+    for key in path:
+        (found,) = found[key]
+    return found
+
+
+def validation_condition(config: Config, variable: str) -> str:
+    """The condition of ``var.<variable>``'s (first) validation."""
+    return variables(config)[variable]["validation"][0]["condition"]
+
+
+def hcl_regex(condition: str, subject: str) -> re.Pattern[str]:
+    """The pattern of ``regex("...", <subject>)`` in a validation condition, HCL escapes
+    undone (RE2 and Python agree on these patterns)."""
+    match = re.search(r'regex\("((?:[^"\\]|\\.)*)", ' + re.escape(subject) + r"\)", condition)
+    assert match, condition
+    return re.compile(match[1].replace("\\\\", "\\"))
+
+
+def assert_accepts_only(
+    pattern: re.Pattern[str], *, good: Iterable[str], bad: Iterable[str] = ()
+) -> None:
+    """``pattern`` matches each of ``good`` whole and none of ``bad``."""
+    for text in good:
+        assert pattern.fullmatch(text), text
+    for text in bad:
+        assert not pattern.fullmatch(text), text
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """A string template such as ``/projects/${var.project_number}/...`` with its
+    references replaced."""
+    return re.sub(r"\$\{([^}]+)\}", lambda match: values[match[1]], template)
 
 
 # --- references and the dependency graph --------------------------------------------------
@@ -400,3 +462,199 @@ def satisfies(version: str, constraint: str) -> bool:
         if not ok:
             return False
     return True
+
+
+# --- Cloud Run: the web service (web.tf) and the learning job (learn.tf) ------------------
+
+
+@dataclass(frozen=True)
+class CloudRunApp:
+    """An app the main configuration runs on Cloud Run from an image cloudbuild.yaml builds
+    (``CloudRunApp("web", "google_cloud_run_v2_service.web")``): terraform/<name>.tf declares
+    it, deployed only when var.<name>_image is set (local.<name>_enabled); it runs as
+    google_service_account.<name> with the environment local.<name>_environment and the
+    bucket roles local.<name>_buckets; the step <name>-image builds infra/<name>/Dockerfile.
+    The checks both apps pass are its ``assert_*`` methods."""
+
+    name: str
+    address: str
+    """The service or job (``google_cloud_run_v2_job.learn``)."""
+
+    @property
+    def tf_file(self) -> Path:
+        return TERRAFORM / f"{self.name}.tf"
+
+    @property
+    def account(self) -> str:
+        return f"google_service_account.{self.name}"
+
+    @property
+    def dockerfile(self) -> Path:
+        return REPO / "infra" / self.name / "Dockerfile"
+
+    def resource(self, root: Config) -> Resource:
+        return by_address(root)[self.address]
+
+    def template(self, root: Config) -> dict[str, Any]:
+        """The template the container runs in: a service's revision template, a job's task
+        template (inside its execution template)."""
+        resource = self.resource(root)
+        if resource.type == "google_cloud_run_v2_job":
+            return one_block(resource.body, "template", "template")
+        return one_block(resource.body, "template")
+
+    def container(self, root: Config) -> dict[str, Any]:
+        """The one container."""
+        return one_block(self.template(root), "containers")
+
+    def assert_grant_on_it(self, grant: Resource, name_argument: str = "name") -> None:
+        """``grant`` is on the app's service or job (the argument ``name_argument`` names
+        it), in var.project_id."""
+        assert_arguments(
+            grant,
+            {
+                "project": "${var.project_id}",
+                "location": f"${{{self.address}[0].location}}",
+                name_argument: f"${{{self.address}[0].name}}",
+            },
+        )
+
+    def assert_deployed_only_with_image(self, root: Config) -> list[str]:
+        """var.<name>_image = null (the default) deploys nothing of terraform/<name>.tf: each
+        resource it declares is gated (count or for_each) on local.<name>_enabled, so a plan
+        without an image works. The addresses of those resources."""
+        declared = variables(root)[f"{self.name}_image"]
+        enabled = f"local.{self.name}_enabled"
+        graph = build_graph(root)
+        resources_ = by_address(root)
+
+        assert declared["default"] is None
+        assert declared["type"] == "string"
+        assert "null" in declared["description"]
+        assert local(root, f"{self.name}_enabled") == f"${{var.{self.name}_image != null}}"
+        names = [r.address for r in resources(parse_text(self.tf_file.read_text()), "")]
+        for address in names:
+            body = resources_[address].body
+            gate = body.get("count", body.get("for_each"))
+            assert gate is not None, f"{address} is created without an image"
+            graph.add(f"<gate of {address}>", references(gate))
+            assert graph.reaches(f"<gate of {address}>", enabled), address
+        assert self.resource(root).body["count"] == f"${{{enabled} ? 1 : 0}}"
+        return names
+
+    def image_pattern(self, root: Config) -> re.Pattern[str]:
+        """What var.<name>_image accepts when it is set (null is always accepted)."""
+        rule = validation_condition(root, f"{self.name}_image")
+        assert rule.startswith(f"${{var.{self.name}_image == null ? true :")
+        return hcl_regex(rule, f"var.{self.name}_image")
+
+    def assert_holds_exactly(self, root: Config, buckets: dict[str, str]) -> None:
+        """The app's account holds datastore.user on the project and, through
+        local.<name>_buckets, ``buckets`` (data bucket -> role); nothing else anywhere: besides
+        those two grants only the service or job that runs as it names it, and the function
+        module never receives it."""
+        account = self.account
+        buckets_local = f"{self.name}_buckets"
+        member = f"serviceAccount:${{{account}[0].email}}"
+        granted = [
+            r for r in resources(root, "") if any(account in text for text in strings(r.body))
+        ]
+        by_type = {r.type: r for r in granted if r.type != self.resource(root).type}
+
+        assert set(by_type) == {"google_project_iam_member", "google_storage_bucket_iam_member"}
+        project = by_type["google_project_iam_member"]
+        assert project.body["role"] == "roles/datastore.user"
+        assert project.body["member"] == member
+        bucket_grants = by_type["google_storage_bucket_iam_member"]
+        assert bucket_grants.body["member"] == member
+        assert bucket_grants.body["bucket"] == "${google_storage_bucket.data[each.key].name}"
+        assert bucket_grants.body["role"] == "${each.value}"
+        assert f"local.{buckets_local}" in bucket_grants.body["for_each"]
+        assert local(root, buckets_local) == buckets
+        assert set(local(root, buckets_local)) <= local_set(root, "data_buckets")
+        for call in root["module"]:
+            assert not any(account in text for text in strings(call))
+
+    def assert_gets_its_environment(self, root: Config) -> None:
+        """The container's environment is local.<name>_environment, one variable per entry:
+        no literal env, no value_source (secret), no volume."""
+        template = self.template(root)
+        container = one_block(template, "containers")
+        (env,) = container["dynamic"]
+
+        assert env["env"]["for_each"] == f"${{local.{self.name}_environment}}"
+        assert env["env"]["content"][0] == {
+            "name": "${env.key}",
+            "value": "${env.value}",
+            "__is_block__": True,
+        }
+        assert "env" not in container
+        assert "volumes" not in template
+
+    def assert_enabled_first(
+        self, root: Config, bootstrap: Config, apis: set[str], nodes: Iterable[str]
+    ) -> None:
+        """Both configurations enable ``apis``; the app, its account and each of ``nodes``
+        wait for the APIs."""
+        graph = build_graph(root)
+
+        for config in (root, bootstrap):
+            assert apis <= local_set(config, "apis")
+        for node in (self.address, self.account, *nodes):
+            assert graph.reaches(node, ENABLED), node
+
+    def assert_image_pushed_before_plan(
+        self, cloudbuild: Mapping[str, Any], bootstrap: Config, root: Config
+    ) -> None:
+        """The ``<name>-image`` step builds infra/<name>/Dockerfile and pushes it to the
+        repository the bootstrap creates, after the tests and before the plan, which deploys
+        exactly that image as var.<name>_image; the variable's validation accepts it."""
+        steps = cloudbuild_steps(cloudbuild)
+        step_id = f"{self.name}-image"
+        image_step = steps[step_id]
+        script = image_step["args"][-1]
+        plan = step_script(cloudbuild, "plan")
+        repository = by_address(bootstrap)["google_artifact_registry_repository.images"]
+
+        assert image_step["name"] == "gcr.io/cloud-builders/docker"
+        assert image_step["waitFor"] == ["test"]
+        assert step_id in steps["plan"]["waitFor"]
+        ids = [step["id"] for step in cloudbuild["steps"]]
+        assert ids.index("test") < ids.index(step_id) < ids.index("plan")
+
+        (image,) = re.findall(r'^image="([^"]+)"$', script, flags=re.MULTILINE)
+        assert image == (
+            "${_REGION}-docker.pkg.dev/${PROJECT_ID}/"
+            f"{repository.body['repository_id']}/{self.name}:${{BUILD_ID}}"
+        )
+        dockerfile = self.dockerfile.relative_to(REPO).as_posix()
+        assert f'docker build --file {dockerfile} --tag "$$image" .' in script
+        assert 'docker push "$$image"' in script
+        assert script.index("docker build") < script.index("docker push")
+        assert image_step["args"][:3] == ["-euo", "pipefail", "-c"]
+        # The plan deploys exactly the image pushed ...
+        assert f'-var="{self.name}_image={image}"' in plan
+        # ... which the variable's validation accepts.
+        pushed = render(
+            image, {"_REGION": "europe-west1", "PROJECT_ID": "my-project", "BUILD_ID": "b-1"}
+        )
+        assert self.image_pattern(root).fullmatch(pushed), pushed
+
+
+# --- cloudbuild.yaml ----------------------------------------------------------------------
+
+
+def load_cloudbuild() -> dict[str, Any]:
+    return yaml.safe_load(CLOUDBUILD.read_text())
+
+
+def cloudbuild_steps(cloudbuild: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The steps, by id (each id once)."""
+    ids = [step["id"] for step in cloudbuild["steps"]]
+    assert len(ids) == len(set(ids)), f"a step id occurs twice: {ids}"
+    return {step["id"]: step for step in cloudbuild["steps"]}
+
+
+def step_script(cloudbuild: Mapping[str, Any], step_id: str) -> str:
+    """A step's arguments, joined with spaces."""
+    return " ".join(cloudbuild_steps(cloudbuild)[step_id]["args"])

@@ -12,24 +12,23 @@ from typing import Any
 import pytest
 import yaml
 from terraform_config import (
-    BOOTSTRAP,
+    CLOUDBUILD,
+    ENABLED,
     REPO,
-    TERRAFORM,
-    Config,
     build_graph,
+    by_address,
+    cloudbuild_steps,
     data_sources,
-    hcl_list,
     local,
+    local_set,
     outputs,
-    parse,
     resources,
     satisfies,
+    step_script,
+    validation_condition,
     variables,
 )
 from terraform_config import api_of as api_for_type
-
-CLOUDBUILD = REPO / "cloudbuild.yaml"
-ENABLED = "google_project_service.enabled"
 
 # What the deployer may do on the project, each for what terraform/ creates (the README lists
 # the same roles; terraform/bootstrap/main.tf says why each).
@@ -62,38 +61,19 @@ WAITS_FOR = {
 }
 
 
-@pytest.fixture(scope="module")
-def bootstrap() -> Config:
-    return parse(BOOTSTRAP)
-
-
-@pytest.fixture(scope="module")
-def root() -> Config:
-    return parse(TERRAFORM)
-
-
-@pytest.fixture(scope="module")
-def cloudbuild() -> dict[str, Any]:
-    return yaml.safe_load(CLOUDBUILD.read_text())
-
-
-def by_address(config: Config) -> dict[str, Any]:
-    return {r.address: r for r in resources(config, "")}
-
-
 # --- f. the bootstrap -----------------------------------------------------------------------
 
 
 def test_the_bootstrap_enables_every_api_the_deploy_needs(bootstrap, root):
     """The main configuration's APIs, plus the two terraform calls before any of them is on:
     Cloud Resource Manager (project IAM) and Service Usage (enabling the rest)."""
-    needed = set(hcl_list(local(root, "apis"))) | {
+    needed = local_set(root, "apis") | {
         "cloudresourcemanager.googleapis.com",
         "serviceusage.googleapis.com",
     }
     enabled = by_address(bootstrap)[ENABLED]
 
-    assert set(hcl_list(local(bootstrap, "apis"))) == needed
+    assert local_set(bootstrap, "apis") == needed
     assert enabled.body["for_each"] == "${local.apis}"
     assert enabled.body["disable_on_destroy"] is False
 
@@ -139,7 +119,7 @@ def test_the_deployer_holds_exactly_the_roles_of_a_deploy(bootstrap, root):
     grants = resources_["google_project_iam_member.deployer"]
 
     assert deployer.body["account_id"] == "vidcurate-deployer"
-    assert set(hcl_list(local(bootstrap, "deployer_roles"))) == DEPLOYER_ROLES
+    assert local_set(bootstrap, "deployer_roles") == DEPLOYER_ROLES
     assert grants.body["for_each"] == "${local.deployer_roles}"
     assert grants.body["member"] == "serviceAccount:${google_service_account.deployer.email}"
     assert "roles/owner" not in DEPLOYER_ROLES
@@ -164,7 +144,7 @@ def test_the_deployer_may_grant_only_the_project_roles_terraform_grants(bootstra
         "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', [])"
         ".hasOnly(${jsonencode(condition.value)})"
     )
-    assert set(hcl_list(local(bootstrap, "deployer_grantable_roles"))) == granted_by_root
+    assert local_set(bootstrap, "deployer_grantable_roles") == granted_by_root
     assert granted_by_root == {"roles/datastore.user"}
 
 
@@ -174,7 +154,7 @@ def test_the_builder_can_build_a_function_and_nothing_else(bootstrap, root):
     sources = resources_["google_project_iam_member.builder_function_sources"]
 
     assert builder.body["account_id"] == "vidcurate-builder"
-    assert set(hcl_list(local(bootstrap, "builder_roles"))) == BUILDER_ROLES
+    assert local_set(bootstrap, "builder_roles") == BUILDER_ROLES
     assert resources_["google_project_iam_member.builder"].body["for_each"] == (
         "${local.builder_roles}"
     )
@@ -198,10 +178,7 @@ def test_the_outputs_are_what_the_deploy_takes(bootstrap, root):
     # google_service_account.name is projects/<project>/serviceAccounts/<email>, the form
     # var.build_service_account validates.
     assert declared["build_service_account"]["value"] == "${google_service_account.builder.name}"
-    assert (
-        "projects/[^/]+/serviceAccounts/"
-        in (variables(root)["build_service_account"]["validation"][0]["condition"])
-    )
+    assert "projects/[^/]+/serviceAccounts/" in validation_condition(root, "build_service_account")
     assert declared["project_number"]["value"] == "${data.google_project.this.number}"
     assert "next_command" in declared
 
@@ -214,7 +191,7 @@ def substitutions_used(value: Any) -> set[str]:
 def needed_substitutions(cloudbuild: dict[str, Any]) -> set[str]:
     """The substitutions that say which project, identity and state a deploy uses: those
     the build's identity and its terraform steps read (not the tool images)."""
-    steps = {step["id"]: step for step in cloudbuild["steps"]}
+    steps = cloudbuild_steps(cloudbuild)
     needed = substitutions_used(cloudbuild["serviceAccount"])
     for step in ("init", "plan", "apply"):
         needed |= substitutions_used(steps[step]["args"])
@@ -266,9 +243,8 @@ def test_cloudbuild_defaults_name_what_the_bootstrap_creates(cloudbuild):
 
 
 def test_cloudbuild_tests_builds_inits_plans_and_applies_in_order(cloudbuild):
-    steps = cloudbuild["steps"]
-    ids = [step["id"] for step in steps]
-    by_id = {step["id"]: step for step in steps}
+    ids = [step["id"] for step in cloudbuild["steps"]]
+    by_id = cloudbuild_steps(cloudbuild)
 
     assert [step for step in ids if step in STEPS] == STEPS
     # Each waits for the one before (Cloud Build runs steps with waitFor in parallel); the
@@ -277,7 +253,7 @@ def test_cloudbuild_tests_builds_inits_plans_and_applies_in_order(cloudbuild):
         assert before in by_id[after]["waitFor"], after
     for step, waits in WAITS_FOR.items():
         assert by_id[step]["waitFor"] == waits, step
-    script = {step: " ".join(by_id[step]["args"]) for step in ("init", "plan", "apply")}
+    script = {step: step_script(cloudbuild, step) for step in ("init", "plan", "apply")}
     assert "terraform -chdir=terraform init" in script["init"]
     assert '-backend-config="bucket=${_STATE_BUCKET}"' in script["init"]
     assert "terraform -chdir=terraform plan -input=false -out=tfplan" in script["plan"]
@@ -285,7 +261,7 @@ def test_cloudbuild_tests_builds_inits_plans_and_applies_in_order(cloudbuild):
 
 
 def test_cloudbuild_passes_every_required_variable(cloudbuild, root):
-    plan = " ".join(next(s for s in cloudbuild["steps"] if s["id"] == "plan")["args"])
+    plan = step_script(cloudbuild, "plan")
     required = {name for name, body in variables(root).items() if "default" not in body}
 
     assert required == {"project_id", "project_number"}
@@ -304,7 +280,7 @@ def test_cloudbuild_runs_as_the_deployer(cloudbuild):
 def test_terraform_is_pinned_to_a_patch_version(cloudbuild, root, bootstrap):
     image = cloudbuild["substitutions"]["_TERRAFORM_IMAGE"]
     match = re.fullmatch(r"hashicorp/terraform:(\d+\.\d+\.\d+)", image)
-    tools = next(step for step in cloudbuild["steps"] if step["id"] == "tools")
+    tools = cloudbuild_steps(cloudbuild)["tools"]
 
     assert match, image
     assert tools["name"] == "${_TERRAFORM_IMAGE}"
@@ -314,7 +290,7 @@ def test_terraform_is_pinned_to_a_patch_version(cloudbuild, root, bootstrap):
 
 
 def test_the_lock_file_is_used_when_committed_and_saved_when_not(cloudbuild):
-    init = " ".join(next(s for s in cloudbuild["steps"] if s["id"] == "init")["args"])
+    init = step_script(cloudbuild, "init")
     lock_command = (
         "terraform -chdir=terraform providers lock "
         "-platform=linux_amd64 -platform=darwin_arm64 -platform=darwin_amd64"

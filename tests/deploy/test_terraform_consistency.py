@@ -11,7 +11,7 @@ import re
 from typing import Any, get_args
 
 import pytest
-from terraform_config import MODULE, REPO, TERRAFORM, Resource, local, parse, resources, variables
+from terraform_config import REPO, Resource, local, resources, variables
 
 from shared.captions.messages import EXPORT_REQUESTS, ExportRequest
 from shared.captions.settings import DEFAULT_TASK_SETS, NAME_PATTERN
@@ -174,16 +174,6 @@ ACCESS_KEYS = (
     "delivery",
 )
 PUBSUB_FILTER_MAX_BYTES = 256
-
-
-@pytest.fixture(scope="module")
-def root() -> dict[str, list[dict[str, Any]]]:
-    return parse(TERRAFORM)
-
-
-@pytest.fixture(scope="module")
-def module() -> dict[str, list[dict[str, Any]]]:
-    return parse(MODULE)
 
 
 @pytest.fixture(scope="module")

@@ -17,15 +17,17 @@ from typing import Any
 import pytest
 from terraform_config import (
     BOOTSTRAP,
+    ENABLED,
     MODULE,
     TERRAFORM,
     Config,
     build_graph,
+    by_address,
     data_sources,
     evaluate,
-    hcl_list,
     hcl_scope,
     local,
+    local_set,
     locals_of,
     module_calls,
     outputs,
@@ -34,6 +36,7 @@ from terraform_config import (
     references,
     resources,
     satisfies,
+    validation_condition,
     variables,
 )
 from terraform_config import api_of as api_for_type
@@ -49,34 +52,10 @@ from shared.platform.backpressure import (
 )
 
 MODULE_SOURCE = "./modules/event_function"
-ENABLED = "google_project_service.enabled"
 # Enabled by terraform/bootstrap before the first plan and called by terraform itself, so
 # the main configuration need not enable them (it could not: enabling needs Service Usage).
 BOOTSTRAP_ONLY_APIS = {"cloudresourcemanager.googleapis.com", "serviceusage.googleapis.com"}
 DAY = 86400
-
-
-@pytest.fixture(scope="module")
-def root() -> Config:
-    return parse(TERRAFORM)
-
-
-@pytest.fixture(scope="module")
-def module() -> Config:
-    return parse(MODULE)
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> Config:
-    return parse(BOOTSTRAP)
-
-
-def root_apis(root: Config) -> set[str]:
-    return set(hcl_list(local(root, "apis")))
-
-
-def bootstrap_apis(bootstrap: Config) -> set[str]:
-    return set(hcl_list(local(bootstrap, "apis")))
 
 
 # --- a. every API call waits for its API ----------------------------------------------------
@@ -85,7 +64,7 @@ def bootstrap_apis(bootstrap: Config) -> set[str]:
 def api_ordering_problems(root: Config, module: Config, bootstrap: Config) -> list[str]:
     """Why an apply on an empty project could call an API before enabling it."""
     graph = build_graph(root, {MODULE_SOURCE: module})
-    enabled = root_apis(root)
+    enabled = local_set(root, "apis")
     found = []
     for node, kind in sorted(graph.types.items()):
         api = api_for_type(kind)
@@ -95,7 +74,7 @@ def api_ordering_problems(root: Config, module: Config, bootstrap: Config) -> li
             if not graph.reaches(node, ENABLED):
                 found.append(f"{node} calls {api} without waiting for {ENABLED}")
         elif api in BOOTSTRAP_ONLY_APIS:
-            if api not in bootstrap_apis(bootstrap):
+            if api not in local_set(bootstrap, "apis"):
                 found.append(f"{node} calls {api}, which terraform/bootstrap does not enable")
         else:
             found.append(f"{node} calls {api}, which nothing enables (local.apis)")
@@ -170,7 +149,7 @@ def test_the_pubsub_service_agent_is_generated_not_derived(root):
     assert call["pubsub_service_agent"] == "${local.pubsub_service_agent}"
     number = variables(root)["project_number"]
     assert "default" not in number
-    assert 'regex("^[0-9]+$", var.project_number)' in number["validation"][0]["condition"]
+    assert 'regex("^[0-9]+$", var.project_number)' in validation_condition(root, "project_number")
 
 
 # --- b. secrets only for the keys that have a version --------------------------------------
@@ -542,9 +521,9 @@ def test_lowering_the_worker_cap_fails_the_plan(root, module):
 def test_the_entry_point_dead_letters_real_failures_itself(root, module):
     """VIDCURATE_HANDLER_DEAD_LETTERS: the function publishes to its own dead-letter topic,
     which it may (and, before its subscription delivers, does)."""
-    by_address = {r.address: r for r in resources(module, "")}
-    grant = by_address["google_pubsub_topic_iam_member.dead_letter_runtime_publisher"]
-    subscription = by_address["google_pubsub_subscription.delivery"]
+    module_resources = by_address(module)
+    grant = module_resources["google_pubsub_topic_iam_member.dead_letter_runtime_publisher"]
+    subscription = module_resources["google_pubsub_subscription.delivery"]
     environment = local(root, "function_environment")
 
     assert grant.body["topic"] == "${google_pubsub_topic.dead_letter.name}"
@@ -614,26 +593,26 @@ def test_every_function_has_an_explicit_cpu_that_fits_its_memory(root, module):
 def test_access_logs_are_optional(root):
     """The log writer is a Google group that domain-restricted organisations refuse."""
     declared = variables(root)["access_logs"]
-    by_address = {r.address: r for r in resources(root, "")}
+    root_resources = by_address(root)
 
     assert declared["default"] is False
     assert "cloud-storage-analytics@google.com" in declared["description"]
-    assert by_address["google_storage_bucket.access_logs"].body["count"] == (
+    assert root_resources["google_storage_bucket.access_logs"].body["count"] == (
         "${var.access_logs ? 1 : 0}"
     )
-    assert by_address["google_storage_bucket_iam_member.access_log_writer"].body["count"] == (
+    assert root_resources["google_storage_bucket_iam_member.access_log_writer"].body["count"] == (
         "${var.access_logs ? 1 : 0}"
     )
     for address in ("google_storage_bucket.data", "google_storage_bucket.function_sources"):
-        bucket = by_address[address]
+        bucket = root_resources[address]
         assert "logging" not in bucket.body, address
         (logging,) = bucket.body["dynamic"]
         assert logging["logging"]["for_each"] == "${google_storage_bucket.access_logs}", address
 
 
 def test_the_build_account_reads_the_function_sources(root):
-    by_address = {r.address: r for r in resources(root, "")}
-    grant = by_address["google_storage_bucket_iam_member.function_sources_builder"]
+    root_resources = by_address(root)
+    grant = root_resources["google_storage_bucket_iam_member.function_sources_builder"]
     (call,) = module_calls(root).values()
 
     assert grant.body["count"] == "${var.build_service_account == null ? 0 : 1}"

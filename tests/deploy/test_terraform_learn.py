@@ -15,52 +15,49 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
 from docker_build import (
+    TORCH_REQUIREMENTS,
+    arguments_of,
+    assert_build_context,
+    assert_installs_the_package_only,
+    assert_runs_as_a_user,
     build_arguments,
     check_image_arguments,
+    copied_sources,
+    distributions,
     dockerfile_instructions,
-    dockerignore_includes,
     load_check_image,
+    load_torch_requirements,
+    optional_dependencies,
+    run_script,
 )
 from terraform_config import (
-    BOOTSTRAP,
     REPO,
-    TERRAFORM,
-    Config,
-    build_graph,
+    CloudRunApp,
+    assert_accepts_only,
+    by_address,
     evaluate,
     hcl_list,
+    hcl_regex,
     hcl_scope,
     local,
+    local_set,
     outputs,
-    parse,
-    parse_text,
-    references,
     resources,
-    strings,
+    validation_condition,
     variables,
 )
 
 from shared.config import Settings
 from shared.platform.settings import BUCKET_ROLES
 
-CLOUDBUILD = REPO / "cloudbuild.yaml"
-DOCKERFILE = REPO / "infra" / "learn" / "Dockerfile"
-TORCH_REQUIREMENTS = REPO / "infra" / "learn" / "torch_requirements.py"
-LEARN_TF = TERRAFORM / "learn.tf"
+LEARN = CloudRunApp("learn", "google_cloud_run_v2_job.learn")
 ENTRY_POINT = "/app/jobs/active_learning/main.py"
-
-JOB = "google_cloud_run_v2_job.learn"
-LEARN_SA = "google_service_account.learn"
 OPERATORS = "google_cloud_run_v2_job_iam_member.learn_operators"
-ENABLED = "google_project_service.enabled"
 
 # The Cloud Run regions whose jobs offer the NVIDIA L4 ("Configure GPUs for Cloud Run jobs";
 # asia-south1 by invitation).
@@ -81,57 +78,9 @@ LEARN_MODULES = {
 REQUIRED_MODULES = {"torch", "torchvision", "matplotlib", "av", "PIL"}
 
 
-@pytest.fixture(scope="module")
-def root() -> Config:
-    return parse(TERRAFORM)
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> Config:
-    return parse(BOOTSTRAP)
-
-
-@pytest.fixture(scope="module")
-def cloudbuild() -> dict[str, Any]:
-    return yaml.safe_load(CLOUDBUILD.read_text())
-
-
-def by_address(config: Config) -> dict[str, Any]:
-    return {r.address: r for r in resources(config, "")}
-
-
-def job(root: Config) -> Any:
-    return by_address(root)[JOB]
-
-
-def task_template(root: Config) -> dict[str, Any]:
-    (execution,) = job(root).body["template"]
-    (task,) = execution["template"]
-    return task
-
-
-def container(root: Config) -> dict[str, Any]:
-    (found,) = task_template(root)["containers"]
-    return found
-
-
-def hcl_regex(condition: str, subject: str) -> re.Pattern[str]:
-    """The pattern of ``regex("...", <subject>)`` in a validation condition, HCL escapes
-    undone (RE2 and Python agree on these patterns)."""
-    match = re.search(r'regex\("((?:[^"\\]|\\.)*)", ' + re.escape(subject) + r"\)", condition)
-    assert match, condition
-    return re.compile(match[1].replace("\\\\", "\\"))
-
-
-def render(template: str, values: dict[str, str]) -> str:
-    return re.sub(r"\$\{([^}]+)\}", lambda match: values[match[1]], template)
-
-
 def learn_extra() -> list[str]:
     """pyproject.toml's ``learn`` extra; the test skips until it exists."""
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"].get(
-        "optional-dependencies", {}
-    )
+    extras = optional_dependencies()
     if "learn" not in extras:
         pytest.skip("pyproject.toml has no `learn` extra yet (the job's Python side adds it)")
     return list(extras["learn"])
@@ -152,54 +101,37 @@ def pinned(requirements: list[str], name: str) -> str:
 def test_the_job_is_deployed_only_with_an_image(root):
     """var.learn_image = null (the default): no job, account or grant, so a plan without an
     image (the tests, a first look) works; cloudbuild.yaml always passes one."""
-    declared = variables(root)["learn_image"]
-    learn_tf = parse_text(LEARN_TF.read_text())
-    graph = build_graph(root)
+    names = LEARN.assert_deployed_only_with_image(root)
 
-    assert declared["default"] is None
-    assert declared["type"] == "string"
-    assert "null" in declared["description"]
-    assert local(root, "learn_enabled") == "${var.learn_image != null}"
-    names = [r.address for r in resources(learn_tf, "")]
     assert set(names) == {
-        JOB,
-        LEARN_SA,
+        LEARN.address,
+        LEARN.account,
         OPERATORS,
         "google_project_iam_member.learn_datastore_user",
         "google_storage_bucket_iam_member.learn",
     }
-    for address in names:
-        body = by_address(root)[address].body
-        gate = body.get("count", body.get("for_each"))
-        assert gate is not None, f"{address} is created without an image"
-        graph.add(f"<gate of {address}>", references(gate))
-        assert graph.reaches(f"<gate of {address}>", "local.learn_enabled"), address
-    assert job(root).body["count"] == "${local.learn_enabled ? 1 : 0}"
 
 
 def test_the_image_variable_accepts_what_cloudbuild_passes(root):
-    rule = variables(root)["learn_image"]["validation"][0]["condition"]
-    pattern = hcl_regex(rule, "var.learn_image")
-
-    assert rule.startswith("${var.learn_image == null ? true :")
-    for good in (
-        "europe-west1-docker.pkg.dev/my-project/vidcurate/learn:0b7c6e0e-1d2f-4a57-9d3e-2b2f9f1c7a10",
-        "us-docker.pkg.dev/p/r/learn@sha256:" + "a" * 64,
-    ):
-        assert pattern.fullmatch(good), good
-    for bad in ("", "learn", "learn:latest", "europe-west1-docker.pkg.dev/p/r/learn", "a b/c:d"):
-        assert not pattern.fullmatch(bad), bad
+    assert_accepts_only(
+        LEARN.image_pattern(root),
+        good=(
+            "europe-west1-docker.pkg.dev/my-project/vidcurate/learn:0b7c6e0e-1d2f-4a57-9d3e-2b2f9f1c7a10",
+            "us-docker.pkg.dev/p/r/learn@sha256:" + "a" * 64,
+        ),
+        bad=("", "learn", "learn:latest", "europe-west1-docker.pkg.dev/p/r/learn", "a b/c:d"),
+    )
 
 
 # --- the job --------------------------------------------------------------------------------
 
 
 def test_the_job_runs_one_task_on_one_l4_without_zonal_redundancy(root):
-    body = job(root).body
+    body = LEARN.resource(root).body
     (execution,) = body["template"]
-    task = task_template(root)
+    task = LEARN.template(root)
     (selector,) = task["node_selector"]
-    (limits,) = container(root)["resources"]
+    (limits,) = LEARN.container(root)["resources"]
 
     assert body["name"] == "${local.learn_job_name}"
     assert local(root, "learn_job_name") == "vidcurate-active-learning"
@@ -215,18 +147,18 @@ def test_the_job_runs_one_task_on_one_l4_without_zonal_redundancy(root):
     assert task["gpu_zonal_redundancy_disabled"] is True
     # The minimum Cloud Run pairs with an L4.
     assert limits["limits"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}
-    assert container(root)["image"] == "${var.learn_image}"
+    assert LEARN.container(root)["image"] == "${var.learn_image}"
     # The arguments come from each execution's override, the command from the image.
-    assert "args" not in container(root)
-    assert "command" not in container(root)
+    assert "args" not in LEARN.container(root)
+    assert "command" not in LEARN.container(root)
     assert "${google_project_service.enabled}" in body["depends_on"]
 
 
 def test_the_timeout_and_retries_come_from_the_variables(root):
-    task = task_template(root)
+    task = LEARN.template(root)
     declared = variables(root)
-    timeout_rule = declared["learn_task_timeout_seconds"]["validation"][0]["condition"]
-    retries_rule = declared["learn_max_retries"]["validation"][0]["condition"]
+    timeout_rule = validation_condition(root, "learn_task_timeout_seconds")
+    retries_rule = validation_condition(root, "learn_max_retries")
 
     assert task["timeout"] == "${var.learn_task_timeout_seconds}s"
     assert task["max_retries"] == "${var.learn_max_retries}"
@@ -256,13 +188,13 @@ def test_the_timeout_and_retries_come_from_the_variables(root):
 def test_a_longer_timeout_declares_the_preview_launch_stage(root):
     """Cloud Run runs GPU tasks longer than an hour (up to 12) as a preview feature, which a
     job must declare with launch stage BETA; within the hour nothing is declared."""
-    assert job(root).body["launch_stage"] == (
+    assert LEARN.resource(root).body["launch_stage"] == (
         '${var.learn_task_timeout_seconds > local.learn_ga_timeout_seconds ? "BETA" : null}'
     )
 
 
 def test_the_job_runs_only_where_cloud_run_offers_l4_to_jobs(root):
-    (precondition,) = job(root).body["lifecycle"][0]["precondition"]
+    (precondition,) = LEARN.resource(root).body["lifecycle"][0]["precondition"]
     regions = local(root, "learn_gpu_regions")
 
     assert set(hcl_list(regions)) == L4_REGIONS
@@ -278,54 +210,30 @@ def test_the_job_runs_only_where_cloud_run_offers_l4_to_jobs(root):
 def test_the_job_runs_as_its_own_account_with_exactly_its_roles(root):
     """datastore.user on the project (labels, the queue, the rounds' documents), objectViewer
     on the frames bucket, objectUser on the models bucket; nothing else, anywhere."""
-    member = "serviceAccount:${google_service_account.learn[0].email}"
-    account = by_address(root)[LEARN_SA]
-    granted = [r for r in resources(root, "") if any(LEARN_SA in text for text in strings(r.body))]
-    by_type = {r.type: r for r in granted if r.type != "google_cloud_run_v2_job"}
+    account = by_address(root)[LEARN.account]
 
     assert account.body["account_id"] == "vidcurate-learn"
-    assert task_template(root)["service_account"] == "${google_service_account.learn[0].email}"
-    assert set(by_type) == {"google_project_iam_member", "google_storage_bucket_iam_member"}
-    project = by_type["google_project_iam_member"]
-    assert project.body["role"] == "roles/datastore.user"
-    assert project.body["member"] == member
-    buckets = by_type["google_storage_bucket_iam_member"]
-    assert buckets.body["member"] == member
-    assert buckets.body["bucket"] == "${google_storage_bucket.data[each.key].name}"
-    assert buckets.body["role"] == "${each.value}"
-    assert "local.learn_buckets" in buckets.body["for_each"]
-    assert local(root, "learn_buckets") == {
-        "frames": "roles/storage.objectViewer",
-        "models": "roles/storage.objectUser",
-    }
-    # The models bucket exists, as a bucket role of the settings.
-    assert set(local(root, "learn_buckets")) <= set(hcl_list(local(root, "data_buckets")))
+    assert LEARN.template(root)["service_account"] == "${google_service_account.learn[0].email}"
+    # The models bucket exists (among the data buckets, which the helper checks), as a bucket
+    # role of the settings.
+    LEARN.assert_holds_exactly(
+        root, {"frames": "roles/storage.objectViewer", "models": "roles/storage.objectUser"}
+    )
     assert "models" in BUCKET_ROLES
     # It holds its roles before the first execution.
-    depends_on = job(root).body["depends_on"]
+    depends_on = LEARN.resource(root).body["depends_on"]
     assert "${google_project_iam_member.learn_datastore_user}" in depends_on
     assert "${google_storage_bucket_iam_member.learn}" in depends_on
-    # The function module never receives it.
-    for call in root["module"]:
-        assert not any(LEARN_SA in text for text in strings(call))
 
 
 def test_the_job_gets_the_functions_settings_models_bucket_included(root):
     """The same VIDCURATE_* environment as the functions (the local itself, not a copy), in
     which every data bucket, the models bucket among them, is VIDCURATE_<ROLE>_BUCKET; no
     secret, no volume."""
-    (env,) = container(root)["dynamic"]
     functions_environment = local(root, "function_environment")
 
     assert local(root, "learn_environment") == "${local.function_environment}"
-    assert env["env"]["for_each"] == "${local.learn_environment}"
-    assert env["env"]["content"][0] == {
-        "name": "${env.key}",
-        "value": "${env.value}",
-        "__is_block__": True,
-    }
-    assert "env" not in container(root)  # no literal env, no value_source (secret)
-    assert "volumes" not in task_template(root)
+    LEARN.assert_gets_its_environment(root)
     squeezed = re.sub(r"\s+", "", functions_environment)
     assert (
         '{forrole,bucketingoogle_storage_bucket.data:"VIDCURATE_${upper(role)}_BUCKET"=>bucket.name}'
@@ -338,30 +246,29 @@ def test_the_operators_may_run_the_job_with_overrides_and_follow_it(root):
     grant = by_address(root)[OPERATORS]
     grants = local(root, "learn_operator_grants")
     declared = variables(root)["learn_operators"]
-    principal = hcl_regex(declared["validation"][0]["condition"], "member")
+    principal = hcl_regex(validation_condition(root, "learn_operators"), "member")
 
     assert local(root, "learn_operator_roles") == [
         "roles/run.jobsExecutorWithOverrides",
         "roles/run.viewer",
     ]
+    LEARN.assert_grant_on_it(grant)
     assert grant.body["for_each"] == "${local.learn_operator_grants}"
     assert grant.body["role"] == "${each.value.role}"
     assert grant.body["member"] == "${each.value.member}"
-    assert grant.body["name"] == "${google_cloud_run_v2_job.learn[0].name}"
-    assert grant.body["location"] == "${google_cloud_run_v2_job.learn[0].location}"
-    assert grant.body["project"] == "${var.project_id}"
     assert "setproduct(toset(var.learn_operators), local.learn_operator_roles)" in grants
     assert "if local.learn_enabled" in grants
     assert declared["default"] == []
     assert declared["type"] == "${list(string)}"
-    for good in (
-        "user:a@example.com",
-        "group:ml@example.com",
-        "serviceAccount:x@p.iam.gserviceaccount.com",
-    ):
-        assert principal.fullmatch(good), good
-    for bad in ("allUsers", "allAuthenticatedUsers", "a@example.com", "user:"):
-        assert not principal.fullmatch(bad), bad
+    assert_accepts_only(
+        principal,
+        good=(
+            "user:a@example.com",
+            "group:ml@example.com",
+            "serviceAccount:x@p.iam.gserviceaccount.com",
+        ),
+        bad=("allUsers", "allAuthenticatedUsers", "a@example.com", "user:"),
+    )
     # Nothing on the job for anyone else; nothing public anywhere.
     job_grants = [
         r for r in resources(root, "") if r.type.startswith("google_cloud_run_v2_job_iam")
@@ -374,18 +281,18 @@ def test_the_output_names_the_job_or_is_null(root):
 
 
 def test_the_apis_of_the_job_are_enabled_first(root, bootstrap):
-    graph = build_graph(root)
-
-    for apis in (local(root, "apis"), local(bootstrap, "apis")):
-        assert "run.googleapis.com" in hcl_list(apis)
-    for node in (JOB, OPERATORS, LEARN_SA, "google_project_iam_member.learn_datastore_user"):
-        assert graph.reaches(node, ENABLED), node
+    LEARN.assert_enabled_first(
+        root,
+        bootstrap,
+        {"run.googleapis.com"},
+        (OPERATORS, "google_project_iam_member.learn_datastore_user"),
+    )
 
 
 def test_the_deployer_may_deploy_the_job(bootstrap):
     """run.admin (jobs and their IAM policy), serviceAccountUser (deploying as the job's
     account), projectIamAdmin limited to datastore.user (the job's one project role)."""
-    roles = set(hcl_list(local(bootstrap, "deployer_roles")))
+    roles = local_set(bootstrap, "deployer_roles")
 
     assert {
         "roles/run.admin",
@@ -401,35 +308,7 @@ def test_the_deployer_may_deploy_the_job(bootstrap):
 
 
 def test_cloudbuild_pushes_the_image_before_the_plan_deploys_it(cloudbuild, bootstrap, root):
-    steps = {step["id"]: step for step in cloudbuild["steps"]}
-    image_step = steps["learn-image"]
-    script = image_step["args"][-1]
-    plan = " ".join(steps["plan"]["args"])
-    repository = by_address(bootstrap)["google_artifact_registry_repository.images"]
-
-    assert image_step["name"] == "gcr.io/cloud-builders/docker"
-    assert image_step["waitFor"] == ["test"]
-    assert "learn-image" in steps["plan"]["waitFor"]
-    ids = [step["id"] for step in cloudbuild["steps"]]
-    assert ids.index("test") < ids.index("learn-image") < ids.index("plan")
-
-    (image,) = re.findall(r'^image="([^"]+)"$', script, flags=re.MULTILINE)
-    assert image == (
-        "${_REGION}-docker.pkg.dev/${PROJECT_ID}/"
-        f"{repository.body['repository_id']}/learn:${{BUILD_ID}}"
-    )
-    assert 'docker build --file infra/learn/Dockerfile --tag "$$image" .' in script
-    assert 'docker push "$$image"' in script
-    assert script.index("docker build") < script.index("docker push")
-    assert image_step["args"][:3] == ["-euo", "pipefail", "-c"]
-    # The plan deploys exactly the image pushed ...
-    assert f'-var="learn_image={image}"' in plan
-    # ... which the variable's validation accepts.
-    rule = variables(root)["learn_image"]["validation"][0]["condition"]
-    pushed = render(
-        image, {"_REGION": "europe-west1", "PROJECT_ID": "my-project", "BUILD_ID": "b-1"}
-    )
-    assert hcl_regex(rule, "var.learn_image").fullmatch(pushed), pushed
+    LEARN.assert_image_pushed_before_plan(cloudbuild, bootstrap, root)
 
 
 # --- the image ------------------------------------------------------------------------------
@@ -438,27 +317,23 @@ def test_cloudbuild_pushes_the_image_before_the_plan_deploys_it(cloudbuild, boot
 def test_the_image_runs_the_entry_point_with_the_execution_arguments():
     """ENTRYPOINT (exec form), no CMD: an execution's container override sets the container's
     args, which replace the image's CMD and follow its ENTRYPOINT."""
-    instructions = dockerfile_instructions(DOCKERFILE)
-    kinds = [kind for kind, _ in instructions]
-    (entrypoint,) = [rest for kind, rest in instructions if kind == "ENTRYPOINT"]
-    (user,) = [rest for kind, rest in instructions if kind == "USER"]
-    copies = [rest.split() for kind, rest in instructions if kind == "COPY"]
+    instructions = dockerfile_instructions(LEARN.dockerfile)
+    (entrypoint,) = arguments_of(instructions, "ENTRYPOINT")
+    copies = [rest.split() for rest in arguments_of(instructions, "COPY")]
 
     assert json.loads(entrypoint) == ["python", ENTRY_POINT]
-    assert "CMD" not in kinds
+    assert not arguments_of(instructions, "CMD")
     assert ["jobs/active_learning/", "/app/jobs/active_learning/"] in copies
-    assert user not in {"root", "0"}
-    assert kinds.index("USER") < kinds.index("ENTRYPOINT")
-    assert [rest for kind, rest in instructions if kind == "FROM"] == ["python:3.11-slim"]
+    assert_runs_as_a_user(instructions, start="ENTRYPOINT")
+    assert arguments_of(instructions, "FROM") == ["python:3.11-slim"]
 
 
 def test_the_image_installs_torch_for_cuda_12_then_the_package():
     """torch and torchvision at the learn extra's pins, from PyTorch's CUDA 12 index first
     (the L4 machines' driver runs CUDA 12.x, not PyPI's CUDA 13 wheels); then the package
     with the learn and media extras, which keeps them; then the check."""
-    instructions = dockerfile_instructions(DOCKERFILE)
-    runs = " && ".join(rest for kind, rest in instructions if kind == "RUN")
-    arguments = build_arguments(DOCKERFILE)
+    runs = run_script(dockerfile_instructions(LEARN.dockerfile))
+    arguments = build_arguments(LEARN.dockerfile)
     torch_install = 'pip install --index-url "${TORCH_INDEX_URL}" --requirement /tmp/torch.txt'
     package_install = 'pip install ".[learn,media]"'
 
@@ -468,12 +343,11 @@ def test_the_image_installs_torch_for_cuda_12_then_the_package():
     assert runs.index("pip check") < runs.index("check_image.py")
     assert arguments["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cu128"
     assert arguments["TORCH_CUDA_MAJOR"] == "12"
-    assert "dev" not in runs
-    assert "-e " not in runs  # from site-packages, not the sources
+    assert_installs_the_package_only(runs)
 
 
 def test_the_image_checks_the_package_the_modules_and_the_cuda_build():
-    arguments = check_image_arguments(DOCKERFILE)
+    arguments = check_image_arguments(LEARN.dockerfile)
 
     assert arguments.sources == Path("/tmp/vidcurate/shared")
     assert REQUIRED_MODULES <= set(arguments.modules) <= set(LEARN_MODULES)
@@ -482,17 +356,11 @@ def test_the_image_checks_the_package_the_modules_and_the_cuda_build():
 
 def test_the_checked_modules_are_those_of_the_extras_installed():
     """A module is checked exactly when the learn or media extra installs its distribution."""
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
-    requirements = learn_extra() + extras["media"]
-    distributions = {
-        re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower() for requirement in requirements
-    }
-    checked = set(check_image_arguments(DOCKERFILE).modules)
+    installed_by_extras = distributions(learn_extra() + optional_dependencies()["media"])
+    checked = set(check_image_arguments(LEARN.dockerfile).modules)
 
     for module, distribution in LEARN_MODULES.items():
-        installed = distribution in distributions
+        installed = distribution in installed_by_extras
         assert (module in checked) == installed, (
             f"{distribution} is {'' if installed else 'not '}in the learn/media extras: "
             f"infra/learn/Dockerfile's check_image.py must {'' if installed else 'not '}"
@@ -501,10 +369,7 @@ def test_the_checked_modules_are_those_of_the_extras_installed():
 
 
 def test_the_build_context_holds_what_the_image_copies():
-    copied = [
-        rest.split()[:-1] for kind, rest in dockerfile_instructions(DOCKERFILE) if kind == "COPY"
-    ]
-    sources = {source for group in copied for source in group}
+    sources = copied_sources(LEARN.dockerfile)
 
     assert {
         "pyproject.toml",
@@ -514,41 +379,25 @@ def test_the_build_context_holds_what_the_image_copies():
         "infra/web/check_image.py",
         "infra/learn/torch_requirements.py",
     } <= sources
-    for source in sources:
-        assert dockerignore_includes(source), f"{source} is left out of the build context"
-    for kept in (
-        "jobs/active_learning/main.py",
-        "infra/learn/Dockerfile",
-        "infra/learn/torch_requirements.py",
-    ):
-        assert dockerignore_includes(kept), kept
-    for left_out in (
-        "jobs/other_job/main.py",
-        "jobs/active_learning/__pycache__/main.cpython-311.pyc",
-        "functions/ping/main.py",
-        "tests/deploy/test_terraform_learn.py",
-        "terraform/learn.tf",
-        ".venv/bin/python",
-    ):
-        assert not dockerignore_includes(left_out), left_out
+    assert_build_context(
+        kept=(
+            *sources,
+            "jobs/active_learning/main.py",
+            "infra/learn/Dockerfile",
+            "infra/learn/torch_requirements.py",
+        ),
+        left_out=(
+            "jobs/other_job/main.py",
+            "jobs/active_learning/__pycache__/main.cpython-311.pyc",
+            "functions/ping/main.py",
+            "tests/deploy/test_terraform_learn.py",
+            "terraform/learn.tf",
+            ".venv/bin/python",
+        ),
+    )
 
 
 # --- the build's helpers --------------------------------------------------------------------
-
-
-def load_torch_requirements() -> ModuleType:
-    import importlib.util  # noqa: PLC0415
-
-    name = "vidcurate_torch_requirements"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, TORCH_REQUIREMENTS)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return module
 
 
 def test_torch_requirements_are_the_exact_pins_of_the_learn_extra():
@@ -693,6 +542,6 @@ def test_the_job_image_requirements_resolve(tmp_path: Path):
     for name in ("torch", "torchvision"):
         # The public version: a local label (+cu128) would come from another index.
         assert installed[name].split("+")[0] == pinned(requirements, name), name
-    for module in check_image_arguments(DOCKERFILE).modules:
+    for module in check_image_arguments(LEARN.dockerfile).modules:
         assert LEARN_MODULES[module] in installed, module
     assert "vidcurate" in installed

@@ -10,90 +10,44 @@ terraform cannot plan here, and docker does not run here: these tests read the t
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from docker_build import (
+    arguments_of,
+    assert_build_context,
+    assert_installs_the_package_only,
+    assert_runs_as_a_user,
     check_image_arguments,
-    dockerignore_includes,
+    copied_sources,
+    distributions,
+    dockerfile_instructions,
     load_check_image,
-)
-from docker_build import (
-    dockerfile_instructions as read_dockerfile,
+    optional_dependencies,
+    project,
+    run_script,
 )
 from terraform_config import (
-    BOOTSTRAP,
-    REPO,
-    TERRAFORM,
-    Config,
+    ENABLED,
+    CloudRunApp,
+    assert_accepts_only,
     build_graph,
-    hcl_list,
+    by_address,
+    hcl_regex,
     local,
+    local_set,
     outputs,
-    parse,
-    parse_text,
-    references,
+    render,
     resources,
     strings,
+    validation_condition,
     variables,
 )
 
 from shared.config import Settings
 from shared.learning.settings import LabelSettings
 
-CLOUDBUILD = REPO / "cloudbuild.yaml"
-DOCKERFILE = REPO / "infra" / "web" / "Dockerfile"
-WEB_TF = TERRAFORM / "web.tf"
-
-SERVICE = "google_cloud_run_v2_service.web"
-WEB_SA = "google_service_account.web"
-ENABLED = "google_project_service.enabled"
-
-
-@pytest.fixture(scope="module")
-def root() -> Config:
-    return parse(TERRAFORM)
-
-
-@pytest.fixture(scope="module")
-def bootstrap() -> Config:
-    return parse(BOOTSTRAP)
-
-
-@pytest.fixture(scope="module")
-def cloudbuild() -> dict[str, Any]:
-    return yaml.safe_load(CLOUDBUILD.read_text())
-
-
-def by_address(config: Config) -> dict[str, Any]:
-    return {r.address: r for r in resources(config, "")}
-
-
-def service(root: Config) -> Any:
-    return by_address(root)[SERVICE]
-
-
-def container(root: Config) -> dict[str, Any]:
-    (template,) = service(root).body["template"]
-    (found,) = template["containers"]
-    return found
-
-
-def hcl_regex(condition: str, subject: str) -> re.Pattern[str]:
-    """The pattern of ``regex("...", <subject>)`` in a validation condition, HCL escapes
-    undone (RE2 and Python agree on these patterns)."""
-    match = re.search(r'regex\("((?:[^"\\]|\\.)*)", ' + re.escape(subject) + r"\)", condition)
-    assert match, condition
-    return re.compile(match[1].replace("\\\\", "\\"))
-
-
-def render(template: str, values: dict[str, str]) -> str:
-    """A string template such as ``/projects/${var.project_number}/...`` with its
-    references replaced."""
-    return re.sub(r"\$\{([^}]+)\}", lambda match: values[match[1]], template)
+WEB = CloudRunApp("web", "google_cloud_run_v2_service.web")
 
 
 # --- only with an image ---------------------------------------------------------------------
@@ -102,46 +56,29 @@ def render(template: str, values: dict[str, str]) -> str:
 def test_the_web_app_is_deployed_only_with_an_image(root):
     """var.web_image = null (the default): no service, account, agent or grant, so a plan
     without an image (the tests, a first look) works; cloudbuild.yaml always passes one."""
-    declared = variables(root)["web_image"]
-    web_tf = parse_text(WEB_TF.read_text())
-    graph = build_graph(root)
+    names = WEB.assert_deployed_only_with_image(root)
 
-    assert declared["default"] is None
-    assert declared["type"] == "string"
-    assert "null" in declared["description"]
-    assert local(root, "web_enabled") == "${var.web_image != null}"
-    names = [r.address for r in resources(web_tf, "")]
-    assert SERVICE in names
+    assert WEB.address in names
     assert len(names) >= 7
-    for address in names:
-        body = by_address(root)[address].body
-        gate = body.get("count", body.get("for_each"))
-        assert gate is not None, f"{address} is created without an image"
-        graph.add(f"<gate of {address}>", references(gate))
-        assert graph.reaches(f"<gate of {address}>", "local.web_enabled"), address
-    assert service(root).body["count"] == "${local.web_enabled ? 1 : 0}"
 
 
 def test_the_image_variable_accepts_what_cloudbuild_passes(root):
-    rule = variables(root)["web_image"]["validation"][0]["condition"]
-    pattern = hcl_regex(rule, "var.web_image")
-
-    assert rule.startswith("${var.web_image == null ? true :")
-    for good in (
-        "europe-west1-docker.pkg.dev/my-project/vidcurate/web:0b7c6e0e-1d2f-4a57-9d3e-2b2f9f1c7a10",
-        "us-docker.pkg.dev/p/r/web@sha256:" + "a" * 64,
-        "localhost:5000/web:dev",
-    ):
-        assert pattern.fullmatch(good), good
-    for bad in ("", "web", "web:latest", "europe-west1-docker.pkg.dev/p/r/web", "a b/c:d"):
-        assert not pattern.fullmatch(bad), bad
+    assert_accepts_only(
+        WEB.image_pattern(root),
+        good=(
+            "europe-west1-docker.pkg.dev/my-project/vidcurate/web:0b7c6e0e-1d2f-4a57-9d3e-2b2f9f1c7a10",
+            "us-docker.pkg.dev/p/r/web@sha256:" + "a" * 64,
+            "localhost:5000/web:dev",
+        ),
+        bad=("", "web", "web:latest", "europe-west1-docker.pkg.dev/p/r/web", "a b/c:d"),
+    )
 
 
 # --- the service ----------------------------------------------------------------------------
 
 
 def test_the_service_is_behind_iap_and_admits_only_iap(root):
-    body = service(root).body
+    body = WEB.resource(root).body
 
     assert body["name"] == "${local.web_service_name}"
     assert local(root, "web_service_name") == "vidcurate-web"
@@ -167,8 +104,8 @@ def test_the_service_is_behind_iap_and_admits_only_iap(root):
 
 
 def test_the_container_runs_the_image_with_its_limits(root):
-    found = container(root)
-    (template,) = service(root).body["template"]
+    found = WEB.container(root)
+    template = WEB.template(root)
     (scaling,) = template["scaling"]
     (port,) = found["ports"]
     (limits,) = found["resources"]
@@ -184,42 +121,25 @@ def test_the_container_runs_the_image_with_its_limits(root):
 
 
 def test_the_service_runs_as_its_own_account(root):
-    (template,) = service(root).body["template"]
-    account = by_address(root)[WEB_SA]
+    template = WEB.template(root)
+    account = by_address(root)[WEB.account]
 
     assert template["service_account"] == "${google_service_account.web[0].email}"
     assert account.body["account_id"] == "${local.web_service_name}"
     # Not a function's account, not the default compute account.
     assert by_address(root)["google_service_account.function"].body["account_id"].startswith("fn-")
     # It holds its roles before the first request.
-    assert "${google_project_iam_member.web_datastore_user}" in service(root).body["depends_on"]
-    assert "${google_storage_bucket_iam_member.web}" in service(root).body["depends_on"]
+    depends_on = WEB.resource(root).body["depends_on"]
+    assert "${google_project_iam_member.web_datastore_user}" in depends_on
+    assert "${google_storage_bucket_iam_member.web}" in depends_on
 
 
 def test_the_web_account_holds_exactly_its_roles(root):
     """datastore.user on the project (label documents: Firestore has no narrower role that
     writes) and objectViewer on the frames and videos buckets; nothing else, anywhere."""
-    member = "serviceAccount:${google_service_account.web[0].email}"
-    granted = [r for r in resources(root, "") if any(WEB_SA in text for text in strings(r.body))]
-    by_type = {r.type: r for r in granted if r.type != "google_cloud_run_v2_service"}
-
-    assert set(by_type) == {"google_project_iam_member", "google_storage_bucket_iam_member"}
-    project = by_type["google_project_iam_member"]
-    assert project.body["role"] == "roles/datastore.user"
-    assert project.body["member"] == member
-    buckets = by_type["google_storage_bucket_iam_member"]
-    assert buckets.body["member"] == member
-    assert buckets.body["bucket"] == "${google_storage_bucket.data[each.key].name}"
-    assert buckets.body["role"] == "${each.value}"
-    assert "local.web_buckets" in buckets.body["for_each"]
-    assert local(root, "web_buckets") == {
-        "frames": "roles/storage.objectViewer",
-        "videos": "roles/storage.objectViewer",
-    }
-    assert set(local(root, "web_buckets")) <= set(hcl_list(local(root, "data_buckets")))
-    # The function module never receives it.
-    for call in root["module"]:
-        assert not any(WEB_SA in text for text in strings(call))
+    WEB.assert_holds_exactly(
+        root, {"frames": "roles/storage.objectViewer", "videos": "roles/storage.objectViewer"}
+    )
 
 
 # --- IAP ------------------------------------------------------------------------------------
@@ -233,24 +153,21 @@ def test_the_iap_service_agent_invokes_the_service(root):
     assert agent.body["provider"] == "google-beta"
     assert agent.body["service"] == "iap.googleapis.com"
     assert "${google_project_service.enabled}" in agent.body["depends_on"]
+    WEB.assert_grant_on_it(invoker)
     assert invoker.body["role"] == "roles/run.invoker"
     assert (
         invoker.body["member"] == "serviceAccount:${google_project_service_identity.iap[0].email}"
     )
-    assert invoker.body["name"] == "${google_cloud_run_v2_service.web[0].name}"
-    assert invoker.body["location"] == "${google_cloud_run_v2_service.web[0].location}"
 
 
 def test_web_users_and_admins_may_pass_iap(root):
     grant = by_address(root)["google_iap_web_cloud_run_service_iam_member.web_users"]
     accessors = local(root, "web_accessors")
 
+    WEB.assert_grant_on_it(grant, "cloud_run_service_name")
     assert grant.body["role"] == "roles/iap.httpsResourceAccessor"
     assert grant.body["member"] == "${each.key}"
     assert grant.body["for_each"] == "${local.web_accessors}"
-    assert grant.body["project"] == "${var.project_id}"
-    assert grant.body["cloud_run_service_name"] == "${google_cloud_run_v2_service.web[0].name}"
-    assert grant.body["location"] == "${google_cloud_run_v2_service.web[0].location}"
     assert "var.web_users" in accessors
     assert '[for email in var.web_admins : "user:${email}"]' in accessors
     assert "local.web_enabled" in accessors
@@ -258,19 +175,22 @@ def test_web_users_and_admins_may_pass_iap(root):
 
 def test_web_users_are_principals_and_never_public(root):
     declared = variables(root)
-    users = hcl_regex(declared["web_users"]["validation"][0]["condition"], "member")
-    admins = hcl_regex(declared["web_admins"]["validation"][0]["condition"], "email")
+    users = hcl_regex(validation_condition(root, "web_users"), "member")
+    admins = hcl_regex(validation_condition(root, "web_admins"), "email")
 
     assert declared["web_users"]["default"] == []
     assert declared["web_admins"]["default"] == []
     assert declared["web_users"]["type"] == declared["web_admins"]["type"] == "${list(string)}"
-    for good in ("user:a@example.com", "group:annotators@example.com", "domain:example.com"):
-        assert users.fullmatch(good), good
-    for bad in ("allUsers", "allAuthenticatedUsers", "a@example.com", "user:", "user:a b@x.com"):
-        assert not users.fullmatch(bad), bad
-    assert admins.fullmatch("lead@example.com")
-    for bad in ("user:lead@example.com", "lead", "lead@example", "a b@example.com"):
-        assert not admins.fullmatch(bad), bad
+    assert_accepts_only(
+        users,
+        good=("user:a@example.com", "group:annotators@example.com", "domain:example.com"),
+        bad=("allUsers", "allAuthenticatedUsers", "a@example.com", "user:", "user:a b@x.com"),
+    )
+    assert_accepts_only(
+        admins,
+        good=("lead@example.com",),
+        bad=("user:lead@example.com", "lead", "lead@example", "a b@example.com"),
+    )
 
 
 def test_the_app_gets_the_functions_settings_and_its_audience(root):
@@ -278,7 +198,6 @@ def test_the_app_gets_the_functions_settings_and_its_audience(root):
     audience of this very service, the admins as JSON, and no secret."""
     environment = local(root, "web_environment")
     audience = local(root, "web_iap_audience")
-    (env,) = container(root)["dynamic"]
     fields = set(Settings.model_fields) | set(LabelSettings.model_fields)
 
     assert environment.startswith("${merge(local.function_environment, {")
@@ -286,14 +205,7 @@ def test_the_app_gets_the_functions_settings_and_its_audience(root):
     assert "VIDCURATE_WEB_ADMINS = jsonencode(var.web_admins)" in environment
     for name in re.findall(r"\bVIDCURATE_([A-Z_]+) =", environment):
         assert name.lower() in fields, f"VIDCURATE_{name} is not a setting"
-    assert env["env"]["for_each"] == "${local.web_environment}"
-    assert env["env"]["content"][0] == {
-        "name": "${env.key}",
-        "value": "${env.value}",
-        "__is_block__": True,
-    }
-    assert "env" not in container(root)  # no literal env, no value_source (secret)
-    assert "volumes" not in service(root).body["template"][0]
+    WEB.assert_gets_its_environment(root)
 
     assert audience == (
         "/projects/${var.project_number}/locations/${var.region}/services/${local.web_service_name}"
@@ -322,18 +234,16 @@ def test_the_outputs_are_null_without_the_app(root):
 
 
 def test_the_apis_of_the_web_app_are_enabled_first(root, bootstrap):
-    graph = build_graph(root)
-
-    for apis in (local(root, "apis"), local(bootstrap, "apis")):
-        assert {"iap.googleapis.com", "run.googleapis.com"} <= set(hcl_list(apis))
-    for node in (
-        SERVICE,
-        "google_iap_web_cloud_run_service_iam_member.web_users",
-        "google_cloud_run_v2_service_iam_member.web_iap_invoker",
-        "google_project_service_identity.iap",
-        WEB_SA,
-    ):
-        assert graph.reaches(node, ENABLED), node
+    WEB.assert_enabled_first(
+        root,
+        bootstrap,
+        {"iap.googleapis.com", "run.googleapis.com"},
+        (
+            "google_iap_web_cloud_run_service_iam_member.web_users",
+            "google_cloud_run_v2_service_iam_member.web_iap_invoker",
+            "google_project_service_identity.iap",
+        ),
+    )
 
 
 # --- the bootstrap --------------------------------------------------------------------------
@@ -349,7 +259,7 @@ def test_the_bootstrap_creates_the_image_repository(bootstrap):
     assert repository.block("docker_config")["immutable_tags"] is True
     assert "${google_project_service.enabled}" in repository.body["depends_on"]
     assert graph.reaches("google_artifact_registry_repository.images", ENABLED)
-    assert "artifactregistry.googleapis.com" in hcl_list(local(bootstrap, "apis"))
+    assert "artifactregistry.googleapis.com" in local_set(bootstrap, "apis")
     # The deploy pushes to the region it deploys to.
     assert local(bootstrap, "substitutions")["_REGION"] == "${var.region}"
     assert outputs(bootstrap)["image_repository"]["value"] == (
@@ -361,7 +271,7 @@ def test_the_bootstrap_creates_the_image_repository(bootstrap):
 
 def test_the_deployer_pushes_to_that_repository_only(bootstrap):
     grant = by_address(bootstrap)["google_artifact_registry_repository_iam_member.deployer_images"]
-    roles = set(hcl_list(local(bootstrap, "deployer_roles")))
+    roles = local_set(bootstrap, "deployer_roles")
 
     assert grant.body["role"] == "roles/artifactregistry.writer"
     assert grant.body["member"] == "serviceAccount:${google_service_account.deployer.email}"
@@ -382,61 +292,21 @@ def test_the_deployer_pushes_to_that_repository_only(bootstrap):
 
 
 def test_cloudbuild_pushes_the_image_before_the_plan_deploys_it(cloudbuild, bootstrap, root):
-    steps = {step["id"]: step for step in cloudbuild["steps"]}
-    image_step = steps["web-image"]
-    script = image_step["args"][-1]
-    plan = " ".join(steps["plan"]["args"])
-    repository = by_address(bootstrap)["google_artifact_registry_repository.images"]
-
-    assert image_step["name"] == "gcr.io/cloud-builders/docker"
-    assert image_step["waitFor"] == ["test"]
-    assert "web-image" in steps["plan"]["waitFor"]
-    ids = [step["id"] for step in cloudbuild["steps"]]
-    assert ids.index("test") < ids.index("web-image") < ids.index("plan")
-
-    (image,) = re.findall(r'^image="([^"]+)"$', script, flags=re.MULTILINE)
-    assert image == (
-        "${_REGION}-docker.pkg.dev/${PROJECT_ID}/"
-        f"{repository.body['repository_id']}/web:${{BUILD_ID}}"
-    )
-    assert 'docker build --file infra/web/Dockerfile --tag "$$image" .' in script
-    assert 'docker push "$$image"' in script
-    assert script.index("docker build") < script.index("docker push")
-    assert image_step["args"][:3] == ["-euo", "pipefail", "-c"]
-    # The plan deploys exactly the image pushed.
-    assert f'-var="web_image={image}"' in plan
-    # ... which the variable's validation accepts.
-    rule = variables(root)["web_image"]["validation"][0]["condition"]
-    pushed = render(
-        image,
-        {"_REGION": "europe-west1", "PROJECT_ID": "my-project", "BUILD_ID": "b-1"},
-    )
-    assert hcl_regex(rule, "var.web_image").fullmatch(pushed), pushed
+    WEB.assert_image_pushed_before_plan(cloudbuild, bootstrap, root)
 
 
 # --- the image ------------------------------------------------------------------------------
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of infra/web/Dockerfile, continuation lines joined."""
-    return read_dockerfile(DOCKERFILE)
-
-
 def test_the_image_installs_the_web_app_and_runs_it_as_a_user():
-    instructions = dockerfile_instructions()
-    kinds = [kind for kind, _ in instructions]
-    arguments = dict(reversed(instructions))  # the first of each kind
-    runs = " && ".join(rest for kind, rest in instructions if kind == "RUN")
-    (command,) = [rest for kind, rest in instructions if kind == "CMD"]
-    (user,) = [rest for kind, rest in instructions if kind == "USER"]
+    instructions = dockerfile_instructions(WEB.dockerfile)
+    runs = run_script(instructions)
+    (command,) = arguments_of(instructions, "CMD")
 
-    assert arguments["FROM"] == "python:3.11-slim"
-    assert kinds.count("FROM") == 1
+    assert arguments_of(instructions, "FROM") == ["python:3.11-slim"]
     assert 'pip install ".[web,media,cli]"' in runs
-    assert "dev" not in runs
-    assert "-e " not in runs  # from site-packages, not the sources
-    assert user not in {"root", "0"}
-    assert kinds.index("USER") < kinds.index("CMD")
+    assert_installs_the_package_only(runs)
+    assert_runs_as_a_user(instructions, start="CMD")
     # Shell form (or sh -c), so that $PORT expands; exec hands it the signals.
     assert not command.startswith("[") or '"sh", "-c"' in command
     assert 'vidcurate web --host 0.0.0.0 --port "${PORT:-8080}"' in command
@@ -445,41 +315,39 @@ def test_the_image_installs_the_web_app_and_runs_it_as_a_user():
 
 def test_the_image_copies_what_the_package_build_needs():
     """pyproject.toml names README.md as the package's readme: the build reads it."""
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    copied = [rest.split()[:-1] for kind, rest in dockerfile_instructions() if kind == "COPY"]
-    sources = {source for group in copied for source in group}
+    readme = project().get("readme")
+    sources = copied_sources(WEB.dockerfile)
 
     assert {"pyproject.toml", "shared", "infra/web/check_image.py"} <= sources
-    if isinstance(project.get("readme"), str):
-        assert project["readme"] in sources
-    for source in sources:
-        assert dockerignore_includes(source), f"{source} is left out of the build context"
+    if isinstance(readme, str):
+        assert readme in sources
+    assert_build_context(kept=sources)
 
 
 def test_the_build_context_is_the_package_only():
-    for kept in (
-        "pyproject.toml",
-        "README.md",
-        "shared/__init__.py",
-        "shared/web/templates/index.html",
-        "infra/web/Dockerfile",
-        "infra/web/check_image.py",
-    ):
-        assert dockerignore_includes(kept), kept
-    for left_out in (
-        ".venv/bin/python",
-        ".venv-checkov/bin/checkov",
-        ".vidcurate/state.json",
-        "build/functions/ping.zip",
-        "tests/deploy/test_terraform_web.py",
-        ".git/HEAD",
-        "terraform/.terraform/providers/x",
-        "terraform/web.tf",
-        ".tools/terraform",
-        "shared/web/__pycache__/app.cpython-311.pyc",
-        "infra/build_function.py",
-    ):
-        assert not dockerignore_includes(left_out), left_out
+    assert_build_context(
+        kept=(
+            "pyproject.toml",
+            "README.md",
+            "shared/__init__.py",
+            "shared/web/templates/index.html",
+            "infra/web/Dockerfile",
+            "infra/web/check_image.py",
+        ),
+        left_out=(
+            ".venv/bin/python",
+            ".venv-checkov/bin/checkov",
+            ".vidcurate/state.json",
+            "build/functions/ping.zip",
+            "tests/deploy/test_terraform_web.py",
+            ".git/HEAD",
+            "terraform/.terraform/providers/x",
+            "terraform/web.tf",
+            ".tools/terraform",
+            "shared/web/__pycache__/app.cpython-311.pyc",
+            "infra/build_function.py",
+        ),
+    )
 
 
 def test_the_image_build_fails_on_a_file_the_wheel_left_out(tmp_path: Path):
@@ -507,17 +375,11 @@ def test_the_image_build_fails_on_a_file_the_wheel_left_out(tmp_path: Path):
 def test_the_image_checks_the_modules_of_the_extras_it_installs():
     """The image's build runs check_image.py on what the web, media and cli extras provide,
     and on no CUDA build of torch (the web app has none)."""
-    arguments = check_image_arguments(DOCKERFILE)
-    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
+    arguments = check_image_arguments(WEB.dockerfile)
+    extras = optional_dependencies()
     if "web" not in extras:
         pytest.skip("pyproject.toml has no `web` extra yet (shared/web is being written)")
-    distributions = {
-        re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
-        for extra in ("web", "media", "cli")
-        for requirement in extras[extra]
-    }
+    installed = distributions(extras["web"] + extras["media"] + extras["cli"])
     # Import name -> distribution.
     provided_by = {
         "fastapi": "fastapi",
@@ -533,4 +395,4 @@ def test_the_image_checks_the_modules_of_the_extras_it_installs():
     assert arguments.torch_cuda_major is None
     assert set(arguments.modules) == set(provided_by)
     for module, distribution in provided_by.items():
-        assert distribution in distributions, (module, distribution)
+        assert distribution in installed, (module, distribution)

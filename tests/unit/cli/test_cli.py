@@ -39,6 +39,9 @@ def run(home, *args):
         ["labels", "queue"],
         ["labels", "status"],
         ["labels", "export"],
+        ["learn"],
+        ["learn", "round"],
+        ["learn", "status"],
         [],
         ["dlq", "list"],
         ["dlq", "replay"],
@@ -76,6 +79,9 @@ def test_demo_runs_end_to_end_and_reports_what_happened(tmp_path):
     assert sum(default["tasks"]["subject"].values()) == 40
     assert status["exports"][0]["folder"] == folder.name
     assert "demo_ana & demo_ben" in output  # the scripted annotators' agreement
+    assert "active-learning round 1" in output
+    learn = json.loads(run(tmp_path / "home", "learn", "status", "--json"))
+    assert [r["status"] for r in learn["rounds"]] == ["done", "done"]
     labels = json.loads(run(tmp_path / "home", "labels", "status", "--json"))
     by_name = {a["annotator"]: a for a in labels["annotators"]}
     assert by_name["demo_ana"]["labelled"] > 0
