@@ -144,6 +144,28 @@ class Clip:
             keyframes=len(self._keyframes),
         )
 
+    def technical(self) -> dict[str, Any]:
+        """What the container says beyond :attr:`info`: its format, bit rates, rotation, the
+        audio stream (codec, sample rate, channels) and the mean keyframe interval."""
+        container, stream = self._container, self._stream
+        audio = next(iter(container.streams.audio), None)
+        rotate = (stream.metadata or {}).get("rotate")
+        duration = self.info.duration
+        keyframes = self._keyframes
+        return {
+            "container": str(getattr(container.format, "name", "")),
+            "bit_rate": int(container.bit_rate) if container.bit_rate else None,
+            "video_bit_rate": int(stream.bit_rate) if stream.bit_rate else None,
+            "rotation": int(rotate) % 360 if rotate and str(rotate).lstrip("-").isdigit() else 0,
+            "audio": audio is not None,
+            "audio_codec": audio.codec_context.name if audio is not None else None,
+            "audio_sample_rate": int(audio.codec_context.sample_rate or 0) if audio else None,
+            "audio_channels": int(audio.codec_context.channels or 0) if audio else None,
+            "keyframe_interval": (
+                duration / len(keyframes) if len(keyframes) > 1 and duration > 0 else None
+            ),
+        }
+
     def close(self) -> None:
         """Close the container (the one open now: a restart opens it again)."""
         self._container.close()

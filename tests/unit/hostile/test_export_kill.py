@@ -69,6 +69,11 @@ def error_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
+# Kills land at fractions of an export's time measured at the start: on the worker that runs
+# the CPU-bound training tests, never beside one (a core taken midway skews every kill).
+pytestmark = pytest.mark.xdist_group("torch")
+
+
 @pytest.fixture(scope="module")
 def killed_runs(tmp_path_factory):
     """Per lane (a copy of one ingested home): its home, and the driver's report: one line
