@@ -126,12 +126,14 @@ def _seal(documents: DocumentStore, number: int, until_us: int, clips: int, fram
     return True
 
 
-def load_frames(documents: DocumentStore) -> FrameIndex:
+def load_frames(documents: DocumentStore, *, seal: bool = True) -> FrameIndex:
     """Read the frames of every sampled clip (one pass over the clips, one field each) and
-    the batches, sealing a new batch for clips newer than the last one."""
+    the batches, sealing a new batch for clips newer than the last one (``seal=False``: a
+    reader that serves no queue, such as a training round, leaves them unsealed, in a last
+    batch of their own)."""
     clips = _read_clips(documents)
     seals = _read_seals(documents)
-    for _ in range(_SEAL_ATTEMPTS):
+    for _ in range(_SEAL_ATTEMPTS if seal else 0):
         last = seals[-1] if seals else -1
         newer = [(created, paths) for created, paths in clips if created > last]
         if not newer:

@@ -662,7 +662,7 @@ def _score(
 ) -> tuple[list[str], int]:
     """Score every frame neither labelled nor in the test set; the queue and how many."""
     labelled = {frame for answers in labels.values() for frame in answers}
-    index = load_frames(services.documents)
+    index = load_frames(services.documents, seal=False)  # batches are the labelling's
     pool = sorted(f for f in index.batches if f not in labelled and f not in test)
     bad = cache.fetch(pool)
     pool = [f for f in pool if f not in bad]

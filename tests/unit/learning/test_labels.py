@@ -363,3 +363,10 @@ def test_the_active_learning_document_leads_every_queue_once(make_services):
     assert labelling.queue("ann").version != before  # a page of round 3 is now stale
     services.documents.set("label_queues/current", {"version": 5, "frame_ids": "x"})
     assert len(labelling.queue("ann")) == 10  # not a queue document: ignored
+
+
+def test_a_reader_that_serves_no_queue_seals_no_batch(services):
+    ids = add_sampled_clips(services, 2, 2, images=False)
+    index = load_frames(services.documents, seal=False)
+    assert set(index.batches) == set(ids)
+    assert services.documents.count("label_batches") == 0
