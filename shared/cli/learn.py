@@ -109,6 +109,8 @@ def _local(settings: Settings, config: RoundConfig) -> None:
         **os.environ,
         "VIDCURATE_HOME": str(settings.home),
         "VIDCURATE_BACKEND": settings.backend,
+        # the job's JSON logs are for Cloud Logging: here its one-line errors say it
+        "VIDCURATE_LOG_LEVEL": "DEBUG" if settings.log_level == "DEBUG" else "CRITICAL",
     }
     console.print(f"round {config.round} on this machine (python -m shared.jobs.active_learning)")
     command = [sys.executable, "-m", "shared.jobs.active_learning", *config.to_args()]

@@ -8,6 +8,7 @@ retried, and a retried round resumes from its last checkpoint).
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -45,6 +46,10 @@ def main(argv: Sequence[str]) -> int:
         result = run_round(services, config, root / "learn-cache")
     except VidcurateError as exc:
         print(f"error: round {config.round}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # recorded in the round's document by run_round
+        logging.getLogger("vidcurate.learning").exception("round failed")
+        print(f"error: round {config.round} failed: {exc}", file=sys.stderr)
         return 1
     summary = {
         "round": result.round,

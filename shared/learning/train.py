@@ -366,6 +366,8 @@ class Trainer:
             dataset,
             batch_size=self.config.batch_size,
             shuffle=shuffle,
+            # batch norm cannot train on a batch of one: a last lone frame waits an epoch
+            drop_last=shuffle and len(dataset) % self.config.batch_size == 1,
             num_workers=self.config.workers,
             pin_memory=self.device.type == "cuda",
             generator=generator,

@@ -212,3 +212,16 @@ def test_a_round_killed_mid_epoch_resumes_to_the_same_result(make_services, tmp_
     metrics = [read_json(s, round_path(0, "metrics.json")) for s in homes.values()]
     assert metrics[0]["sets"] == metrics[1]["sets"]
     assert json.loads(out_again)["queue_head"] == json.loads(out_whole)["queue_head"]
+
+
+def test_a_last_training_batch_of_one_frame_is_left_for_the_next_epoch(tmp_path):
+    # batch norm cannot train on one frame: 9 frames in batches of 4 make 4 + 4, not 4 + 4 + 1
+    from shared.learning.train import FrameDataset, Trainer  # noqa: PLC0415
+
+    trainer = Trainer(None, config(0, batch_size=4), "perspective", ("a", "b", "c"),
+                      torch.device("cpu"))  # fmt: skip
+    nine = FrameDataset([tmp_path / f"{n}.jpg" for n in range(9)], [0] * 9, lambda image: image)
+    ten = FrameDataset([tmp_path / f"{n}.jpg" for n in range(10)], [0] * 10, lambda image: image)
+    assert len(trainer._loader(nine, shuffle=True)) == 2
+    assert len(trainer._loader(ten, shuffle=True)) == 3  # 4 + 4 + 2: nothing dropped
+    assert len(trainer._loader(nine, shuffle=False)) == 3  # evaluation sees every frame
