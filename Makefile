@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: demo test lint typecheck pytest bench ffmpeg chromium terraform-check checkov clean
+.PHONY: demo test lint typecheck pytest bench ffmpeg torchcodec chromium terraform-check checkov clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,17 +26,24 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) chromium
+pytest: $(STAMP) ffmpeg chromium
 	$(BIN)/pytest -n 2 --dist loadgroup
 
-bench: $(STAMP) ffmpeg chromium
+bench: $(STAMP) ffmpeg torchcodec chromium
 	$(BIN)/pytest tests/benchmarks -s -p no:xdist -o addopts="" --timeout 900
 
-# The frame benchmark's baseline is Debian's ffmpeg command line; without it (no apt, no
-# root) that baseline is skipped with a message and the others still run.
+# The frame benchmark's baseline is Debian's ffmpeg command line, and the feature tests
+# compare the technical extractor with its ffprobe; without them (no apt, no root) that
+# baseline and that test are skipped with a message and the others still run.
 ffmpeg:
 	@command -v ffmpeg >/dev/null || { apt-get update -qq && apt-get install -y -qq ffmpeg; } \
 		|| echo "could not install ffmpeg (apt-get): the ffmpeg baseline will be skipped"
+
+# The sampler benchmark's other baseline is torchcodec's exact mode (it loads Debian's FFmpeg
+# libraries, which the ffmpeg package brings); only `make bench` installs it.
+torchcodec: $(STAMP) ffmpeg
+	@$(BIN)/python -c "import torchcodec.decoders" 2>/dev/null || $(BIN)/pip install --quiet 'torchcodec==0.17.0' \
+		|| echo "could not install torchcodec: its baseline will be skipped"
 
 # The browser tests drive Debian's Chromium through Playwright (no browser download); without
 # it (no apt, no root) they are skipped with a message and the others still run.

@@ -125,12 +125,16 @@ def build_providers(settings: Settings) -> dict[str, ModelProvider]:
     return providers
 
 
-def build_job_runner(settings: Settings) -> JobRunner:
-    """The active-learning Cloud Run job's executions (``learn round --where cloud``)."""
+def build_job_runner(settings: Settings, job: str | None = None) -> JobRunner:
+    """A Cloud Run job's executions: the active-learning job's by default (``learn round
+    --where cloud``), or the one named (``features run --where cloud``)."""
     from shared.adapters.gcp.jobs import CloudRunJobs  # noqa: PLC0415 (its SDK loads here only)
 
     return CloudRunJobs(
-        settings.project, settings.region, settings.learn_job, endpoint=settings.run_api_endpoint
+        settings.project,
+        settings.region,
+        job or settings.learn_job,
+        endpoint=settings.run_api_endpoint,
     )
 
 

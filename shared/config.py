@@ -9,11 +9,19 @@ root) combines them; capabilities never import it.
 from __future__ import annotations
 
 from shared.critiques.settings import CritiqueSettings
+from shared.features.settings import FeatureSettings
 from shared.learning.settings import LabelSettings
 from shared.media.settings import MediaSettings
 from shared.trainsets.settings import TrainsetSettings
 from shared.vision.settings import VisionSettings
 
 
-class Settings(CritiqueSettings, VisionSettings, TrainsetSettings, LabelSettings, MediaSettings):
+class Settings(
+    CritiqueSettings,
+    VisionSettings,
+    TrainsetSettings,
+    LabelSettings,
+    FeatureSettings,
+    MediaSettings,
+):
     """Every ``VIDCURATE_*`` setting of the system."""

@@ -13,7 +13,18 @@ from typing import Annotated
 
 import typer
 
-from shared.cli import captions, critiques, demo, frames, labels, learn, ops, sets, videos
+from shared.cli import (
+    captions,
+    critiques,
+    demo,
+    features,
+    frames,
+    labels,
+    learn,
+    ops,
+    sets,
+    videos,
+)
 from shared.cli.helptext import ConventionalGroup
 from shared.cli.session import set_global_options
 
@@ -70,6 +81,7 @@ app.command(rich_help_panel=CAPTIONS)(captions.quarantine)
 app.add_typer(critiques.critiques_app, name="critiques", rich_help_panel=CAPTIONS)
 app.add_typer(videos.videos_app, name="videos", rich_help_panel=CLIPS)
 app.add_typer(frames.frames_app, name="frames", rich_help_panel=CLIPS)
+app.add_typer(features.features_app, name="features", rich_help_panel=CLIPS)
 app.add_typer(sets.sets_app, name="sets", rich_help_panel=IMAGES)
 app.add_typer(labels.labels_app, name="labels", rich_help_panel=LABELS)
 app.command(rich_help_panel=LABELS)(labels.web)

@@ -1,9 +1,18 @@
-"""Feature extraction over video collections (being built): extractors with a name, a
-version, what they need from the decoder and a typed result, fed by one decode per video.
-So far ``technical`` and ``quality``; shots, motion and on-screen text, the sharded job, the
-collection's manifest and the Parquet tables come next."""
+"""Feature extraction over whole video collections: five extractors (technical, shots,
+motion, quality, text) fed by one decode per video, run as sharded tasks over a frozen
+manifest, one result object per (video, extractor, version), consolidated into Parquet."""
 
-from shared.features.extract import extract_video, schedule
-from shared.features.extractors import EXTRACTORS, Extractor, Needs
+from shared.features.extract import Limits, VideoRejectedError, extract_video, plan, schedule
+from shared.features.extractors import EXTRACTORS, Extractor, ExtractorSpec, Needs
 
-__all__ = ["EXTRACTORS", "Extractor", "Needs", "extract_video", "schedule"]
+__all__ = [
+    "EXTRACTORS",
+    "Extractor",
+    "ExtractorSpec",
+    "Limits",
+    "Needs",
+    "VideoRejectedError",
+    "extract_video",
+    "plan",
+    "schedule",
+]

@@ -1,33 +1,70 @@
 """One decode per video for every selected extractor.
 
-The clip is opened once; the frames every extractor needs are sampled in one pass over the
-union of their schedules (each extractor's interval from 0 s, over the whole clip), each frame
-scaled down once to the largest size any extractor needs, and handed to the extractors whose
-schedule it is on. An extractor that needs no frame (``technical``) costs no decode at all.
+The clip is opened once and its frames decoded in one pass, converted once at the largest
+size any extractor needs (scaled in the conversion itself), and handed to every extractor
+that wants them: all of them to an extractor that needs every frame (``shots``), and the
+frame on screen at each of its times (every ``interval`` seconds from 0) to the others. When
+an extractor needs every frame, the pass decodes straight through and picks the sampled
+frames from it; otherwise the frame sampler decodes only to the union of the extractors'
+times, seeking or decoding on by estimated cost (:meth:`shared.media.decode.Clip.sample`).
+An extractor that needs no frame (``technical``) costs no decode at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import bisect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from pydantic import BaseModel
 
-from shared.features.extractors import EXTRACTORS, Extractor
+from shared.core.errors import PermanentError
+from shared.features.extractors import EXTRACTORS, Extractor, ExtractorSpec, VideoFacts
 from shared.media import Sampling
-from shared.media.decode import SampledFrame, open_clip
+from shared.media.decode import EPSILON, Clip, ClipInfo, SampledFrame, open_clip
 
-__all__ = ["extract_video", "schedule"]
+__all__ = ["Limits", "VideoRejectedError", "extract_video", "plan", "schedule"]
 
 MAX_TARGETS = 100_000
 
 
-def schedule(extractors: Sequence[Extractor], duration: float) -> dict[float, list[int]]:
-    """Target time -> the extractors (by index) that want a frame there."""
+class VideoRejectedError(PermanentError):
+    """A readable video outside the configured limits (zero length, absurd dimensions, too
+    long): recorded with the reason, never retried."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a video must be to be extracted."""
+
+    max_seconds: float = 3600.0
+    min_side: int = 16
+    max_side: int = 8192
+
+
+def plan(names: Iterable[str]) -> list[ExtractorSpec]:
+    """The specs of ``names`` and of what they require, a requirement before what needs it
+    (KeyError names an unknown extractor)."""
+    wanted: set[str] = set()
+
+    def add(name: str) -> None:
+        if name not in wanted:
+            for required in EXTRACTORS[name].requires:
+                add(required)
+            wanted.add(name)
+
+    for name in names:
+        add(name)
+    return [spec for name, spec in EXTRACTORS.items() if name in wanted]
+
+
+def schedule(specs: Sequence[ExtractorSpec], duration: float) -> dict[float, list[int]]:
+    """Target time -> the extractors (by index) that want the frame on screen then."""
     wanted: dict[float, list[int]] = {}
-    for i, extractor in enumerate(extractors):
-        interval = extractor.needs.interval
+    for i, spec in enumerate(specs):
+        interval = spec.needs.interval
         if interval is None:
             continue
         count = min(int(duration / interval) + 1, MAX_TARGETS)
@@ -38,34 +75,109 @@ def schedule(extractors: Sequence[Extractor], duration: float) -> dict[float, li
     return dict(sorted(wanted.items()))
 
 
+def check_limits(info: ClipInfo, limits: Limits, label: str) -> None:
+    """Refuse (VideoRejectedError) a video the limits exclude."""
+    if info.duration <= 0:
+        raise VideoRejectedError(f"{label}: zero length (no frame time)")
+    if min(info.width, info.height) < limits.min_side or max(info.width, info.height) > (
+        limits.max_side
+    ):
+        raise VideoRejectedError(
+            f"{label}: {info.width}x{info.height} is outside {limits.min_side}.."
+            f"{limits.max_side} px"
+        )
+    if info.duration > limits.max_seconds:
+        raise VideoRejectedError(
+            f"{label}: {info.duration:.0f} s is longer than the limit of {limits.max_seconds:.0f} s"
+        )
+
+
 def extract_video(
-    source: str | Path | IO[bytes], names: Iterable[str], *, label: str | None = None
+    source: str | Path | IO[bytes],
+    names: Iterable[str],
+    *,
+    label: str | None = None,
+    limits: Limits | None = None,
+    known: Mapping[str, BaseModel] | None = None,
 ) -> dict[str, BaseModel]:
-    """Every named extractor's result for one video, from one decode (a
-    :class:`~shared.media.decode.VideoDecodeError` says why a video cannot be read)."""
-    extractors: list[Extractor] = [EXTRACTORS[name]() for name in names]
-    with open_clip(source, name=label) as clip:
-        technical = clip.technical()
+    """The results of the named extractors for one video, from one decode.
+
+    ``known`` holds results already computed (read from checkpoints): an extractor found
+    there is not run, and an extractor that requires it is given it. A requirement missing
+    from ``known`` is run too and returned. A video that cannot be read raises
+    :class:`~shared.media.decode.VideoDecodeError`; one outside ``limits``,
+    :class:`VideoRejectedError`."""
+    done = dict(known or {})
+    specs = [spec for spec in plan(names) if spec.name not in done]
+    extractors: list[Extractor] = [spec.load()() for spec in specs]
+    name = label or str(source if isinstance(source, str | Path) else "video")
+    with open_clip(source, name=name) as clip:
+        check_limits(clip.info, limits or Limits(), name)
         for extractor in extractors:
-            extractor.start(clip.info, technical)
-        targets = schedule(extractors, clip.info.duration)
-        sides = [e.needs.max_side for e in extractors if e.needs.interval is not None]
-        side = None if not sides or None in sides else max(s for s in sides if s is not None)
-        if targets:
-            sampling = Sampling(mode="at", timestamps=tuple(targets), max_frames=None)
-            for item in clip.sample(sampling):
-                if isinstance(item, float):
-                    continue  # past the end
-                frame = _scaled(item, side)
-                for target in item.targets:
-                    for i in targets.get(round(target, 6), ()):
-                        extractors[i].add(frame)
-    return {extractor.name: extractor.finish() for extractor in extractors}
+            extractor.start(clip.info)
+        _feed(clip, specs, extractors)
+        technical = clip.technical()  # after the frames: they told the rotation
+        info = clip.info
+    results: dict[str, BaseModel] = {}
+    for spec, extractor in zip(specs, extractors, strict=True):
+        facts = VideoFacts(info=info, technical=technical, results={**done, **results})
+        results[spec.name] = extractor.finish(facts)
+    return results
 
 
-def _scaled(frame: SampledFrame, side: int | None) -> SampledFrame:
-    if side is None or max(frame.image.size) <= side:
-        return frame
-    image = frame.image.copy()
-    image.thumbnail((side, side))
-    return SampledFrame(targets=frame.targets, timestamp=frame.timestamp, image=image)
+def _feed(clip: Clip, specs: Sequence[ExtractorSpec], extractors: Sequence[Extractor]) -> None:
+    """Decode once; give every extractor its frames."""
+    framed = [spec.needs for spec in specs if spec.needs.frames]
+    if not framed:
+        return
+    sides = [needs.max_side for needs in framed]
+    side = None if None in sides else max(s for s in sides if s is not None)
+    targets = schedule(specs, clip.info.duration)
+    every = [i for i, spec in enumerate(specs) if spec.needs.every_frame]
+    resized: dict[int | None, SampledFrame] = {}
+
+    def give(i: int, frame: SampledFrame) -> None:
+        wanted = specs[i].needs.max_side
+        if wanted is None or wanted >= (side or 0) or max(frame.image.size) <= wanted:
+            extractors[i].add(frame)
+            return
+        if wanted not in resized:
+            image = frame.image.copy()
+            image.thumbnail((wanted, wanted))
+            resized[wanted] = SampledFrame(frame.targets, frame.timestamp, image)
+        extractors[i].add(resized[wanted])
+
+    if every:
+        for frame, moments in _straight(clip, sorted(targets), side):
+            resized.clear()
+            for i in every:
+                give(i, frame)
+            for i in sorted({i for moment in moments for i in targets[moment]}):
+                give(i, frame)
+        return
+    sampling = Sampling(mode="at", timestamps=tuple(targets), max_frames=None)
+    for item in clip.sample(sampling, max_side=side):
+        if isinstance(item, float):
+            continue  # past the end
+        resized.clear()
+        wanting = {i for target in item.targets for i in targets.get(round(target, 6), ())}
+        for i in sorted(wanting):
+            give(i, item)
+
+
+def _straight(
+    clip: Clip, moments: list[float], side: int | None
+) -> Iterator[tuple[SampledFrame, list[float]]]:
+    """Every frame once, with the target times it is the one on screen at (the last frame at
+    or before each; a time before the first frame gets the first). A frame is given when the
+    next one is decoded: only then is it known until when it stays on screen."""
+    pending = 0  # the first target not given yet
+    previous: SampledFrame | None = None
+    for frame in clip.frames(max_side=side):
+        if previous is not None:
+            upto = bisect.bisect_left(moments, frame.timestamp - EPSILON, lo=pending)
+            yield previous, moments[pending:upto]
+            pending = upto
+        previous = frame
+    if previous is not None:
+        yield previous, [m for m in moments[pending:] if m < clip.info.duration or m == 0.0]

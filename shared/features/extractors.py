@@ -2,21 +2,33 @@
 decoder, and a typed result.
 
 An extractor sees one video through one shared decode (:mod:`shared.features.extract`): it is
-told the clip's facts first (:meth:`Extractor.start`), then given the sampled frames at its
-rate (:meth:`Extractor.add`), and returns its result (:meth:`Extractor.finish`). Two so far:
+told the clip's facts first (:meth:`Extractor.start`), then given the frames at its rate
+(:meth:`Extractor.add`), and returns its result (:meth:`Extractor.finish`), given the results
+of the extractors it requires. Each is described by an :class:`ExtractorSpec` (name, version,
+needs, requirements, where its class lives): the runner reads specs without importing the
+heavy libraries an extractor uses (OpenCV, PySceneDetect, ONNX Runtime), which load only when
+the extractor runs. The five:
 
 - ``technical``: duration, fps, resolution, rotation, codecs, bit rates, audio presence,
   keyframe interval, from the container (no frame needed);
+- ``shots``: shot boundaries from every frame (PySceneDetect's content detector on frames at
+  most 256 px), shot count and length statistics (:mod:`shared.features.shots`);
+- ``motion``: optical-flow magnitude (OpenCV's Farnebäck) between frames six times a second
+  at most 160 px, per shot and per clip, and a static flag (:mod:`shared.features.motion`);
 - ``quality``: per sampled frame (on a copy at most 256 px on its longer side) sharpness as
   the variance of the Laplacian, brightness (mean luma), contrast (its standard deviation),
-  colourfulness (Hasler and Süsstrunk, 2003) and black / blank flags; the clip's medians.
+  colourfulness (Hasler and Süsstrunk, 2003) and black / blank flags; the clip's medians;
+- ``text``: on-screen text found and read by RapidOCR's ONNX models (shipped in its wheel),
+  once a second, with the share of the picture text covers (:mod:`shared.features.text`).
 """
 
 from __future__ import annotations
 
+import importlib
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 from pydantic import BaseModel, Field
@@ -26,46 +38,130 @@ from shared.media.decode import ClipInfo, SampledFrame
 __all__ = [
     "EXTRACTORS",
     "Extractor",
+    "ExtractorSpec",
     "FrameQuality",
     "Needs",
     "QualityExtractor",
     "QualityResult",
     "TechnicalExtractor",
     "TechnicalResult",
+    "VideoFacts",
 ]
 
 BLACK_LUMA = 16.0  # mean luma at or below: a black frame (video black is 16)
 BLANK_CONTRAST = 4.0  # luma standard deviation at or below: a blank (uniform) frame
-QUALITY_SIDE = 256
 
 
 @dataclass(frozen=True)
 class Needs:
-    """What an extractor needs from the decoder: frames every ``interval`` seconds (None: no
-    frames), scaled to at most ``max_side`` pixels on their longer side."""
+    """What an extractor needs from the decoder: every frame (``every_frame``), or the frame
+    on screen every ``interval`` seconds from 0, or none (neither); scaled to at most
+    ``max_side`` pixels on their longer side (None: as decoded)."""
 
     interval: float | None = None
+    every_frame: bool = False
     max_side: int | None = None
+
+    @property
+    def frames(self) -> bool:
+        """Whether it needs any frame at all."""
+        return self.every_frame or self.interval is not None
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """An extractor as the runner knows it, its class not imported: the name, the version
+    (a new one recomputes this extractor only), what it needs from the decoder, the
+    extractors whose results it takes (computed first, or read from their checkpoints) and
+    where its class is (``module:Class``)."""
+
+    name: str
+    version: str
+    needs: Needs
+    implementation: str
+    requires: tuple[str, ...] = ()
+    description: str = ""
+
+    def load(self) -> type[Extractor]:
+        """The extractor's class (importing what it uses)."""
+        module, _, attribute = self.implementation.partition(":")
+        return cast("type[Extractor]", getattr(importlib.import_module(module), attribute))
+
+
+@dataclass(frozen=True)
+class VideoFacts:
+    """What an extractor is told when the frames are done: the video stream's facts, the
+    container's (:meth:`shared.media.decode.Clip.technical`) and the results of the
+    extractors it requires."""
+
+    info: ClipInfo
+    technical: Mapping[str, Any]
+    results: Mapping[str, BaseModel]
 
 
 class Extractor(Protocol):
     """One feature extractor over one video at a time."""
 
-    name: ClassVar[str]
-    version: ClassVar[str]
-    needs: ClassVar[Needs]
+    spec: ClassVar[ExtractorSpec]
+    Result: ClassVar[type[BaseModel]]  # what finish() returns, as stored results are read
 
-    def start(self, info: ClipInfo, technical: dict[str, Any]) -> None:
-        """The clip's facts, before any frame."""
+    def start(self, info: ClipInfo) -> None:
+        """The video stream's facts, before any frame."""
         ...
 
     def add(self, frame: SampledFrame) -> None:
         """A frame at this extractor's rate."""
         ...
 
-    def finish(self) -> BaseModel:
+    def finish(self, facts: VideoFacts) -> BaseModel:
         """The result for the video."""
         ...
+
+
+QUALITY_SIDE = 256
+
+EXTRACTORS: dict[str, ExtractorSpec] = {
+    spec.name: spec
+    for spec in (
+        ExtractorSpec(
+            "technical",
+            "1",
+            Needs(),
+            "shared.features.extractors:TechnicalExtractor",
+            description="duration, fps, resolution, rotation, codecs, bit rates, audio, GOP",
+        ),
+        ExtractorSpec(
+            "shots",
+            "1",
+            Needs(every_frame=True, max_side=256),
+            "shared.features.shots:ShotsExtractor",
+            description="shot boundaries and shot length statistics",
+        ),
+        ExtractorSpec(
+            "motion",
+            "1",
+            Needs(interval=1 / 6, max_side=160),
+            "shared.features.motion:MotionExtractor",
+            requires=("shots",),
+            description="optical-flow motion per shot and per clip, static flag",
+        ),
+        ExtractorSpec(
+            "quality",
+            "1",
+            Needs(interval=1.0, max_side=QUALITY_SIDE),
+            "shared.features.extractors:QualityExtractor",
+            description="sharpness, brightness, contrast, colourfulness, black/blank frames",
+        ),
+        ExtractorSpec(
+            "text",
+            "1",
+            Needs(interval=1.0, max_side=1280),
+            "shared.features.text:TextExtractor",
+            description="on-screen text (RapidOCR) and the share of the picture it covers",
+        ),
+    )
+}
+"""Every extractor, by name, in the order they run (a requirement before what needs it)."""
 
 
 class TechnicalResult(BaseModel):
@@ -90,25 +186,28 @@ class TechnicalResult(BaseModel):
 class TechnicalExtractor:
     """``technical``: the container's facts; no frame decoded for it."""
 
-    name: ClassVar[str] = "technical"
-    version: ClassVar[str] = "1"
-    needs: ClassVar[Needs] = Needs()
+    spec: ClassVar[ExtractorSpec] = EXTRACTORS["technical"]
+    Result: ClassVar[type[BaseModel]] = TechnicalResult
 
-    def __init__(self) -> None:
-        self._result: TechnicalResult | None = None
+    def start(self, info: ClipInfo) -> None:
+        del info  # all is in the facts at the end
 
-    def start(self, info: ClipInfo, technical: dict[str, Any]) -> None:
+    def add(self, frame: SampledFrame) -> None:
+        del frame  # needs no frame
+
+    def finish(self, facts: VideoFacts) -> TechnicalResult:
+        info, technical = facts.info, facts.technical
         rotation = int(technical.get("rotation") or 0)
         width, height = (
             (info.height, info.width) if rotation in (90, 270) else (info.width, info.height)
         )
-        self._result = TechnicalResult(
+        return TechnicalResult(
             duration=info.duration,
             fps=info.fps,
             width=width,
             height=height,
             rotation=rotation,
-            video_codec=info.codec,
+            video_codec=technical["codec"],
             container=technical["container"],
             bit_rate=technical["bit_rate"],
             video_bit_rate=technical["video_bit_rate"],
@@ -118,14 +217,6 @@ class TechnicalExtractor:
             audio_channels=technical["audio_channels"],
             keyframe_interval=technical["keyframe_interval"],
         )
-
-    def add(self, frame: SampledFrame) -> None:
-        del frame  # needs no frame
-
-    def finish(self) -> TechnicalResult:
-        if self._result is None:
-            raise RuntimeError("technical: finish() before start()")
-        return self._result
 
 
 class FrameQuality(BaseModel):
@@ -185,21 +276,21 @@ def frame_quality(image: Image.Image, timestamp: float) -> FrameQuality:
 class QualityExtractor:
     """``quality``: one frame a second, at most 256 px on its longer side."""
 
-    name: ClassVar[str] = "quality"
-    version: ClassVar[str] = "1"
-    needs: ClassVar[Needs] = Needs(interval=1.0, max_side=QUALITY_SIDE)
+    spec: ClassVar[ExtractorSpec] = EXTRACTORS["quality"]
+    Result: ClassVar[type[BaseModel]] = QualityResult
 
     def __init__(self) -> None:
         self._frames: list[FrameQuality] = []
 
-    def start(self, info: ClipInfo, technical: dict[str, Any]) -> None:
-        del info, technical
+    def start(self, info: ClipInfo) -> None:
+        del info
         self._frames = []
 
     def add(self, frame: SampledFrame) -> None:
         self._frames.append(frame_quality(frame.image, frame.timestamp))
 
-    def finish(self) -> QualityResult:
+    def finish(self, facts: VideoFacts) -> QualityResult:
+        del facts
         frames = self._frames
 
         def median(values: list[float]) -> float | None:
@@ -215,9 +306,3 @@ class QualityExtractor:
             black_share=sum(f.black for f in frames) / count if count else None,
             blank_share=sum(f.blank for f in frames) / count if count else None,
         )
-
-
-EXTRACTORS: dict[str, type[Extractor]] = {
-    TechnicalExtractor.name: TechnicalExtractor,
-    QualityExtractor.name: QualityExtractor,
-}

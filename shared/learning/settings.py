@@ -65,13 +65,6 @@ class LabelSettings(MediaSettings):
     learn_follow_seconds: float = Field(
         10.0, gt=0, description="How often `learn round --where cloud` asks how its execution is."
     )
-    run_api_endpoint: str | None = Field(
-        None,
-        description=(
-            "Another Cloud Run Admin API endpoint (http://host:port, REST, no credentials): "
-            "a local stand-in for tests."
-        ),
-    )
     web_iap_audience: str | None = Field(
         None,
         description=(

@@ -6,7 +6,7 @@ discovery) may use: where clips are indexed and how datasets are prefixed, the s
 model and the settings, and contact sheets (Pillow is imported only when one is drawn).
 """
 
-from shared.media.clips import video_key
+from shared.media.clips import is_clip, video_key
 from shared.media.grids import contact_sheet
 from shared.media.sampling import Sampling
 from shared.media.settings import MediaSettings
@@ -20,5 +20,6 @@ __all__ = [
     "clip_id",
     "contact_sheet",
     "dataset_prefix",
+    "is_clip",
     "video_key",
 ]

@@ -11,6 +11,7 @@ is decoded straight through, once).
 
 from __future__ import annotations
 
+import bisect
 import errno
 import heapq
 import io
@@ -35,6 +36,11 @@ SEEK_GAP_SECONDS = 2.0  # without a keyframe index: seek only for targets this f
 
 
 SEQUENTIAL_FORMATS = frozenset({"mpeg", "mpegvideo", "vob"})  # decoded straight through
+
+SEEK_COST_FRAMES = 12.0
+"""What one seek costs, in frames decoded: the demuxer's jump, the decoder's flush and its
+threads filling again. Measured against decoding on (``tests/benchmarks``): a plan whose
+seeks cost more than decoding straight from the first target to the last decodes straight."""
 
 
 class VideoDecodeError(PermanentError):
@@ -110,6 +116,9 @@ class Clip:
         self.name = name
         self._container = container
         self._reopen = reopen
+        self._pristine = True  # nothing read since the container was opened
+        self._rotation: int | None = None  # clockwise degrees, once a frame has shown it
+        self._straight = False  # this sampling decodes on from its first target, never seeking
         demuxer = str(getattr(container.format, "name", ""))
         if demuxer in NOT_VIDEO_DEMUXERS or demuxer.endswith("_pipe"):
             # FFmpeg reads text as ANSI art and a picture as a one-frame stream: not videos.
@@ -145,26 +154,60 @@ class Clip:
         )
 
     def technical(self) -> dict[str, Any]:
-        """What the container says beyond :attr:`info`: its format, bit rates, rotation, the
-        audio stream (codec, sample rate, channels) and the mean keyframe interval."""
+        """What the container says beyond :attr:`info`: the codec's name (FFmpeg's, as
+        ffprobe prints it, not the decoder's), its format, bit rates, the display rotation
+        (clockwise degrees), the audio stream (codec, sample rate, channels) and the mean
+        keyframe interval.
+
+        The overall bit rate is the file's size over the longest audio or video stream
+        (ffprobe's, where data streams such as timecodes would otherwise stretch the
+        duration, and with them the rate, by FFmpeg version). The rotation is read from a
+        decoded frame (PyAV shows no stream side data): the first one, decoded here when no
+        frame was converted yet."""
         container, stream = self._container, self._stream
         audio = next(iter(container.streams.audio), None)
-        rotate = (stream.metadata or {}).get("rotate")
         duration = self.info.duration
         keyframes = self._keyframes
         return {
+            "codec": stream.codec_context.codec.canonical_name,
             "container": str(getattr(container.format, "name", "")),
-            "bit_rate": int(container.bit_rate) if container.bit_rate else None,
+            "bit_rate": self._bit_rate(),
             "video_bit_rate": int(stream.bit_rate) if stream.bit_rate else None,
-            "rotation": int(rotate) % 360 if rotate and str(rotate).lstrip("-").isdigit() else 0,
+            "rotation": self._display_rotation(),
             "audio": audio is not None,
-            "audio_codec": audio.codec_context.name if audio is not None else None,
+            "audio_codec": audio.codec_context.codec.canonical_name if audio is not None else None,
             "audio_sample_rate": int(audio.codec_context.sample_rate or 0) if audio else None,
             "audio_channels": int(audio.codec_context.channels or 0) if audio else None,
             "keyframe_interval": (
                 duration / len(keyframes) if len(keyframes) > 1 and duration > 0 else None
             ),
         }
+
+    def _bit_rate(self) -> int | None:
+        container = self._container
+        size = int(getattr(container, "size", 0) or 0)
+        longest = 0  # microseconds, as FFmpeg rounds them
+        for stream in container.streams:
+            if stream.type in ("video", "audio") and stream.duration and stream.time_base:
+                micros = round(stream.duration * stream.time_base * 1_000_000)
+                longest = max(longest, micros)
+        if size > 0 and longest > 0:
+            return 8 * size * 1_000_000 // longest  # FFmpeg: a double, truncated
+        return int(container.bit_rate) if container.bit_rate else None
+
+    def _display_rotation(self) -> int:
+        if self._rotation is None:
+            self._rotation = 0
+            try:
+                for frame in self._decode(_Goal(math.inf), skip_hidden=False):
+                    self._rotation = _clockwise(frame)
+                    break
+            except av.error.FFmpegError as exc:
+                raise VideoDecodeError(
+                    f"{self.name}: could not be decoded ({_reason(exc)})"
+                ) from exc
+            self._stream.codec_context.flush_buffers()
+        return self._rotation
 
     def close(self) -> None:
         """Close the container (the one open now: a restart opens it again)."""
@@ -173,7 +216,9 @@ class Clip:
     def _restart(self) -> None:
         """Back to the file's very start. Reopened when possible: some demuxers (MPEG-TS)
         cannot seek to frames before their first seekable keyframe, which a fresh open
-        decodes."""
+        decodes. A container nothing was read from yet is at its start already."""
+        if self._pristine:
+            return
         if self._reopen is None:
             self._container.seek(0, backward=True, any_frame=False)
             return
@@ -181,6 +226,12 @@ class Clip:
         self._container = self._reopen()
         self._stream = self._container.streams[self._stream_index]
         self._stream.thread_type = "AUTO"
+        self._pristine = True
+
+    def _demux(self, stream: Any) -> Iterator[Any]:
+        """The container's packets of ``stream`` from where it is."""
+        self._pristine = False
+        return self._container.demux(stream)  # type: ignore[no-any-return]
 
     def _duration(self) -> float:
         stream, container = self._stream, self._container
@@ -196,27 +247,84 @@ class Clip:
         """No duration in the container (e.g. a streamed WebM): the end of its last packet,
         found by reading the packets (not decoding them)."""
         end = self._origin
-        for packet in self._container.demux(self._stream):
+        for packet in self._demux(self._stream):
             if packet.pts is not None:
                 end = max(end, (packet.pts + (packet.duration or 0)) * self._time_base)
         self._restart()
         return max(0.0, end - self._origin)
 
-    def sample(self, sampling: Sampling) -> Iterator[SampledFrame | float]:
+    def sample(
+        self, sampling: Sampling, *, max_side: int | None = None
+    ) -> Iterator[SampledFrame | float]:
         """Each distinct frame on screen at the targets, in order; a float for a target at
-        or past the end (no frame is on screen there). A stream that breaks while decoding
-        raises VideoDecodeError with FFmpeg's reason."""
+        or past the end (no frame is on screen there). With ``max_side``, pictures come
+        scaled down (never up) so their longer side is at most that, in the conversion
+        itself. A stream that breaks while decoding raises VideoDecodeError with FFmpeg's
+        reason."""
         try:
-            yield from self._sample(sampling)
+            yield from self._sample(sampling, max_side)
         except av.error.FFmpegError as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise VideoDecodeError(f"{self.name}: could not be decoded ({reason})") from exc
+            raise VideoDecodeError(f"{self.name}: could not be decoded ({_reason(exc)})") from exc
 
-    def _sample(self, sampling: Sampling) -> Iterator[SampledFrame | float]:
+    def frames(self, *, max_side: int | None = None) -> Iterator[SampledFrame]:
+        """Every frame, in presentation order, from the start, decoded straight through
+        (what a shot detector needs); ``max_side`` as for :meth:`sample`."""
+        try:
+            stream = self._stream
+            stream.codec_context.flush_buffers()
+            self._restart()
+            stream = self._stream
+            stream.codec_context.skip_frame = "DEFAULT"
+            for frame in self._decode(_Goal(math.inf), skip_hidden=False):
+                if frame.time is None:
+                    continue
+                yield SampledFrame(
+                    (), round(frame.time - self._origin, 6), self._upright(frame, max_side)
+                )
+        except av.error.FFmpegError as exc:
+            raise VideoDecodeError(f"{self.name}: could not be decoded ({_reason(exc)})") from exc
+
+    def straight_is_cheaper(self, targets: list[float]) -> bool:
+        """Whether decoding on from the first target to the last costs no more than seeking
+        between them (targets in seconds from the clip's start, ascending), in frames
+        decoded, a seek counted as :data:`SEEK_COST_FRAMES`."""
+        if self._sequential or not self._indexed or len(targets) < 2:
+            return False
+        rate = self.info.fps or 30.0
+        keyframes = self._keyframes
+        position = -math.inf
+        seeking = 0.0
+        first = None
+        for target in targets:
+            if target >= self.info.duration:
+                break
+            moment = self._origin + target
+            if position == -math.inf or self._should_seek(position, moment):
+                keyframe = keyframes[max(0, bisect.bisect_right(keyframes, moment + EPSILON) - 1)]
+                seeking += SEEK_COST_FRAMES + max(0.0, moment - keyframe) * rate
+                first = keyframe if first is None else first
+            else:
+                seeking += (moment - position) * rate
+            position = moment
+        if first is None:
+            return False
+        straight = SEEK_COST_FRAMES + (position - first) * rate
+        return bool(straight <= seeking)
+
+    def _sample(self, sampling: Sampling, max_side: int | None) -> Iterator[SampledFrame | float]:
         targets = sampling.targets(self.info.duration)
         if sampling.mode == "keyframes":
-            yield from self._keyframe_frames(targets)
+            yield from self._keyframe_frames(targets, max_side)
             return
+        self._straight = self.straight_is_cheaper(targets)
+        try:
+            yield from self._sample_exact(targets, max_side)
+        finally:
+            self._straight = False
+
+    def _sample_exact(
+        self, targets: list[float], max_side: int | None
+    ) -> Iterator[SampledFrame | float]:
         cursor = _Cursor()
         emitted: SampledFrame | None = None
         waiting: list[float] = []
@@ -251,13 +359,13 @@ class Clip:
                 continue
             if emitted is not None:
                 yield _with_targets(emitted, waiting)
-            emitted, waiting = SampledFrame((), stamp, self._upright(current)), [target]
+            emitted, waiting = SampledFrame((), stamp, self._upright(current, max_side)), [target]
         if emitted is not None:
             yield _with_targets(emitted, waiting)
         self._stream.codec_context.skip_frame = "DEFAULT"
 
     def _should_seek(self, position: float, moment: float) -> bool:
-        if moment <= position or self._sequential:
+        if moment <= position or self._sequential or self._straight:
             return False
         if self._indexed:
             # A keyframe after where the decoder is, at or before the target: jump there.
@@ -300,6 +408,7 @@ class Clip:
             self._restart()
         else:
             offset = max(moment, self._origin)
+            self._pristine = False
             self._container.seek(
                 int(offset / self._time_base), stream=stream, backward=True, any_frame=False
             )
@@ -317,7 +426,7 @@ class Clip:
         stream, context, time_base = self._stream, self._stream.codec_context, self._time_base
         known = -math.inf  # the latest packet time at or before the target, so far
         later: list[float] = []  # packet times after the target (a heap)
-        for packet in self._container.demux(stream):
+        for packet in self._demux(stream):
             if (
                 goal.last
                 and packet.dts is not None
@@ -345,7 +454,9 @@ class Clip:
                     frame.time_base = stream.time_base
                 yield frame
 
-    def _keyframe_frames(self, targets: list[float]) -> Iterator[SampledFrame | float]:
+    def _keyframe_frames(
+        self, targets: list[float], max_side: int | None
+    ) -> Iterator[SampledFrame | float]:
         held: tuple[float, Any] | None = None  # the keyframe of the targets so far
         waiting: list[float] = []
         for target in targets:
@@ -362,10 +473,10 @@ class Clip:
                 waiting.append(target)
                 continue
             if held is not None:  # one keyframe at a time: never all of them held
-                yield SampledFrame(tuple(waiting), held[0], self._upright(held[1]))
+                yield SampledFrame(tuple(waiting), held[0], self._upright(held[1], max_side))
             held, waiting = (stamp, frame), [target]
         if held is not None:
-            yield SampledFrame(tuple(waiting), held[0], self._upright(held[1]))
+            yield SampledFrame(tuple(waiting), held[0], self._upright(held[1], max_side))
 
     def _keyframe_at(self, moment: float) -> Any:
         """The keyframe presented last at or before ``moment``, chosen from the packets (not
@@ -405,9 +516,10 @@ class Clip:
             self._restart()
             stream = self._stream
         else:
+            self._pristine = False
             self._container.seek(int(at / time_base), stream=stream, backward=True, any_frame=False)
         best = None
-        for packet in self._container.demux(stream):
+        for packet in self._demux(stream):
             if packet.pts is None:
                 continue
             if packet.is_keyframe and packet.pts * time_base <= moment + EPSILON:
@@ -420,8 +532,17 @@ class Clip:
                 break  # the next keyframe, or past the target with one in hand
         return best
 
-    def _upright(self, frame: Any) -> Image.Image:
-        image: Image.Image = frame.to_image(threads=0)  # swscale threads: ~2x at 1080p
+    def _upright(self, frame: Any, max_side: int | None = None) -> Image.Image:
+        width, height = frame.width, frame.height
+        if max_side is not None and max(width, height) > max_side:
+            scale = max_side / max(width, height)
+            width, height = max(1, round(width * scale)), max(1, round(height * scale))
+        # Converted (and scaled) by swscale with its threads (~2x at 1080p), and taken into
+        # Pillow from the converted frame's buffer: no intermediate bytes object.
+        rgb = frame.reformat(width=width, height=height, format="rgb24", threads=0)
+        plane = rgb.planes[0]
+        image = Image.frombuffer("RGB", (width, height), plane, "raw", "RGB", plane.line_size, 1)
+        self._rotation = _clockwise(frame)
         rotation = round((getattr(frame, "rotation", 0) or 0) / 90) * 90 % 360
         if rotation:
             # The display matrix turns the picture counter-clockwise by ``rotation``.
@@ -483,6 +604,15 @@ def _still_picture(stream: Any) -> bool:
     attached = getattr(getattr(av, "stream", None), "Disposition", None)
     flag = getattr(attached, "attached_pic", None)
     return bool(disposition is not None and flag is not None and disposition & flag)
+
+
+def _clockwise(frame: Any) -> int:
+    """The clockwise angle a player turns ``frame`` by (the frame says counter-clockwise)."""
+    return int(-round((getattr(frame, "rotation", 0) or 0) / 90) * 90 % 360)
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _with_targets(frame: SampledFrame, targets: list[float]) -> SampledFrame:

@@ -14,7 +14,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BucketRole = Literal["annotations", "exports", "videos", "frames", "sets", "evaluations", "models"]
+BucketRole = Literal[
+    "annotations", "exports", "videos", "frames", "sets", "evaluations", "models", "features"
+]
 BUCKET_ROLES: tuple[BucketRole, ...] = (
     "annotations",
     "exports",
@@ -23,6 +25,7 @@ BUCKET_ROLES: tuple[BucketRole, ...] = (
     "sets",
     "evaluations",
     "models",
+    "features",
 )
 
 
@@ -68,6 +71,20 @@ class PlatformSettings(BaseSettings):
         description=(
             "Active-learning rounds (rounds/round_NN/: splits, checkpoints, metrics, queues) "
             "and the base weights a team uploads."
+        ),
+    )
+    features_bucket: str = Field(
+        "vidcurate-features",
+        description=(
+            "Feature extraction: runs' manifests, one result object per (video, extractor, "
+            "version), failures, and the Parquet tables."
+        ),
+    )
+    run_api_endpoint: str | None = Field(
+        None,
+        description=(
+            "Another Cloud Run Admin API endpoint (http://host:port, REST, no credentials): "
+            "a local stand-in for tests."
         ),
     )
 
@@ -132,5 +149,6 @@ class PlatformSettings(BaseSettings):
             "sets": self.sets_bucket,
             "evaluations": self.evaluations_bucket,
             "models": self.models_bucket,
+            "features": self.features_bucket,
         }
         return names[role]

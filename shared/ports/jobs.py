@@ -38,8 +38,9 @@ class JobRunner(Protocol):
         """The job's full name."""
         ...
 
-    def run(self, args: Sequence[str]) -> JobExecution:
-        """Start an execution whose container gets ``args``."""
+    def run(self, args: Sequence[str], *, tasks: int | None = None) -> JobExecution:
+        """Start an execution whose container gets ``args`` (and ``tasks`` tasks instead of
+        the job's task count)."""
         ...
 
     def execution(self, name: str) -> JobExecution:

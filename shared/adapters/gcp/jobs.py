@@ -88,13 +88,14 @@ class CloudRunJobs:
         """The job's full name."""
         return self._job
 
-    def run(self, args: Sequence[str]) -> JobExecution:
-        """Start an execution; its container's arguments replaced by ``args``."""
+    def run(self, args: Sequence[str], *, tasks: int | None = None) -> JobExecution:
+        """Start an execution; its container's arguments replaced by ``args``, and its task
+        count by ``tasks`` when given."""
         override = run_v2.RunJobRequest.Overrides.ContainerOverride(args=list(args))
-        request = run_v2.RunJobRequest(
-            name=self._job,
-            overrides=run_v2.RunJobRequest.Overrides(container_overrides=[override]),
-        )
+        overrides = run_v2.RunJobRequest.Overrides(container_overrides=[override])
+        if tasks is not None:
+            overrides.task_count = tasks
+        request = run_v2.RunJobRequest(name=self._job, overrides=overrides)
         with translated(f"starting {self._job}"):
             operation = self._jobs.run_job(request=request)
             started: run_v2.Execution = operation.metadata
