@@ -88,7 +88,7 @@ def check_limits(info: ClipInfo, limits: Limits, label: str) -> None:
         )
     if info.duration > limits.max_seconds:
         raise VideoRejectedError(
-            f"{label}: {info.duration:.0f} s is longer than the limit of {limits.max_seconds:.0f} s"
+            f"{label}: {info.duration:.1f} s is longer than the limit of {limits.max_seconds:g} s"
         )
 
 

@@ -5,10 +5,10 @@ the execution is started with the round's arguments as container overrides, and 
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
+from cloudrun_fake import FakeCloudRun
 from support import serving
 from typer.testing import CliRunner
 
@@ -16,82 +16,6 @@ from shared.cli.main import app
 from shared.learning.rounds import RoundConfig
 
 runner = CliRunner()
-JOB = "projects/proj/locations/europe-west1/jobs/vidcurate-active-learning"
-
-
-class FakeCloudRun:
-    """Executions of one job: each is running when first read, then finished."""
-
-    def __init__(self, outcome: str = "succeeded") -> None:
-        self.outcome = outcome
-        self.runs: list[dict] = []
-        self.reads: dict[str, int] = {}
-        self.lock = threading.Lock()
-
-    def execution(self, name: str, finished: bool) -> dict:
-        body = {
-            "name": name,
-            "job": JOB.rsplit("/", 1)[-1],
-            "createTime": "2026-12-03T10:00:00Z",
-            "startTime": "2026-12-03T10:00:05Z",
-            "taskCount": 1,
-            "template": {"containers": [{"args": self.runs[int(name[-1]) - 1]["args"]}]},
-            "logUri": "https://console.cloud.google.com/logs/x",
-        }
-        if finished:
-            ok = self.outcome == "succeeded"
-            body.update(
-                completionTime="2026-12-03T10:20:00Z",
-                succeededCount=1 if ok else 0,
-                failedCount=0 if ok else 1,
-                conditions=[{"type": "Completed",
-                             "state": "CONDITION_SUCCEEDED" if ok else "CONDITION_FAILED"}],
-            )  # fmt: skip
-        return body
-
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _send(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self):
-                if self.path.split("?")[0] != f"/v2/{JOB}:run":
-                    return self._send(404, {"error": {"code": 404, "message": self.path}})
-                length = int(self.headers.get("Content-Length") or 0)
-                request = json.loads(self.rfile.read(length) or b"{}")
-                overrides = request.get("overrides", {}).get("containerOverrides", [{}])
-                with fake.lock:
-                    fake.runs.append({"args": overrides[0].get("args", []), "request": request})
-                    name = f"{JOB}/executions/vidcurate-active-learning-x{len(fake.runs)}"
-                execution = fake.execution(name, finished=False)
-                execution["@type"] = "type.googleapis.com/google.cloud.run.v2.Execution"
-                return self._send(200, {"name": f"{JOB}/operations/op", "metadata": execution})
-
-            def do_GET(self):
-                path = self.path.split("?")[0].removeprefix("/v2/")
-                with fake.lock:
-                    if path == f"{JOB}/executions":
-                        names = [f"{JOB}/executions/vidcurate-active-learning-x{i + 1}"
-                                 for i in range(len(fake.runs))]  # fmt: skip
-                        return self._send(
-                            200, {"executions": [fake.execution(n, True) for n in names]}
-                        )
-                    if path.startswith(f"{JOB}/executions/"):
-                        fake.reads[path] = fake.reads.get(path, 0) + 1
-                        return self._send(200, fake.execution(path, fake.reads[path] > 1))
-                return self._send(404, {"error": {"code": 404, "message": path}})
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
 
 
 @pytest.fixture

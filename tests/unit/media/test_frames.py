@@ -564,3 +564,34 @@ def test_cli_grid_writes_the_format_its_name_says_with_labelled_cells_in_time_or
     assert frame_label("ego/walk/5000.jpg") == "walk @ 5 s"
     assert frame_label("gs://b/ego/walk/15000.jpg") == "walk @ 15 s"
     assert frame_label("notes/cover.png") == "cover.png"
+
+
+def test_the_sampler_decodes_straight_when_seeking_costs_more(tmp_path):
+    """Dense targets in an intra-only clip (a keyframe every frame): a seek per target costs
+    more than decoding on, so the sampler decodes on, and still gives the exact frames."""
+    intra = tmp_path / "intra.mp4"
+    times = make_clip(intra, seconds=2.0, fps=30, gop=1, bframes=0)
+    dense = [round(0.05 + 0.1 * i, 6) for i in range(15)]
+    with open_clip(intra) as clip:
+        assert clip.straight_is_cheaper(dense)
+        got = [
+            (f.targets, frame_number(f.image))
+            for f in clip.sample(Sampling(mode="at", timestamps=tuple(dense), max_frames=None))
+        ]
+    expected = [bisect.bisect_right(times, t + 1e-6) - 1 for t in dense]
+    assert [n for _, n in got] == expected
+    sparse = tmp_path / "sparse.mp4"
+    make_clip(sparse, seconds=20.0, fps=10, size=(96, 64), gop=20)
+    with open_clip(sparse) as clip:
+        assert not clip.straight_is_cheaper([1.0, 9.0, 17.0])  # a keyframe close to each
+        assert clip.straight_is_cheaper([1.0, 1.1, 1.2, 1.3])  # all in one GOP
+
+
+def test_pictures_can_come_scaled_and_the_rotation_is_told(tmp_path):
+    clip_path = tmp_path / "turned.mp4"
+    make_clip(clip_path, seconds=1.0, size=(320, 240), rotate=90)
+    with open_clip(clip_path) as clip:
+        (frame,) = list(clip.sample(Sampling(mode="at", timestamps=(0.5,)), max_side=160))
+        assert frame.image.size == (120, 160)  # upright (240x320), at most 160 px
+        assert clip.technical()["rotation"] == 90
+    assert read_barcode(frame.image)[1] == 90  # turned for display, and still readable
