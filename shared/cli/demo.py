@@ -48,11 +48,15 @@ from shared.demo.labels import (
     scripted_answer,
 )
 from shared.demo.sets import variant_jpegs, write_demo_sets
+from shared.features.runs import Selection, create_run, load_manifest
+from shared.features.tables import consolidate
+from shared.features.tasks import read_result, run_task
 from shared.learning import Labelling, invite
 from shared.learning.rounds import RoundConfig
 from shared.llm.ledger import summarize_costs
 from shared.media import CLIPS, clip_id
 from shared.platform.context import Context
+from shared.platform.sharding import TaskSlot
 from shared.trainsets.execute import rollback
 from shared.trainsets.sets import add_folder, new_run, request_evaluations, set_states
 from shared.vision.messages import AnalysisRequest
@@ -115,6 +119,7 @@ def run_demo(
     folder = _exports(services, console, run, export_dir)
     critiques_ok = folder is not None and _critiques(services, console, folder, export_dir / folder)
     frames_ok = _clips_and_frames(services, console, home / "clips" / f"demo-{run}")
+    features_ok = _features(services, console)
     sets_ok = _image_sets(services, console, home / "sets" / f"demo-{run}")
     labels_ok = _labelling(services, console)
     console.print(
@@ -126,6 +131,7 @@ def run_demo(
         folder is not None
         and critiques_ok
         and frames_ok
+        and features_ok
         and sets_ok
         and labels_ok
         and report.failed_events == 0
@@ -222,6 +228,36 @@ def _clips_and_frames(services: Context[Settings], console: Console, folder: Pat
     frames_cli.grid(console, services, [f"gs://{frames_bucket}/demo/"], sheet, columns=5, cell=200)
     console.print(f"• contact sheet of every frame: {sheet}")
     return failed == 0
+
+
+def _features(services: Context[Settings], console: Console) -> bool:
+    """The clips' technical facts and picture quality, as `vidcurate features run` computes
+    them (the two cheap extractors: shots, motion and text decode far more)."""
+    extractors = ["technical", "quality"]
+    console.print(
+        "• their features (`vidcurate features run --prefix demo/ --extractors "
+        f"{','.join(extractors)}`):"
+    )
+    record = create_run(services, Selection(prefix="demo/"), extractors)
+    report = run_task(services, record.run, TaskSlot())
+    consolidate(services, record.run)
+    bucket = services.settings.features_bucket
+    for entry in load_manifest(services, record.run)[:4]:
+        technical = read_result(services, "technical", entry)
+        quality = read_result(services, "quality", entry)
+        if technical is None or quality is None:
+            continue
+        console.print(
+            f"  {entry.video_id}: {technical['width']}x{technical['height']} "
+            f"{technical['video_codec']} {technical['fps'] or 0:.0f} fps "
+            f"{technical['duration']:.0f} s, sharpness {quality['sharpness'] or 0:.0f}, "
+            f"brightness {quality['brightness'] or 0:.0f}"
+        )
+    console.print(
+        f"  {report.computed} videos extracted, {report.failed} failed; tables in "
+        f"gs://{bucket}/tables/{record.run}/"
+    )
+    return report.failed == 0
 
 
 def _image_sets(services: Context[Settings], console: Console, folder: Path) -> bool:

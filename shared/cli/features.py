@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -19,6 +18,7 @@ import typer
 from shared.bootstrap import build_job_runner
 from shared.cli.session import (
     JsonOption,
+    Where,
     console,
     echo_json,
     err_console,
@@ -39,13 +39,6 @@ features_app = typer.Typer(
     help="Feature extraction over the videos bucket: five extractors, one decode per video.",
     no_args_is_help=True,
 )
-
-
-class Where(StrEnum):
-    """Where the tasks run."""
-
-    LOCAL = "local"
-    CLOUD = "cloud"
 
 
 def _extractors(value: str | None) -> list[str]:

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 from shared.bootstrap import build_job_runner
 from shared.cli.session import (
     JsonOption,
+    Where,
     console,
     echo_json,
     err_console,
@@ -34,13 +34,6 @@ learn_app = typer.Typer(
     help="Active learning: train on the labels, score the unlabelled frames, feed the queue.",
     no_args_is_help=True,
 )
-
-
-class Where(StrEnum):
-    """Where a round runs."""
-
-    LOCAL = "local"
-    CLOUD = "cloud"
 
 
 @learn_app.command("round")

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -28,6 +29,13 @@ console = Console(soft_wrap=True)  # a printed path is never broken: it can be c
 err_console = Console(stderr=True, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+class Where(StrEnum):
+    """Where a job's work runs: processes on this machine, or a Cloud Run job execution."""
+
+    LOCAL = "local"
+    CLOUD = "cloud"
 
 
 def output_console(as_json: bool) -> Console:

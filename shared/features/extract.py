@@ -1,8 +1,8 @@
 """One decode per video for every selected extractor.
 
-The clip is opened once and its frames decoded in one pass, converted once at the largest
-size any extractor needs (scaled in the conversion itself), and handed to every extractor
-that wants them: all of them to an extractor that needs every frame (``shots``), and the
+The clip is opened once and its frames decoded in one pass, each converted (and scaled, in
+the conversion itself) once per size the extractors that want it need, and handed to every
+extractor that wants them: all of them to an extractor that needs every frame (``shots``), and the
 frame on screen at each of its times (every ``interval`` seconds from 0) to the others. When
 an extractor needs every frame, the pass decodes straight through and picks the sampled
 frames from it; otherwise the frame sampler decodes only to the union of the extractors'
@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from shared.core.errors import PermanentError
 from shared.features.extractors import EXTRACTORS, Extractor, ExtractorSpec, VideoFacts
 from shared.media import Sampling
-from shared.media.decode import EPSILON, Clip, ClipInfo, SampledFrame, open_clip
+from shared.media.decode import EPSILON, Clip, ClipInfo, DecodedFrame, open_clip
 
 __all__ = ["Limits", "VideoRejectedError", "extract_video", "plan", "schedule"]
 
@@ -126,54 +126,37 @@ def extract_video(
 
 
 def _feed(clip: Clip, specs: Sequence[ExtractorSpec], extractors: Sequence[Extractor]) -> None:
-    """Decode once; give every extractor its frames."""
-    framed = [spec.needs for spec in specs if spec.needs.frames]
-    if not framed:
+    """Decode once; give every extractor its frames, each converted at the size it needs
+    (once per size and frame)."""
+    if not any(spec.needs.frames for spec in specs):
         return
-    sides = [needs.max_side for needs in framed]
-    side = None if None in sides else max(s for s in sides if s is not None)
     targets = schedule(specs, clip.info.duration)
     every = [i for i, spec in enumerate(specs) if spec.needs.every_frame]
-    resized: dict[int | None, SampledFrame] = {}
 
-    def give(i: int, frame: SampledFrame) -> None:
-        wanted = specs[i].needs.max_side
-        if wanted is None or wanted >= (side or 0) or max(frame.image.size) <= wanted:
-            extractors[i].add(frame)
-            return
-        if wanted not in resized:
-            image = frame.image.copy()
-            image.thumbnail((wanted, wanted))
-            resized[wanted] = SampledFrame(frame.targets, frame.timestamp, image)
-        extractors[i].add(resized[wanted])
+    def give(i: int, frame: DecodedFrame) -> None:
+        extractors[i].add(frame.sampled(specs[i].needs.max_side))
 
     if every:
-        for frame, moments in _straight(clip, sorted(targets), side):
-            resized.clear()
-            for i in every:
-                give(i, frame)
-            for i in sorted({i for moment in moments for i in targets[moment]}):
+        for frame, moments in _straight(clip, sorted(targets)):
+            wanting = {i for moment in moments for i in targets[moment]}
+            for i in sorted({*every, *wanting}):
                 give(i, frame)
         return
     sampling = Sampling(mode="at", timestamps=tuple(targets), max_frames=None)
-    for item in clip.sample(sampling, max_side=side):
+    for item in clip.sample_decoded(sampling):
         if isinstance(item, float):
             continue  # past the end
-        resized.clear()
-        wanting = {i for target in item.targets for i in targets.get(round(target, 6), ())}
-        for i in sorted(wanting):
+        for i in sorted({i for target in item.targets for i in targets.get(round(target, 6), ())}):
             give(i, item)
 
 
-def _straight(
-    clip: Clip, moments: list[float], side: int | None
-) -> Iterator[tuple[SampledFrame, list[float]]]:
+def _straight(clip: Clip, moments: list[float]) -> Iterator[tuple[DecodedFrame, list[float]]]:
     """Every frame once, with the target times it is the one on screen at (the last frame at
     or before each; a time before the first frame gets the first). A frame is given when the
     next one is decoded: only then is it known until when it stays on screen."""
     pending = 0  # the first target not given yet
-    previous: SampledFrame | None = None
-    for frame in clip.frames(max_side=side):
+    previous: DecodedFrame | None = None
+    for frame in clip.decoded_frames():
         if previous is not None:
             upto = bisect.bisect_left(moments, frame.timestamp - EPSILON, lo=pending)
             yield previous, moments[pending:upto]

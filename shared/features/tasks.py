@@ -33,7 +33,7 @@ from shared.core.errors import (
     TransientError,
 )
 from shared.features.extract import extract_video, plan
-from shared.features.extractors import ExtractorSpec
+from shared.features.extractors import EXTRACTORS, ExtractorSpec
 from shared.features.runs import (
     ManifestEntry,
     failure_path,
@@ -45,7 +45,7 @@ from shared.features.settings import FeatureSettings
 from shared.platform.context import Context
 from shared.platform.sharding import TaskSlot
 
-__all__ = ["Failure", "StoredResult", "TaskReport", "VideoOutcome", "run_task"]
+__all__ = ["Failure", "StoredResult", "TaskReport", "VideoOutcome", "read_result", "run_task"]
 
 log = logging.getLogger("vidcurate.features")
 
@@ -119,6 +119,19 @@ def _done(services: Context[FeatureSettings], spec: ExtractorSpec, entry: Manife
     except NotFoundError:
         return False
     return info.metadata.get("md5") == entry.md5
+
+
+def read_result(
+    services: Context[FeatureSettings], extractor: str, entry: ManifestEntry
+) -> dict[str, Any] | None:
+    """The stored result of the current version of ``extractor`` for this content (None:
+    none yet)."""
+    spec = EXTRACTORS[extractor]
+    stored = _read_json(services, result_path(spec.name, spec.version, entry.object))
+    if stored is None or stored.get("md5") != entry.md5:
+        return None
+    result: dict[str, Any] = stored["result"]
+    return result
 
 
 def _known(

@@ -261,14 +261,25 @@ class Clip:
         scaled down (never up) so their longer side is at most that, in the conversion
         itself. A stream that breaks while decoding raises VideoDecodeError with FFmpeg's
         reason."""
+        for item in self.sample_decoded(sampling):
+            yield item if isinstance(item, float) else item.sampled(max_side)
+
+    def sample_decoded(self, sampling: Sampling) -> Iterator[DecodedFrame | float]:
+        """As :meth:`sample`, the frames not converted yet: a caller that wants pictures of
+        several sizes converts each once at each size."""
         try:
-            yield from self._sample(sampling, max_side)
+            yield from self._sample(sampling)
         except av.error.FFmpegError as exc:
             raise VideoDecodeError(f"{self.name}: could not be decoded ({_reason(exc)})") from exc
 
     def frames(self, *, max_side: int | None = None) -> Iterator[SampledFrame]:
         """Every frame, in presentation order, from the start, decoded straight through
         (what a shot detector needs); ``max_side`` as for :meth:`sample`."""
+        for frame in self.decoded_frames():
+            yield frame.sampled(max_side)
+
+    def decoded_frames(self) -> Iterator[DecodedFrame]:
+        """As :meth:`frames`, not converted yet."""
         try:
             stream = self._stream
             stream.codec_context.flush_buffers()
@@ -278,9 +289,7 @@ class Clip:
             for frame in self._decode(_Goal(math.inf), skip_hidden=False):
                 if frame.time is None:
                     continue
-                yield SampledFrame(
-                    (), round(frame.time - self._origin, 6), self._upright(frame, max_side)
-                )
+                yield DecodedFrame(self, frame, (), round(frame.time - self._origin, 6))
         except av.error.FFmpegError as exc:
             raise VideoDecodeError(f"{self.name}: could not be decoded ({_reason(exc)})") from exc
 
@@ -311,22 +320,20 @@ class Clip:
         straight = SEEK_COST_FRAMES + (position - first) * rate
         return bool(straight <= seeking)
 
-    def _sample(self, sampling: Sampling, max_side: int | None) -> Iterator[SampledFrame | float]:
+    def _sample(self, sampling: Sampling) -> Iterator[DecodedFrame | float]:
         targets = sampling.targets(self.info.duration)
         if sampling.mode == "keyframes":
-            yield from self._keyframe_frames(targets, max_side)
+            yield from self._keyframe_frames(targets)
             return
         self._straight = self.straight_is_cheaper(targets)
         try:
-            yield from self._sample_exact(targets, max_side)
+            yield from self._sample_exact(targets)
         finally:
             self._straight = False
 
-    def _sample_exact(
-        self, targets: list[float], max_side: int | None
-    ) -> Iterator[SampledFrame | float]:
+    def _sample_exact(self, targets: list[float]) -> Iterator[DecodedFrame | float]:
         cursor = _Cursor()
-        emitted: SampledFrame | None = None
+        emitted: DecodedFrame | None = None
         waiting: list[float] = []
         for index, target in enumerate(targets):
             moment = self._origin + target
@@ -358,10 +365,10 @@ class Clip:
                 waiting.append(target)  # on screen at several targets: written once
                 continue
             if emitted is not None:
-                yield _with_targets(emitted, waiting)
-            emitted, waiting = SampledFrame((), stamp, self._upright(current, max_side)), [target]
+                yield emitted.at(waiting)
+            emitted, waiting = DecodedFrame(self, current, (), stamp), [target]
         if emitted is not None:
-            yield _with_targets(emitted, waiting)
+            yield emitted.at(waiting)
         self._stream.codec_context.skip_frame = "DEFAULT"
 
     def _should_seek(self, position: float, moment: float) -> bool:
@@ -454,9 +461,7 @@ class Clip:
                     frame.time_base = stream.time_base
                 yield frame
 
-    def _keyframe_frames(
-        self, targets: list[float], max_side: int | None
-    ) -> Iterator[SampledFrame | float]:
+    def _keyframe_frames(self, targets: list[float]) -> Iterator[DecodedFrame | float]:
         held: tuple[float, Any] | None = None  # the keyframe of the targets so far
         waiting: list[float] = []
         for target in targets:
@@ -473,10 +478,10 @@ class Clip:
                 waiting.append(target)
                 continue
             if held is not None:  # one keyframe at a time: never all of them held
-                yield SampledFrame(tuple(waiting), held[0], self._upright(held[1], max_side))
+                yield DecodedFrame(self, held[1], tuple(waiting), held[0])
             held, waiting = (stamp, frame), [target]
         if held is not None:
-            yield SampledFrame(tuple(waiting), held[0], self._upright(held[1], max_side))
+            yield DecodedFrame(self, held[1], tuple(waiting), held[0])
 
     def _keyframe_at(self, moment: float) -> Any:
         """The keyframe presented last at or before ``moment``, chosen from the packets (not
@@ -615,8 +620,36 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def _with_targets(frame: SampledFrame, targets: list[float]) -> SampledFrame:
-    return SampledFrame(tuple(targets), frame.timestamp, frame.image)
+class DecodedFrame:
+    """A decoded frame, not converted yet, with where it is on the timeline: pictures of it
+    (upright, at most ``max_side`` on the longer side) are converted on first use, once per
+    size. Holds the decoded frame, never more: the sampler keeps one at a time."""
+
+    __slots__ = ("_clip", "_frame", "_pictures", "targets", "timestamp")
+
+    def __init__(
+        self, clip: Clip, frame: Any, targets: tuple[float, ...], timestamp: float
+    ) -> None:
+        self._clip, self._frame = clip, frame
+        self.targets, self.timestamp = targets, timestamp
+        self._pictures: dict[int | None, Image.Image] = {}
+
+    def at(self, targets: list[float]) -> DecodedFrame:
+        """The same frame, on screen at ``targets``."""
+        twin = DecodedFrame(self._clip, self._frame, tuple(targets), self.timestamp)
+        twin._pictures = self._pictures
+        return twin
+
+    def picture(self, max_side: int | None = None) -> Image.Image:
+        """The picture, upright, scaled down to ``max_side`` (None: as decoded)."""
+        picture = self._pictures.get(max_side)
+        if picture is None:
+            picture = self._pictures[max_side] = self._clip._upright(self._frame, max_side)
+        return picture
+
+    def sampled(self, max_side: int | None = None) -> SampledFrame:
+        """The frame as a :class:`SampledFrame` at that size."""
+        return SampledFrame(self.targets, self.timestamp, self.picture(max_side))
 
 
 def encode_jpeg(image: Image.Image, *, quality: int = 85, max_side: int | None = None) -> bytes:
