@@ -82,3 +82,8 @@ output "learn_job" {
   description = "Full name of the active-learning Cloud Run job (projects/<project>/locations/<region>/jobs/vidcurate-active-learning: what `vidcurate learn round --where cloud` runs), or null when var.learn_image is null."
   value       = one(google_cloud_run_v2_job.learn[*].id)
 }
+
+output "features_job" {
+  description = "Full name of the feature-extraction Cloud Run job (projects/<project>/locations/<region>/jobs/vidcurate-features: what `vidcurate features run --where cloud` runs), or null when var.learn_image is null."
+  value       = one(google_cloud_run_v2_job.features[*].id)
+}

@@ -369,7 +369,7 @@ variable "web_max_instances" {
 }
 
 variable "learn_image" {
-  description = "Container image of the active-learning job (infra/learn/Dockerfile), e.g. <region>-docker.pkg.dev/<project>/vidcurate/learn:<tag>; cloudbuild.yaml builds and pushes one per deploy, into the repository terraform/bootstrap creates, and passes it here. null (the default): the job is not deployed (no job, service account or grants), so a plan needs no image."
+  description = "Container image of the active-learning job (infra/learn/Dockerfile), which the feature-extraction job (features.tf) runs too, with its own command, e.g. <region>-docker.pkg.dev/<project>/vidcurate/learn:<tag>; cloudbuild.yaml builds and pushes one per deploy, into the repository terraform/bootstrap creates, and passes it here. null (the default): neither job is deployed (no job, service account or grants), so a plan needs no image."
   type        = string
   default     = null
 
@@ -412,5 +412,72 @@ variable "learn_max_retries" {
   validation {
     condition     = var.learn_max_retries >= 0 && var.learn_max_retries <= 10 && floor(var.learn_max_retries) == var.learn_max_retries
     error_message = "learn_max_retries must be a whole number from 0 to 10 (a Cloud Run limit)."
+  }
+}
+
+variable "features_operators" {
+  description = "Who may run feature extraction in the cloud (`vidcurate features run --where cloud --tasks N`: freeze a selection of the videos as a run, start the job with per-execution arguments and task count, follow it, write the run's tables; `vidcurate features status`, `export`): IAM principals such as \"user:a@example.com\" or \"group:ml@example.com\", granted roles/run.jobsExecutorWithOverrides and roles/run.viewer on the job only, roles/storage.objectViewer on the videos bucket and roles/storage.objectUser on the features bucket. [] (the default): nobody but the project's Owners and Cloud Run admins."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for member in var.features_operators : can(regex("^(user|group|domain|serviceAccount):[^\\s:]+$", member))])
+    error_message = "features_operators: every entry must be user:<email>, group:<email>, domain:<domain> or serviceAccount:<email> (never allUsers or allAuthenticatedUsers)."
+  }
+}
+
+variable "features_gpu" {
+  description = "Whether each task of the feature-extraction job runs on one NVIDIA L4 GPU (4 CPU, 16 GiB; the text extractor's OCR on onnxruntime's CUDA provider), in the regions that offer L4s to Cloud Run jobs, within the project's L4 quota; false: 4 CPU and 8 GiB, no GPU, any region."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "features_task_count" {
+  description = "Tasks of a feature-extraction execution that does not choose its own (`vidcurate features run --where cloud --tasks N` overrides it per execution); task i of n extracts the i-th slice of the run's videos."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.features_task_count >= 1 && var.features_task_count <= 10000 && floor(var.features_task_count) == var.features_task_count
+    error_message = "features_task_count must be a whole number from 1 to 10000 (Cloud Run's most tasks in one execution)."
+  }
+}
+
+variable "features_parallelism" {
+  description = "Most tasks of a feature-extraction execution running at once, so with features_gpu the most L4 GPUs it holds at once: the project's L4 quota in the region must cover it (and the active-learning job's one). At most features_task_count, which a variable's validation cannot check (it may refer to no other variable before terraform 1.9): a precondition on the job does (features.tf). An execution that overrides its task count below this runs all of its tasks at once."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.features_parallelism >= 1 && var.features_parallelism <= 10000 && floor(var.features_parallelism) == var.features_parallelism
+    error_message = "features_parallelism must be a whole number from 1 to 10000 (and at most features_task_count)."
+  }
+}
+
+variable "features_task_timeout_seconds" {
+  description = "Longest one attempt of a feature-extraction task may run, in seconds; a task that takes longer is retried (features_max_retries) and skips the results it already wrote. Cloud Run allows GPU tasks 3600 s in general availability and up to 43200 s (12 h) in preview: above 3600, with features_gpu, the job is deployed with launch stage BETA."
+  type        = number
+  default     = 3600
+  nullable    = false
+
+  validation {
+    condition     = var.features_task_timeout_seconds >= 60 && var.features_task_timeout_seconds <= 43200 && floor(var.features_task_timeout_seconds) == var.features_task_timeout_seconds
+    error_message = "features_task_timeout_seconds must be a whole number of seconds from 60 to 43200 (12 hours, Cloud Run's longest for a task with a GPU)."
+  }
+}
+
+variable "features_max_retries" {
+  description = "Attempts of a feature-extraction task after a failed one (a timeout, an infrastructure interruption: GPU tasks are not live-migrated, maintenance stops them) before its execution fails; each attempt resumes where the last one stopped."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.features_max_retries >= 0 && var.features_max_retries <= 10 && floor(var.features_max_retries) == var.features_max_retries
+    error_message = "features_max_retries must be a whole number from 0 to 10 (a Cloud Run limit)."
   }
 }

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from pydantic import BaseModel
 
 from shared.core.errors import PermanentError
-from shared.features.extractors import EXTRACTORS, Extractor, ExtractorSpec, VideoFacts
+from shared.features.extractors import Extractor, VideoFacts
+from shared.features.settings import Limits
+from shared.features.specs import EXTRACTORS, ExtractorSpec
 from shared.media import Sampling
 from shared.media.decode import EPSILON, Clip, ClipInfo, DecodedFrame, open_clip
 
@@ -33,15 +34,6 @@ MAX_TARGETS = 100_000
 class VideoRejectedError(PermanentError):
     """A readable video outside the configured limits (zero length, absurd dimensions, too
     long): recorded with the reason, never retried."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What a video must be to be extracted."""
-
-    max_seconds: float = 3600.0
-    min_side: int = 16
-    max_side: int = 8192
 
 
 def plan(names: Iterable[str]) -> list[ExtractorSpec]:

@@ -24,15 +24,15 @@ the extractor runs. The five:
 
 from __future__ import annotations
 
-import importlib
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, Protocol
 
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 from pydantic import BaseModel, Field
 
+from shared.features.specs import EXTRACTORS, QUALITY_SIDE, ExtractorSpec, Needs
 from shared.media.decode import ClipInfo, SampledFrame
 
 __all__ = [
@@ -50,42 +50,6 @@ __all__ = [
 
 BLACK_LUMA = 16.0  # mean luma at or below: a black frame (video black is 16)
 BLANK_CONTRAST = 4.0  # luma standard deviation at or below: a blank (uniform) frame
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What an extractor needs from the decoder: every frame (``every_frame``), or the frame
-    on screen every ``interval`` seconds from 0, or none (neither); scaled to at most
-    ``max_side`` pixels on their longer side (None: as decoded)."""
-
-    interval: float | None = None
-    every_frame: bool = False
-    max_side: int | None = None
-
-    @property
-    def frames(self) -> bool:
-        """Whether it needs any frame at all."""
-        return self.every_frame or self.interval is not None
-
-
-@dataclass(frozen=True)
-class ExtractorSpec:
-    """An extractor as the runner knows it, its class not imported: the name, the version
-    (a new one recomputes this extractor only), what it needs from the decoder, the
-    extractors whose results it takes (computed first, or read from their checkpoints) and
-    where its class is (``module:Class``)."""
-
-    name: str
-    version: str
-    needs: Needs
-    implementation: str
-    requires: tuple[str, ...] = ()
-    description: str = ""
-
-    def load(self) -> type[Extractor]:
-        """The extractor's class (importing what it uses)."""
-        module, _, attribute = self.implementation.partition(":")
-        return cast("type[Extractor]", getattr(importlib.import_module(module), attribute))
 
 
 @dataclass(frozen=True)
@@ -116,52 +80,6 @@ class Extractor(Protocol):
     def finish(self, facts: VideoFacts) -> BaseModel:
         """The result for the video."""
         ...
-
-
-QUALITY_SIDE = 256
-
-EXTRACTORS: dict[str, ExtractorSpec] = {
-    spec.name: spec
-    for spec in (
-        ExtractorSpec(
-            "technical",
-            "1",
-            Needs(),
-            "shared.features.extractors:TechnicalExtractor",
-            description="duration, fps, resolution, rotation, codecs, bit rates, audio, GOP",
-        ),
-        ExtractorSpec(
-            "shots",
-            "1",
-            Needs(every_frame=True, max_side=256),
-            "shared.features.shots:ShotsExtractor",
-            description="shot boundaries and shot length statistics",
-        ),
-        ExtractorSpec(
-            "motion",
-            "1",
-            Needs(interval=1 / 6, max_side=160),
-            "shared.features.motion:MotionExtractor",
-            requires=("shots",),
-            description="optical-flow motion per shot and per clip, static flag",
-        ),
-        ExtractorSpec(
-            "quality",
-            "1",
-            Needs(interval=1.0, max_side=QUALITY_SIDE),
-            "shared.features.extractors:QualityExtractor",
-            description="sharpness, brightness, contrast, colourfulness, black/blank frames",
-        ),
-        ExtractorSpec(
-            "text",
-            "1",
-            Needs(interval=1.0, max_side=1280),
-            "shared.features.text:TextExtractor",
-            description="on-screen text (RapidOCR) and the share of the picture it covers",
-        ),
-    )
-}
-"""Every extractor, by name, in the order they run (a requirement before what needs it)."""
 
 
 class TechnicalResult(BaseModel):

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from shared.features.extractors import EXTRACTORS, ExtractorSpec, VideoFacts
+from shared.features.extractors import VideoFacts
 from shared.features.shots import ShotsResult
+from shared.features.specs import EXTRACTORS, ExtractorSpec
 from shared.media.decode import ClipInfo, SampledFrame
 
 __all__ = ["MotionExtractor", "MotionResult", "PairMotion", "ShotMotion"]

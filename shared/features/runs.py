@@ -32,7 +32,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.core.errors import ConfigError, NotFoundError
-from shared.features.extractors import EXTRACTORS
+from shared.features.specs import EXTRACTORS
 from shared.media import is_clip
 from shared.platform.context import Context
 from shared.platform.settings import PlatformSettings

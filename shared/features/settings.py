@@ -3,12 +3,22 @@ videos are."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import Field
 
-from shared.features.extract import Limits
 from shared.media import MediaSettings
 
-__all__ = ["FeatureSettings"]
+__all__ = ["FeatureSettings", "Limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a video must be to be extracted."""
+
+    max_seconds: float = 3600.0
+    min_side: int = 16
+    max_side: int = 8192
 
 
 class FeatureSettings(MediaSettings):

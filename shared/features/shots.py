@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 from scenedetect import FrameTimecode
 from scenedetect.detectors import ContentDetector
 
-from shared.features.extractors import EXTRACTORS, ExtractorSpec, VideoFacts
+from shared.features.extractors import VideoFacts
+from shared.features.specs import EXTRACTORS, ExtractorSpec
 from shared.media.decode import ClipInfo, SampledFrame
 
 __all__ = ["Shot", "ShotsExtractor", "ShotsResult"]

@@ -32,7 +32,6 @@ from pydantic import BaseModel
 
 from shared.core.errors import NotFoundError
 from shared.features.extract import plan
-from shared.features.extractors import EXTRACTORS, ExtractorSpec
 from shared.features.runs import (
     ManifestEntry,
     failure_path,
@@ -42,6 +41,7 @@ from shared.features.runs import (
     table_path,
 )
 from shared.features.settings import FeatureSettings
+from shared.features.specs import EXTRACTORS, ExtractorSpec
 from shared.platform.context import Context
 
 __all__ = [

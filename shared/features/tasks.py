@@ -33,7 +33,6 @@ from shared.core.errors import (
     TransientError,
 )
 from shared.features.extract import extract_video, plan
-from shared.features.extractors import EXTRACTORS, ExtractorSpec
 from shared.features.runs import (
     ManifestEntry,
     failure_path,
@@ -42,6 +41,7 @@ from shared.features.runs import (
     result_path,
 )
 from shared.features.settings import FeatureSettings
+from shared.features.specs import EXTRACTORS, ExtractorSpec
 from shared.platform.context import Context
 from shared.platform.sharding import TaskSlot
 
@@ -140,7 +140,7 @@ def _known(
     stored = _read_json(services, result_path(spec.name, spec.version, entry.object))
     if stored is None:
         raise NotFoundError(f"{spec.name} result of {entry.object} vanished")
-    model = spec.load().Result
+    model: type[BaseModel] = spec.load().Result
     return model.model_validate(StoredResult.model_validate(stored).result)
 
 

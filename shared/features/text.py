@@ -16,15 +16,18 @@ from __future__ import annotations
 import functools
 import logging
 import statistics
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import onnxruntime
+import rapidocr_onnxruntime
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field
 from rapidocr_onnxruntime import RapidOCR
 
-from shared.features.extractors import EXTRACTORS, ExtractorSpec, VideoFacts
+from shared.features.extractors import VideoFacts
+from shared.features.specs import EXTRACTORS, ExtractorSpec
 from shared.media.decode import ClipInfo, SampledFrame
 
 __all__ = ["TextBox", "TextExtractor", "TextFrame", "TextResult", "ocr_device"]
@@ -33,6 +36,9 @@ log = logging.getLogger("vidcurate.features")
 
 MIN_SCORE = 0.5  # RapidOCR's own default text score
 AREA_GRID = 256  # the boxes' union is measured on a mask this many cells on the longer side
+DETECTION_MODEL = (
+    Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
+)
 
 
 class TextBox(BaseModel):
@@ -65,16 +71,28 @@ class TextResult(BaseModel):
 
 @functools.cache
 def ocr_device() -> str:
-    """``cuda`` when ONNX Runtime can run on a GPU here, else ``cpu``."""
+    """``cuda`` when ONNX Runtime really runs on a GPU here, else ``cpu``.
+
+    ``onnxruntime-gpu`` lists its CUDA provider whether or not the machine has a GPU, and a
+    session asked for it falls back to the CPU when CUDA cannot start: so a session is made
+    for the detection model and asked which provider it got."""
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        return "cpu"
     preload = getattr(onnxruntime, "preload_dlls", None)
-    if callable(preload) and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-        try:  # the CUDA and cuDNN libraries of the nvidia-*-cu12 wheels (torch brings them)
+    try:
+        if callable(preload):  # the CUDA and cuDNN libraries of the nvidia-*-cu12 wheels
             preload()
-        except Exception as exc:  # noqa: BLE001 (any failure means: no usable GPU)
-            log.warning("text: CUDA libraries did not load (%s): OCR runs on the CPU", exc)
-            return "cpu"
-        return "cuda"
-    return "cpu"
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 4  # the fallback's warning is this function's answer
+        session = onnxruntime.InferenceSession(
+            str(DETECTION_MODEL),
+            sess_options=options,
+            providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
+        )
+    except Exception as exc:  # noqa: BLE001 (any failure means: no usable GPU)
+        log.warning("text: no usable GPU for ONNX Runtime (%s): OCR runs on the CPU", exc)
+        return "cpu"
+    return "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
 
 
 @functools.cache

@@ -35,9 +35,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clips import make_clip
 
-from shared.features import EXTRACTORS, extract_video
+from shared.features import EXTRACTORS
 from shared.features import extract as extract_module
-from shared.features.extractors import ExtractorSpec
+from shared.features.extract import extract_video
+from shared.features.specs import ExtractorSpec
 from shared.media.decode import open_clip
 from shared.media.sampling import Sampling
 

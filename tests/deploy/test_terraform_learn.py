@@ -48,6 +48,7 @@ from terraform_config import (
     local_set,
     outputs,
     resources,
+    strings,
     validation_condition,
     variables,
 )
@@ -269,11 +270,17 @@ def test_the_operators_may_run_the_job_with_overrides_and_follow_it(root):
         ),
         bad=("allUsers", "allAuthenticatedUsers", "a@example.com", "user:"),
     )
-    # Nothing on the job for anyone else; nothing public anywhere.
+    # Nothing on the job for anyone else; nothing public anywhere. (The feature-extraction
+    # job, features.tf, has its own operators' grant.)
     job_grants = [
         r for r in resources(root, "") if r.type.startswith("google_cloud_run_v2_job_iam")
     ]
-    assert [g.address for g in job_grants] == [OPERATORS]
+    on_this_job = [g for g in job_grants if LEARN.address in " ".join(strings(g.body))]
+    assert [g.address for g in on_this_job] == [OPERATORS]
+    assert {g.address for g in job_grants} == {
+        OPERATORS,
+        "google_cloud_run_v2_job_iam_member.features_operators",
+    }
 
 
 def test_the_output_names_the_job_or_is_null(root):
@@ -331,11 +338,12 @@ def test_the_image_runs_the_entry_point_with_the_execution_arguments():
 def test_the_image_installs_torch_for_cuda_12_then_the_package():
     """torch and torchvision at the learn extra's pins, from PyTorch's CUDA 12 index first
     (the L4 machines' driver runs CUDA 12.x, not PyPI's CUDA 13 wheels); then the package
-    with the learn and media extras, which keeps them; then the check."""
+    with the learn and media extras (and the feature-extraction job's, which shares the image:
+    test_terraform_features.py), which keeps them; then the check."""
     runs = run_script(dockerfile_instructions(LEARN.dockerfile))
     arguments = build_arguments(LEARN.dockerfile)
     torch_install = 'pip install --index-url "${TORCH_INDEX_URL}" --requirement /tmp/torch.txt'
-    package_install = 'pip install ".[learn,media]"'
+    package_install = '".[learn,media,features]"'
 
     assert "python /tmp/torch_requirements.py pyproject.toml > /tmp/torch.txt" in runs
     assert runs.index("torch_requirements.py") < runs.index(torch_install)
@@ -350,7 +358,8 @@ def test_the_image_checks_the_package_the_modules_and_the_cuda_build():
     arguments = check_image_arguments(LEARN.dockerfile)
 
     assert arguments.sources == Path("/tmp/vidcurate/shared")
-    assert REQUIRED_MODULES <= set(arguments.modules) <= set(LEARN_MODULES)
+    # The features extra's modules are checked too (test_terraform_features.py).
+    assert set(arguments.modules) >= REQUIRED_MODULES
     assert arguments.torch_cuda_major == 12
 
 
@@ -542,6 +551,6 @@ def test_the_job_image_requirements_resolve(tmp_path: Path):
     for name in ("torch", "torchvision"):
         # The public version: a local label (+cu128) would come from another index.
         assert installed[name].split("+")[0] == pinned(requirements, name), name
-    for module in check_image_arguments(LEARN.dockerfile).modules:
+    for module in set(check_image_arguments(LEARN.dockerfile).modules) & set(LEARN_MODULES):
         assert LEARN_MODULES[module] in installed, module
     assert "vidcurate" in installed

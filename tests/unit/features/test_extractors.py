@@ -15,7 +15,8 @@ import pytest
 from clips import make_clip
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from shared.features import EXTRACTORS, Limits, VideoRejectedError, extract_video, plan, schedule
+from shared.features import EXTRACTORS, Limits
+from shared.features.extract import VideoRejectedError, extract_video, plan, schedule
 from shared.features.extractors import frame_quality
 from shared.media.decode import VideoDecodeError
 
@@ -301,7 +302,7 @@ def test_frames_from_the_straight_pass_are_the_ones_on_screen(tmp_path):
             seen[self.key].append((frame.timestamp, frame_number(frame.image)))
 
     from shared.features import extract as extract_module  # noqa: PLC0415
-    from shared.features.extractors import ExtractorSpec, Needs  # noqa: PLC0415
+    from shared.features.specs import ExtractorSpec, Needs  # noqa: PLC0415
     from shared.media.decode import open_clip  # noqa: PLC0415
 
     specs = [
