@@ -61,6 +61,10 @@ ADAPTER_EXTRAS = {
     "shared.adapters.models.gemini_provider": "models",
     "shared.adapters.models.openai_images": "models",
     "shared.adapters.models.gemini_images": "models",
+    "shared.adapters.models.openai_speech": "models",
+    # The clip sources speak HTTP with httpx2 (the folder source reads ClipCafe's shape).
+    "shared.adapters.clipcafe": "models",
+    "shared.adapters.local.clipfolder": "models",
     # Draws its placeholders with Pillow.
     "shared.adapters.models.offline_images": "media",
     "shared.adapters.hf": "hub",

@@ -14,10 +14,12 @@ from shared.platform.context import Context, Remotes
 from shared.platform.logging import configure_logging
 from shared.platform.runtime.catalog import FunctionSpec
 from shared.ports import HubPublisher, MessageBus, Subscriber
+from shared.ports.clips import ClipSource
 from shared.ports.datasets import ShardSource
 from shared.ports.images import ImageGenerator
 from shared.ports.jobs import JobRunner
 from shared.ports.models import ModelProvider
+from shared.ports.speech import Transcriber
 
 if TYPE_CHECKING:
     from shared.platform.runtime.dispatch import Handler
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
+    "build_clip_source",
     "build_context",
     "build_hub_publisher",
     "build_image_generators",
@@ -32,6 +35,7 @@ __all__ = [
     "build_runtime",
     "build_shard_source",
     "build_subscriber",
+    "build_transcribers",
     "get_context",
     "provision_gcp",
     "use_context",
@@ -56,6 +60,8 @@ def build_context(settings: Settings) -> Context[Settings]:
         hub=build_hub_publisher,
         shard_source=build_shard_source,
         image_generators=build_image_generators,
+        transcribers=build_transcribers,
+        clip_sources=build_clip_source,
     )
     return Context(settings=settings, blobs=blobs, documents=documents, bus=bus, remotes=remotes)
 
@@ -123,6 +129,49 @@ def build_providers(settings: Settings) -> dict[str, ModelProvider]:
             base_url=settings.gemini_base_url,
         )
     return providers
+
+
+def build_clip_source(settings: Settings, name: str) -> ClipSource:
+    """The clip source ``name``: ``clipcafe`` (its key from the settings), or a folder of
+    clips in ClipCafe's shape."""
+    if name == "clipcafe":
+        if settings.clipcafe_api_key is None:
+            raise ConfigError(
+                "ClipCafe needs an API key: set VIDCURATE_CLIPCAFE_API_KEY (CLIPCAFE_API_KEY; "
+                "Secret Manager clipcafe-api-key in the cloud), or search a folder of clips "
+                "with --source DIR"
+            )
+        from shared.adapters.clipcafe import ClipCafeSource  # noqa: PLC0415 (httpx2 on demand)
+
+        return ClipCafeSource(
+            api_key=settings.clipcafe_api_key.get_secret_value(),
+            base_url=settings.clipcafe_base_url,
+            requests_per_minute=settings.clip_search_per_minute,
+        )
+    from shared.adapters.local.clipfolder import FolderClipSource  # noqa: PLC0415
+
+    return FolderClipSource(Path(name))
+
+
+def build_transcribers(settings: Settings) -> dict[str, Transcriber]:
+    """The speech-to-text providers: a compatible server (base URL) or OpenAI when
+    configured, and the offline one, always."""
+    from shared.adapters.models.offline_speech import OfflineTranscriber  # noqa: PLC0415
+
+    transcribers: dict[str, Transcriber] = {"offline": OfflineTranscriber()}
+    if settings.llm_provider == "offline":
+        return transcribers
+    base_url = settings.transcription_base_url
+    if base_url is not None or settings.openai_api_key is not None:
+        from shared.adapters.models.openai_speech import OpenAITranscriber  # noqa: PLC0415
+
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "none"
+        transcribers["openai"] = OpenAITranscriber(
+            api_key=key,
+            base_url=base_url,
+            name="openai-compatible" if base_url else "openai",
+        )
+    return transcribers
 
 
 def build_job_runner(settings: Settings, job: str | None = None) -> JobRunner:

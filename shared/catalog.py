@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from shared.captions import functions as captions
 from shared.critiques import functions as critiques
+from shared.discovery import functions as discovery
 from shared.media import functions as media
 from shared.platform import functions as platform
 from shared.platform.runtime.catalog import FunctionSpec
@@ -25,6 +26,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     *media.FUNCTIONS,
     *vision.FUNCTIONS,
     *trainsets.FUNCTIONS,
+    *discovery.FUNCTIONS,
 )
 
 

@@ -9,6 +9,7 @@ root) combines them; capabilities never import it.
 from __future__ import annotations
 
 from shared.critiques.settings import CritiqueSettings
+from shared.discovery.settings import DiscoverySettings
 from shared.features.settings import FeatureSettings
 from shared.learning.settings import LabelSettings
 from shared.media.settings import MediaSettings
@@ -18,6 +19,7 @@ from shared.vision.settings import VisionSettings
 
 class Settings(
     CritiqueSettings,
+    DiscoverySettings,
     VisionSettings,
     TrainsetSettings,
     LabelSettings,

@@ -8,7 +8,7 @@ locals {
 
   # Bucket roles of shared/platform/settings.py (BUCKET_ROLES) -> bucket names (Settings.<role>_bucket).
   data_buckets = {
-    for role in ["annotations", "exports", "videos", "frames", "sets", "evaluations", "models", "features"] : role => "${local.bucket_prefix}-${role}"
+    for role in ["annotations", "exports", "videos", "frames", "sets", "evaluations", "models", "features", "discovery"] : role => "${local.bucket_prefix}-${role}"
   }
 }
 

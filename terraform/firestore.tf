@@ -18,9 +18,10 @@ resource "google_firestore_database" "this" {
   depends_on = [google_project_service.enabled]
 }
 
-# Indexes: none to declare. Every query of the code (shared/adapters/gcp/firestore.py queries
-# one collection, never a collection group) is served by the single-field indexes Firestore
-# keeps automatically for each field at collection scope:
+# Indexes: one composite index to declare (word_to_video, below). Every other query of the
+# code (shared/adapters/gcp/firestore.py queries one collection, never a collection group) is
+# served by the single-field indexes Firestore keeps automatically for each field at
+# collection scope (ascending, descending and array-contains):
 #   caption_configs/<config>/tasks          task == and status ==; has_edge_cases == (counts)
 #   caption_configs/<config>/video_sources  list_id ==
 #   quarantine                              config_type ==
@@ -35,11 +36,50 @@ resource "google_firestore_database" "this" {
 #   model_calls                             iterated (costs), never filtered or ordered
 #   delivery_failures                       read by document id; fingerprint == and
 #                                           function == (a dead letter Pub/Sub forwarded)
+#   discovery_runs                          read by document id; order by created_at desc
+#                                           (limit 1: the latest run)
+#   discovery_runs/<run>/words, .../clips   reads by document id; iterated in id order
+#   words                                   bundles array-contains (a bundle's words)
+#   videos, bundles, rate_gates             reads by document id only
+#   discovery_scores, discovery_transcripts,
+#   discovery_reviews                       reads by document id only (cached answers)
+#   word_to_video                           word == and language ==, order by
+#                                           relevance_score desc: the one composite index,
+#                                           below
 # Equality filters on several fields are answered by merging those single-field indexes, and
 # a single-field order needs nothing more; a composite index (google_firestore_index) is only
 # required for a range or inequality filter, or an order, combined with filters on other
 # fields. A collection-group query (collection_group("tasks")) would need collection-group
 # scope single-field indexes (google_firestore_field); add them here if one is introduced.
+
+# A word's clips, most relevant first (shared/discovery/store.py videos_for_word, behind
+# GET /v3/words/<word>/videos): equality on word and language, ordered by relevance_score.
+# Firestore appends __name__ in the last field's direction itself, which the provider does
+# not report as a change. An index cannot be changed in place: a change of fields replaces
+# this one, and the query fails with FAILED_PRECONDITION until the new one is built.
+resource "google_firestore_index" "word_to_video_by_relevance" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "word_to_video"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "word"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "language"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "relevance_score"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_database.this]
+}
 
 # Single-field index exemptions for the (video, task) documents, caption_configs/<config>/
 # tasks/<video>~<task> (collection group "tasks", every config). Firestore indexes every

@@ -261,6 +261,127 @@ locals {
         retention_days        = 7
       }
     }
+    # Word discovery (shared/discovery): word-searches -> discover_search -> clip-candidates ->
+    # discover_score -> clip-fetches -> discover_fetch -> clip-reviews -> discover_review.
+    # The clip source allows 10 searches a minute for the whole account: every search page,
+    # and every refresh of expired download links (discover_fetch), reserves a turn at one
+    # gate in Firestore (shared/platform/ratelimit.py), 6.12 s apart, and waits for it at most
+    # VIDCURATE_CLIP_SEARCH_MAX_WAIT_SECONDS (60 s). A caller whose turn would come later is
+    # refused as busy (nothing reserved) and its message is delivered again after the
+    # backoff; a refusal is no failure of the message (the entry point never dead-letters
+    # it), and costs one Pub/Sub delivery attempt, like a refusal at the instance cap.
+    #   - discover_search holds at most 4 turns (one per instance): 4 x 6.12 = 24.5 s, so the
+    #     searches alone never fill the wait, and leave more than half of it to refreshes.
+    #   - discover_fetch refreshes per word, not per clip: one refresh search renews the
+    #     links of every clip of the word it lists, kept with the word's search answer in
+    #     the discovery bucket, and the word's other clips download with them for the
+    #     links' 5 minutes. So its cap is that of the other model workers, not the gate's; a
+    #     fetch that finds the gate full is refused as busy and, by its retry, usually finds
+    #     its link renewed by another fetch of the word.
+    discover_search = {
+      description = "Search one word's clips at the source within the account-wide rate limit; send each clip it finds first to scoring."
+      trigger     = { topic = "word-searches" }
+      # Keeps each word's search answer under searches/ of the discovery bucket, which a
+      # later search for more clips replaces (storage.objects.delete): objectUser. The
+      # run's words and clips are documents. Searches need the ClipCafe key.
+      buckets   = { discovery = "roles/storage.objectUser" }
+      publishes = ["clip-candidates"]
+      secrets   = ["CLIPCAFE_API_KEY"]
+      # Each page of a search takes a turn at the gate, up to 60 s away: a search of 10
+      # pages (--max-videos 1000) needs up to 10 x 60 s and its requests, so the longest
+      # timeout there is (the push's ack deadline can be no longer). Such a search outlasts
+      # it only while refreshes keep the gate full for all of its pages.
+      timeout_seconds = 600
+      available_cpu   = "1"
+      # More instances would not search faster (the gate sets the pace), only queue longer
+      # at it and crowd out the refreshes: see above. The same cap as its FunctionSpec
+      # (shared/discovery/functions.py: max_instances), which the local runtime keeps.
+      max_instance_count = 4
+      # `vidcurate discover run` publishes one message per word at once: 4,889 for the
+      # whole vocabulary. A message (one page, --max-videos 100) waits at most a minute for
+      # its turn while refreshes share the gate. It drains in 2 * 5000 * 60 / 4 s = 1.7 days.
+      delivery = {
+        expected_burst        = 5000
+        seconds_per_message   = 60
+        max_delivery_attempts = 23
+        retention_days        = 7
+      }
+    }
+    discover_score = {
+      description = "Map one clip to the vocabulary words its transcript says and teaches (candidate model); check the mappings; send it on to fetching or reject it."
+      trigger     = { topic = "clip-candidates" }
+      # Reads the run's vocabulary (runs/<run>/vocabulary.json); its answers, cached by
+      # inputs, and the clip's status are documents.
+      buckets            = { discovery = "roles/storage.objectViewer" }
+      publishes          = ["clip-fetches"]
+      secrets            = ["OPENAI_API_KEY", "GEMINI_API_KEY"]
+      timeout_seconds    = 540
+      available_cpu      = "1"
+      max_instance_count = var.critique_worker_max_instances
+      # Each word's search sends up to 100 clips (--max-videos) at once, 10 words a minute,
+      # faster than the model scores them: the backlog can reach a whole run, 4,889 x 100.
+      # 2 * 500000 * 10 / 20 s = 5.8 days from 20 instances.
+      delivery = {
+        expected_burst        = 500000
+        seconds_per_message   = 10
+        max_delivery_attempts = 29
+        retention_days        = 7
+      }
+    }
+    discover_fetch = {
+      description = "Download one clip (refreshing an expired link), extract its audio and transcribe it with word timestamps; send it on to review."
+      trigger     = { topic = "clip-fetches" }
+      # Keeps the download in scratch/ of the discovery bucket (create-only, read back by a
+      # redelivery and by review) and the links a refresh renews in the word's search
+      # answer under searches/ (rewritten): objectUser. The transcript is a document.
+      # Transcription calls OpenAI; a link older than the source's 5 minutes is refreshed
+      # by searching again, with the ClipCafe key.
+      buckets   = { discovery = "roles/storage.objectUser" }
+      publishes = ["clip-reviews"]
+      secrets   = ["OPENAI_API_KEY", "CLIPCAFE_API_KEY"]
+      # Holds the clip (up to VIDCURATE_CLIP_MAX_BYTES, 200 MiB) in its in-memory /tmp and
+      # in memory while storing it, and decodes its audio with PyAV. A refresh searches up
+      # to 3 pages, each a turn at the gate (at most 60 s away): well within the timeout.
+      timeout_seconds  = 540
+      available_memory = "2Gi"
+      available_cpu    = "2"
+      # One transcription in flight per instance, paced per instance to the model's limits
+      # (transcription_limits), as the other model workers; refreshes are bounded by words,
+      # not by this cap: see above.
+      max_instance_count = var.critique_worker_max_instances
+      # Every clip that passed scoring: sized for 100,000 at once (a fifth of discover_score's
+      # burst). A clip of at most 15 s: its download, audio and transcription, plus its
+      # share of its word's refresh (turns at the gate, shared by the word's clips): about
+      # half a minute. From var.critique_worker_max_instances (20) instances it drains in
+      # 2 * 100000 * 30 / 20 s = 3.5 days: kept the least, a week.
+      delivery = {
+        expected_burst        = 100000
+        seconds_per_message   = 30
+        max_delivery_attempts = 27
+        retention_days        = 7
+      }
+    }
+    discover_review = {
+      description = "Confirm one clip's words with both transcripts (final model) and store the clip with its word mappings."
+      trigger     = { topic = "clip-reviews" }
+      # Reads the clip from scratch/, stores it as videos/<id>.<format> (create-only), then
+      # deletes the scratch copy: objectUser. The video, its word mappings and the counts of
+      # its words are documents. It ends the pipeline: it publishes nothing.
+      buckets         = { discovery = "roles/storage.objectUser" }
+      secrets         = ["OPENAI_API_KEY", "GEMINI_API_KEY"]
+      timeout_seconds = 540
+      # The clip (up to 200 MiB) is held in memory while it is stored.
+      available_memory   = "1Gi"
+      available_cpu      = "1"
+      max_instance_count = var.critique_worker_max_instances
+      # What discover_fetch sends on: at most its own burst.
+      delivery = {
+        expected_burst        = 100000
+        seconds_per_message   = 20
+        max_delivery_attempts = 27
+        retention_days        = 7
+      }
+    }
     echo_object = {
       description   = "Record the latest generation of every object finalized in a bucket."
       trigger       = { bucket = "annotations" }

@@ -59,7 +59,7 @@ output "functions" {
 }
 
 output "secrets" {
-  description = "API key (var.api_keys) -> the Secret Manager secret the functions read it from and the version they mount (secrets.tf: how to add or rotate one)."
+  description = "API key (var.api_keys) -> the Secret Manager secret the functions (or, for VIDCURATE_DISCOVERY_API_TOKENS, the web app) read it from and the version they mount (secrets.tf: how to add or rotate one)."
   value = {
     for env, version in data.google_secret_manager_secret_version.api : env => {
       secret  = version.secret

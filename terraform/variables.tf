@@ -146,14 +146,14 @@ variable "build_service_account" {
 }
 
 variable "api_keys" {
-  description = "The API keys whose Secret Manager secret exists and has a version (secrets.tf says how to add one): OPENAI_API_KEY, GEMINI_API_KEY, HF_TOKEN. A function mounts the keys it uses that are listed here; without a key it answers offline (no model call, no Hub upload). [] (the default): no secret is read, nothing waits for one."
+  description = "The API keys whose Secret Manager secret exists and has a version (secrets.tf says how to add one): OPENAI_API_KEY, GEMINI_API_KEY, HF_TOKEN, CLIPCAFE_API_KEY, and VIDCURATE_DISCOVERY_API_TOKENS (the web app's admin API tokens, a JSON list). A function mounts the keys it uses that are listed here, the web app its tokens; without a key a function answers offline (no model call, no Hub upload), word discovery cannot search ClipCafe, and without the tokens the admin API refuses every call. [] (the default): no secret is read, nothing waits for one."
   type        = set(string)
   default     = []
   nullable    = false
 
   validation {
-    condition     = length(setsubtract(var.api_keys, ["OPENAI_API_KEY", "GEMINI_API_KEY", "HF_TOKEN"])) == 0
-    error_message = "api_keys may list OPENAI_API_KEY, GEMINI_API_KEY and HF_TOKEN only."
+    condition     = length(setsubtract(var.api_keys, ["OPENAI_API_KEY", "GEMINI_API_KEY", "HF_TOKEN", "CLIPCAFE_API_KEY", "VIDCURATE_DISCOVERY_API_TOKENS"])) == 0
+    error_message = "api_keys may list OPENAI_API_KEY, GEMINI_API_KEY, HF_TOKEN, CLIPCAFE_API_KEY and VIDCURATE_DISCOVERY_API_TOKENS only."
   }
 }
 
@@ -251,7 +251,7 @@ variable "max_annotation_bytes" {
 }
 
 variable "critique_worker_max_instances" {
-  description = "Most instances of critique_worker (and of analyze_frames, which is bounded by the same value). Each instance handles one critique-jobs item at a time (one model call in flight) and paces its own calls to the per-model rate limits (model_limits) in memory, so together they bound model concurrency: at most this many calls run at once, and one model gets at most this many times its per-minute limits in all. Lower it when the workers share a provider quota that this product would exceed. A critique fan-out then drains more slowly: critique_worker's delivery.retention_days (functions.tf) must cover the longer drain, and the plan fails until it does."
+  description = "Most instances of critique_worker (and of analyze_frames, evaluate_set, discover_score, discover_fetch and discover_review, which are bounded by the same value). Each instance handles one critique-jobs item at a time (one model call in flight) and paces its own calls to the per-model rate limits (model_limits) in memory, so together they bound model concurrency: at most this many calls run at once in each of these functions, and one model gets at most this many times its per-minute limits from each. Lower it when the workers share a provider quota that this product would exceed. A critique fan-out or a discovery run then drains more slowly: each function's delivery.retention_days (functions.tf) must cover the longer drain, and the plan fails until it does."
   type        = number
   default     = 20
   nullable    = false

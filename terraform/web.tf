@@ -17,6 +17,13 @@
 # an OAuth client configured by hand), and IAP cannot also be enabled on a load balancer in
 # front of the service.
 #
+# The admin API (POST /v3/admin/videos/batch-upload, shared/web/words_api.py) is behind IAP
+# too, and also wants one of the bearer tokens of VIDCURATE_DISCOVERY_API_TOKENS, mounted
+# from the secret discovery-api-tokens once var.api_keys lists it (secrets.tf). A program
+# calling it is a principal of var.web_users (serviceAccount:...) and sends its Google ID
+# token for IAP in Proxy-Authorization, which IAP reads first, and the admin token in
+# Authorization, which IAP passes on to the app.
+#
 # Provider: `iap_enabled` is in the google provider since 6.30 and
 # google_iap_web_cloud_run_service_iam_member since 6.31 (versions.tf requires 6.47), GA, so
 # neither needs google-beta nor launch_stage = "BETA". Only the IAP service agent's identity
@@ -32,12 +39,23 @@ locals {
   web_iap_audience = "/projects/${var.project_number}/locations/${var.region}/services/${local.web_service_name}"
 
   # What the web app may touch, in the shape of a function's catalogue entry (functions.tf):
-  # it reads the sampled frames it shows annotators and the clips the explorer plays; labels,
-  # queues and statuses are documents (datastore.user, below). It publishes nothing and reads
-  # no secret.
+  # it reads the sampled frames it shows annotators and the clips the explorer plays; the
+  # word API (/v3) serves the stored discovery clips (videos/ of the discovery bucket) and
+  # stores batch uploads there, create-only: objectUser. Labels, queues, statuses, words and
+  # mappings are documents (datastore.user, below). It publishes nothing.
   web_buckets = {
-    frames = "roles/storage.objectViewer"
-    videos = "roles/storage.objectViewer"
+    frames    = "roles/storage.objectViewer"
+    videos    = "roles/storage.objectViewer"
+    discovery = "roles/storage.objectUser"
+  }
+
+  # The one secret it reads: the admin API's tokens, when listed in var.api_keys (secrets.tf)
+  # and the app is deployed. Environment variable -> secret id. No API key: it never calls
+  # a model nor searches ClipCafe.
+  web_secret_keys = ["VIDCURATE_DISCOVERY_API_TOKENS"]
+  web_secrets = {
+    for env, secret in local.api_key_secrets : env => secret
+    if local.web_enabled && contains(local.web_secret_keys, env)
   }
 
   # The functions' Settings (one schema for every process), plus the web app's own
@@ -99,6 +117,16 @@ resource "google_storage_bucket_iam_member" "web" {
   member = "serviceAccount:${google_service_account.web[0].email}"
 }
 
+# secretAccessor on the admin API's tokens only (not the API keys' secrets).
+resource "google_secret_manager_secret_iam_member" "web" {
+  for_each = local.web_secrets
+
+  project   = var.project_id
+  secret_id = each.value
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.web[0].email}"
+}
+
 # --- the service ------------------------------------------------------------------------
 
 resource "google_cloud_run_v2_service" "web" {
@@ -154,14 +182,30 @@ resource "google_cloud_run_v2_service" "web" {
           value = env.value
         }
       }
+
+      # The version the plan found (secrets.tf): a new version deploys a new revision.
+      dynamic "env" {
+        for_each = local.web_secrets
+        content {
+          name = env.key
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = data.google_secret_manager_secret_version.api[env.key].version
+            }
+          }
+        }
+      }
     }
   }
 
-  # The first request must find the app's roles in place.
+  # The first request must find the app's roles in place; a revision that cannot read its
+  # secret fails to start.
   depends_on = [
     google_project_service.enabled,
     google_project_iam_member.web_datastore_user,
     google_storage_bucket_iam_member.web,
+    google_secret_manager_secret_iam_member.web,
   ]
 }
 

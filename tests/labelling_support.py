@@ -4,22 +4,17 @@ served by uvicorn from a thread on a free port."""
 
 from __future__ import annotations
 
-import contextlib
 import io
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw
-from support import free_port, poll
 
 from shared.config import Settings
 from shared.learning import Labelling
 from shared.media import clip_id
 from shared.platform.context import Context
-from shared.web import create_app
+from shared.web.server import served
 
 BROWSER_ARGS = [
     "--headless",
@@ -95,22 +90,8 @@ def label_first(
     return len(frame_ids)
 
 
-@contextlib.contextmanager
-def web_app(services: Context[Settings]) -> Iterator[str]:
-    """The web app over ``services``, served from a thread; its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(services), host="127.0.0.1", port=port, access_log=False, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="web-app", daemon=True)
-    thread.start()
-    try:
-        poll(lambda: server.started, timeout=20, message="the web app did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+web_app = served
+"""The web app over a context, served from a thread; its base URL (``shared.web.server``)."""
 
 
 @pytest.fixture

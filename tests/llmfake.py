@@ -12,6 +12,11 @@ Routes:
   ``generationConfig.responseSchema`` (Gemini's OpenAPI subset) and ``responseJsonSchema``.
 - The Gemini Files API the SDK's ``files.upload`` / ``files.get`` / ``files.delete`` use:
   ``POST /upload/{v}/files`` (resumable start, then chunks), ``GET|DELETE /{v}/files/{id}``.
+- Speech to text: ``POST /v1/audio/transcriptions`` (multipart, as OpenAI's SDK sends it):
+  the form's fields and the audio file are kept in :attr:`FakeLLM.transcriptions`; the
+  answer is ``verbose_json`` with word and segment timestamps, its words from
+  :attr:`FakeLLM.heard` (``(word, start, end)`` or with a probability, which faster-whisper
+  servers add) and each segment's ``avg_logprob`` from :attr:`FakeLLM.segment_logprob`.
 - Images: ``POST /v1/images/generations`` (OpenAI's Images API: ``b64_json``, sizes checked
   per model as OpenAI does), ``POST /v1beta1/[projects/{p}/locations/{l}/]publishers/google/
   models/{model}:predict`` (Imagen on Vertex AI, where google-genai's ``generate_images``
@@ -38,6 +43,8 @@ Tests script the model through :attr:`FakeLLM.responder` (a parsed object, raw t
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import hashlib
 import io
 import json
@@ -57,7 +64,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image, ImageDraw
-from support import serving
+from support import max_in_window, serving
 
 __all__ = [
     "DEFAULT_GEMINI_KEY",
@@ -345,6 +352,10 @@ class FakeLLM:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[tuple[str, str]] = []
         self.files: dict[str, FakeFile] = {}
+        # Speech to text: what each transcription request carried, and what is "heard".
+        self.transcriptions: list[dict[str, Any]] = []
+        self.heard: list[tuple[Any, ...]] = [("hello", 0.0, 0.4), ("world", 0.5, 0.9)]
+        self.segment_logprob = -0.2
         # Status reads of a new upload that answer PROCESSING before it turns ACTIVE.
         self.file_polls_until_active = 0
         # Exceptions raised while answering (a bug in the fake): the fixture fails on them.
@@ -468,13 +479,7 @@ class FakeLLM:
 
     def max_served_in_window(self, model: str, window: float = 60.0) -> int:
         """The most calls to ``model`` served within any ``window`` seconds."""
-        times = sorted(r.at for r in self.served(model))
-        best = start = 0
-        for end, moment in enumerate(times):
-            while moment - times[start] >= window:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
+        return max_in_window([r.at for r in self.served(model)], window)
 
     def achieved_rpm(self, model: str) -> float:
         """Calls served per minute to ``model``, from the first to the last served call."""
@@ -496,7 +501,9 @@ class FakeLLM:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         lower_headers = {k.lower(): v for k, v in headers.items()}
         provider: Provider = (
-            "openai" if path.endswith(("/chat/completions", "/images/generations")) else "gemini"
+            "openai"
+            if path.endswith(("/chat/completions", "/images/generations", "/audio/transcriptions"))
+            else "gemini"
         )
         payload = self._parse_json(body)
         model = self._model_of(provider, path, payload)
@@ -610,6 +617,9 @@ class FakeLLM:
         if method == "POST" and path == "/v1/images/generations":
             self._check_openai_key(headers)
             return self._image_generation(payload)
+        if method == "POST" and path == "/v1/audio/transcriptions":
+            self._check_openai_key(headers)
+            return self._transcription(headers, body)
         match = re.fullmatch(version + r"/models/(?P<model>[^/:]+):generateContent", path)
         if method == "POST" and match:
             self._check_gemini_key(headers, query)
@@ -750,6 +760,61 @@ class FakeLLM:
                 "system_fingerprint": "fp_fake",
             }
         )
+
+    def _transcription(
+        self, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + headers.get("content-type", "").encode() + b"\r\n\r\n" + body
+        )
+        if not message.is_multipart():
+            raise Reply(400, "a transcription request is multipart/form-data")
+        fields: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            if part.get_filename() is not None:
+                fields["file"] = {
+                    "filename": part.get_filename(),
+                    "content_type": part.get_content_type(),
+                    "data": data,
+                }
+            elif name is not None:
+                key = str(name)
+                value = data.decode()
+                if key.endswith("[]"):
+                    fields.setdefault(key, []).append(value)
+                else:
+                    fields[key] = value
+        with self._lock:
+            self.transcriptions.append(fields)
+        if "file" not in fields or not fields.get("model"):
+            raise Reply(400, "'file' and 'model' are required")
+        model = str(fields["model"])
+        wait = self._admit(model)
+        if wait is not None:
+            raise self._refuse_over_quota("openai", model, wait)
+        words = []
+        for item in self.heard:
+            word = {"word": item[0], "start": item[1], "end": item[2]}
+            if len(item) > 3:
+                word["probability"] = item[3]
+            words.append(word)
+        end = max((w["end"] for w in words), default=0.0)
+        text = " ".join(w["word"] for w in words)
+        reply: dict[str, Any] = {"task": "transcribe", "language": "english", "duration": end,
+                                 "text": text}  # fmt: skip
+        if fields.get("response_format") == "verbose_json":
+            granularities = fields.get("timestamp_granularities[]", ["segment"])
+            if "word" in granularities:
+                reply["words"] = words
+            if "segment" in granularities:
+                reply["segments"] = [
+                    {"id": 0, "seek": 0, "start": 0.0, "end": end, "text": text, "tokens": [1],
+                     "temperature": 0.0, "avg_logprob": self.segment_logprob,
+                     "compression_ratio": 1.0, "no_speech_prob": 0.01}
+                ]  # fmt: skip
+        return self._json(reply)
 
     def _generate_content(self, model: str, payload: Any) -> tuple[int, dict[str, str], bytes]:
         if not isinstance(payload, dict) or not payload.get("contents"):

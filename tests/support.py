@@ -18,7 +18,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -156,3 +156,30 @@ def serving(server: ThreadingHTTPServer, name: str) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+class ManualClock:
+    """A clock that moves only when slept on (or set): ``clock()`` reads it, ``clock.sleep``
+    advances it and records each wait in ``slept``."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def max_in_window(times: Sequence[float], window: float) -> int:
+    """The most of ``times`` within any ``window`` seconds (a rolling quota's count)."""
+    ordered = sorted(times)
+    best = start = 0
+    for end, moment in enumerate(ordered):
+        while moment - ordered[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

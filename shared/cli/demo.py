@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated
 
+import httpx2
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -38,6 +39,7 @@ from shared.critiques.messages import CritiqueRequest
 from shared.critiques.status import status_report
 from shared.demo.campaign import generate_campaign
 from shared.demo.clips import SAMPLE_CLIPS, demo_clips
+from shared.demo.discovery import DEMO_WORDS, discovery_source
 from shared.demo.labels import (
     DEMO_ANNOTATORS,
     DEMO_ROUND,
@@ -48,6 +50,8 @@ from shared.demo.labels import (
     scripted_answer,
 )
 from shared.demo.sets import variant_jpegs, write_demo_sets
+from shared.discovery.runs import DiscoveryRequest, start_run
+from shared.discovery.status import run_status
 from shared.features.runs import Selection, create_run, load_manifest
 from shared.features.tables import consolidate
 from shared.features.tasks import read_result, run_task
@@ -60,6 +64,7 @@ from shared.platform.sharding import TaskSlot
 from shared.trainsets.execute import rollback
 from shared.trainsets.sets import add_folder, new_run, request_evaluations, set_states
 from shared.vision.messages import AnalysisRequest
+from shared.web.server import served
 
 SHOWN_PROBLEMS = 5
 
@@ -122,6 +127,7 @@ def run_demo(
     features_ok = _features(services, console)
     sets_ok = _image_sets(services, console, home / "sets" / f"demo-{run}")
     labels_ok = _labelling(services, console)
+    discovery_ok = _discovery(services, console, home / "discovery" / f"demo-{run}")
     console.print(
         "Next: [bold]vidcurate status[/] (per task progress), open the export folder above, "
         "or edit a file under the campaign folder and run "
@@ -134,6 +140,7 @@ def run_demo(
         and features_ok
         and sets_ok
         and labels_ok
+        and discovery_ok
         and report.failed_events == 0
     )
 
@@ -228,6 +235,44 @@ def _clips_and_frames(services: Context[Settings], console: Console, folder: Pat
     frames_cli.grid(console, services, [f"gs://{frames_bucket}/demo/"], sheet, columns=5, cell=200)
     console.print(f"• contact sheet of every frame: {sheet}")
     return failed == 0
+
+
+def _discovery(services: Context[Settings], console: Console, folder: Path) -> bool:
+    """Word discovery offline: three words searched in a folder of clips, scored, heard and
+    checked by the offline models, stored; then the HTTP API asked for one word's clips."""
+    source, where = discovery_source(folder / "clips")
+    words_file = folder / "words.csv"
+    words_file.write_text("word\n" + "\n".join(DEMO_WORDS) + "\n")
+    console.print(
+        f"• word discovery (`vidcurate discover run --words {words_file} --source {source}`), "
+        f"{len(DEMO_WORDS)} words over {where} with invented lines, offline models:"
+    )
+    request = DiscoveryRequest(words=DEMO_WORDS, words_file=str(words_file), source=str(source))
+    plan = start_run(services, request, rate=None)
+    run_until_idle(console, services, timeout=300)
+    status = run_status(services, plan.run)
+    console.print(
+        f"  run {plan.run}: {status.done}/{status.queued} words done, clips "
+        + ", ".join(f"{stage} {count}" for stage, count in status.clips.items())
+        + f", {status.mappings} word mappings stored"
+    )
+    word = DEMO_WORDS[1]
+    size, cache = 0, ""
+    with served(services) as url, httpx2.Client(base_url=url, timeout=30) as client:
+        found = client.get(f"/v3/words/{word}/videos", params={"limit": 5}).json()
+        first = found["videos"][0] if found["videos"] else None
+        if first is not None:
+            part = client.get(first["url"], headers={"Range": "bytes=0-1023"})
+            size, cache = len(part.content), part.headers["Cache-Control"]
+    console.print(f"  GET /v3/words/{word}/videos: {len(found['videos'])} clip(s), by relevance:")
+    for clip in found["videos"]:
+        console.print(
+            f"    {clip['name']}: relevance {clip['relevance_score']:.2f}, said at "
+            f"{clip['timestamp'] or 0:.1f} s ({clip['transcript_source']}), {clip['url']}"
+        )
+    if first is not None:
+        console.print(f"  GET {first['url']} with Range: bytes=0-1023 → {size} bytes, {cache}")
+    return status.failed == 0 and status.done == status.queued and first is not None
 
 
 def _features(services: Context[Settings], console: Console) -> bool:

@@ -17,6 +17,7 @@ from shared.cli import (
     captions,
     critiques,
     demo,
+    discover,
     features,
     frames,
     labels,
@@ -82,6 +83,7 @@ app.add_typer(critiques.critiques_app, name="critiques", rich_help_panel=CAPTION
 app.add_typer(videos.videos_app, name="videos", rich_help_panel=CLIPS)
 app.add_typer(frames.frames_app, name="frames", rich_help_panel=CLIPS)
 app.add_typer(features.features_app, name="features", rich_help_panel=CLIPS)
+app.add_typer(discover.discover_app, name="discover", rich_help_panel=CLIPS)
 app.add_typer(sets.sets_app, name="sets", rich_help_panel=IMAGES)
 app.add_typer(labels.labels_app, name="labels", rich_help_panel=LABELS)
 app.command(rich_help_panel=LABELS)(labels.web)

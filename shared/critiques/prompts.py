@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.llm.prompts import Prompt, offline_rule, register
+from shared.llm.prompts import Prompt, data_blocks, offline_rule, register
 from shared.ports.models import ModelRequest
 
 _CAPTION_INPUTS = ("task", "caption", "feedback")
@@ -98,7 +98,6 @@ REVISION = register(
 
 # --- offline answers ------------------------------------------------------------------------
 
-_BLOCK = re.compile(r"<<<(?P<name>[\w -]+)>>>\n(?P<body>.*?)\n<<<end (?P=name)>>>", re.DOTALL)
 _DISTRACTORS = (
     "a red umbrella in the background",
     "a second person entering from the left",
@@ -110,10 +109,6 @@ _SWAPS = {
     "man": "woman", "woman": "man", "dog": "cat", "cat": "dog", "up": "down",
     "down": "up", "close-up": "wide shot", "wide": "narrow", "day": "night",
 }  # fmt: skip
-
-
-def _blocks(text: str) -> dict[str, str]:
-    return {m["name"]: m["body"] for m in _BLOCK.finditer(text)}
 
 
 def _pick(options: tuple[str, ...], seed: str) -> str:
@@ -140,19 +135,19 @@ def _feedback_or_caption(data: Mapping[str, str]) -> str:
 
 @offline_rule("insertion_error_critique")
 def _insertion(request: ModelRequest[Any], text: str) -> dict[str, str]:
-    data = _blocks(text)
+    data = data_blocks(text)
     extra = _pick(_DISTRACTORS, text)
     return {"critique": f"{_feedback_or_caption(data)} It should also mention {extra}."}
 
 
 @offline_rule("replacement_error_critique")
 def _replacement(request: ModelRequest[Any], text: str) -> dict[str, str]:
-    return {"critique": _swap_one(_feedback_or_caption(_blocks(text)))}
+    return {"critique": _swap_one(_feedback_or_caption(data_blocks(text)))}
 
 
 @offline_rule("deletion_error_critique")
 def _deletion(request: ModelRequest[Any], text: str) -> dict[str, str]:
-    sentences = _sentences(_feedback_or_caption(_blocks(text)))
+    sentences = _sentences(_feedback_or_caption(data_blocks(text)))
     if len(sentences) > 1:
         return {"critique": " ".join(sentences[:-1])}
     words = sentences[0].rstrip(".!?").split()  # one sentence: lose its last point
@@ -161,7 +156,7 @@ def _deletion(request: ModelRequest[Any], text: str) -> dict[str, str]:
 
 @offline_rule("nonconstructive_critique")
 def _nonconstructive(request: ModelRequest[Any], text: str) -> dict[str, str]:
-    sentences = _sentences(_feedback_or_caption(_blocks(text)))
+    sentences = _sentences(_feedback_or_caption(data_blocks(text)))
     advice = re.compile(r"\b(should|add|mention|consider|try|instead|please|could)\b", re.I)
     kept = [s for s in sentences if not advice.search(s)] or ["The caption is not good enough."]
     return {"critique": " ".join(kept)}
@@ -169,7 +164,7 @@ def _nonconstructive(request: ModelRequest[Any], text: str) -> dict[str, str]:
 
 @offline_rule("video_model_critique")
 def _video(request: ModelRequest[Any], text: str) -> dict[str, str]:
-    data = _blocks(text)
+    data = data_blocks(text)
     return {
         "critique": f"[offline, video not watched] The {data.get('task', '')} caption "
         "could be more specific about timing and position."
@@ -178,7 +173,7 @@ def _video(request: ModelRequest[Any], text: str) -> dict[str, str]:
 
 @offline_rule("blind_model_critique")
 def _blind(request: ModelRequest[Any], text: str) -> dict[str, str]:
-    data = _blocks(text)
+    data = data_blocks(text)
     caption = data.get("caption", "")[:60]
     return {
         "critique": f"Without the video: the {data.get('task', '')} caption "
@@ -188,13 +183,13 @@ def _blind(request: ModelRequest[Any], text: str) -> dict[str, str]:
 
 @offline_rule("worst_caption_generation")
 def _worst(request: ModelRequest[Any], text: str) -> dict[str, str]:
-    caption = _blocks(text).get("caption", "")
+    caption = data_blocks(text).get("caption", "")
     words = [_SWAPS.get(w.lower().strip(".,"), w) for w in caption.split()]
     return {"bad_caption": " ".join(reversed(words)) or "An empty room with no movement."}
 
 
 @offline_rule("revise_caption_with_critique")
 def _revise(request: ModelRequest[Any], text: str) -> dict[str, str]:
-    data = _blocks(text)
+    data = data_blocks(text)
     first = (_sentences(data.get("critique", "")) or [""])[0]
     return {"revised_caption": f"{data.get('caption', '')} [revised for: {first[:80]}]"}

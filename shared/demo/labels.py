@@ -4,6 +4,7 @@ unless told not to), one of them disagreeing on purpose every few frames."""
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from shared.learning import LabelSchema
@@ -28,13 +29,20 @@ DEMO_ROUND: dict[str, Any] = {
 def scripted_answer(
     schema: LabelSchema, frame_id: str, *, disagree: bool = False
 ) -> dict[str, str]:
-    """A class per task chosen from the digest of the frame's clip (its video key): frames of
-    one clip get the same answers, as a shot keeps its perspective, so a model can learn
-    them; ``disagree`` shifts each answer to the next class."""
-    digest = hashlib.sha256(frame_id.rsplit("/", 1)[0].encode()).digest()
+    """A class per task chosen from the frame's clip (its video key): frames of one clip get
+    the same answers, as a shot keeps its perspective, so a model can learn them;
+    ``disagree`` shifts each answer to the next class.
+
+    Numbered clips (the crops and mirrors, ``demo_variants/frameNNN``) take the classes in
+    turn, so every class has examples however few sample frames there are (two generated
+    clips when the sample clips are not at hand); other clips take them from a digest."""
+    video_key = frame_id.rsplit("/", 1)[0]
+    digest = hashlib.sha256(video_key.encode()).digest()
+    numbered = re.search(r"(\d+)$", video_key)
     answer = {}
     for index, (task, classes) in enumerate(schema.tasks.items()):
-        choice = digest[index] % len(classes)
+        seed = int(numbered.group(1)) + index if numbered else digest[index]
+        choice = seed % len(classes)
         if disagree:
             choice = (choice + 1) % len(classes)
         answer[task] = classes[choice]

@@ -34,6 +34,7 @@ DEFAULT_MODEL_PRICES: dict[str, ModelPrice] = {
     "gpt-4.1": ModelPrice(input_per_million=2.00, output_per_million=8.00),
     "gpt-4.1-mini": ModelPrice(input_per_million=0.40, output_per_million=1.60),
     "gpt-4o": ModelPrice(input_per_million=2.50, output_per_million=10.00),
+    "gpt-4o-2024-08-06": ModelPrice(input_per_million=2.50, output_per_million=10.00),
     "gpt-4o-mini": ModelPrice(input_per_million=0.15, output_per_million=0.60),
     "gemini-2.5-pro": ModelPrice(input_per_million=1.25, output_per_million=10.00),
     "gemini-2.5-flash": ModelPrice(input_per_million=0.30, output_per_million=2.50),
@@ -43,6 +44,7 @@ DEFAULT_MODEL_LIMITS: dict[str, ModelLimit] = {
     "gpt-4.1": ModelLimit(requests_per_minute=500, tokens_per_minute=30_000),
     "gpt-4.1-mini": ModelLimit(requests_per_minute=500, tokens_per_minute=200_000),
     "gpt-4o": ModelLimit(requests_per_minute=500, tokens_per_minute=30_000),
+    "gpt-4o-2024-08-06": ModelLimit(requests_per_minute=500, tokens_per_minute=30_000),
     "gpt-4o-mini": ModelLimit(requests_per_minute=500, tokens_per_minute=200_000),
     "gemini-2.5-pro": ModelLimit(requests_per_minute=150, tokens_per_minute=2_000_000),
     "gemini-2.5-flash": ModelLimit(requests_per_minute=1_000, tokens_per_minute=1_000_000),
@@ -68,6 +70,21 @@ DEFAULT_IMAGE_LIMITS: dict[str, int] = {
     "imagen-4.0-fast-generate-001": 10,
 }
 FALLBACK_IMAGE_LIMIT = 5
+
+# Speech-to-text is priced per minute of audio (USD, list prices at the time of writing);
+# override with VIDCURATE_TRANSCRIPTION_PRICES (a self-hosted server: price it at 0).
+DEFAULT_TRANSCRIPTION_PRICES: dict[str, float] = {
+    "whisper-1": 0.006,
+    "gpt-4o-transcribe": 0.006,
+    "gpt-4o-mini-transcribe": 0.003,
+}
+# Requests per minute; conservative first-tier quotas, raise with VIDCURATE_TRANSCRIPTION_LIMITS.
+DEFAULT_TRANSCRIPTION_LIMITS: dict[str, int] = {
+    "whisper-1": 500,
+    "gpt-4o-transcribe": 500,
+    "gpt-4o-mini-transcribe": 500,
+}
+FALLBACK_TRANSCRIPTION_LIMIT = 50
 
 
 class LlmSettings(PlatformSettings):
@@ -139,6 +156,24 @@ class LlmSettings(PlatformSettings):
     image_timeout_seconds: float = Field(
         180.0, gt=0, description="Timeout of one image-generation attempt."
     )
+    transcription_prices: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_TRANSCRIPTION_PRICES),
+        description="USD per minute of audio by speech-to-text model (JSON), merged over defaults.",
+    )
+    transcription_limits: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_TRANSCRIPTION_LIMITS),
+        description="Requests per minute by speech-to-text model (JSON), merged over defaults.",
+    )
+    transcription_base_url: str | None = Field(
+        None,
+        description=(
+            "An OpenAI-compatible transcription server (a self-hosted faster-whisper server): "
+            "its /v1 URL. Without it, transcription goes to OpenAI when a key is set."
+        ),
+    )
+    transcription_timeout_seconds: float = Field(
+        120.0, gt=0, description="Timeout of one transcription attempt."
+    )
     vertex_api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("VIDCURATE_VERTEX_API_KEY", "vertex_api_key"),
@@ -169,7 +204,13 @@ class LlmSettings(PlatformSettings):
             return None
         return value
 
-    @field_validator("vertex_api_key", "vertex_location", "vertex_base_url", mode="before")
+    @field_validator(
+        "vertex_api_key",
+        "vertex_location",
+        "vertex_base_url",
+        "transcription_base_url",
+        mode="before",
+    )
     @classmethod
     def _empty_image_setting_is_unset(cls, value: object) -> object:
         return cls._empty_is_unset(value)
@@ -189,6 +230,24 @@ class LlmSettings(PlatformSettings):
             if limit <= 0:
                 raise ValueError(f"image_limits: {model}: images per minute > 0, not {limit}")
         return {**DEFAULT_IMAGE_LIMITS, **value}
+
+    @field_validator("transcription_prices")
+    @classmethod
+    def _merge_transcription_prices(cls, value: dict[str, float]) -> dict[str, float]:
+        for model, price in value.items():
+            if not price >= 0:  # also refuses NaN
+                raise ValueError(
+                    f"transcription_prices: {model}: a price is USD per minute >= 0, not {price}"
+                )
+        return {**DEFAULT_TRANSCRIPTION_PRICES, **value}
+
+    @field_validator("transcription_limits")
+    @classmethod
+    def _merge_transcription_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        for model, limit in value.items():
+            if limit <= 0:
+                raise ValueError(f"transcription_limits: {model}: requests per minute > 0")
+        return {**DEFAULT_TRANSCRIPTION_LIMITS, **value}
 
     @field_validator("model_prices")
     @classmethod
@@ -232,3 +291,20 @@ class LlmSettings(PlatformSettings):
     def image_limit(self, model: str) -> int:
         """Images per minute for ``model`` (a conservative fallback for unknown models)."""
         return self.image_limits.get(model, FALLBACK_IMAGE_LIMIT)
+
+    def unpriced_transcription_message(self, model: str, source: str) -> str | None:
+        """Why speech-to-text ``model`` (named by ``source``) cannot be used, or None: as for
+        text models, an unpriced model would slip past every cost cap."""
+        if model in self.transcription_prices:
+            return None
+        example = json.dumps({model: 0.006})
+        return (
+            f"{source}: no price for speech-to-text model '{model}' (priced: "
+            f"{', '.join(self.transcription_prices)}); to use it, give its USD per audio "
+            f"minute in VIDCURATE_TRANSCRIPTION_PRICES, e.g. '{example}' (0 for a server of "
+            "your own)"
+        )
+
+    def transcription_limit(self, model: str) -> int:
+        """Requests per minute for speech-to-text ``model`` (a fallback for unknown ones)."""
+        return self.transcription_limits.get(model, FALLBACK_TRANSCRIPTION_LIMIT)

@@ -22,9 +22,11 @@ from typing import Any, Generic, TypeVar, cast
 from shared.core.errors import ConfigError
 from shared.platform.settings import PlatformSettings
 from shared.ports import BlobStore, DocumentStore, HubPublisher, MessageBus
+from shared.ports.clips import ClipSource
 from shared.ports.datasets import ShardSource
 from shared.ports.images import ImageGenerator
 from shared.ports.models import ModelProvider
+from shared.ports.speech import Transcriber
 
 S_co = TypeVar("S_co", bound=PlatformSettings, covariant=True)
 T = TypeVar("T")
@@ -44,6 +46,8 @@ class Remotes:
     hub: Callable[[Any], HubPublisher] | None = None
     shard_source: Callable[[Any], ShardSource] | None = None
     image_generators: Callable[[Any], Mapping[str, ImageGenerator]] | None = None
+    transcribers: Callable[[Any], Mapping[str, Transcriber]] | None = None
+    clip_sources: Callable[[Any, str], ClipSource] | None = None
     _built: dict[object, tuple[object, object]] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -85,6 +89,16 @@ class Remotes:
         factory = _required(self.image_generators, "image generators")
         return self.once("image_generators", settings, lambda: factory(settings))
 
+    def speech(self, settings: PlatformSettings) -> Mapping[str, Transcriber]:
+        """The speech-to-text providers by family (``openai``, ``offline``)."""
+        factory = _required(self.transcribers, "transcribers")
+        return self.once("transcribers", settings, lambda: factory(settings))
+
+    def clips(self, settings: PlatformSettings, name: str) -> ClipSource:
+        """The clip source called ``name`` (``clipcafe``, or a folder of clips)."""
+        factory = _required(self.clip_sources, "clip sources")
+        return self.once(("clip_source", name), settings, lambda: factory(settings, name))
+
 
 def _required(factory: F | None, what: str) -> F:
     if factory is None:
@@ -113,6 +127,14 @@ class Context(Generic[S_co]):
     def image_generators(self) -> Mapping[str, ImageGenerator]:
         """The image generators that this context's settings configure."""
         return self.remotes.images(self.settings)
+
+    def transcribers(self) -> Mapping[str, Transcriber]:
+        """The speech-to-text providers that this context's settings configure."""
+        return self.remotes.speech(self.settings)
+
+    def clip_source(self, name: str) -> ClipSource:
+        """The clip source ``name`` (``clipcafe`` or a folder) as the settings configure it."""
+        return self.remotes.clips(self.settings, name)
 
     def shard_source(self) -> ShardSource:
         """The dataset shard source that this context's settings configure."""

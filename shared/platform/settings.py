@@ -15,7 +15,15 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BucketRole = Literal[
-    "annotations", "exports", "videos", "frames", "sets", "evaluations", "models", "features"
+    "annotations",
+    "exports",
+    "videos",
+    "frames",
+    "sets",
+    "evaluations",
+    "models",
+    "features",
+    "discovery",
 ]
 BUCKET_ROLES: tuple[BucketRole, ...] = (
     "annotations",
@@ -26,6 +34,7 @@ BUCKET_ROLES: tuple[BucketRole, ...] = (
     "evaluations",
     "models",
     "features",
+    "discovery",
 )
 
 
@@ -78,6 +87,13 @@ class PlatformSettings(BaseSettings):
         description=(
             "Feature extraction: runs' manifests, one result object per (video, extractor, "
             "version), failures, and the Parquet tables."
+        ),
+    )
+    discovery_bucket: str = Field(
+        "vidcurate-discovery",
+        description=(
+            "Word discovery: search answers per word, clips between download and storing "
+            "(scratch/), and the stored clips the API serves (videos/<id>.<format>)."
         ),
     )
     run_api_endpoint: str | None = Field(
@@ -150,5 +166,6 @@ class PlatformSettings(BaseSettings):
             "evaluations": self.evaluations_bucket,
             "models": self.models_bucket,
             "features": self.features_bucket,
+            "discovery": self.discovery_bucket,
         }
         return names[role]

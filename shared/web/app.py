@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.config import Settings
 from shared.learning import Labelling
 from shared.platform.context import Context
-from shared.web import admin, labelling
+from shared.web import admin, labelling, words_api
 from shared.web.auth import IapVerifier
 from shared.web.state import HERE, AppState, PageError, page_context
 
@@ -36,7 +36,7 @@ def create_app(services: Context[Settings]) -> FastAPI:
     settings = services.settings
     app = FastAPI(
         title="vidcurate",
-        summary="Label frames, watch the pipeline.",
+        summary="Label frames, watch the pipeline, serve the word videos (/v3).",
         docs_url=None,
         redoc_url=None,
     )
@@ -56,7 +56,25 @@ def create_app(services: Context[Settings]) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(labelling.router)
     app.include_router(admin.router)
+    app.include_router(words_api.router)
     _errors(app, templates)
+    upload_limit = settings.max_upload_batch_bytes
+
+    @app.middleware("http")
+    async def _body_limit(request: Request, call_next: Any) -> Response:
+        # Refused before the body is read: a batch is held in memory to be parsed.
+        declared = request.headers.get("content-length", "")
+        if (
+            request.url.path == words_api.UPLOAD_PATH
+            and declared.isdigit()
+            and int(declared) > upload_limit
+        ):
+            return JSONResponse(
+                {"error": f"the body is {declared} bytes, over the {upload_limit}-byte limit"},
+                status_code=413,
+            )
+        response: Response = await call_next(request)
+        return response
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:
@@ -75,13 +93,21 @@ def create_app(services: Context[Settings]) -> FastAPI:
 
 
 def _wants_json(request: Request) -> bool:
-    return "/api/" in request.url.path or request.method != "GET"
+    path = request.url.path
+    return "/api/" in path or path.startswith("/v3/") or request.method != "GET"
 
 
 def _errors(app: FastAPI, templates: Jinja2Templates) -> None:
-    def answer(request: Request, status: int, message: str, *, sign_in: bool = False) -> Response:
+    def answer(
+        request: Request,
+        status: int,
+        message: str,
+        *,
+        sign_in: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         if _wants_json(request):
-            return JSONResponse({"error": message}, status_code=status)
+            return JSONResponse({"error": message}, status_code=status, headers=headers)
         if sign_in and status == 401:
             return RedirectResponse("/signin", status_code=303)
         return templates.TemplateResponse(
@@ -93,7 +119,7 @@ def _errors(app: FastAPI, templates: Jinja2Templates) -> None:
 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:
-        return answer(request, exc.status, exc.message, sign_in=exc.sign_in)
+        return answer(request, exc.status, exc.message, sign_in=exc.sign_in, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

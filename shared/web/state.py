@@ -35,11 +35,19 @@ _IDENTITY_SECONDS = 30.0  # how long a token's or an e-mail's annotator is remem
 class PageError(Exception):
     """An answer other than 200, with the sentence to show (or send as JSON)."""
 
-    def __init__(self, status: int, message: str, *, sign_in: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        sign_in: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.sign_in = sign_in
+        self.headers = dict(headers or {})
 
 
 @dataclass

@@ -548,11 +548,14 @@ class CloudRunApp:
         assert rule.startswith(f"${{var.{self.name}_image == null ? true :")
         return hcl_regex(rule, f"var.{self.name}_image")
 
-    def assert_holds_exactly(self, root: Config, buckets: dict[str, str]) -> None:
+    def assert_holds_exactly(
+        self, root: Config, buckets: dict[str, str], secrets: Iterable[str] = ()
+    ) -> None:
         """The app's account holds datastore.user on the project and, through
-        local.<name>_buckets, ``buckets`` (data bucket -> role); nothing else anywhere: besides
-        those two grants only the service or job that runs as it names it, and the function
-        module never receives it."""
+        local.<name>_buckets, ``buckets`` (data bucket -> role); with ``secrets`` (the
+        environment variables of local.secrets it reads), secretAccessor on their secrets
+        through local.<name>_secrets; nothing else anywhere: besides those grants only the
+        service or job that runs as it names it, and the function module never receives it."""
         account = self.account
         buckets_local = f"{self.name}_buckets"
         member = f"serviceAccount:${{{account}[0].email}}"
@@ -560,8 +563,12 @@ class CloudRunApp:
             r for r in resources(root, "") if any(account in text for text in strings(r.body))
         ]
         by_type = {r.type: r for r in granted if r.type != self.resource(root).type}
+        expected_types = {"google_project_iam_member", "google_storage_bucket_iam_member"}
+        if secrets:
+            expected_types.add("google_secret_manager_secret_iam_member")
 
-        assert set(by_type) == {"google_project_iam_member", "google_storage_bucket_iam_member"}
+        assert len(granted) == len(by_type) + 1, [r.address for r in granted]
+        assert set(by_type) == expected_types
         project = by_type["google_project_iam_member"]
         assert project.body["role"] == "roles/datastore.user"
         assert project.body["member"] == member
@@ -572,22 +579,48 @@ class CloudRunApp:
         assert f"local.{buckets_local}" in bucket_grants.body["for_each"]
         assert local(root, buckets_local) == buckets
         assert set(local(root, buckets_local)) <= local_set(root, "data_buckets")
+        if secrets:
+            secret_grants = by_type["google_secret_manager_secret_iam_member"]
+            assert secret_grants.body["member"] == member
+            assert secret_grants.body["role"] == "roles/secretmanager.secretAccessor"
+            assert secret_grants.body["secret_id"] == "${each.value}"
+            assert secret_grants.body["project"] == "${var.project_id}"
+            assert secret_grants.body["for_each"] == f"${{local.{self.name}_secrets}}"
+            assert hcl_list(local(root, f"{self.name}_secret_keys")) == list(secrets)
+            assert set(secrets) <= set(local(root, "secrets"))
         for call in root["module"]:
             assert not any(account in text for text in strings(call))
 
-    def assert_gets_its_environment(self, root: Config) -> None:
-        """The container's environment is local.<name>_environment, one variable per entry:
-        no literal env, no value_source (secret), no volume."""
+    def assert_gets_its_environment(self, root: Config, *, secrets: bool = False) -> None:
+        """The container's environment is local.<name>_environment, one variable per entry,
+        and, with ``secrets``, one variable per entry of local.<name>_secrets read from its
+        secret at the version the plan found (secrets.tf); no literal env, no volume, and
+        without ``secrets`` no value_source (secret) at all."""
         template = self.template(root)
         container = one_block(template, "containers")
-        (env,) = container["dynamic"]
+        dynamic = container["dynamic"]
 
+        env = dynamic[0]
         assert env["env"]["for_each"] == f"${{local.{self.name}_environment}}"
         assert env["env"]["content"][0] == {
             "name": "${env.key}",
             "value": "${env.value}",
             "__is_block__": True,
         }
+        if secrets:
+            (mounted,) = dynamic[1:]
+            assert mounted["env"]["for_each"] == f"${{local.{self.name}_secrets}}"
+            (content,) = mounted["env"]["content"]
+            assert content["name"] == "${env.key}"
+            assert "value" not in content
+            (reference,) = one_block(content, "value_source")["secret_key_ref"]
+            assert reference["secret"] == "${env.value}"
+            assert reference["version"] == (
+                "${data.google_secret_manager_secret_version.api[env.key].version}"
+            )
+        else:
+            assert len(dynamic) == 1
+            assert "value_source" not in str(container)
         assert "env" not in container
         assert "volumes" not in template
 

@@ -47,6 +47,7 @@ from shared.config import Settings
 from shared.critiques.messages import ConsolidationRequest, CritiqueJob, CritiqueRequest
 from shared.critiques.store import items_collection, runs_path
 from shared.critiques.types import item_id
+from shared.discovery.messages import CandidateClip, Hit, WordSearch
 from shared.media.shards.messages import ShardPullRequest
 from shared.media.shards.store import shard_state_path
 from shared.media.store import CLIPS, clip_id
@@ -784,6 +785,30 @@ def evaluate_set_case(spec: FunctionSpec, settings: Settings) -> Case:
     )  # fmt: skip
 
 
+def unknown_discovery_run_case(spec: FunctionSpec, settings: Settings) -> Case:
+    """A message of a discovery run the function's home never recorded: the archive imports
+    its stage (the clip source port, the model and speech clients, PyAV's audio extraction),
+    parses the payload, finds no run and records the PermanentError ("does not exist")
+    under the event id; the event is acknowledged, and no search or model call is made."""
+    run = f"disc_archive_{new_id()}"
+    payload: WordSearch | CandidateClip
+    if spec.name == "discover_search":
+        payload = WordSearch(run=run, word="serendipity")
+    else:
+        hit = Hit(clip_id=new_id(), slug="a-clip", title="A clip", transcript="serendipity")
+        payload = CandidateClip(run=run, word="serendipity", hit=hit, searched_at=0.0)
+    return topic_case(
+        spec,
+        settings,
+        payload.model_dump_json().encode(),
+        {"run": run},
+        lambda event_id: f"{FAILURES}/{spec.name}-{event_id}",
+        expect=lambda doc: (
+            doc["error_type"] == "PermanentError" and "does not exist" in doc["error"]
+        ),
+    )
+
+
 CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "ping": ping_case,
     "ingest_feedback": ingest_feedback_case,
@@ -798,6 +823,10 @@ CASES: dict[str, Callable[[FunctionSpec, Settings], Case]] = {
     "pull_dataset_shard": pull_dataset_shard_case,
     "register_set_image": register_set_image_case,
     "evaluate_set": evaluate_set_case,
+    "discover_search": unknown_discovery_run_case,
+    "discover_score": unknown_discovery_run_case,
+    "discover_fetch": unknown_discovery_run_case,
+    "discover_review": unknown_discovery_run_case,
 }
 
 

@@ -22,6 +22,7 @@ from shared.config import Settings
 from shared.critiques.messages import CONSOLIDATIONS, JOBS, REQUESTS
 from shared.critiques.store import RESULTS, items_collection
 from shared.critiques.types import CRITIQUE_TYPES
+from shared.discovery.messages import CANDIDATES, FETCHES, REVIEWS
 from shared.llm.ledger import MODEL_CALLS
 from shared.llm.settings import DEFAULT_MODEL_LIMITS, DEFAULT_MODEL_PRICES, ModelLimit, ModelPrice
 from shared.platform.deliveries import DELIVERY_FAILURES
@@ -160,6 +161,56 @@ ACCESS: dict[str, dict[str, Any]] = {
         "timeout_seconds": 540,
         "available_memory": "2Gi",
         "available_cpu": "2",
+        "delivery": delivery(100_000, 20, 27),
+    },
+    # Word discovery: the clip source's gate (10 searches a minute for the account) paces
+    # searches and link refreshes; test_terraform_discovery.py checks the caps against it.
+    "discover_search": {
+        # Replaces a word's cached search answer with a longer one (objectUser).
+        "buckets": {"discovery": "roles/storage.objectUser"},
+        "publishes": [CANDIDATES.name],
+        "secrets": ["CLIPCAFE_API_KEY"],
+        # Ten pages, each waiting its turn at the gate.
+        "timeout_seconds": 600,
+        "available_cpu": "1",
+        "max_instance_count": 4,
+        # One message per word of a run: the 4,889-word vocabulary.
+        "delivery": delivery(5000, 60, 23),
+    },
+    "discover_score": {
+        # Reads the run's vocabulary; the candidate model.
+        "buckets": {"discovery": "roles/storage.objectViewer"},
+        "publishes": [FETCHES.name],
+        "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
+        "timeout_seconds": 540,
+        "available_cpu": "1",
+        "max_instance_count": "${var.critique_worker_max_instances}",
+        # Up to 100 clips per word of a whole run.
+        "delivery": delivery(500_000, 10, 29),
+    },
+    "discover_fetch": {
+        # Creates and reads scratch/ copies, keeps renewed links in the word's search answer;
+        # transcription (OpenAI); link refreshes search ClipCafe again, one per word. Decodes
+        # audio from clips of up to 200 MiB.
+        "buckets": {"discovery": "roles/storage.objectUser"},
+        "publishes": [REVIEWS.name],
+        "secrets": ["OPENAI_API_KEY", "CLIPCAFE_API_KEY"],
+        "timeout_seconds": 540,
+        "available_memory": "2Gi",
+        "available_cpu": "2",
+        # A model worker (transcription), capped as the others.
+        "max_instance_count": "${var.critique_worker_max_instances}",
+        "delivery": delivery(100_000, 30, 27),
+    },
+    "discover_review": {
+        # Reads scratch/, stores videos/, deletes the scratch copy; the final model. The end
+        # of the pipeline: no topic.
+        "buckets": {"discovery": "roles/storage.objectUser"},
+        "secrets": ["OPENAI_API_KEY", "GEMINI_API_KEY"],
+        "timeout_seconds": 540,
+        "available_memory": "1Gi",
+        "available_cpu": "1",
+        "max_instance_count": "${var.critique_worker_max_instances}",
         "delivery": delivery(100_000, 20, 27),
     },
 }
@@ -348,6 +399,30 @@ def test_functions_touch_exactly_what_they_need(root):
     assert catalog["critique_fanout"]["trigger"] == {"topic": REQUESTS.name}
     assert catalog["critique_worker"]["trigger"] == {"topic": JOBS.name}
     assert catalog["critique_consolidate"]["trigger"] == {"topic": CONSOLIDATIONS.name}
+
+
+def terraform_instance_cap(root, name: str) -> int | str:
+    """The max_instance_count terraform deploys ``name`` with: a literal, or the expression
+    (``${var...}``) as written; the module's default when the entry sets none."""
+    entry = local(root, "function_catalog")[name]
+    if "max_instance_count" in entry:
+        return entry["max_instance_count"]
+    default = re.search(r"try\(spec\.max_instance_count, (\d+)\)", local(root, "functions"))
+    assert default
+    return int(default[1])
+
+
+def test_the_catalogues_instance_caps_are_terraforms(root):
+    """A FunctionSpec's max_instances (what the local runtime runs at once) is the deployed
+    cap: the same whole number, written as a literal, since a variable could be set to
+    anything else at deploy time."""
+    capped = {spec.name: spec.max_instances for spec in FUNCTIONS if spec.max_instances}
+
+    assert capped, "no FunctionSpec sets max_instances: the test no longer sees them"
+    for name, cap in capped.items():
+        deployed = terraform_instance_cap(root, name)
+        assert isinstance(deployed, int), f"{name}: {deployed} is not a literal cap"
+        assert deployed == cap, f"{name}: terraform deploys {deployed}, the catalogue {cap}"
 
 
 def test_critique_worker_concurrency_is_a_variable(root):

@@ -33,6 +33,7 @@ from terraform_config import (
     assert_accepts_only,
     build_graph,
     by_address,
+    hcl_list,
     hcl_regex,
     local,
     local_set,
@@ -48,6 +49,7 @@ from shared.config import Settings
 from shared.learning.settings import LabelSettings
 
 WEB = CloudRunApp("web", "google_cloud_run_v2_service.web")
+TOKENS = "VIDCURATE_DISCOVERY_API_TOKENS"
 
 
 # --- only with an image ---------------------------------------------------------------------
@@ -136,10 +138,62 @@ def test_the_service_runs_as_its_own_account(root):
 
 def test_the_web_account_holds_exactly_its_roles(root):
     """datastore.user on the project (label documents: Firestore has no narrower role that
-    writes) and objectViewer on the frames and videos buckets; nothing else, anywhere."""
+    writes), objectViewer on the frames and videos buckets, objectUser on the discovery
+    bucket (the word API serves stored clips and stores uploads, create-only) and
+    secretAccessor on the admin API's tokens; nothing else, anywhere."""
     WEB.assert_holds_exactly(
-        root, {"frames": "roles/storage.objectViewer", "videos": "roles/storage.objectViewer"}
+        root,
+        {
+            "frames": "roles/storage.objectViewer",
+            "videos": "roles/storage.objectViewer",
+            "discovery": "roles/storage.objectUser",
+        },
+        secrets=(TOKENS,),
     )
+
+
+# --- the admin API's tokens -----------------------------------------------------------------
+
+
+def test_the_admin_tokens_are_an_opt_in_secret_the_settings_read(root, monkeypatch):
+    """VIDCURATE_DISCOVERY_API_TOKENS (a JSON list) comes from the secret
+    discovery-api-tokens, which terraform never creates: listed in var.api_keys once it has a
+    version, like an API key, and read only when the app is deployed."""
+    secrets = local(root, "secrets")
+    declared = variables(root)["api_keys"]
+    mounted = local(root, "web_secrets")
+
+    assert secrets[TOKENS] == "discovery-api-tokens"
+    assert TOKENS in validation_condition(root, "api_keys")
+    assert TOKENS in declared["description"]
+    # Only the keys listed (their secret has a version: api_key_secrets), only with an image.
+    assert mounted.startswith("${{for env, secret in local.api_key_secrets : env => secret")
+    assert "local.web_enabled" in mounted
+    assert "contains(local.web_secret_keys, env)" in mounted
+    # The settings read the variable a mounted secret sets, the JSON list the secret holds.
+    monkeypatch.setenv(TOKENS, '["t-1", "t-2"]')
+    tokens = Settings(_env_file=None).discovery_api_tokens
+    assert [token.get_secret_value() for token in tokens] == ["t-1", "t-2"]
+    # The web app alone mounts it: no function can call the admin API as an admin.
+    for name, entry in local(root, "function_catalog").items():
+        assert TOKENS not in entry.get("secrets", []), name
+
+
+def test_the_service_mounts_the_tokens_its_account_may_read(root):
+    """The revision reads the version the plan found (a new version deploys a new revision)
+    and is created after its account may read the secret: a revision that cannot read its
+    secret does not start."""
+    grant = by_address(root)["google_secret_manager_secret_iam_member.web"]
+    depends_on = WEB.resource(root).body["depends_on"]
+
+    WEB.assert_gets_its_environment(root, secrets=True)
+    assert grant.body["for_each"] == "${local.web_secrets}"
+    assert "${google_secret_manager_secret_iam_member.web}" in depends_on
+    # Never the API keys: the web app calls no model and never searches ClipCafe.
+    assert hcl_list(local(root, "web_secret_keys")) == [TOKENS]
+    # Set once: not also a plain variable (Cloud Run refuses a name twice).
+    for plain in ("web_environment", "function_environment"):
+        assert TOKENS not in local(root, plain), plain
 
 
 # --- IAP ------------------------------------------------------------------------------------
@@ -195,7 +249,8 @@ def test_web_users_are_principals_and_never_public(root):
 
 def test_the_app_gets_the_functions_settings_and_its_audience(root):
     """The same VIDCURATE_* environment as the functions (the local, not a copy), the IAP
-    audience of this very service, the admins as JSON, and no secret."""
+    audience of this very service, the admins as JSON, and the admin API's tokens from their
+    secret."""
     environment = local(root, "web_environment")
     audience = local(root, "web_iap_audience")
     fields = set(Settings.model_fields) | set(LabelSettings.model_fields)
@@ -205,7 +260,7 @@ def test_the_app_gets_the_functions_settings_and_its_audience(root):
     assert "VIDCURATE_WEB_ADMINS = jsonencode(var.web_admins)" in environment
     for name in re.findall(r"\bVIDCURATE_([A-Z_]+) =", environment):
         assert name.lower() in fields, f"VIDCURATE_{name} is not a setting"
-    WEB.assert_gets_its_environment(root)
+    WEB.assert_gets_its_environment(root, secrets=True)
 
     assert audience == (
         "/projects/${var.project_number}/locations/${var.region}/services/${local.web_service_name}"

@@ -198,38 +198,45 @@ class OpenAIProvider:
     def _translate_status(
         self, model: str, exc: openai.APIStatusError
     ) -> RateLimitedError | ModelUnavailableError | ModelRequestError:
-        status = exc.status_code
-        where = f"{self.name} {model}"
-        detail = self._redact(_error_message(exc))
-        retry_after = _retry_after(exc.response.headers)
-        if status == 429:
-            if exc.code == "insufficient_quota":
-                # Out of credit, not too fast: waiting does not help.
-                return ModelRequestError(
-                    f"{where}: the account's quota is spent (HTTP 429 insufficient_quota); "
-                    f"check billing at the provider: {detail}"
-                )
-            return RateLimitedError(f"{where}: rate limited (HTTP 429): {detail}", retry_after)
-        if status >= 500 or status in (408, 409):
-            return ModelUnavailableError(f"{where}: HTTP {status}: {detail}", retry_after)
-        if status in (401, 403):
-            return ModelRequestError(
-                f"{where}: HTTP {status}: the API key was refused for {self._where}; check the "
-                "configured key (openai_api_key) and its project's access to this model"
-            )
-        if status == 404:
-            return ModelRequestError(
-                f"{where}: HTTP 404: no such model or endpoint at {self._where}; check the model "
-                f"name and base URL: {detail}"
-            )
-        return ModelRequestError(
-            f"{where}: HTTP {status}: the request was refused; fix the request "
-            f"(schema, parts, parameters): {detail}"
-        )
+        return translate_status(f"{self.name} {model}", self._where, exc, self._api_key)
 
     def _redact(self, text: str) -> str:
         # A compatible server may echo the key it was given; ours must never reach a log.
         return redact(text, self._api_key)
+
+
+def translate_status(
+    where: str, endpoint: str, exc: openai.APIStatusError, api_key: str
+) -> RateLimitedError | ModelUnavailableError | ModelRequestError:
+    """An HTTP error of the OpenAI API (or a compatible server) as the port's error; ``where``
+    names the provider and model, ``endpoint`` the server; ``api_key`` never appears."""
+    status = exc.status_code
+    detail = redact(_error_message(exc), api_key)
+    retry_after = _retry_after(exc.response.headers)
+    if status == 429:
+        if exc.code == "insufficient_quota":
+            # Out of credit, not too fast: waiting does not help.
+            return ModelRequestError(
+                f"{where}: the account's quota is spent (HTTP 429 insufficient_quota); "
+                f"check billing at the provider: {detail}"
+            )
+        return RateLimitedError(f"{where}: rate limited (HTTP 429): {detail}", retry_after)
+    if status >= 500 or status in (408, 409):
+        return ModelUnavailableError(f"{where}: HTTP {status}: {detail}", retry_after)
+    if status in (401, 403):
+        return ModelRequestError(
+            f"{where}: HTTP {status}: the API key was refused for {endpoint}; check the "
+            "configured key (openai_api_key) and its project's access to this model"
+        )
+    if status == 404:
+        return ModelRequestError(
+            f"{where}: HTTP 404: no such model or endpoint at {endpoint}; check the model "
+            f"name and base URL: {detail}"
+        )
+    return ModelRequestError(
+        f"{where}: HTTP {status}: the request was refused; fix the request "
+        f"(schema, parts, parameters): {detail}"
+    )
 
 
 def _error_message(exc: openai.APIStatusError) -> str:

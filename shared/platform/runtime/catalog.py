@@ -53,6 +53,9 @@ class FunctionSpec:
     description: str
     capability: str
     extras: tuple[Extra, ...] = ()
+    max_instances: int | None = None
+    """At most this many deliveries at once: the deployed function's instance cap
+    (terraform's ``max_instance_count``), and the local runtime's for this function."""
 
     @property
     def subscription(self) -> str:

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from shared.core.errors import PermanentError, TransientError
 from shared.platform.runtime.catalog import FunctionSpec
@@ -124,6 +124,14 @@ class EventRuntime:
         self._work: queue.SimpleQueue[list[tuple[Route, ReceivedMessage]] | None] = (
             queue.SimpleQueue()
         )
+        # A function with an instance cap runs on that many threads of its own, as it runs on
+        # its own instances in the cloud: it never waits behind the others' work, nor holds
+        # the shared workers (a search waiting its turn at a rate, say).
+        self._own_work: dict[str, queue.SimpleQueue[list[tuple[Route, ReceivedMessage]] | None]] = {
+            route.spec.name: queue.SimpleQueue()
+            for route in self.routes
+            if route.spec.max_instances
+        }
         self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
         self._next_scan = 0.0
         self._stop_by: float | None = None  # set when asked to stop: when waiting ends
@@ -197,6 +205,20 @@ class EventRuntime:
             threading.Thread(target=self._work_loop, name=f"vidcurate-worker-{i}", daemon=True)
             for i in range(self.workers)
         ]
+        own: list[tuple[queue.SimpleQueue[Any], threading.Thread]] = []
+        for route in self.routes:
+            work = self._own_work.get(route.spec.name)
+            if work is None:
+                continue
+            for i in range(route.spec.max_instances or 0):
+                thread = threading.Thread(
+                    target=self._work_loop,
+                    args=(work,),
+                    name=f"vidcurate-{route.spec.name}-{i}",
+                    daemon=True,
+                )
+                own.append((work, thread))
+                threads.append(thread)
         for thread in threads:
             thread.start()
         try:
@@ -207,8 +229,10 @@ class EventRuntime:
             self._release_in_flight()
             raise
         finally:
-            for _ in threads:
+            for _ in range(self.workers):
                 self._work.put(None)
+            for work, _thread in own:
+                work.put(None)
             # A handler still running (past the grace, or on Ctrl-C) is not waited for: its
             # thread is a daemon, its delivery was handed back.
             deadline = self._stop_by or time.monotonic() + SHUTDOWN_GRACE_SECONDS
@@ -219,12 +243,13 @@ class EventRuntime:
     def _release_queued_work(self) -> None:
         """On a crash or Ctrl-C: hand back what no worker started, instead of running it."""
         released: dict[str, list[str]] = {}
-        with contextlib.suppress(queue.Empty):
-            while True:
-                chunk = self._work.get_nowait()
-                for route, message in chunk or ():
-                    self._in_flight.pop(message.ack_id, None)
-                    released.setdefault(route.spec.subscription, []).append(message.ack_id)
+        for work in (self._work, *self._own_work.values()):
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    chunk = work.get_nowait()
+                    for route, message in chunk or ():
+                        self._in_flight.pop(message.ack_id, None)
+                        released.setdefault(route.spec.subscription, []).append(message.ack_id)
         self._hand_back(released)
 
     def _release_in_flight(self) -> None:
@@ -240,8 +265,9 @@ class EventRuntime:
             with contextlib.suppress(Exception):  # the bus may be what failed; leases expire
                 self.subscriber.extend(subscription, ack_ids, 0)
 
-    def _work_loop(self) -> None:
-        while (chunk := self._work.get()) is not None:
+    def _work_loop(self, work: queue.SimpleQueue[Any] | None = None) -> None:
+        source = work if work is not None else self._work
+        while (chunk := source.get()) is not None:
             finished: list[_Done] = []
             reported = time.monotonic()
             for route, message in chunk:
@@ -267,21 +293,35 @@ class EventRuntime:
         # Start with a different function each step so one busy function cannot take all
         # the capacity that frees up.
         self._next_route = (self._next_route + 1) % len(self.routes) if self.routes else 0
+        busy = Counter(route.spec.name for route, _, _ in self._in_flight.values())
         for route in self.routes[self._next_route :] + self.routes[: self._next_route]:
-            if capacity <= 0:
-                break
-            batch = self.subscriber.pull(route.spec.subscription, min(self.batch_size, capacity))
+            limit = route.spec.max_instances
+            if limit is not None:
+                # Its own threads: as many deliveries at once as its instance cap.
+                wanted = min(self.batch_size, limit - busy[route.spec.name])
+            elif capacity > 0:
+                wanted = min(self.batch_size, capacity)
+            else:
+                continue
+            if wanted <= 0:
+                continue
+            batch = self.subscriber.pull(route.spec.subscription, wanted)
             if not batch:
                 continue
             started = time.monotonic()
             for message in batch:
                 self._in_flight[message.ack_id] = (route, message, started)
+            pulled += len(batch)
+            own = self._own_work.get(route.spec.name)
+            if own is not None:
+                for message in batch:  # one each: its threads are its instances
+                    own.put([(route, message)])
+                continue
             # Hand work over in chunks, one queue operation per chunk instead of per
             # delivery; small chunks keep slow handlers from holding up many others.
             size = max(1, min(CHUNK_LIMIT, -(-len(batch) // self.workers)))
             for offset in range(0, len(batch), size):
                 self._work.put([(route, message) for message in batch[offset : offset + size]])
-            pulled += len(batch)
             capacity -= len(batch)
         self._extend_leases()
         finished = self._collect(wait=self.poll_interval if not pulled or not capacity else 0.0)

@@ -16,6 +16,7 @@ from llmfake import (  # noqa: F401 (fixture llm_server)
     llm_server_fixture,
 )
 from pydantic import ValidationError
+from support import ManualClock
 from typer.testing import CliRunner
 
 from shared.adapters.local import build_local_services
@@ -57,19 +58,6 @@ class FakeImageGenerator:
         return GeneratedImage(step, "image/png", f"{request.model}-2025-04-23", "revised")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def stores(tmp_path):
     settings = Settings(home=tmp_path, model_max_retries=3)
@@ -79,9 +67,9 @@ def stores(tmp_path):
 
 def client_with(
     stores, generators: Mapping[str, ImageGenerator], settings: Settings | None = None
-) -> tuple[ImageClient, Clock]:
+) -> tuple[ImageClient, ManualClock]:
     settings = settings or stores[0]
-    clock = Clock()
+    clock = ManualClock()
     client = ImageClient(
         settings,
         stores[1],
@@ -405,7 +393,7 @@ def http_client(tmp_path, llm_server: FakeLLM):
         model_max_retries=2,
     )
     _blobs, documents, _bus = build_local_services(settings)
-    clock = Clock()
+    clock = ManualClock()
     client = ImageClient(
         settings, documents, build_image_generators(settings), sleep=clock.sleep, clock=clock
     )
