@@ -74,8 +74,11 @@ def discover_run(
     except WordsFileError as exc:
         fail_usage(f"--words: {exc}")
     with session() as services:
-        chosen = _source(source or services.settings.clip_source)
-        rate = services.clip_source(chosen).requests_per_minute
+        settings = services.settings
+        chosen = _source(source or settings.clip_source)
+        if settings.backend == "local":
+            services.clip_source(chosen)  # a missing key is said here, not by every search
+        rate = settings.clip_search_per_minute if chosen == "clipcafe" else None
         request = DiscoveryRequest(
             words=tuple(listed),
             words_file=str(words),
@@ -88,7 +91,6 @@ def discover_run(
             max_cost_usd=max_cost_usd,
         )
         plan = start_run(services, request, rate=rate)
-        settings = services.settings
         offline = all(
             model_client(services).is_offline(m)
             for m in (settings.candidate_model, settings.final_model)

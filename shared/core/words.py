@@ -41,7 +41,10 @@ def word_key(word: str) -> str:
     """A word as a document id: its normal form with ``/`` (a path separator in document
     stores) and control characters escaped, so every entry has one stable id."""
     normal = normalise_word(word)
-    return "".join(f"%{ord(ch):02X}" if ch in "/%" or ord(ch) < 32 else ch for ch in normal)
+    key = "".join(f"%{ord(ch):02X}" if ch in "/%" or ord(ch) < 32 else ch for ch in normal)
+    if key.startswith("__") and key.endswith("__"):  # Firestore reserves __name__ ids
+        key = "%5F" + key[1:]
+    return key
 
 
 @lru_cache(maxsize=8192)

@@ -31,6 +31,7 @@ def test_normal_forms_and_keys():
     assert normalise_word("  Give   UP ") == "give up"
     assert normalise_word("Rock\u2019n\u2019roll") == "rock'n'roll"
     assert word_key("AC/DC") == "ac%2Fdc"  # a path separator cannot reach a document path
+    assert word_key("__init__") == "%5F_init__"  # Firestore reserves ids like __name__
     with pytest.raises(ValueError, match="not a word"):
         normalise_word(" ... ")
     assert occurrences("...", "anything") == 0
