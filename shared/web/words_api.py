@@ -19,18 +19,15 @@ The OpenAPI document of these routes is the app's (``/openapi.json``). Errors ar
 from __future__ import annotations
 
 import hmac
-import re
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from shared.discovery.api import (
     BatchUpload,
     BatchUploadResult,
     BundleCoverage,
-    StoredObject,
     WordVideos,
     bundle_coverage,
     store_videos,
@@ -38,6 +35,7 @@ from shared.discovery.api import (
     word_videos,
 )
 from shared.web.state import AppState, PageError, app_state
+from shared.web.streaming import stream_object
 
 __all__ = ["UPLOAD_PATH", "router"]
 
@@ -46,8 +44,6 @@ router = APIRouter(prefix="/v3", tags=["word videos"])
 StateDep = Annotated[AppState, Depends(app_state)]
 UPLOAD_PATH = "/v3/admin/videos/batch-upload"
 CACHE_FOREVER = "public, max-age=31536000, immutable"
-CHUNK = 1 << 18
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
 _ERRORS = {
     401: {"description": "No or wrong admin token"},
@@ -100,74 +96,16 @@ def video(video_id: str, request: Request, state: StateDep) -> Response:
     found = stored_object(state.services, video_id)
     if found is None:
         raise PageError(404, f"no video {video_id!r}")
-    etag = f'"{found.md5}"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": CACHE_FOREVER,
-        "Accept-Ranges": "bytes",
-    }
-    asked = request.headers.get("if-none-match")
-    if asked is not None and (
-        asked.strip() == "*" or etag in [t.strip() for t in asked.split(",")]
-    ):
-        return Response(status_code=304, headers=headers)
-    span = _range(request, etag, found.size)
-    if isinstance(span, str):
-        return Response(
-            status_code=416, headers={**headers, "Content-Range": f"bytes */{found.size}"}
-        )
-    start, end = span if span is not None else (0, found.size - 1)
-    length = max(0, end - start + 1)
-    headers["Content-Length"] = str(length)
-    if span is not None:
-        headers["Content-Range"] = f"bytes {start}-{end}/{found.size}"
-    return StreamingResponse(
-        _bytes(state, found, start, length),
-        status_code=206 if span is not None else 200,
-        media_type=found.content_type,
-        headers=headers,
+    return stream_object(
+        request,
+        state.services.blobs,
+        found.bucket,
+        found.name,
+        size=found.size,
+        etag=f'"{found.md5}"',
+        content_type=found.content_type,
+        cache_control=CACHE_FOREVER,
     )
-
-
-def _range(request: Request, etag: str, size: int) -> tuple[int, int] | str | None:
-    """The one byte range asked for (inclusive), ``unsatisfiable``, or None for the whole
-    clip (no Range, several ranges, a malformed one, or an If-Range for another version)."""
-    header = request.headers.get("range")
-    if header is None:
-        return None
-    if_range = request.headers.get("if-range")
-    if if_range is not None and if_range.strip() != etag:
-        return None
-    match = _RANGE.match(header.strip())
-    if match is None:
-        return None
-    first, last = match.groups()
-    if not first and not last:
-        return None
-    if not first:  # the last N bytes
-        suffix = int(last)
-        if suffix == 0:
-            return "unsatisfiable"
-        return max(0, size - suffix), size - 1
-    start = int(first)
-    if start >= size:
-        return "unsatisfiable"
-    end = int(last) if last else size - 1
-    if end < start:
-        return None  # not a valid range: ignored, as RFC 9110 lets a server do
-    return start, min(end, size - 1)
-
-
-def _bytes(state: AppState, found: StoredObject, start: int, length: int) -> Iterator[bytes]:
-    with state.services.blobs.open_read(found.bucket, found.name) as reader:
-        reader.seek(start)
-        left = length
-        while left > 0:
-            chunk = reader.read(min(CHUNK, left))
-            if not chunk:
-                break
-            left -= len(chunk)
-            yield chunk
 
 
 @router.get(

@@ -1,0 +1,106 @@
+"""The clip explorer in a real browser (Playwright driving Debian's Chromium): the list, a
+clip's page, the video playing (its element reports progress), three frames with their
+descriptions and cost, keyboard navigation and the basics of accessibility. Screenshots go to
+build/screenshots/ (or $VIDCURATE_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from explorer_support import add_described_clips
+from labelling_support import BROWSER_ARGS, CHROMIUM, web_app
+
+from shared.learning import invite
+from shared.media import clip_id
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)",
+    ),
+    pytest.mark.xdist_group("browser"),
+]
+
+SCREENSHOTS = Path(
+    os.environ.get("VIDCURATE_SCREENSHOTS")
+    or Path(__file__).resolve().parents[2] / "build" / "screenshots"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+def test_explore_clips_play_one_and_read_its_frames(browser, make_services, tmp_path):
+    services = make_services()
+    names = add_described_clips(services, tmp_path / "clips", 2)
+    token = invite(services.documents, "viv")
+    with web_app(services) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/signin#{token}")
+        page.wait_for_url(f"{base}/label**")
+
+        # the list: both clips, their sampling and descriptions
+        page.goto(f"{base}/clips")
+        rows = page.locator("table.clips tbody tr")
+        assert rows.count() == 2
+        assert "done" in rows.nth(0).inner_text()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "explorer-clips.png"), full_page=True)
+        # search by metadata, with the keyboard only
+        page.focus("#field")
+        page.keyboard.type("factory_id")
+        page.keyboard.press("Tab")
+        page.keyboard.type("F1")
+        page.keyboard.press("Enter")
+        page.wait_for_url("**value=F1**")
+        assert page.locator("table.clips tbody tr").count() == 1
+        assert names[1] in page.inner_text("table.clips")
+
+        # a clip's page: the video plays, three frames with descriptions and the cost
+        page.goto(f"{base}/clips/{clip_id(services.settings.videos_bucket, names[0])}")
+        frames = page.locator("ol.frames li.frame")
+        assert frames.count() == 3
+        assert page.locator("ol.frames .description").count() == 3
+        assert "tokens" in page.inner_text("#cost")
+        assert "$0.00000" in page.inner_text("#cost")  # offline: described, at no cost
+        page.wait_for_function(
+            "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)"
+        )
+        played = page.evaluate(
+            """async () => {
+                const video = document.getElementById('player');
+                video.muted = true;
+                await video.play();
+                await new Promise(done => {
+                    const check = () => video.currentTime > 0.5 ? done() : setTimeout(check, 50);
+                    check();
+                });
+                video.pause();
+                return {time: video.currentTime, duration: video.duration};
+            }"""
+        )
+        assert played["time"] > 0.5
+        assert played["duration"] == pytest.approx(30, abs=0.5)
+        page.screenshot(path=str(SCREENSHOTS / "explorer-clip.png"), full_page=True)
+
+        # accessibility basics: every image has alternative text, every input a label, the
+        # current page is marked in the navigation
+        assert page.locator("img:not([alt])").count() == 0
+        assert page.get_attribute("nav a[aria-current='page']", "href") == "/clips"
+        page.goto(f"{base}/clips")
+        for field in ("prefix", "field", "value"):
+            assert page.locator(f"label[for='{field}']").count() == 1
+        assert errors == []
+        context.close()
