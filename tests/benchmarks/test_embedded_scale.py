@@ -29,11 +29,11 @@ from shared.bootstrap import (
     build_subscriber,
     use_context,
 )
-from shared.cli.ops import collect_status
 from shared.config import Settings
 from shared.critiques.messages import CritiqueRequest
 from shared.critiques.plan import plan_run
 from shared.critiques.status import status_report
+from shared.ops.status import collect_status
 from shared.platform.runtime.dispatch import load_entry_point
 
 SCALE = float(os.environ.get("VIDCURATE_BENCH_SCALE", "1"))

@@ -284,8 +284,8 @@ def test_a_command_run_without_a_terminal_prints_progress_lines_not_a_bar(tmp_pa
 
 def test_status_counts_a_large_bucket_up_to_a_cap_and_says_so(tmp_path, monkeypatch):
     from shared.bootstrap import build_context  # noqa: PLC0415
-    from shared.cli import ops  # noqa: PLC0415
     from shared.config import Settings  # noqa: PLC0415
+    from shared.ops import status as ops  # noqa: PLC0415
 
     monkeypatch.setattr(ops, "STATUS_MAX_OBJECTS", 3)  # 10,000 in use: the same code path
     home = tmp_path / "home"

@@ -1,0 +1,141 @@
+"""The pipeline status page: what `vidcurate status` reports (buckets, each function's
+subscription, caption campaigns, exports and Hub uploads, clips and analyses, shard pulls)
+and the dead letters with their reasons, refreshed in place every few seconds without a
+reload. Operators (admins) replay a dead letter from the page; every replay is logged and
+recorded with who asked.
+
+Documents::
+
+    operator_actions/<id>   who, action, target, when
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+
+from shared.bootstrap import build_subscriber
+from shared.catalog import FUNCTIONS, function_spec
+from shared.ops.status import collect_status
+from shared.platform.deadletters import list_dead_letters, replay_dead_letters
+from shared.ports import SERVER_TIMESTAMP
+from shared.web.auth import CSRF_COOKIE, CSRF_HEADER, Identity, csrf_matches, new_csrf_token
+from shared.web.state import AppState, PageError, app_state, identity_of, page_context
+
+__all__ = ["OPERATOR_ACTIONS", "router"]
+
+log = logging.getLogger("vidcurate.web")
+
+router = APIRouter()
+
+StateDep = Annotated[AppState, Depends(app_state)]
+IdentityDep = Annotated[Identity, Depends(identity_of)]
+OPERATOR_ACTIONS = "operator_actions"
+REFRESH_SECONDS = 2
+DEAD_LETTERS_SHOWN = 50
+
+
+def _report(state: AppState) -> dict[str, Any]:
+    services = state.services
+    subscriber = build_subscriber(services)
+    report = collect_status(services, subscriber)
+    dead = list_dead_letters(
+        subscriber, FUNCTIONS, limit=DEAD_LETTERS_SHOWN, documents=services.documents
+    )
+    report["dead_letters"] = [
+        {
+            "function": d.function,
+            "message_id": d.message_id,
+            "source_message_id": d.source_message_id,
+            "error": d.error,
+            "attempts": d.attempts,
+            "published": d.published.isoformat(),
+            "size": len(d.data),
+        }
+        for d in dead[:DEAD_LETTERS_SHOWN]
+    ]
+    return report
+
+
+@router.get("/status", response_class=HTMLResponse, summary="Pipeline status")
+def status_page(request: Request, state: StateDep, identity: IdentityDep) -> Response:
+    """The status of everything, refreshed in place every few seconds."""
+    response = state.templates.TemplateResponse(
+        request,
+        "status.html",
+        page_context(
+            request,
+            identity,
+            page="status",
+            report=_report(state),
+            refresh=REFRESH_SECONDS,
+            csrf={"cookie": CSRF_COOKIE, "header": CSRF_HEADER},
+        ),
+    )
+    if not request.cookies.get(CSRF_COOKIE):
+        response.set_cookie(CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="strict")
+    return response
+
+
+@router.get("/status/report", response_class=HTMLResponse, include_in_schema=False)
+def status_fragment(request: Request, state: StateDep, identity: IdentityDep) -> Response:
+    """The report part of the page, for its refresh."""
+    return state.templates.TemplateResponse(
+        request,
+        "status_report.html",
+        page_context(request, identity, report=_report(state)),
+    )
+
+
+@router.get("/api/status", summary="Pipeline status as JSON")
+def status_json(state: StateDep, identity: IdentityDep) -> dict[str, Any]:
+    """What the status page shows (and `vidcurate status --json` prints, with dead letters)."""
+    del identity
+    return _report(state)
+
+
+class Replay(BaseModel):
+    """A dead letter to publish again to its function's topic."""
+
+    function: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    message_id: str = Field(min_length=1, max_length=200)
+
+
+@router.post("/api/status/replay", summary="Replay a dead letter (operators)")
+def replay(
+    request: Request, body: Replay, state: StateDep, identity: IdentityDep
+) -> dict[str, Any]:
+    """Publish the dead letter again (as `vidcurate dlq replay` does); operators only, from
+    the page (its anti-forgery header), recorded with who asked."""
+    if not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
+        raise PageError(403, "refused: the request did not come from the status page")
+    if not identity.admin:
+        raise PageError(403, f"{identity.label} may look, not replay: operators (admins) only")
+    try:
+        spec = function_spec(body.function)
+    except KeyError as exc:
+        raise PageError(404, f"no function {body.function!r}") from exc
+    services = state.services
+    replayed = replay_dead_letters(
+        build_subscriber(services), services.bus, services.settings, [spec], {body.message_id}
+    )
+    if not replayed:
+        raise PageError(404, f"no dead letter {body.message_id!r} of {body.function}")
+    services.documents.create(
+        f"{OPERATOR_ACTIONS}/{uuid.uuid4().hex}",
+        {
+            "who": identity.label,
+            "action": "replay",
+            "function": body.function,
+            "message_id": body.message_id,
+            "at": SERVER_TIMESTAMP,
+        },
+    )
+    who = {"who": identity.label, "function": body.function, "message_id": body.message_id}
+    log.info("dead letter replayed", extra={"labels": who})
+    return {"replayed": len(replayed), "function": body.function, "by": identity.label}
