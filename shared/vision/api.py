@@ -9,11 +9,28 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.core.errors import ConfigError
+from shared.llm.client import model_client
+from shared.media import CLIPS
 from shared.platform.context import Context
+from shared.vision.messages import FRAME_ANALYSIS, AnalysisJob
+from shared.vision.plan import analysis_id, frame_cost
+from shared.vision.prompts import FRAME_PROMPTS
 from shared.vision.settings import VisionSettings
 from shared.vision.store import ANALYSES
 
-__all__ = ["AnalysisView", "DescribedFrame", "analyses_of", "analysis_summaries"]
+__all__ = [
+    "AnalysisJob",
+    "AnalysisView",
+    "ClipEstimate",
+    "DescribedFrame",
+    "analyses_of",
+    "analysis_summaries",
+    "analyze_now",
+    "estimate_clip",
+    "prompts",
+    "request_analysis",
+]
 
 IN_LIMIT = 30  # values one Firestore "in" filter takes
 
@@ -101,3 +118,75 @@ def analysis_summaries(
             row["cost_usd"] = round(row["cost_usd"] + view.cost_usd, 8)
             row["statuses"].append(view.status)
     return summary
+
+
+class ClipEstimate(BaseModel):
+    """What describing one clip's frames not yet described would cost, before it is asked."""
+
+    clip: str
+    prompt: str
+    model: str
+    provider: str
+    frames: int
+    estimated_cost_usd: float
+    list_price_usd: float
+    offline: bool
+
+
+def prompts() -> list[str]:
+    """The frame prompts one may choose."""
+    return list(FRAME_PROMPTS)
+
+
+def estimate_clip(
+    services: Context[VisionSettings], clip_id: str, *, prompt: str, model: str | None
+) -> tuple[ClipEstimate, AnalysisJob] | None:
+    """The estimate of describing the clip (its document id) with ``prompt`` and ``model``
+    (default: the configured vision model), and the job that would do it; None for a clip
+    that is not sampled. ConfigError for an unpriced model, KeyError for an unknown prompt."""
+    settings = services.settings
+    chosen = model or settings.vision_model
+    problem = settings.unpriced_message(chosen, "model")
+    if problem:
+        raise ConfigError(problem)
+    template = FRAME_PROMPTS[prompt]
+    doc = services.documents.get(f"{CLIPS}/{clip_id}")
+    if doc is None or doc.data.get("status") != "done" or not doc.data.get("frames"):
+        return None
+    client = model_client(services)
+    provider = client.provider_for(chosen).name
+    generation = int(doc.data["generation"])
+    analysis = services.documents.get(
+        f"{ANALYSES}/{analysis_id(doc.id, generation, template.key, chosen, provider)}"
+    )
+    described = {
+        f["timestamp"] for f in (analysis.data.get("frames") or []) if f.get("description")
+    } if analysis is not None else set()  # fmt: skip
+    todo = [f for f in doc.data["frames"] if f["timestamp"] not in described]
+    listed = round(sum(frame_cost(services, chosen, doc.data, f) for f in todo), 6)
+    offline = client.is_offline(chosen)
+    estimate = ClipEstimate(
+        clip=str(doc.data["name"]),
+        prompt=template.key,
+        model=chosen,
+        provider=provider,
+        frames=len(todo),
+        estimated_cost_usd=0.0 if offline else listed,
+        list_price_usd=listed,
+        offline=offline,
+    )
+    job = AnalysisJob(clip=doc.id, generation=generation, prompt=prompt, model=chosen)
+    return estimate, job
+
+
+def request_analysis(services: Context[VisionSettings], job: AnalysisJob) -> str:
+    """Queue the job for ``analyze_frames`` (the message id)."""
+    return FRAME_ANALYSIS.publish(services.bus, job, {"clip": job.clip})
+
+
+def analyze_now(services: Context[VisionSettings], job: AnalysisJob) -> str:
+    """Describe the job's frames in this process (what ``analyze_frames`` does with its
+    message): for the embedded default, where no function is listening."""
+    from shared.vision.worker import analyze_clip  # noqa: PLC0415
+
+    return analyze_clip(services, job)

@@ -79,9 +79,11 @@ def _context(clip: Mapping[str, Any], frame: Mapping[str, Any]) -> str:
     )
 
 
-def _frame_cost(
+def frame_cost(
     services: Context[VisionSettings], model: str, clip: Mapping[str, Any], frame: Any
 ) -> float:
+    """The list price of describing one frame of ``clip`` with ``model`` (its picture's
+    tokens, the prompt's and the longest answer)."""
     prompt_tokens = 150 + len(_context(clip, frame)) // 4
     tokens = image_tokens(model, int(frame["width"]), int(frame["height"])) + prompt_tokens
     return cost_usd(services.settings, model, tokens, services.settings.vision_max_output_tokens)
@@ -129,7 +131,7 @@ def plan_analysis(services: Context[VisionSettings], request: AnalysisRequest) -
             continue
         if request.max_clips is not None and plan.clips + plan.deferred >= request.max_clips:
             break  # (clips described before do not count: a re-run moves on)
-        listed = sum(_frame_cost(services, model, doc.data, f) for f in todo)
+        listed = sum(frame_cost(services, model, doc.data, f) for f in todo)
         cost = 0.0 if offline else listed
         if (
             request.max_cost_usd is not None

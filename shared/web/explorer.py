@@ -3,28 +3,47 @@ any number of clips), and a clip's page: its video (streamed with byte ranges), 
 frames as a strip with their timestamps, each frame's descriptions with the model, tokens
 and cost, the clip's metadata and technical facts, and its contact sheet.
 
-Every signed-in identity may look (viewers); nothing here changes anything.
+Every signed-in identity may look (viewers) and ask what describing a clip's frames would
+cost; only operators (admins) start it, from the page (its anti-forgery header), and every
+start is logged and kept in ``operator_actions`` with who asked. On the embedded default the
+app describes the frames itself; in the cloud it publishes the job to ``analyze_frames``.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
+import threading
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 
-from shared.core.errors import NotFoundError
+from shared.core.errors import ConfigError, NotFoundError
 from shared.media.api import ClipPage, ClipView, clip_page, clip_view
-from shared.vision.api import AnalysisView, analyses_of, analysis_summaries
-from shared.web.auth import Identity
+from shared.vision.api import (
+    AnalysisView,
+    ClipEstimate,
+    analyses_of,
+    analysis_summaries,
+    analyze_now,
+    estimate_clip,
+    prompts,
+    request_analysis,
+)
+from shared.web.auth import CSRF_COOKIE, CSRF_HEADER, Identity, csrf_matches, new_csrf_token
 from shared.web.state import AppState, PageError, app_state, identity_of, page_context
 from shared.web.streaming import stream_object
 
 __all__ = ["router"]
 
+log = logging.getLogger("vidcurate.web")
+
 router = APIRouter()
+OPERATOR_ACTIONS = "operator_actions"
 
 StateDep = Annotated[AppState, Depends(app_state)]
 IdentityDep = Annotated[Identity, Depends(identity_of)]
@@ -121,7 +140,7 @@ def clip_page_html(
     clip = _clip(state, clip_id)
     analyses = analyses_of(state.services, clip.name)
     current = [a for a in analyses if a.generation == clip.generation]
-    return state.templates.TemplateResponse(
+    response = state.templates.TemplateResponse(
         request,
         "clip.html",
         page_context(
@@ -133,8 +152,15 @@ def clip_page_html(
             analyses=current,
             cost=round(sum(a.cost_usd for a in current), 8),
             tokens=sum(a.tokens for a in current),
+            described=sum(len(a.frames) for a in current),
+            prompts=prompts(),
+            model=state.services.settings.vision_model,
+            config={"clip": clip.id, "cookie": CSRF_COOKIE, "header": CSRF_HEADER},
         ),
     )
+    if not request.cookies.get(CSRF_COOKIE):
+        response.set_cookie(CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="strict")
+    return response
 
 
 @router.get("/api/clips/{clip_id}", summary="A clip and its analyses as JSON")
@@ -214,4 +240,85 @@ def clip_sheet(clip_id: str, state: StateDep, identity: IdentityDep) -> Response
         out.getvalue(),
         media_type="image/jpeg",
         headers={"Content-Disposition": f'attachment; filename="{stem}_sheet.jpg"'},
+    )
+
+
+PromptQuery = Annotated[str, Query(pattern=r"^[a-z_]{1,64}$", description="A frame prompt.")]
+ModelQuery = Annotated[
+    str | None, Query(pattern=r"^[A-Za-z0-9._:/-]{1,100}$", description="A priced model.")
+]
+
+
+def _estimate(state: AppState, clip_id: str, prompt: str, model: str | None) -> tuple[Any, Any]:
+    try:
+        found = estimate_clip(state.services, clip_id, prompt=prompt, model=model)
+    except ConfigError as exc:
+        raise PageError(422, str(exc)) from exc
+    except KeyError as exc:
+        raise PageError(422, f"prompt {prompt!r} is not one of {', '.join(prompts())}") from exc
+    if found is None:
+        raise PageError(404, f"no sampled clip {clip_id!r}")
+    return found
+
+
+@router.get("/api/clips/{clip_id}/estimate", response_model=ClipEstimate, summary="Cost first")
+def estimate(
+    clip_id: str,
+    state: StateDep,
+    identity: IdentityDep,
+    prompt: PromptQuery = "describe_frame",
+    model: ModelQuery = None,
+) -> ClipEstimate:
+    """What describing the clip's frames not yet described with ``prompt`` and ``model``
+    would cost (offline: nothing, and the list price beside)."""
+    del identity
+    found, _job = _estimate(state, clip_id, prompt, model)
+    result: ClipEstimate = found
+    return result
+
+
+class AnalyzeIn(BaseModel):
+    """Describe the clip's frames: the prompt, the model, and the estimate the page showed."""
+
+    prompt: str = Field("describe_frame", pattern=r"^[a-z_]{1,64}$")
+    model: str | None = Field(None, pattern=r"^[A-Za-z0-9._:/-]{1,100}$")
+
+
+@router.post("/api/clips/{clip_id}/analyze", status_code=202, summary="Describe a clip's frames")
+def analyze(
+    clip_id: str, body: AnalyzeIn, request: Request, state: StateDep, identity: IdentityDep
+) -> JSONResponse:
+    """Start describing the clip's frames (operators, from the page); its cost appears on
+    the clip's page as the frames are described."""
+    if not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
+        raise PageError(403, "refused: the request did not come from the clip's page")
+    if not identity.admin:
+        raise PageError(403, f"{identity.label} may look, not analyze: operators (admins) only")
+    found, job = _estimate(state, clip_id, body.prompt, body.model)
+    services = state.services
+    services.documents.create(
+        f"{OPERATOR_ACTIONS}/{uuid.uuid4().hex}",
+        {
+            "who": identity.label,
+            "action": "analyze",
+            "clip": found.clip,
+            "prompt": found.prompt,
+            "model": found.model,
+            "estimated_cost_usd": found.estimated_cost_usd,
+        },
+    )
+    log.info(
+        "frame analysis started",
+        extra={"labels": {"who": identity.label, "clip": found.clip, "model": found.model}},
+    )
+    if services.settings.backend == "local":
+        # No function listens on the embedded default: the app does the function's work.
+        threading.Thread(target=analyze_now, args=(services, job), daemon=True).start()
+        where = "here"
+    else:
+        request_analysis(services, job)
+        where = "analyze_frames"
+    return JSONResponse(
+        {"started": True, "by": identity.label, "where": where, **found.model_dump(mode="json")},
+        status_code=202,
     )

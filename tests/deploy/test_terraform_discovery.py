@@ -14,96 +14,34 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import IO, Any, cast
 
 import pytest
-from terraform_config import REPO, Config, Resource, by_address, local, resources, variables
+from firestore_queries import discovery_queries, index_fields, index_instances
+from terraform_config import REPO, Config, by_address, local, variables
 
 from shared.adapters.local.documents import SqliteDocumentStore
 from shared.config import Settings
-from shared.discovery.runs import RUNS, DiscoveryRequest, latest_run
+from shared.discovery.runs import RUNS, DiscoveryRequest
 from shared.discovery.settings import DiscoverySettings
 from shared.discovery.sourcing import REFRESH_PAGES, Searcher
-from shared.discovery.store import WORD_TO_VIDEO, WORDS, bundle_words, videos_for_word
+from shared.discovery.store import WORD_TO_VIDEO, WORDS
 from shared.platform.ratelimit import RateGate
 from shared.ports import DocumentStore
 from shared.ports.clips import ClipHit, ClipPage, ClipQuery, DownloadExpiredError
 
 DISCOVERY = ("discover_search", "discover_score", "discover_fetch", "discover_review")
 CLIPCAFE_KEY = "CLIPCAFE_API_KEY"
-INEQUALITIES = {"<", "<=", ">", ">=", "!=", "not-in"}
-FIRESTORE_ORDER = {"asc": "ASCENDING", "desc": "DESCENDING"}
 
 
 # --- the queries the code makes -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Query:
-    collection: str
-    where: tuple[tuple[str, str, Any], ...]
-    order_by: tuple[tuple[str, str], ...]
-
-    @property
-    def fields(self) -> set[str]:
-        return {name for name, _op, _value in self.where} | {name for name, _ in self.order_by}
-
-    @property
-    def needs_composite_index(self) -> bool:
-        """Firestore serves equality and array-contains filters on several fields by merging
-        single-field indexes, and one field's filter and order by that field's own index; an
-        order, or a range or inequality filter, combined with another field needs a
-        composite index."""
-        ranged = any(op in INEQUALITIES for _name, op, _value in self.where)
-        return len(self.fields) > 1 and (bool(self.order_by) or ranged)
-
-    def composite_fields(self) -> list[dict[str, str]]:
-        """The index that serves it: equality fields first, then the order."""
-        ordered = [name for name, _ in self.order_by]
-        fields = [
-            {"field_path": name, "order": "ASCENDING"}
-            for name, op, _value in self.where
-            if name not in ordered and op == "=="
-        ]
-        fields += [
-            {"field_path": name, "order": FIRESTORE_ORDER[direction]}
-            for name, direction in self.order_by
-        ]
-        return fields
-
-
-@dataclass
-class QueryRecorder:
-    """A document store that only notes the queries it is asked (and finds nothing)."""
-
-    queries: list[Query] = field(default_factory=list)
-
-    def query(
-        self,
-        collection: str,
-        where: Sequence[tuple[str, str, Any]] = (),
-        order_by: Sequence[tuple[str, str]] = (),
-        limit: int | None = None,
-    ) -> list[Any]:
-        del limit
-        self.queries.append(Query(collection, tuple(where), tuple(order_by)))
-        return []
-
-
-def discovery_queries() -> list[Query]:
-    """Every query of shared/discovery, as the code builds it."""
-    recorder = QueryRecorder()
-    documents = cast(DocumentStore, recorder)
-    videos_for_word(documents, "Serendipity", "en", 10)
-    list(bundle_words(documents, "toefl-intermediate"))
-    latest_run(cast(Any, SimpleNamespace(documents=documents)))
-    return recorder.queries
+# (firestore_queries.py records them; the explorer's are checked in test_terraform_explorer.py,
+# and that every composite index serves some query of the code there too)
 
 
 def test_every_discovery_query_is_recorded_here():
-    """A new query in shared/discovery must be added to discovery_queries (and get its index
-    below if it needs one)."""
+    """A new query in shared/discovery must be added to discovery_queries
+    (firestore_queries.py), and get its index below if it needs one."""
     calls = sum(
         len(re.findall(r"\.query\(", path.read_text()))
         for path in sorted((REPO / "shared" / "discovery").rglob("*.py"))
@@ -112,41 +50,25 @@ def test_every_discovery_query_is_recorded_here():
     assert calls == len(discovery_queries())
 
 
-def composite_indexes(root) -> list[Resource]:
-    return [r for r in resources(root, "terraform") if r.type == "google_firestore_index"]
-
-
-def index_fields(index: Resource) -> list[dict[str, str]]:
-    return [
-        {key: value for key, value in block.items() if key != "__is_block__"}
-        for block in index.body["fields"]
-    ]
-
-
 def test_the_queries_that_need_a_composite_index_have_one(root):
     needed = [query for query in discovery_queries() if query.needs_composite_index]
-    declared = {
-        (index.body["collection"], tuple(map(str, index_fields(index)))): index
-        for index in composite_indexes(root)
-    }
+    declared = {index.index_key: index.resource for index in index_instances(root)}
 
     # The code's only composite query: a word's mappings, most relevant first.
     assert [query.collection for query in needed] == [WORD_TO_VIDEO]
     for query in needed:
-        key = (query.collection, tuple(map(str, query.composite_fields())))
-        assert key in declared, f"no composite index for {query}"
-        index = declared[key]
+        assert query.index_key in declared, f"no composite index for {query}"
+        index = declared[query.index_key]
         assert index.body["query_scope"] == "COLLECTION"  # the adapter queries one collection
         assert index.body["database"] == "${google_firestore_database.this.name}"
         assert index.body["project"] == "${var.project_id}"
         assert "${google_firestore_database.this}" in index.body["depends_on"]
-    # ... and no index that no query uses (each one costs a write per document).
-    assert len(declared) == len(composite_indexes(root)) == len(needed)
 
 
 def test_the_word_index_serves_word_and_language_by_relevance(root):
-    (index,) = composite_indexes(root)
+    index = by_address(root)["google_firestore_index.word_to_video_by_relevance"]
 
+    assert "for_each" not in index.body
     assert index.body["collection"] == WORD_TO_VIDEO
     assert index_fields(index) == [
         {"field_path": "word", "order": "ASCENDING"},

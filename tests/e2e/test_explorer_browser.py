@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from explorer_support import add_described_clips
 from labelling_support import BROWSER_ARGS, CHROMIUM, web_app
+from llmfake import DEFAULT_OPENAI_KEY, llm_server_fixture  # noqa: F401 (fixture llm_server)
 
 from shared.learning import invite
 from shared.media import clip_id
@@ -104,3 +105,43 @@ def test_explore_clips_play_one_and_read_its_frames(browser, make_services, tmp_
             assert page.locator(f"label[for='{field}']").count() == 1
         assert errors == []
         context.close()
+
+
+def test_an_operator_describes_a_clip_and_watches_the_cost_go_up(
+    browser, make_services, tmp_path, llm_server
+):
+    # the vision model answers through the OpenAI SDK (the fake server), priced
+    services = make_services(
+        openai_api_key=DEFAULT_OPENAI_KEY, openai_base_url=llm_server.openai_base_url
+    )
+    (name,) = add_described_clips(services, tmp_path / "clips", 1)
+    token = invite(services.documents, "op", admin=True)
+    with web_app(services) as base:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/signin#{token}")
+        page.wait_for_url(f"{base}/label**")
+        page.goto(f"{base}/clips/{clip_id(services.settings.videos_bucket, name)}")
+        before = float(page.get_attribute("#cost", "data-cost"))
+        assert before > 0  # described once already, at a price
+        # the cost first, then the description with another prompt
+        page.select_option("#prompt", "egocentric_activity")
+        page.click("#estimate")
+        page.wait_for_function(
+            "() => document.getElementById('estimate-result').textContent.includes('frame(s)')"
+        )
+        assert "3 frame(s) to describe" in page.inner_text("#estimate-result")
+        assert page.is_enabled("#analyze")
+        page.click("#analyze")
+        page.wait_for_function(
+            f"() => Number(document.getElementById('cost').dataset.cost) > {before}",
+            timeout=30_000,
+        )
+        page.wait_for_function(
+            "() => document.getElementById('cost').dataset.frames === '6'", timeout=30_000
+        )
+        assert float(page.get_attribute("#cost", "data-cost")) > before
+        page.screenshot(path=str(SCREENSHOTS / "explorer-analyzed.png"), full_page=True)
+        assert errors == []
+        page.close()

@@ -12,10 +12,12 @@ import requests
 from explorer_support import add_described_clips
 from labelling_support import web_app
 from PIL import Image
+from support import poll
 
 from shared.learning import invite
 from shared.media import CLIPS, clip_id
 from shared.media.api import clip_page
+from shared.web.auth import CSRF_COOKIE, CSRF_HEADER
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +141,44 @@ def test_a_clip_deleted_while_its_page_is_open(site):
     page = session.get(f"{base}/clips/{clip}", timeout=10)
     assert page.status_code == 404
     assert "may have been deleted" in page.text
+
+
+def test_the_cost_first_then_an_operator_starts_the_description(site):
+    services, base, session, names = site
+    clip = clip_id(services.settings.videos_bucket, names[1])
+    url = f"{base}/api/clips/{clip}"
+    # every frame was described with the default prompt: nothing left to pay for
+    done = session.get(f"{url}/estimate", timeout=10).json()
+    assert (done["frames"], done["offline"]) == (0, True)
+    other = session.get(f"{url}/estimate", params={"prompt": "egocentric_activity"},
+                        timeout=10).json()  # fmt: skip
+    assert other["frames"] == 3
+    assert other["estimated_cost_usd"] == 0.0  # offline
+    assert other["list_price_usd"] > 0
+    assert session.get(f"{url}/estimate", params={"prompt": "nope"}, timeout=10).status_code == 422
+    unpriced = session.get(f"{url}/estimate", params={"model": "gpt-9"}, timeout=10)
+    assert unpriced.status_code == 422
+    assert "VIDCURATE_MODEL_PRICES" in unpriced.json()["error"]
+
+    operator = requests.Session()
+    operator.post(f"{base}/signin", json={"token": invite(services.documents, "op", admin=True)},
+                  timeout=10)  # fmt: skip
+    for who in (session, operator):
+        who.get(f"{base}/clips/{clip}", timeout=10)  # the page sets its anti-forgery cookie
+    body = {"prompt": "egocentric_activity"}
+    assert operator.post(f"{url}/analyze", json=body, timeout=10).status_code == 403  # forged
+    viewer = session.post(f"{url}/analyze", json=body, timeout=10,
+                          headers={CSRF_HEADER: session.cookies[CSRF_COOKIE]})  # fmt: skip
+    assert viewer.status_code == 403
+    started = operator.post(f"{url}/analyze", json=body, timeout=10,
+                            headers={CSRF_HEADER: operator.cookies[CSRF_COOKIE]})  # fmt: skip
+    assert started.status_code == 202
+    assert (started.json()["by"], started.json()["where"]) == ("op", "here")
+
+    def described() -> int:
+        analyses = session.get(url, timeout=10).json()["analyses"]
+        return sum(len(a["frames"]) for a in analyses if a["prompt"].startswith("egocentric"))
+
+    poll(lambda: described() == 3, timeout=30, message="the frames were not described")
+    actions = [a.data for a in services.documents.iter_collection("operator_actions")]
+    assert [(a["who"], a["action"], a["clip"]) for a in actions] == [("op", "analyze", names[1])]

@@ -1,0 +1,244 @@
+"""The Firestore queries the code makes, and the indexes firestore.tf declares for them.
+
+- ``QueryRecorder``: a document store that notes each query it is asked (and where in the
+  source it was asked), so a test can run the code and see the queries it builds.
+- ``discovery_queries``/``explorer_queries``: every query of shared/discovery and of the web
+  app's clip explorer, as the code builds them.
+- ``Query.needs_composite_index``/``composite_fields``: whether Firestore needs a composite
+  index for a query, and which.
+- ``index_instances``: the composite indexes firestore.tf declares, one per instance (a
+  ``for_each`` over a list variable expanded with its default).
+- ``exempt_fields``: the (collection group, field) pairs whose single-field indexes
+  firestore.tf removes.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+from terraform_config import REPO, Config, Resource, hcl_list, local, render, resources, variables
+
+from shared.discovery.runs import latest_run
+from shared.discovery.store import bundle_words, videos_for_word
+from shared.media.api import clip_page
+from shared.ports import DocumentStore
+from shared.vision.api import IN_LIMIT, analyses_of, analysis_summaries
+
+INEQUALITIES = {"<", "<=", ">", ">=", "!=", "not-in"}
+FIRESTORE_ORDER = {"asc": "ASCENDING", "desc": "DESCENDING"}
+
+# The modules of the clip explorer that query documents or read objects.
+EXPLORER_MODULES = (
+    "shared/web/explorer.py",
+    "shared/web/streaming.py",
+    "shared/media/api.py",
+    "shared/vision/api.py",
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    collection: str
+    where: tuple[tuple[str, str, Any], ...]
+    order_by: tuple[tuple[str, str], ...]
+
+    @property
+    def fields(self) -> set[str]:
+        return {name for name, _op, _value in self.where} | {name for name, _ in self.order_by}
+
+    @property
+    def needs_composite_index(self) -> bool:
+        """Firestore serves equality and array-contains filters on several fields by merging
+        single-field indexes, and one field's filter and order by that field's own index; an
+        order, or a range or inequality filter, combined with another field needs a
+        composite index."""
+        ranged = any(op in INEQUALITIES for _name, op, _value in self.where)
+        return len(self.fields) > 1 and (bool(self.order_by) or ranged)
+
+    def composite_fields(self) -> list[dict[str, str]]:
+        """The index that serves it: equality fields first, then the order."""
+        ordered = [name for name, _ in self.order_by]
+        fields = [
+            {"field_path": name, "order": "ASCENDING"}
+            for name, op, _value in self.where
+            if name not in ordered and op == "=="
+        ]
+        fields += [
+            {"field_path": name, "order": FIRESTORE_ORDER[direction]}
+            for name, direction in self.order_by
+        ]
+        return fields
+
+    @property
+    def index_key(self) -> tuple[str, tuple[str, ...]]:
+        return (self.collection, tuple(map(str, self.composite_fields())))
+
+
+@dataclass
+class QueryRecorder:
+    """A document store that only notes the queries it is asked (and finds nothing), and the
+    source line of each call."""
+
+    queries: list[Query] = field(default_factory=list)
+    sites: set[tuple[str, int]] = field(default_factory=set)
+
+    def query(
+        self,
+        collection: str,
+        where: Sequence[tuple[str, str, Any]] = (),
+        order_by: Sequence[tuple[str, str]] = (),
+        limit: int | None = None,
+    ) -> list[Any]:
+        del limit
+        caller = sys._getframe(1)
+        path = Path(caller.f_code.co_filename).resolve()
+        self.sites.add((path.relative_to(REPO).as_posix(), caller.f_lineno))
+        self.queries.append(Query(collection, tuple(where), tuple(order_by)))
+        return []
+
+    @property
+    def documents(self) -> DocumentStore:
+        return cast(DocumentStore, self)
+
+    @property
+    def services(self) -> Any:
+        """A context whose document store is this recorder."""
+        return SimpleNamespace(documents=self.documents)
+
+
+def discovery_queries() -> list[Query]:
+    """Every query of shared/discovery, as the code builds it."""
+    recorder = QueryRecorder()
+    videos_for_word(recorder.documents, "Serendipity", "en", 10)
+    list(bundle_words(recorder.documents, "toefl-intermediate"))
+    latest_run(recorder.services)
+    return recorder.queries
+
+
+def explorer_recorder(metadata_fields: Iterable[str] = ("factory_id",)) -> QueryRecorder:
+    """Every query of the clip explorer (shared/media/api.py, shared/vision/api.py), as the
+    code builds it: a page of clips with and without a name prefix, a cursor and a search by
+    each of ``metadata_fields``; one clip's analyses; a page's summaries (more names than one
+    ``in`` takes)."""
+    recorder = QueryRecorder()
+    for prefix in ("", "factory-7/"):
+        for after in (None, "factory-7/cam-2/0001.mp4"):
+            clip_page(recorder.services, prefix=prefix, after=after)
+            for name in metadata_fields:
+                clip_page(recorder.services, prefix=prefix, field=name, value="7", after=after)
+    analyses_of(recorder.services, "factory-7/cam-2/0001.mp4")
+    analysis_summaries(recorder.services, [f"clip-{i:03}.mp4" for i in range(IN_LIMIT + 1)])
+    return recorder
+
+
+def explorer_queries(metadata_fields: Iterable[str] = ("factory_id",)) -> list[Query]:
+    return explorer_recorder(metadata_fields).queries
+
+
+def query_calls(paths: Iterable[str]) -> dict[tuple[str, int], range]:
+    """The ``<something>.query(...)`` calls in the source of ``paths``: (path, first line) ->
+    the lines the call spans."""
+    calls: dict[tuple[str, int], range] = {}
+    for path in paths:
+        tree = ast.parse((REPO / path).read_text())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "query"
+            ):
+                end = node.end_lineno or node.lineno
+                calls[(path, node.lineno)] = range(node.lineno, end + 1)
+    return calls
+
+
+# --- what firestore.tf declares --------------------------------------------------------------
+
+
+def composite_indexes(root: Config) -> list[Resource]:
+    return [r for r in resources(root, "terraform") if r.type == "google_firestore_index"]
+
+
+def index_fields(index: Resource, each_key: str | None = None) -> list[dict[str, str]]:
+    """The index's fields; with ``each_key``, ``${each.key}`` rendered as that key."""
+    found = []
+    for block in index.body["fields"]:
+        entry = {key: value for key, value in block.items() if key != "__is_block__"}
+        if each_key is not None:
+            entry = {key: render(value, {"each.key": each_key}) for key, value in entry.items()}
+        found.append(entry)
+    return found
+
+
+@dataclass(frozen=True)
+class IndexInstance:
+    """One index terraform creates: a resource, or one instance of a ``for_each`` one."""
+
+    resource: Resource
+    key: str | None
+    fields: tuple[dict[str, str], ...]
+
+    @property
+    def address(self) -> str:
+        return self.resource.address + (f'["{self.key}"]' if self.key is not None else "")
+
+    @property
+    def index_key(self) -> tuple[str, tuple[str, ...]]:
+        return (self.resource.body["collection"], tuple(map(str, self.fields)))
+
+
+def for_each_variable(resource: Resource) -> str | None:
+    """The list variable a ``for_each = toset(var.<name>)`` resource iterates, or None."""
+    gate = resource.body.get("for_each")
+    if gate is None:
+        return None
+    match = re.fullmatch(r"\$\{toset\(var\.(\w+)\)\}", gate)
+    assert match, f"{resource.address}: for_each {gate!r} is not toset(var.<list>)"
+    return match[1]
+
+
+def index_instances(
+    root: Config, values: dict[str, list[str]] | None = None
+) -> list[IndexInstance]:
+    """Every composite index, a ``for_each`` over ``var.<name>`` expanded with
+    ``values[name]``, else the variable's default."""
+    values = values or {}
+    found = []
+    for index in composite_indexes(root):
+        assert "count" not in index.body, index.address
+        name = for_each_variable(index)
+        if name is None:
+            found.append(IndexInstance(index, None, tuple(index_fields(index))))
+            continue
+        keys = values.get(name, variables(root)[name]["default"])
+        for key in keys:
+            found.append(IndexInstance(index, key, tuple(index_fields(index, key))))
+    return found
+
+
+def exempt_fields(root: Config) -> set[tuple[str, str]]:
+    """(collection group, field) pairs whose single-field indexes a google_firestore_field
+    removes (an empty index_config)."""
+    found: set[tuple[str, str]] = set()
+    for r in resources(root, "terraform"):
+        if r.type != "google_firestore_field":
+            continue
+        collection = r.body["collection"]
+        match = re.fullmatch(r"\$\{local\.(\w+)\}", collection)
+        if match:
+            collection = local(root, match[1])
+        if r.body["field"] == "${each.key}":
+            match = re.fullmatch(r"\$\{toset\(local\.(\w+)\)\}", r.body["for_each"])
+            assert match, r.address
+            names = hcl_list(local(root, match[1]))
+        else:
+            names = [r.body["field"]]
+        found |= {(collection, name) for name in names}
+    return found
