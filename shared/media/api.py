@@ -100,7 +100,8 @@ def clip_page(
     if after:
         where.append(("name", ">", after))
     if field and value is not None:
-        where.append((f"metadata.{field}", "==", value))
+        # A sidecar's JSON keeps numbers as numbers: "17" finds 17 as well as "17".
+        where.append((f"metadata.{field}", "in", _as_stored(value)))
     docs = services.documents.query(CLIPS, where=where, order_by=[("name", "asc")], limit=size + 1)
     rows = [_row(doc.id, doc.data) for doc in docs[:size]]
     more = len(docs) > size
@@ -141,3 +142,17 @@ def clip_view(services: Context[MediaSettings], clip: str) -> ClipView | None:
         fps=info.get("fps"),
         frames=frames,
     )
+
+
+def _as_stored(value: str) -> list[Any]:
+    """The values a metadata field typed as ``value`` may be stored as."""
+    found: list[Any] = [value]
+    try:
+        number = float(value)
+    except ValueError:
+        return found
+    if number.is_integer() and "." not in value and "e" not in value.lower():
+        found.append(int(number))
+    else:
+        found.append(number)
+    return found

@@ -50,7 +50,7 @@ IdentityDep = Annotated[Identity, Depends(identity_of)]
 PrefixQuery = Annotated[str, Query(max_length=512, description="Clips whose name starts so.")]
 FieldQuery = Annotated[
     str | None,
-    Query(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$", description="A metadata field."),
+    Query(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description="A metadata field."),
 ]
 ValueQuery = Annotated[str | None, Query(max_length=512, description="Its value.")]
 AfterQuery = Annotated[str | None, Query(max_length=1024, description="The page's cursor.")]
