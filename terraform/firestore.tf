@@ -18,10 +18,11 @@ resource "google_firestore_database" "this" {
   depends_on = [google_project_service.enabled]
 }
 
-# Indexes: one composite index to declare (word_to_video, below). Every other query of the
-# code (shared/adapters/gcp/firestore.py queries one collection, never a collection group) is
-# served by the single-field indexes Firestore keeps automatically for each field at
-# collection scope (ascending, descending and array-contains):
+# Indexes: two composite indexes to declare (word_to_video, and clips by metadata, below).
+# Every other query of the code (shared/adapters/gcp/firestore.py queries one collection,
+# never a collection group) is served by the single-field indexes Firestore keeps
+# automatically for each field at collection scope (ascending, descending and
+# array-contains):
 #   caption_configs/<config>/tasks          task == and status ==; has_edge_cases == (counts)
 #   caption_configs/<config>/video_sources  list_id ==
 #   quarantine                              config_type ==
@@ -44,8 +45,14 @@ resource "google_firestore_database" "this" {
 #   discovery_scores, discovery_transcripts,
 #   discovery_reviews                       reads by document id only (cached answers)
 #   word_to_video                           word == and language ==, order by
-#                                           relevance_score desc: the one composite index,
-#                                           below
+#                                           relevance_score desc: a composite index, below
+#   clips                                   name >= prefix and < prefix + \uf8ff, name >
+#                                           cursor, order by name (the clip explorer's pages,
+#                                           shared/media/api.py); status == (sampled clips,
+#                                           failed ones); with metadata.<field> == value: a
+#                                           composite index per field, below
+#   frame_analyses                          clip == (a clip's analyses); clip in [at most 30
+#                                           names] (a page's summaries, shared/vision/api.py)
 # Equality filters on several fields are answered by merging those single-field indexes, and
 # a single-field order needs nothing more; a composite index (google_firestore_index) is only
 # required for a range or inequality filter, or an order, combined with filters on other
@@ -76,6 +83,36 @@ resource "google_firestore_index" "word_to_video_by_relevance" {
   fields {
     field_path = "relevance_score"
     order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_database.this]
+}
+
+# The clip explorer's search by metadata (shared/media/api.py clip_page, behind /clips and
+# /api/clips of the web app): metadata.<field> == value with the name prefix's range and the
+# page's cursor (name >= / < / >), ordered by name. An equality on one field ordered by another
+# needs a composite index, one per field searched: var.explorer_metadata_fields (the field is
+# the user's choice; Firestore refuses a search by a field not listed with
+# FAILED_PRECONDITION). The name range alone (no metadata field) is served by name's
+# single-field index. Not gated on the web app's image: `vidcurate web` run on a laptop
+# against this project searches with the same indexes, and a new deployment finds them built.
+# Each index adds a write per clip document written.
+resource "google_firestore_index" "clips_by_metadata" {
+  for_each = toset(var.explorer_metadata_fields)
+
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "clips"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "metadata.${each.key}"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "name"
+    order      = "ASCENDING"
   }
 
   depends_on = [google_firestore_database.this]

@@ -34,9 +34,13 @@
 #      without refusing its callers by a version listing the old and the new token, then
 #      one with the new token only.
 #
+# The web service mounts, the same way, the tokens and analyze_frames' model keys
+# (OPENAI_API_KEY, GEMINI_API_KEY) that are listed: the clip explorer's cost estimate names
+# the provider analyze_frames would answer with, which depends on the keys (web.tf).
+#
 # Secret ids: local.secrets. modules/event_function grants each function's service account
 # secretAccessor on exactly the secrets it mounts; web.tf grants the web service account
-# secretAccessor on discovery-api-tokens only.
+# secretAccessor on exactly the secrets it mounts (local.web_secrets).
 
 locals {
   # Environment variable the SDKs (or the settings) read -> secret id.

@@ -146,7 +146,7 @@ variable "build_service_account" {
 }
 
 variable "api_keys" {
-  description = "The API keys whose Secret Manager secret exists and has a version (secrets.tf says how to add one): OPENAI_API_KEY, GEMINI_API_KEY, HF_TOKEN, CLIPCAFE_API_KEY, and VIDCURATE_DISCOVERY_API_TOKENS (the web app's admin API tokens, a JSON list). A function mounts the keys it uses that are listed here, the web app its tokens; without a key a function answers offline (no model call, no Hub upload), word discovery cannot search ClipCafe, and without the tokens the admin API refuses every call. [] (the default): no secret is read, nothing waits for one."
+  description = "The API keys whose Secret Manager secret exists and has a version (secrets.tf says how to add one): OPENAI_API_KEY, GEMINI_API_KEY, HF_TOKEN, CLIPCAFE_API_KEY, and VIDCURATE_DISCOVERY_API_TOKENS (the web app's admin API tokens, a JSON list). A function mounts the keys it uses that are listed here, the web app its tokens and analyze_frames' model keys (OPENAI_API_KEY, GEMINI_API_KEY: its cost estimates name the provider that function answers with); without a key a function answers offline (no model call, no Hub upload), word discovery cannot search ClipCafe, and without the tokens the admin API refuses every call. [] (the default): no secret is read, nothing waits for one."
   type        = set(string)
   default     = []
   nullable    = false
@@ -365,6 +365,18 @@ variable "web_max_instances" {
   validation {
     condition     = var.web_max_instances >= 1 && floor(var.web_max_instances) == var.web_max_instances
     error_message = "web_max_instances must be a whole number of at least 1."
+  }
+}
+
+variable "explorer_metadata_fields" {
+  description = "Metadata fields the web app's clip explorer can search clips by (GET /clips?field=<field>&value=<value>, shared/media/api.py): a Firestore composite index (metadata.<field> ascending, name ascending) on the clips collection for each (firestore.tf). A search by a field not listed here fails: Firestore answers FAILED_PRECONDITION with a link to create the missing index; to make another field searchable, add it to this list (its index takes some minutes to build). Plain field names only (letters, digits and underscores, not starting with a digit). Each index costs a write per clip written; [] makes metadata unsearchable. The default lists the fields the old Streamlit page showed."
+  type        = list(string)
+  default     = ["factory_id", "worker_id"]
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for field in var.explorer_metadata_fields : can(regex("^[A-Za-z_][A-Za-z0-9_]{0,63}$", field)) && !can(regex("^__.*__$", field))])
+    error_message = "explorer_metadata_fields: every entry must be a plain field name of at most 64 letters, digits and underscores, not starting with a digit and not __reserved__ (the explorer searches metadata.<field>)."
   }
 }
 

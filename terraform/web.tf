@@ -41,22 +41,58 @@ locals {
   # What the web app may touch, in the shape of a function's catalogue entry (functions.tf):
   # it reads the sampled frames it shows annotators and the clips the explorer plays; the
   # word API (/v3) serves the stored discovery clips (videos/ of the discovery bucket) and
-  # stores batch uploads there, create-only: objectUser. Labels, queues, statuses, words and
-  # mappings are documents (datastore.user, below). It publishes nothing.
+  # stores batch uploads there, create-only: objectUser. Labels, queues, statuses, words,
+  # mappings and operator_actions/<id> (who started an analysis or replayed a dead letter)
+  # are documents (datastore.user, below). What it publishes and pulls: web_publishes and
+  # web_dead_letter_holds.
   web_buckets = {
     frames    = "roles/storage.objectViewer"
     videos    = "roles/storage.objectViewer"
     discovery = "roles/storage.objectUser"
   }
 
-  # The one secret it reads: the admin API's tokens, when listed in var.api_keys (secrets.tf)
-  # and the app is deployed. Environment variable -> secret id. No API key: it never calls
-  # a model nor searches ClipCafe.
-  web_secret_keys = ["VIDCURATE_DISCOVERY_API_TOKENS"]
+  # The secrets it reads, each when listed in var.api_keys (secrets.tf) and the app is
+  # deployed, mounted as the functions mount theirs. Environment variable -> secret id.
+  #   - VIDCURATE_DISCOVERY_API_TOKENS: the admin API's tokens (words_api.py).
+  #   - OPENAI_API_KEY, GEMINI_API_KEY: analyze_frames' keys (functions.tf). The clip
+  #     explorer's estimate (GET /api/clips/{id}/estimate, shared/vision/api.py
+  #     estimate_clip) asks the model client which provider would answer, and the analysis
+  #     ids are keyed by it: without the keys analyze_frames holds it would answer "offline,
+  #     $0". In the cloud the app calls no model with them (POST /api/clips/{id}/analyze
+  #     publishes the job; only the embedded default describes frames in process).
+  # Never CLIPCAFE_API_KEY (it never searches) nor HF_TOKEN (it never uploads).
+  web_secret_keys = ["VIDCURATE_DISCOVERY_API_TOKENS", "OPENAI_API_KEY", "GEMINI_API_KEY"]
   web_secrets = {
     for env, secret in local.api_key_secrets : env => secret
     if local.web_enabled && contains(local.web_secret_keys, env)
   }
+
+  # The topics it publishes to, each by name (publisher on each, nothing project-wide):
+  #   - frame-analysis: the clip explorer's analyses (POST /api/clips/{id}/analyze,
+  #     shared/vision/api.py request_analysis: one message of FRAME_ANALYSIS for
+  #     analyze_frames).
+  #   - every function's source topic (its trigger topic, or gcs-notifications-<bucket> for
+  #     a storage trigger): the status page's replay (POST /api/status/replay) publishes a
+  #     dead letter back there, as `vidcurate dlq replay` does (shared/platform/
+  #     deadletters.py replay_dead_letters, spec.source_topic). That call runs as this
+  #     account, not as the operator: the app lets admins alone replay, from the page
+  #     (its anti-forgery header), and records who asked in operator_actions. The CLI runs
+  #     with whoever's credentials run it; nothing reserves replays to those.
+  # frame-analysis is analyze_frames' source topic too: one set, one grant per topic.
+  web_publishes = toset(local.web_enabled ? concat(
+    ["frame-analysis"],
+    [for f in local.functions : f.source_topic],
+  ) : [])
+
+  # The functions whose dead-letter hold subscription (<function>-dead-letter-hold,
+  # modules/event_function) the status page lists and replays from: it pulls, releases the
+  # leases it does not replay (modifyAckDeadline 0) and acks those it replays
+  # (roles/pubsub.subscriber), and looks each subscription up for its topic first
+  # (shared/adapters/gcp/pubsub.py PubSubSubscriber.topic_of: subscriptions.get, which
+  # roles/pubsub.subscriber lacks: roles/pubsub.viewer on the subscription). Every function
+  # has one; the report's queue counts (pending, in flight, retrying) are "n/a" in the cloud
+  # (the Pub/Sub bus has no stats), so nothing reads the functions' own subscriptions.
+  web_dead_letter_holds = toset(local.web_enabled ? keys(local.functions) : [])
 
   # The functions' Settings (one schema for every process), plus the web app's own
   # (shared/learning/settings.py): with an audience set, every request must carry IAP's
@@ -117,7 +153,8 @@ resource "google_storage_bucket_iam_member" "web" {
   member = "serviceAccount:${google_service_account.web[0].email}"
 }
 
-# secretAccessor on the admin API's tokens only (not the API keys' secrets).
+# secretAccessor on the secrets it mounts (local.web_secrets: the admin API's tokens and
+# analyze_frames' model keys, each only when listed in var.api_keys), and no other.
 resource "google_secret_manager_secret_iam_member" "web" {
   for_each = local.web_secrets
 
@@ -125,6 +162,38 @@ resource "google_secret_manager_secret_iam_member" "web" {
   secret_id = each.value
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.web[0].email}"
+}
+
+# Publisher on each topic of local.web_publishes, by name: frame-analysis and the functions'
+# source topics (through local.source_topics, so that each grant waits for its topic).
+resource "google_pubsub_topic_iam_member" "web_publisher" {
+  for_each = local.web_publishes
+
+  project = var.project_id
+  topic   = local.source_topics[each.key]
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.web[0].email}"
+}
+
+# The dead letters: subscriber (pull, release, ack) and viewer (its topic) on each function's
+# hold subscription only; never on the functions' own subscriptions, whose messages belong
+# to their push deliveries.
+resource "google_pubsub_subscription_iam_member" "web_dead_letter_subscriber" {
+  for_each = local.web_dead_letter_holds
+
+  project      = var.project_id
+  subscription = module.function[each.key].dead_letter_hold_subscription
+  role         = "roles/pubsub.subscriber"
+  member       = "serviceAccount:${google_service_account.web[0].email}"
+}
+
+resource "google_pubsub_subscription_iam_member" "web_dead_letter_viewer" {
+  for_each = local.web_dead_letter_holds
+
+  project      = var.project_id
+  subscription = module.function[each.key].dead_letter_hold_subscription
+  role         = "roles/pubsub.viewer"
+  member       = "serviceAccount:${google_service_account.web[0].email}"
 }
 
 # --- the service ------------------------------------------------------------------------
@@ -206,6 +275,9 @@ resource "google_cloud_run_v2_service" "web" {
     google_project_iam_member.web_datastore_user,
     google_storage_bucket_iam_member.web,
     google_secret_manager_secret_iam_member.web,
+    google_pubsub_topic_iam_member.web_publisher,
+    google_pubsub_subscription_iam_member.web_dead_letter_subscriber,
+    google_pubsub_subscription_iam_member.web_dead_letter_viewer,
   ]
 }
 

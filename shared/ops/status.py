@@ -15,7 +15,7 @@ from shared.captions.progress import caption_progress
 from shared.captions.store import list_exports
 from shared.catalog import FUNCTIONS
 from shared.config import Settings
-from shared.core.errors import NotFoundError
+from shared.core.errors import NotFoundError, VidcurateError
 from shared.media.shards.store import shard_status
 from shared.media.store import CLIPS
 from shared.platform.context import Context
@@ -54,7 +54,8 @@ bucket costs one read per object in either backend; a status view stays quick)."
 
 def _bucket_status(services: Context[Settings]) -> list[dict[str, Any]]:
     """Objects and bytes in each bucket, up to :data:`STATUS_MAX_OBJECTS` objects
-    (``more``: there are more; ``missing`` for a bucket that is not there)."""
+    (``more``: there are more; ``missing`` for a bucket that is not there, ``unreadable``
+    for one this process may not list or cannot reach now)."""
     buckets = []
     for role in BUCKET_ROLES:
         name = services.settings.bucket(role)
@@ -65,6 +66,11 @@ def _bucket_status(services: Context[Settings]) -> list[dict[str, Any]]:
                 total += info.size
         except NotFoundError:
             buckets.append({"role": role, "bucket": name, "objects": "missing", "bytes": 0})
+            continue
+        except VidcurateError:
+            # Not ours to list (the web app's account reads only its own buckets), or not
+            # reachable now: said, and the rest of the report still shown.
+            buckets.append({"role": role, "bucket": name, "objects": "unreadable", "bytes": 0})
             continue
         more = objects > STATUS_MAX_OBJECTS
         buckets.append(

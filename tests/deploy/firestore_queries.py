@@ -63,12 +63,13 @@ class Query:
         return len(self.fields) > 1 and (bool(self.order_by) or ranged)
 
     def composite_fields(self) -> list[dict[str, str]]:
-        """The index that serves it: equality fields first, then the order."""
+        """The index that serves it: equality fields first (``in`` is an equality for
+        Firestore's indexes), then the order."""
         ordered = [name for name, _ in self.order_by]
         fields = [
             {"field_path": name, "order": "ASCENDING"}
             for name, op, _value in self.where
-            if name not in ordered and op == "=="
+            if name not in ordered and op in ("==", "in")
         ]
         fields += [
             {"field_path": name, "order": FIRESTORE_ORDER[direction]}

@@ -549,19 +549,27 @@ class CloudRunApp:
         return hcl_regex(rule, f"var.{self.name}_image")
 
     def assert_holds_exactly(
-        self, root: Config, buckets: dict[str, str], secrets: Iterable[str] = ()
+        self,
+        root: Config,
+        buckets: dict[str, str],
+        secrets: Iterable[str] = (),
+        others: Iterable[str] = (),
     ) -> None:
         """The app's account holds datastore.user on the project and, through
         local.<name>_buckets, ``buckets`` (data bucket -> role); with ``secrets`` (the
         environment variables of local.secrets it reads), secretAccessor on their secrets
-        through local.<name>_secrets; nothing else anywhere: besides those grants only the
-        service or job that runs as it names it, and the function module never receives it."""
+        through local.<name>_secrets; with ``others``, the grants at those addresses (which
+        the caller checks); nothing else anywhere: besides those grants only the service or
+        job that runs as it names it, and the function module never receives it."""
         account = self.account
         buckets_local = f"{self.name}_buckets"
         member = f"serviceAccount:${{{account}[0].email}}"
-        granted = [
+        everything = [
             r for r in resources(root, "") if any(account in text for text in strings(r.body))
         ]
+        others = set(others)
+        assert others <= {r.address for r in everything}, others
+        granted = [r for r in everything if r.address not in others]
         by_type = {r.type: r for r in granted if r.type != self.resource(root).type}
         expected_types = {"google_project_iam_member", "google_storage_bucket_iam_member"}
         if secrets:

@@ -307,8 +307,8 @@ def test_each_discovery_function_touches_the_discovery_bucket_only(root, name):
 
 def test_the_web_app_reads_the_discovery_bucket_without_the_clipcafe_key(root):
     """The word API serves stored clips and stores uploads (create-only, objectUser); it
-    never searches, so it mounts no key: its one secret is the admin API's tokens
-    (test_terraform_web.py)."""
+    never searches, so it never mounts ClipCafe's key: its secrets are the admin API's
+    tokens and analyze_frames' model keys (test_terraform_web.py)."""
     web = by_address(root)["google_cloud_run_v2_service.web"]
 
     assert local(root, "web_buckets")["discovery"] == "roles/storage.objectUser"

@@ -10,7 +10,11 @@ terraform cannot plan here, and docker does not run here: these tests read the t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from docker_build import (
@@ -30,7 +34,9 @@ from docker_build import (
 from terraform_config import (
     ENABLED,
     CloudRunApp,
+    Resource,
     assert_accepts_only,
+    assert_arguments,
     build_graph,
     by_address,
     hcl_list,
@@ -45,11 +51,26 @@ from terraform_config import (
     variables,
 )
 
+from shared.adapters.gcp.pubsub import PubSubMessageBus, PubSubSubscriber
+from shared.bootstrap import build_providers
+from shared.catalog import FUNCTIONS, function_spec
 from shared.config import Settings
 from shared.learning.settings import LabelSettings
+from shared.platform.deadletters import list_dead_letters, replay_dead_letters
+from shared.platform.runtime.catalog import storage_topic
+from shared.ports.bus import DEAD_LETTER_MESSAGE_ID
+from shared.vision.api import request_analysis
+from shared.vision.messages import FRAME_ANALYSIS, AnalysisJob
 
 WEB = CloudRunApp("web", "google_cloud_run_v2_service.web")
 TOKENS = "VIDCURATE_DISCOVERY_API_TOKENS"
+MODEL_KEYS = ("OPENAI_API_KEY", "GEMINI_API_KEY")
+WEB_MEMBER = "serviceAccount:${google_service_account.web[0].email}"
+PUBLISHER = "google_pubsub_topic_iam_member.web_publisher"
+HOLD_GRANTS = {
+    "roles/pubsub.subscriber": "google_pubsub_subscription_iam_member.web_dead_letter_subscriber",
+    "roles/pubsub.viewer": "google_pubsub_subscription_iam_member.web_dead_letter_viewer",
+}
 
 
 # --- only with an image ---------------------------------------------------------------------
@@ -137,10 +158,12 @@ def test_the_service_runs_as_its_own_account(root):
 
 
 def test_the_web_account_holds_exactly_its_roles(root):
-    """datastore.user on the project (label documents: Firestore has no narrower role that
-    writes), objectViewer on the frames and videos buckets, objectUser on the discovery
-    bucket (the word API serves stored clips and stores uploads, create-only) and
-    secretAccessor on the admin API's tokens; nothing else, anywhere."""
+    """datastore.user on the project (label documents, operator_actions: Firestore has no
+    narrower role that writes), objectViewer on the frames and videos buckets, objectUser on
+    the discovery bucket (the word API serves stored clips and stores uploads, create-only),
+    secretAccessor on the admin API's tokens and analyze_frames' model keys, publisher on
+    the topics it publishes to and subscriber and viewer on the dead-letter holds (checked
+    below); nothing else, anywhere."""
     WEB.assert_holds_exactly(
         root,
         {
@@ -148,7 +171,8 @@ def test_the_web_account_holds_exactly_its_roles(root):
             "videos": "roles/storage.objectViewer",
             "discovery": "roles/storage.objectUser",
         },
-        secrets=(TOKENS,),
+        secrets=(TOKENS, *MODEL_KEYS),
+        others=(PUBLISHER, *HOLD_GRANTS.values()),
     )
 
 
@@ -189,11 +213,318 @@ def test_the_service_mounts_the_tokens_its_account_may_read(root):
     WEB.assert_gets_its_environment(root, secrets=True)
     assert grant.body["for_each"] == "${local.web_secrets}"
     assert "${google_secret_manager_secret_iam_member.web}" in depends_on
-    # Never the API keys: the web app calls no model and never searches ClipCafe.
-    assert hcl_list(local(root, "web_secret_keys")) == [TOKENS]
+    # The tokens and analyze_frames' model keys (below); never ClipCafe's key nor the Hub's.
+    assert hcl_list(local(root, "web_secret_keys")) == [TOKENS, *MODEL_KEYS]
     # Set once: not also a plain variable (Cloud Run refuses a name twice).
     for plain in ("web_environment", "function_environment"):
         assert TOKENS not in local(root, plain), plain
+
+
+# --- what the operators' actions call -------------------------------------------------------
+#
+# The clip explorer's analysis (POST /api/clips/{id}/analyze) publishes one frame-analysis
+# job; the status page lists the dead letters (pull, then modifyAckDeadline 0) and replays
+# them (publish to the function's source topic, ack). Each test runs the code's cloud path
+# over recording Pub/Sub clients and checks that the grants cover exactly what it called.
+
+# The Pub/Sub permissions of the roles granted here
+# (https://cloud.google.com/iam/docs/roles-permissions/pubsub).
+PUBSUB_ROLES = {
+    "roles/pubsub.publisher": {"pubsub.topics.publish", "pubsub.topics.get"},
+    "roles/pubsub.subscriber": {
+        "pubsub.snapshots.seek",
+        "pubsub.subscriptions.consume",
+        "pubsub.topics.attachSubscription",
+    },
+    "roles/pubsub.viewer": {
+        "pubsub.schemas.get",
+        "pubsub.schemas.list",
+        "pubsub.snapshots.get",
+        "pubsub.snapshots.list",
+        "pubsub.subscriptions.get",
+        "pubsub.subscriptions.list",
+        "pubsub.topics.get",
+        "pubsub.topics.list",
+    },
+}
+# Client method -> the permission it needs on its resource.
+PUBSUB_METHODS = {
+    "publish": "pubsub.topics.publish",
+    "get_subscription": "pubsub.subscriptions.get",
+    "pull": "pubsub.subscriptions.consume",
+    "acknowledge": "pubsub.subscriptions.consume",
+    "modify_ack_deadline": "pubsub.subscriptions.consume",
+}
+
+
+class _Future:
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def result(self, timeout: float | None = None) -> str:
+        del timeout
+        return self._value
+
+
+class _RecordingPublisher:
+    """google.cloud.pubsub_v1.PublisherClient, recording (method, topic)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def topic_path(self, project: str, topic: str) -> str:
+        return f"projects/{project}/topics/{topic}"
+
+    def publish(self, path: str, data: bytes, **attributes: str) -> _Future:
+        del data, attributes
+        self.calls.append(("publish", path.rsplit("/", 1)[-1]))
+        return _Future(str(len(self.calls)))
+
+
+class _RecordingSubscriber:
+    """google.cloud.pubsub_v1.SubscriberClient over subscriptions that each hold one dead
+    letter (leased by a pull, released by a deadline of 0, gone once acked), recording
+    (method, subscription)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self._unavailable: set[str] = set()
+        self._acked: set[str] = set()
+
+    def subscription_path(self, project: str, subscription: str) -> str:
+        return f"projects/{project}/subscriptions/{subscription}"
+
+    def _record(self, method: str, request: dict[str, Any]) -> str:
+        name = request["subscription"].rsplit("/", 1)[-1]
+        self.calls.append((method, name))
+        return name
+
+    def get_subscription(self, request: dict[str, Any]) -> SimpleNamespace:
+        name = self._record("get_subscription", request)
+        return SimpleNamespace(topic=f"projects/p/topics/{name.removesuffix('-hold')}")
+
+    def pull(self, request: dict[str, Any], timeout: float | None = None) -> SimpleNamespace:
+        del timeout
+        name = self._record("pull", request)
+        if name in self._unavailable or name in self._acked:
+            return SimpleNamespace(received_messages=[])
+        self._unavailable.add(name)
+        message = SimpleNamespace(
+            message_id=f"dl-{name}",
+            data=b"{}",
+            attributes={DEAD_LETTER_MESSAGE_ID: f"m-{name}"},
+            publish_time=datetime(2025, 1, 1, tzinfo=UTC),
+        )
+        return SimpleNamespace(
+            received_messages=[
+                SimpleNamespace(ack_id=f"a-{name}", message=message, delivery_attempt=5)
+            ]
+        )
+
+    def acknowledge(self, request: dict[str, Any]) -> None:
+        self._acked.add(self._record("acknowledge", request))
+
+    def modify_ack_deadline(self, request: dict[str, Any]) -> None:
+        name = self._record("modify_ack_deadline", request)
+        if request["ack_deadline_seconds"] == 0 and request["ack_ids"]:
+            self._unavailable.discard(name)
+
+
+def _settings() -> Settings:
+    return Settings(_env_file=None, project="my-project")
+
+
+def _needed(calls: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """Resource -> the permissions the calls on it need."""
+    needed: dict[str, set[str]] = {}
+    for method, name in calls:
+        needed.setdefault(name, set()).add(PUBSUB_METHODS[method])
+    return needed
+
+
+def _status_page_calls() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """What the status page's cloud path calls (subscriber, publisher): the report's dead
+    letters and queue rows, and a replay of every dead letter."""
+    settings = _settings()
+    subscriber_client = _RecordingSubscriber()
+    publisher_client = _RecordingPublisher()
+    subscriber = PubSubSubscriber(settings, subscriber=subscriber_client)
+    bus = PubSubMessageBus(settings, publisher=publisher_client)
+
+    listed = list_dead_letters(subscriber, FUNCTIONS)
+    replayed = replay_dead_letters(subscriber, bus, settings, FUNCTIONS)
+
+    assert len(listed) == len(replayed) == len(FUNCTIONS)
+    return subscriber_client.calls, publisher_client.calls
+
+
+def _pubsub_grants_to_the_web_account(root) -> list[Resource]:
+    return [
+        r
+        for r in resources(root, "")
+        if r.type.startswith("google_pubsub_") and WEB_MEMBER in strings(r.body)
+    ]
+
+
+def test_the_analysis_publishes_to_frame_analysis_only(root):
+    """POST /api/clips/{id}/analyze in the cloud publishes one FRAME_ANALYSIS message
+    (shared/vision/api.py request_analysis): publisher on frame-analysis, the topic
+    analyze_frames is triggered by."""
+    publisher_client = _RecordingPublisher()
+    bus = PubSubMessageBus(_settings(), publisher=publisher_client)
+    job = AnalysisJob(clip="c-1", generation=1, prompt="describe_frame", model="gpt-4.1")
+    grant = by_address(root)[PUBLISHER]
+    publishes = local(root, "web_publishes")
+
+    request_analysis(SimpleNamespace(bus=bus), job)
+
+    assert publisher_client.calls == [("publish", "frame-analysis")]
+    assert FRAME_ANALYSIS.name == "frame-analysis"
+    assert local(root, "function_catalog")["analyze_frames"]["trigger"] == {
+        "topic": "frame-analysis"
+    }
+    # Listed by name, only with the app; granted per topic, through the topic resources.
+    assert publishes.startswith('${toset(local.web_enabled ? concat(["frame-analysis"], ')
+    assert_arguments(
+        grant,
+        {
+            "for_each": "${local.web_publishes}",
+            "project": "${var.project_id}",
+            "topic": "${local.source_topics[each.key]}",
+            "role": "roles/pubsub.publisher",
+            "member": WEB_MEMBER,
+        },
+    )
+    graph = build_graph(root)
+    assert graph.reaches(PUBLISHER, "google_pubsub_topic.events")
+    assert graph.reaches(PUBLISHER, "google_pubsub_topic.gcs_notifications")
+    assert (
+        "${google_pubsub_topic_iam_member.web_publisher}" in WEB.resource(root).body["depends_on"]
+    )
+
+
+def test_a_replay_publishes_to_its_functions_source_topic_only(root):
+    """The status page's replay runs as the web account (not the operator's credentials, as
+    `vidcurate dlq replay` does): publisher on each function's source topic (its trigger
+    topic, or its bucket's notification topic), the topics replay_dead_letters publishes
+    to; not on the dead-letter topics nor the topics functions only publish to."""
+    settings = _settings()
+    _, published = _status_page_calls()
+    publishes = local(root, "web_publishes")
+    catalog = local(root, "function_catalog")
+
+    assert {topic for _, topic in published} == {spec.source_topic(settings) for spec in FUNCTIONS}
+    # Terraform grants each function's source_topic, which is the catalogue's.
+    assert "[for f in local.functions : f.source_topic]" in publishes
+    assert "source_topic = try(spec.trigger.topic, local.storage_topics[spec.trigger.bucket])" in (
+        local(root, "functions")
+    )
+    for name, entry in catalog.items():
+        trigger = entry["trigger"]
+        expected = trigger.get("topic") or storage_topic(settings.bucket(trigger["bucket"]))
+        assert function_spec(name).source_topic(settings) == expected, name
+    # Nothing broader: no dead-letter topic, no published-to topic, no wildcard.
+    for broader in ("dead_letter", "publishes", "event_topics", "source_topics"):
+        assert broader not in publishes, broader
+    # The one topic grant to the web account, publisher only.
+    topic_grants = [
+        r.address
+        for r in _pubsub_grants_to_the_web_account(root)
+        if r.type == "google_pubsub_topic_iam_member"
+    ]
+    assert topic_grants == [PUBLISHER]
+    assert PUBSUB_ROLES["roles/pubsub.publisher"] >= set().union(*_needed(published).values())
+
+
+def test_the_status_page_reads_the_dead_letter_holds_only(root, module):
+    """Listing and replaying pull from each function's <function>-dead-letter-hold, release
+    (modifyAckDeadline 0) or ack, and look the subscription up first (its topic):
+    subscriber (consume) and viewer (subscriptions.get, which subscriber lacks) on each hold
+    subscription, and on no other subscription."""
+    pulled, _ = _status_page_calls()
+    needed = _needed(pulled)
+    holds = local(root, "web_dead_letter_holds")
+    output = outputs(module)["dead_letter_hold_subscription"]
+    hold = by_address(module)["google_pubsub_subscription.dead_letter_hold"]
+
+    assert set(needed) == {spec.hold_subscription for spec in FUNCTIONS}
+    # One grant per function (the module's for_each), on the hold its module creates, named
+    # as the code names it.
+    assert holds == "${toset(local.web_enabled ? keys(local.functions) : [])}"
+    assert output["value"] == "${google_pubsub_subscription.dead_letter_hold.name}"
+    for spec in FUNCTIONS:
+        assert render(hold.body["name"], {"var.name": spec.name}) == spec.hold_subscription
+    granted: set[str] = set()
+    for role, address in HOLD_GRANTS.items():
+        grant = by_address(root)[address]
+        assert_arguments(
+            grant,
+            {
+                "for_each": "${local.web_dead_letter_holds}",
+                "project": "${var.project_id}",
+                "subscription": "${module.function[each.key].dead_letter_hold_subscription}",
+                "role": role,
+                "member": WEB_MEMBER,
+            },
+        )
+        assert f"${{{address}}}" in WEB.resource(root).body["depends_on"]
+        granted |= PUBSUB_ROLES[role]
+    # Both roles cover every call; neither alone does.
+    for name, permissions in needed.items():
+        assert permissions <= granted, name
+        for role in HOLD_GRANTS:
+            assert not permissions <= PUBSUB_ROLES[role], (name, role)
+    # No other subscription grant to the web account (not the functions' own subscriptions).
+    subscription_grants = sorted(
+        r.address
+        for r in _pubsub_grants_to_the_web_account(root)
+        if r.type == "google_pubsub_subscription_iam_member"
+    )
+    assert subscription_grants == sorted(HOLD_GRANTS.values())
+    assert {r.type for r in _pubsub_grants_to_the_web_account(root)} == {
+        "google_pubsub_topic_iam_member",
+        "google_pubsub_subscription_iam_member",
+    }
+
+
+def test_the_estimate_reads_the_model_keys_analyze_frames_holds(root, monkeypatch):
+    """GET /api/clips/{id}/estimate asks the model client which provider answers: the web
+    service mounts the keys analyze_frames mounts, each when listed in var.api_keys (so its
+    estimate names the provider the function will use), with secretAccessor on those
+    secrets only."""
+    catalog = local(root, "function_catalog")
+    secrets = local(root, "secrets")
+    mounted = local(root, "web_secrets")
+
+    assert set(MODEL_KEYS) == set(catalog["analyze_frames"]["secrets"])
+    assert set(MODEL_KEYS) <= set(secrets)
+    # Only listed keys (api_key_secrets), only with the app, only the app's keys; the
+    # grant and the mount both iterate over exactly that map.
+    assert "contains(var.api_keys, env)" in local(root, "api_key_secrets")
+    assert mounted.startswith("${{for env, secret in local.api_key_secrets : env => secret")
+    assert "local.web_enabled && contains(local.web_secret_keys, env)" in mounted
+    assert by_address(root)["google_secret_manager_secret_iam_member.web"].body["for_each"] == (
+        "${local.web_secrets}"
+    )
+    WEB.assert_gets_its_environment(root, secrets=True)
+    # Not ClipCafe's key nor the Hub's: the app never searches nor uploads.
+    assert not {"CLIPCAFE_API_KEY", "HF_TOKEN"} & set(hcl_list(local(root, "web_secret_keys")))
+    # The variables the secrets set are the ones the settings read: with them the model
+    # client answers with the providers, without them offline.
+    for variable in (
+        *MODEL_KEYS,
+        "GOOGLE_API_KEY",
+        "VIDCURATE_OPENAI_API_KEY",
+        "VIDCURATE_GEMINI_API_KEY",
+        "VIDCURATE_LLM_PROVIDER",
+        "VIDCURATE_OPENAI_BASE_URL",
+        "VIDCURATE_GEMINI_BASE_URL",
+    ):
+        monkeypatch.delenv(variable, raising=False)
+    assert sorted(build_providers(Settings(_env_file=None))) == ["offline"]
+    for variable in MODEL_KEYS:
+        monkeypatch.setenv(variable, "k")
+    assert sorted(build_providers(Settings(_env_file=None))) == ["gemini", "offline", "openai"]
 
 
 # --- IAP ------------------------------------------------------------------------------------

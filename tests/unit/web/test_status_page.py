@@ -8,7 +8,10 @@ import pytest
 import requests
 from labelling_support import web_app
 
+from shared.bootstrap import build_subscriber
+from shared.core.errors import VidcurateError
 from shared.learning import invite
+from shared.ops.status import collect_status
 from shared.ports import OutgoingMessage
 from shared.web.auth import CSRF_COOKIE, CSRF_HEADER
 from shared.web.status import OPERATOR_ACTIONS
@@ -73,3 +76,29 @@ def test_an_operator_replays_a_dead_letter_and_it_is_recorded(site):
     again = post(operator, **{CSRF_HEADER: operator.cookies[CSRF_COOKIE]})
     assert again.status_code == 404
     assert viewer.get(f"{base}/api/status", timeout=10).json()["dead_letters"] == []
+
+
+class _NotOurs:
+    """The blob store, but one bucket may not be listed (the web app's account in the cloud
+    reads only its own buckets)."""
+
+    def __init__(self, blobs, bucket: str) -> None:
+        self._blobs = blobs
+        self._bucket = bucket
+
+    def list(self, bucket: str, prefix: str = ""):
+        if bucket == self._bucket:
+            raise VidcurateError(f"gs://{bucket}/*: Forbidden: 403 the caller may not list")
+        return self._blobs.list(bucket, prefix)
+
+    def __getattr__(self, name: str):
+        return getattr(self._blobs, name)
+
+
+def test_a_bucket_it_may_not_list_is_said_not_a_failure(make_services):
+    services = make_services()
+    services.blobs = _NotOurs(services.blobs, services.settings.exports_bucket)
+    report = collect_status(services, build_subscriber(services))
+    rows = {row["role"]: row["objects"] for row in report["buckets"]}
+    assert rows["exports"] == "unreadable"
+    assert rows["frames"] == 0
