@@ -5,39 +5,16 @@ build/screenshots/ (or $VIDCURATE_SCREENSHOTS)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from browser_support import BROWSER_MARKS, browser_fixture, screenshot, signed_in  # noqa: F401
 from explorer_support import add_described_clips
-from labelling_support import BROWSER_ARGS, CHROMIUM, web_app
+from labelling_support import web_app
 from llmfake import DEFAULT_OPENAI_KEY, llm_server_fixture  # noqa: F401 (fixture llm_server)
 
 from shared.learning import invite
 from shared.media import clip_id
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)",
-    ),
-    pytest.mark.xdist_group("browser"),
-]
-
-SCREENSHOTS = Path(
-    os.environ.get("VIDCURATE_SCREENSHOTS")
-    or Path(__file__).resolve().parents[2] / "build" / "screenshots"
-)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield launched
-        launched.close()
+pytestmark = BROWSER_MARKS
 
 
 def test_explore_clips_play_one_and_read_its_frames(browser, make_services, tmp_path):
@@ -45,20 +22,14 @@ def test_explore_clips_play_one_and_read_its_frames(browser, make_services, tmp_
     names = add_described_clips(services, tmp_path / "clips", 2)
     token = invite(services.documents, "viv")
     with web_app(services) as base:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{base}/signin#{token}")
-        page.wait_for_url(f"{base}/label**")
+        page, errors = signed_in(browser, base, token)
 
         # the list: both clips, their sampling and descriptions
         page.goto(f"{base}/clips")
         rows = page.locator("table.clips tbody tr")
         assert rows.count() == 2
         assert "done" in rows.nth(0).inner_text()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "explorer-clips.png"), full_page=True)
+        screenshot(page, "explorer-clips.png")
         # search by metadata, with the keyboard only
         page.focus("#field")
         page.keyboard.type("factory_id")
@@ -94,7 +65,7 @@ def test_explore_clips_play_one_and_read_its_frames(browser, make_services, tmp_
         )
         assert played["time"] > 0.5
         assert played["duration"] == pytest.approx(30, abs=0.5)
-        page.screenshot(path=str(SCREENSHOTS / "explorer-clip.png"), full_page=True)
+        screenshot(page, "explorer-clip.png")
 
         # accessibility basics: every image has alternative text, every input a label, the
         # current page is marked in the navigation
@@ -104,7 +75,7 @@ def test_explore_clips_play_one_and_read_its_frames(browser, make_services, tmp_
         for field in ("prefix", "field", "value"):
             assert page.locator(f"label[for='{field}']").count() == 1
         assert errors == []
-        context.close()
+        page.close()
 
 
 def test_an_operator_describes_a_clip_and_watches_the_cost_go_up(
@@ -117,11 +88,7 @@ def test_an_operator_describes_a_clip_and_watches_the_cost_go_up(
     (name,) = add_described_clips(services, tmp_path / "clips", 1)
     token = invite(services.documents, "op", admin=True)
     with web_app(services) as base:
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{base}/signin#{token}")
-        page.wait_for_url(f"{base}/label**")
+        page, errors = signed_in(browser, base, token, height=1000)
         page.goto(f"{base}/clips/{clip_id(services.settings.videos_bucket, name)}")
         before = float(page.get_attribute("#cost", "data-cost"))
         assert before > 0  # described once already, at a price
@@ -142,6 +109,6 @@ def test_an_operator_describes_a_clip_and_watches_the_cost_go_up(
             "() => document.getElementById('cost').dataset.frames === '6'", timeout=30_000
         )
         assert float(page.get_attribute("#cost", "data-cost")) > before
-        page.screenshot(path=str(SCREENSHOTS / "explorer-analyzed.png"), full_page=True)
+        screenshot(page, "explorer-analyzed.png")
         assert errors == []
         page.close()

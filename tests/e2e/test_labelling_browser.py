@@ -4,46 +4,19 @@ $VIDCURATE_SCREENSHOTS)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from labelling_support import (
-    BROWSER_ARGS,
-    CHROMIUM,
-    add_sampled_clips,
-    web_app,
-)
+from browser_support import BROWSER_MARKS, browser_fixture, screenshot, signed_in  # noqa: F401
+from labelling_support import add_sampled_clips, web_app
 from support import poll
 
 from shared.learning import Labelling, invite, label_path
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = BROWSER_MARKS
 
-pytestmark = [
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)",
-    ),
-    pytest.mark.xdist_group("browser"),
-]
-
-SCREENSHOTS = Path(
-    os.environ.get("VIDCURATE_SCREENSHOTS")
-    or Path(__file__).resolve().parents[2] / "build" / "screenshots"
-)
 PERSPECTIVE_KEYS = ("1", "2", "3")
 DISTANCE_KEYS = ("q", "w", "e")
 PERSPECTIVES = ("first_person", "third_person", "overhead")
 DISTANCES = ("close", "medium", "far")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -55,22 +28,11 @@ def site(make_services):
 
 
 def _open(browser, base: str, token: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{base}/signin#{token}")
-    page.wait_for_url(f"{base}/label**")
-    return page, errors
+    return signed_in(browser, base, token, height=800)
 
 
 def _shown(page, position: int) -> None:
     page.wait_for_selector(f"#frame[data-shown='{position}']", timeout=10_000)
-
-
-def _screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
 def test_label_ten_frames_by_keyboard_go_back_change_one_reload_and_resume(browser, site):
@@ -86,7 +48,7 @@ def test_label_ten_frames_by_keyboard_go_back_change_one_reload_and_resume(brows
         _shown(page, position + 1)
     assert page.inner_text("#labelled") == "10"
     assert page.get_attribute("#progress", "value") == "10"
-    _screenshot(page, "labelling-page.png")
+    screenshot(page, "labelling-page.png")
     # WHEN the annotator goes back to the fifth frame and changes its perspective
     for _ in range(6):
         page.keyboard.press("ArrowLeft")
@@ -129,7 +91,7 @@ def test_label_ten_frames_by_keyboard_go_back_change_one_reload_and_resume(brows
     page.keyboard.press("u")
     page.wait_for_selector("#done:not([hidden])")
     assert "Queue done" in page.inner_text("#done")
-    _screenshot(page, "labelling-done.png")
+    screenshot(page, "labelling-done.png")
     assert errors == []
 
 
@@ -144,7 +106,7 @@ def test_a_second_annotator_gets_another_order_of_the_same_frames(browser, site)
     assert sorted(ann_order) == sorted(ben_order)
     assert len(ann_order) == 12
     assert ann_order != ben_order
-    _screenshot(ben, "labelling-second-annotator.png")
+    screenshot(ben, "labelling-second-annotator.png")
     assert errors == []
 
 
@@ -163,5 +125,5 @@ def test_buttons_work_without_a_keyboard_and_wrong_sessions_see_sign_in(browser,
     stranger = browser.new_context().new_page()
     stranger.goto(f"{base}/label")
     assert stranger.url.endswith("/signin")
-    _screenshot(stranger, "signin-page.png")
+    screenshot(stranger, "signin-page.png")
     assert errors == []

@@ -5,12 +5,10 @@ build/screenshots/ (or $VIDCURATE_SCREENSHOTS)."""
 from __future__ import annotations
 
 import io
-import os
 import threading
-from pathlib import Path
 
-import pytest
-from labelling_support import BROWSER_ARGS, CHROMIUM, web_app
+from browser_support import BROWSER_MARKS, browser_fixture, screenshot, signed_in  # noqa: F401
+from labelling_support import web_app
 from rich.console import Console
 
 from shared.bootstrap import use_context
@@ -19,38 +17,19 @@ from shared.demo.campaign import generate_campaign
 from shared.learning import invite
 from shared.ports import OutgoingMessage
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)",
-    ),
-    pytest.mark.xdist_group("browser"),
-]
-
-SCREENSHOTS = Path(
-    os.environ.get("VIDCURATE_SCREENSHOTS")
-    or Path(__file__).resolve().parents[2] / "build" / "screenshots"
-)
+pytestmark = BROWSER_MARKS
 
 
-def test_the_status_page_follows_an_ingest_and_replays_a_dead_letter(make_services, tmp_path):
+def test_the_status_page_follows_an_ingest_and_replays_a_dead_letter(
+    browser, make_services, tmp_path
+):
     services = make_services()
     campaign = tmp_path / "campaign"
     generate_campaign(campaign, videos=20, seed=3, include_bad_files=False)
     services.bus.publish_many("ping-dead-letter", [OutgoingMessage(b'{"n": 1}')])
     token = invite(services.documents, "ops", admin=True)
-    with (
-        playwright_api.sync_playwright() as driver,
-        web_app(services) as base,
-    ):
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{base}/signin#{token}")
-        page.wait_for_url(f"{base}/label**")
+    with web_app(services) as base:
+        page, errors = signed_in(browser, base, token)
         page.goto(f"{base}/status")
         approved_now = (
             "() => [...document.querySelectorAll('td[data-state=approved]')]"
@@ -80,8 +59,7 @@ def test_the_status_page_follows_an_ingest_and_replays_a_dead_letter(make_servic
         assert page.evaluate("window.loadedOnce") is True
         approved = page.locator("td[data-state=approved]").all_inner_texts()
         assert sum(int(n) for n in approved) > 0
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "status-page.png"), full_page=True)
+        screenshot(page, "status-page.png")
 
         # an operator replays the dead letter from the page
         page.click("button.replay")
@@ -93,4 +71,4 @@ def test_the_status_page_follows_an_ingest_and_replays_a_dead_letter(make_servic
         )  # the next refresh no longer lists it
         assert services.bus.backlog(["ping"]) == 1
         assert errors == []
-        browser.close()
+        page.close()
