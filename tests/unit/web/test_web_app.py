@@ -16,6 +16,7 @@ from labelling_support import add_sampled_clips, web_app
 from support import free_port, serving
 
 from shared.learning import invite, label_path
+from shared.ports import OutgoingMessage
 from shared.web.auth import CSRF_COOKIE, CSRF_HEADER, IAP_HEADER, IAP_ISSUER
 
 AUDIENCE = "/projects/123456/locations/europe-west1/services/vidcurate-web"
@@ -333,3 +334,40 @@ def test_iap_keys_that_cannot_be_fetched_answer_503_not_401(make_services):
         response = _as(base, "/label/api/frames?start=0", _Keys("k").sign("ann@example.com"))
     assert response.status_code == 503
     assert "cannot be fetched" in response.json()["error"]
+
+
+NEW_PAGES = ("/clips", "/api/clips", "/status", "/api/status", "/status/report")
+
+
+@pytest.mark.parametrize("path", NEW_PAGES)
+def test_iap_guards_the_explorer_and_status_pages_too(iap, path):
+    _, base, keys = iap
+    # any identity IAP vouches for may look (a verified stranger is a viewer here)
+    assert _as(base, path, keys.sign("someone@example.com")).status_code == 200
+    for token, words in (
+        (None, "missing"),
+        (keys.sign("ann@example.com", expires_in=-120), "expired"),
+        (keys.sign("ann@example.com", audience="/projects/1/apps/other"), "another audience"),
+        (_Keys("iap-key-1").sign("ann@example.com"), "does not verify"),
+    ):
+        refused = _as(base, path, token)
+        assert refused.status_code == 401, (path, words)
+        assert words in refused.text
+
+
+def test_iap_operator_actions_need_an_admin_identity(iap):
+    services, base, keys = iap
+    services.bus.publish_many("ping-dead-letter", [OutgoingMessage(b"{}")])
+    for email, status in (("someone@example.com", 403), ("boss@example.com", 200)):
+        session = requests.Session()
+        headers = {IAP_HEADER: keys.sign(email)}
+        session.get(f"{base}/status", headers=headers, timeout=10)  # the anti-forgery cookie
+        listed = session.get(f"{base}/api/status", headers=headers, timeout=10).json()
+        message = listed["dead_letters"][0]["message_id"]
+        replay = session.post(
+            f"{base}/api/status/replay",
+            json={"function": "ping", "message_id": message},
+            headers={**headers, CSRF_HEADER: session.cookies[CSRF_COOKIE]},
+            timeout=10,
+        )
+        assert replay.status_code == status, (email, replay.text)
