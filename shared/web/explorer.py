@@ -12,10 +12,8 @@ app describes the frames itself; in the cloud it publishes the job to ``analyze_
 from __future__ import annotations
 
 import io
-import logging
 import re
 import threading
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -34,16 +32,20 @@ from shared.vision.api import (
     prompts,
     request_analysis,
 )
-from shared.web.auth import CSRF_COOKIE, CSRF_HEADER, Identity, csrf_matches, new_csrf_token
+from shared.web.actions import (
+    CSRF_CONFIG,
+    ensure_csrf_cookie,
+    record_action,
+    require_from_page,
+    require_operator,
+)
+from shared.web.auth import Identity
 from shared.web.state import AppState, PageError, app_state, identity_of, page_context
 from shared.web.streaming import stream_object
 
 __all__ = ["router"]
 
-log = logging.getLogger("vidcurate.web")
-
 router = APIRouter()
-OPERATOR_ACTIONS = "operator_actions"
 
 StateDep = Annotated[AppState, Depends(app_state)]
 IdentityDep = Annotated[Identity, Depends(identity_of)]
@@ -155,11 +157,10 @@ def clip_page_html(
             described=sum(len(a.frames) for a in current),
             prompts=prompts(),
             model=state.services.settings.vision_model,
-            config={"clip": clip.id, "cookie": CSRF_COOKIE, "header": CSRF_HEADER},
+            config={"clip": clip.id, **CSRF_CONFIG},
         ),
     )
-    if not request.cookies.get(CSRF_COOKIE):
-        response.set_cookie(CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="strict")
+    ensure_csrf_cookie(request, response)
     return response
 
 
@@ -290,26 +291,18 @@ def analyze(
 ) -> JSONResponse:
     """Start describing the clip's frames (operators, from the page); its cost appears on
     the clip's page as the frames are described."""
-    if not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
-        raise PageError(403, "refused: the request did not come from the clip's page")
-    if not identity.admin:
-        raise PageError(403, f"{identity.label} may look, not analyze: operators (admins) only")
+    require_from_page(request, "the clip's page")
+    require_operator(identity, "analyze")
     found, job = _estimate(state, clip_id, body.prompt, body.model)
     services = state.services
-    services.documents.create(
-        f"{OPERATOR_ACTIONS}/{uuid.uuid4().hex}",
-        {
-            "who": identity.label,
-            "action": "analyze",
-            "clip": found.clip,
-            "prompt": found.prompt,
-            "model": found.model,
-            "estimated_cost_usd": found.estimated_cost_usd,
-        },
-    )
-    log.info(
-        "frame analysis started",
-        extra={"labels": {"who": identity.label, "clip": found.clip, "model": found.model}},
+    record_action(
+        services,
+        identity,
+        "analyze",
+        clip=found.clip,
+        prompt=found.prompt,
+        model=found.model,
+        estimated_cost_usd=found.estimated_cost_usd,
     )
     if services.settings.backend == "local":
         # No function listens on the embedded default: the app does the function's work.

@@ -28,13 +28,12 @@ from shared.learning import (
     StaleQueueError,
     annotator_by_token,
 )
+from shared.web.actions import ensure_csrf_cookie, require_from_page, set_csrf_cookie
 from shared.web.auth import (
     CSRF_COOKIE,
     CSRF_HEADER,
     SESSION_COOKIE,
     Identity,
-    csrf_matches,
-    new_csrf_token,
 )
 from shared.web.state import AppState, PageError, app_state, identity_of, page_context
 
@@ -156,8 +155,7 @@ def label_page(
     response = state.templates.TemplateResponse(
         request, "label.html", page_context(request, identity, config=config, page="label")
     )
-    if not request.cookies.get(CSRF_COOKIE):
-        _set_csrf(response)
+    ensure_csrf_cookie(request, response)
     return response
 
 
@@ -215,8 +213,7 @@ def post_label(
     """Record the caller's answer for the frame at ``answer.position``: refused (nothing
     written) for a forged request, another frame, a stale queue or revision, an unknown
     task or class."""
-    if not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
-        raise PageError(403, "refused: the request did not come from the labelling page")
+    require_from_page(request, "the labelling page")
     annotator = _annotator(identity)
     labelling = state.labelling
     queue = labelling.queue(annotator)
@@ -279,7 +276,7 @@ def signin(state: StateDep, body: SignIn) -> Response:
     response.set_cookie(
         SESSION_COOKIE, body.token, httponly=True, samesite="lax", max_age=30 * 86400
     )
-    _set_csrf(response)
+    set_csrf_cookie(response)
     return response
 
 
@@ -289,8 +286,3 @@ def signout() -> Response:
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
-
-
-def _set_csrf(response: Response) -> None:
-    # Readable by the page's script (it copies it into the header), never sent cross-site.
-    response.set_cookie(CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="strict")

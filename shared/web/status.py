@@ -2,17 +2,11 @@
 subscription, caption campaigns, exports and Hub uploads, clips and analyses, shard pulls)
 and the dead letters with their reasons, refreshed in place every few seconds without a
 reload. Operators (admins) replay a dead letter from the page; every replay is logged and
-recorded with who asked.
-
-Documents::
-
-    operator_actions/<id>   who, action, target, when
+recorded with who asked (``operator_actions``, :mod:`shared.web.actions`).
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,19 +17,23 @@ from shared.bootstrap import build_subscriber
 from shared.catalog import FUNCTIONS, function_spec
 from shared.ops.status import collect_status
 from shared.platform.deadletters import list_dead_letters, replay_dead_letters
-from shared.ports import SERVER_TIMESTAMP
-from shared.web.auth import CSRF_COOKIE, CSRF_HEADER, Identity, csrf_matches, new_csrf_token
+from shared.web.actions import (
+    CSRF_CONFIG,
+    OPERATOR_ACTIONS,
+    ensure_csrf_cookie,
+    record_action,
+    require_from_page,
+    require_operator,
+)
+from shared.web.auth import Identity
 from shared.web.state import AppState, PageError, app_state, identity_of, page_context
 
 __all__ = ["OPERATOR_ACTIONS", "router"]
-
-log = logging.getLogger("vidcurate.web")
 
 router = APIRouter()
 
 StateDep = Annotated[AppState, Depends(app_state)]
 IdentityDep = Annotated[Identity, Depends(identity_of)]
-OPERATOR_ACTIONS = "operator_actions"
 REFRESH_SECONDS = 2
 DEAD_LETTERS_SHOWN = 50
 
@@ -74,11 +72,10 @@ def status_page(request: Request, state: StateDep, identity: IdentityDep) -> Res
             page="status",
             report=_report(state),
             refresh=REFRESH_SECONDS,
-            csrf={"cookie": CSRF_COOKIE, "header": CSRF_HEADER},
+            csrf=CSRF_CONFIG,
         ),
     )
-    if not request.cookies.get(CSRF_COOKIE):
-        response.set_cookie(CSRF_COOKIE, new_csrf_token(), httponly=False, samesite="strict")
+    ensure_csrf_cookie(request, response)
     return response
 
 
@@ -112,10 +109,8 @@ def replay(
 ) -> dict[str, Any]:
     """Publish the dead letter again (as `vidcurate dlq replay` does); operators only, from
     the page (its anti-forgery header), recorded with who asked."""
-    if not csrf_matches(request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)):
-        raise PageError(403, "refused: the request did not come from the status page")
-    if not identity.admin:
-        raise PageError(403, f"{identity.label} may look, not replay: operators (admins) only")
+    require_from_page(request, "the status page")
+    require_operator(identity, "replay")
     try:
         spec = function_spec(body.function)
     except KeyError as exc:
@@ -126,16 +121,5 @@ def replay(
     )
     if not replayed:
         raise PageError(404, f"no dead letter {body.message_id!r} of {body.function}")
-    services.documents.create(
-        f"{OPERATOR_ACTIONS}/{uuid.uuid4().hex}",
-        {
-            "who": identity.label,
-            "action": "replay",
-            "function": body.function,
-            "message_id": body.message_id,
-            "at": SERVER_TIMESTAMP,
-        },
-    )
-    who = {"who": identity.label, "function": body.function, "message_id": body.message_id}
-    log.info("dead letter replayed", extra={"labels": who})
+    record_action(services, identity, "replay", function=body.function, message_id=body.message_id)
     return {"replayed": len(replayed), "function": body.function, "by": identity.label}

@@ -8,13 +8,7 @@
   const analyze = $("analyze");
   let asked = null; // the estimate shown, what "Describe" confirms
 
-  function csrf() {
-    const wanted = config.cookie + "=";
-    for (const part of document.cookie.split("; ")) {
-      if (part.startsWith(wanted)) return decodeURIComponent(part.slice(wanted.length));
-    }
-    return "";
-  }
+  const csrf = () => window.vidcurateCsrf(config.cookie);
 
   function choice() {
     return { prompt: $("prompt").value, model: $("model").value.trim() || null };

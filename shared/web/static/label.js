@@ -33,13 +33,7 @@
   keys.set(config.unusable_key, "unusable");
   if (config.item) items.set(config.item.position, config.item);
 
-  function csrf() {
-    const wanted = config.csrf_cookie + "=";
-    for (const part of document.cookie.split("; ")) {
-      if (part.startsWith(wanted)) return decodeURIComponent(part.slice(wanted.length));
-    }
-    return "";
-  }
+  const csrf = () => window.vidcurateCsrf(config.csrf_cookie);
 
   function notice(text) {
     const box = $("notice");

@@ -10,13 +10,7 @@
   const every = Number(report.dataset.refresh || 2) * 1000;
   window.vidcurateRefreshes = 0;
 
-  function csrf() {
-    const wanted = config.cookie + "=";
-    for (const part of document.cookie.split("; ")) {
-      if (part.startsWith(wanted)) return decodeURIComponent(part.slice(wanted.length));
-    }
-    return "";
-  }
+  const csrf = () => window.vidcurateCsrf(config.cookie);
 
   async function refresh() {
     try {
