@@ -11,9 +11,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
-__all__ = ["normalise_text", "normalise_word", "occurrences", "occurs_in", "word_key"]
+__all__ = [
+    "normalise_text",
+    "normalise_word",
+    "occurrences",
+    "occurs_in",
+    "present_words",
+    "word_key",
+]
 
 _APOSTROPHES = dict.fromkeys("\u2018\u2019\u02bc\u2032\u0060\u00b4", "'")
 _DASHES = dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2212", "-")
@@ -68,3 +76,19 @@ def occurrences(word: str, text: str) -> int:
 def occurs_in(word: str, text: str) -> bool:
     """Whether ``text`` says ``word`` (or the phrase) as whole words."""
     return occurrences(word, text) > 0
+
+
+def present_words(words: Iterable[str], transcript: str) -> list[str]:
+    """The vocabulary words a transcript says (whole words), sorted: a set lookup per word
+    first, the exact whole-word match only for those whose every part is there."""
+    tokens = set(_TOKEN.findall(normalise_text(transcript).replace("-", " ")))
+    tokens |= {token.strip("'") for token in tokens}
+    found = []
+    for word in words:
+        parts = _TOKEN.findall(word.replace("-", " "))
+        if parts and all(part in tokens for part in parts) and occurs_in(word, transcript):
+            found.append(word)
+    return sorted(found)
+
+
+_TOKEN = re.compile(r"[\w']+")

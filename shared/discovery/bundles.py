@@ -9,8 +9,6 @@ clip stored before its words were bundled counts at once.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from pydantic import BaseModel
 
 from shared.core.errors import PermanentError
 from shared.core.words import normalise_word
+from shared.discovery.runs import csv_rows
 from shared.discovery.store import (
     BUNDLES,
     SCORE_BINS,
@@ -48,15 +47,7 @@ class LoadedBundles:
 
 def read_bundles(path: Path) -> dict[tuple[str, str], set[str]]:
     """(word, language) -> bundle ids of a bundles file; BundlesFileError otherwise."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise BundlesFileError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise BundlesFileError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise BundlesFileError(f"{path}: cannot be read ({exc.strerror})") from None
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = csv_rows(path, BundlesFileError)
     if not rows:
         raise BundlesFileError(f"{path}: empty")
     header = [cell.strip().casefold() for cell in rows[0]]

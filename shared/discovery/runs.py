@@ -24,9 +24,7 @@ import csv
 import hashlib
 import io
 import json
-import re
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -36,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.core.errors import PermanentError
-from shared.core.words import normalise_text, normalise_word, occurs_in, word_key
+from shared.core.words import normalise_word, word_key
 from shared.discovery.messages import WORD_SEARCHES, WordSearch
 from shared.discovery.prompts import CANDIDATE_PROMPT, FINAL_PROMPT
 from shared.discovery.settings import DiscoverySettings
@@ -50,9 +48,9 @@ __all__ = [
     "RunPlan",
     "WordsFileError",
     "clip_key",
+    "csv_rows",
     "latest_run",
     "load_run",
-    "present_words",
     "read_words",
     "run_clips",
     "run_words",
@@ -103,21 +101,30 @@ class RunPlan:
     capped: int = 0  # words left out by --max-cost-usd
 
 
+def csv_rows(path: Path, error: type[PermanentError]) -> list[list[str]]:
+    """The rows of a user's CSV file (UTF-8, a BOM allowed); ``error`` names the file and
+    what is wrong with it."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a folder, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        return list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise error(f"{path}: not a CSV file ({exc})") from None
+
+
 def read_words(path: Path) -> list[str]:
     """The words of a CSV file (a ``word`` column, else the first column; one per line is a
     CSV too), in their normal form, each once, in file order; WordsFileError naming the file
     and line otherwise."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise WordsFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise WordsFileError(f"{path}: is a folder, not a words file") from None
-    except UnicodeDecodeError:
-        raise WordsFileError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise WordsFileError(f"{path}: cannot be read ({exc.strerror})") from None
-    rows = list(csv.reader(io.StringIO(text)))
+    rows = csv_rows(path, WordsFileError)
     column, start = 0, 0
     if rows:
         header = [cell.strip().casefold() for cell in rows[0]]
@@ -266,19 +273,3 @@ def latest_run(services: Context[DiscoverySettings]) -> str | None:
     """The newest run's id (ids sort by time)."""
     newest = services.documents.query(RUNS, order_by=[("created_at", "desc")], limit=1)
     return newest[0].id if newest else None
-
-
-def present_words(words: Sequence[str] | frozenset[str], transcript: str) -> list[str]:
-    """The vocabulary words a transcript says (whole words), sorted: a set lookup per word
-    first, the exact whole-word match only for those whose every part is there."""
-    tokens = set(_TOKEN.findall(normalise_text(transcript).replace("-", " ")))
-    tokens |= {token.strip("'") for token in tokens}
-    found = []
-    for word in words:
-        parts = _TOKEN.findall(word.replace("-", " "))
-        if parts and all(part in tokens for part in parts) and occurs_in(word, transcript):
-            found.append(word)
-    return sorted(found)
-
-
-_TOKEN = re.compile(r"[\w']+")

@@ -40,7 +40,7 @@ from shared.core.errors import (
     PreconditionFailedError,
     TransientError,
 )
-from shared.core.words import word_key
+from shared.core.words import present_words, word_key
 from shared.discovery.mappings import (
     AudioWord,
     CandidateAnswer,
@@ -63,7 +63,6 @@ from shared.discovery.runs import (
     RUNS,
     clip_key,
     load_run,
-    present_words,
     source_key,
     vocabulary,
 )

@@ -10,12 +10,12 @@ import pytest
 from discovery_support import CLIPS, dead_letters, deliver, make_clip_folder
 
 from shared.core.errors import BusyError
+from shared.core.words import present_words
 from shared.discovery.messages import CandidateClip, Hit, Mapped
 from shared.discovery.runs import (
     RUNS,
     DiscoveryRequest,
     WordsFileError,
-    present_words,
     read_words,
     start_run,
 )
