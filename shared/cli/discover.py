@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,8 @@ from shared.llm.client import model_client
 from shared.llm.speech import transcription_client
 from shared.platform.context import Context
 
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
 discover_app = typer.Typer(
     help="Find short movie clips that teach the words of a vocabulary list.",
     no_args_is_help=True,
@@ -36,7 +39,7 @@ def _source(value: str) -> str:
     if value == "clipcafe":
         return value
     folder = Path(value).expanduser()
-    if not folder.is_dir():
+    if not value.strip() or not folder.is_dir():
         fail_usage(f"--source: {value} is neither 'clipcafe' nor a folder of clips")
     return str(folder.resolve())
 
@@ -69,13 +72,17 @@ def discover_run(
 ) -> None:
     """One message per word: search, score, fetch and hear, review and store, each stage
     cached (a word done before costs nothing); then the run's status."""
+    if not LANGUAGE.match(language):
+        fail_usage(f"--language: {language!r} is not a language code (ISO 639-1, e.g. en)")
+    if max_cost_usd is not None and not max_cost_usd > 0:
+        fail_usage(f"--max-cost-usd: {max_cost_usd:g} leaves nothing to spend; give more than 0")
     try:
         listed = read_words(words)
     except WordsFileError as exc:
         fail_usage(f"--words: {exc}")
     with session() as services:
         settings = services.settings
-        chosen = _source(source or settings.clip_source)
+        chosen = _source(settings.clip_source if source is None else source)
         if settings.backend == "local":
             services.clip_source(chosen)  # a missing key is said here, not by every search
         rate = settings.clip_search_per_minute if chosen == "clipcafe" else None

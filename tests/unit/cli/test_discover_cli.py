@@ -83,6 +83,13 @@ def test_a_dry_run_and_the_cost_cap_queue_what_they_say(tmp_path, source):
         (["discover", "run", "--words", "WORDS"], "ClipCafe needs an API key"),
         (["discover", "run", "--words", "WORDS", "--min-score", "2"], "--min-score"),
         (["discover", "status", "--run", "nope"], "discovery run 'nope' does not exist"),
+        (["discover", "run", "--words", "WORDS", "--language", "EN!"], "--language: 'EN!' is not"),
+        (
+            ["discover", "run", "--words", "WORDS", "--max-cost-usd", "0"],
+            "--max-cost-usd: 0 leaves",
+        ),
+        (["discover", "run", "--words", "WORDS", "--source", ""], "--source:  is neither"),
+        (["discover", "run", "--words", "/tmp"], "is a folder, not a CSV file"),
         (
             ["discover", "bundles", "load", "WORDS"],
             "line 1 should name the columns bundle and word",
