@@ -160,6 +160,11 @@ def _print_status(status: DiscoveryStatus) -> None:
     )
     for word, reason in status.failures.items():
         console.print(f"  failed {word!r}: {reason}")
+    if status.refusals:
+        console.print(
+            "not mapped: "
+            + "; ".join(f"{reason} ({count})" for reason, count in status.refusals.items())
+        )
 
 
 @discover_app.command("status")

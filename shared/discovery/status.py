@@ -8,6 +8,7 @@ view), the ledger once, by the run's label.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import datetime
 
@@ -21,6 +22,7 @@ from shared.platform.context import Context
 __all__ = ["DiscoveryStatus", "run_status"]
 
 OPEN = ("found", "scored", "fetched")
+_REASON_NUMBERS = re.compile(r"\d+(\.\d+)?")
 
 
 class DiscoveryStatus(BaseModel):
@@ -41,6 +43,16 @@ class DiscoveryStatus(BaseModel):
     words_per_minute: float | None
     eta_seconds: float | None
     failures: dict[str, str]
+    refusals: dict[str, int]  # why words were not mapped (or clips failed), most common first
+
+
+def _reason(text: str) -> str:
+    """A refusal's reason without its numbers, so the same reason counts once."""
+    if text.startswith("relevance "):
+        return "relevance under --min-score"
+    if text.startswith("final score "):
+        return "final score under --min-score"
+    return _REASON_NUMBERS.sub("N", text)
 
 
 def _instant(value: object) -> float | None:
@@ -55,12 +67,17 @@ def run_status(services: Context[DiscoverySettings], run: str) -> DiscoveryStatu
     open_by_word: Counter[str] = Counter()
     stages: Counter[str] = Counter()
     mappings = 0
+    reasons: Counter[str] = Counter()
     for clip in clips:
         status = str(clip.data.get("status"))
         stages[status] += 1
         if status in OPEN:
             open_by_word[str(clip.data.get("word"))] += 1
         mappings += int(clip.data.get("mappings_created") or 0)
+        if status == "failed":
+            reasons[f"clip failed: {str(clip.data.get('error') or '')[:120]}"] += 1
+        for refused in clip.data.get("refused") or []:
+            reasons[_reason(str(refused.get("reason") or ""))] += 1
     done = failed = no_clips = 0
     failures: dict[str, str] = {}
     searched: list[float] = []
@@ -102,4 +119,5 @@ def run_status(services: Context[DiscoverySettings], run: str) -> DiscoveryStatu
         words_per_minute=round(pace, 2) if pace is not None else None,
         eta_seconds=round(eta, 1) if eta is not None else None,
         failures=failures,
+        refusals=dict(reasons.most_common(10)),
     )

@@ -108,3 +108,15 @@ def test_bad_input_is_one_line(tmp_path, monkeypatch, args, message):
     assert result.exit_code in (1, 2)
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_status_says_why_words_were_not_mapped(tmp_path, source):
+    words = tmp_path / "words.csv"
+    words.write_text("word\nabandon\nability\nbrave\n")
+    home = tmp_path / "home"
+    run = cli(home, "discover", "run", "--words", str(words), "--source", str(source),
+              "--min-score", "0.95")  # fmt: skip
+    assert run.exit_code == 0, run.output
+    status = json.loads(cli(home, "discover", "status", "--json").output)
+    assert status["refusals"]["relevance under --min-score"] >= 1
+    assert "not mapped: relevance under --min-score" in cli(home, "discover", "status").output
