@@ -29,6 +29,8 @@ from shared.ports.subscriber import ReceivedMessage, Subscriber
 log = logging.getLogger("vidcurate.runtime")
 
 CHUNK_LIMIT = 8
+CAPPED_IDLE_SECONDS = 0.5
+"""How long a capped function's empty subscription is left alone before it is pulled again."""
 # Asked to stop, the runtime waits this long for handlers already running, then hands their
 # deliveries back (the bus redelivers them at once; handlers are idempotent) and returns.
 SHUTDOWN_GRACE_SECONDS = 2.0
@@ -132,6 +134,7 @@ class EventRuntime:
             for route in self.routes
             if route.spec.max_instances
         }
+        self._quiet_until: dict[str, float] = {}  # capped functions found empty, until when
         self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
         self._next_scan = 0.0
         self._stop_by: float | None = None  # set when asked to stop: when waiting ends
@@ -295,18 +298,13 @@ class EventRuntime:
         self._next_route = (self._next_route + 1) % len(self.routes) if self.routes else 0
         busy = Counter(route.spec.name for route, _, _ in self._in_flight.values())
         for route in self.routes[self._next_route :] + self.routes[: self._next_route]:
-            limit = route.spec.max_instances
-            if limit is not None:
-                # Its own threads: as many deliveries at once as its instance cap.
-                wanted = min(self.batch_size, limit - busy[route.spec.name])
-            elif capacity > 0:
-                wanted = min(self.batch_size, capacity)
-            else:
-                continue
+            wanted = self._wanted(route, capacity, busy[route.spec.name])
             if wanted <= 0:
                 continue
             batch = self.subscriber.pull(route.spec.subscription, wanted)
             if not batch:
+                if route.spec.max_instances is not None:
+                    self._quiet_until[route.spec.name] = time.monotonic() + CAPPED_IDLE_SECONDS
                 continue
             started = time.monotonic()
             for message in batch:
@@ -328,6 +326,18 @@ class EventRuntime:
         if (pulled or finished) and self.on_progress is not None:
             self.on_progress(self.stats)
         return pulled
+
+    def _wanted(self, route: Route, capacity: int, busy: int) -> int:
+        """How many deliveries to pull for ``route`` now (0: none)."""
+        limit = route.spec.max_instances
+        if limit is None:
+            return min(self.batch_size, capacity)
+        # Its own threads: as many deliveries at once as its instance cap. Pulled even while
+        # the shared workers are full, so an empty subscription is left alone a while (a
+        # pull takes the bus's write lock).
+        if time.monotonic() < self._quiet_until.get(route.spec.name, 0.0):
+            return 0
+        return min(self.batch_size, limit - busy)
 
     def _handle(self, route: Route, message: ReceivedMessage) -> _Done:
         try:
