@@ -31,6 +31,8 @@ log = logging.getLogger("vidcurate.runtime")
 CHUNK_LIMIT = 8
 CAPPED_IDLE_SECONDS = 0.5
 """How long a capped function's empty subscription is left alone before it is pulled again."""
+EMPTY_IDLE_SECONDS = 0.1
+"""The same for the other functions (a short wait: new work waits at most this long)."""
 # Asked to stop, the runtime waits this long for handlers already running, then hands their
 # deliveries back (the bus redelivers them at once; handlers are idempotent) and returns.
 SHUTDOWN_GRACE_SECONDS = 2.0
@@ -134,7 +136,7 @@ class EventRuntime:
             for route in self.routes
             if route.spec.max_instances
         }
-        self._quiet_until: dict[str, float] = {}  # capped functions found empty, until when
+        self._quiet_until: dict[str, float] = {}  # subscriptions found empty, until when
         self._in_flight: dict[str, tuple[Route, ReceivedMessage, float]] = {}
         self._next_scan = 0.0
         self._stop_by: float | None = None  # set when asked to stop: when waiting ends
@@ -303,8 +305,8 @@ class EventRuntime:
                 continue
             batch = self.subscriber.pull(route.spec.subscription, wanted)
             if not batch:
-                if route.spec.max_instances is not None:
-                    self._quiet_until[route.spec.name] = time.monotonic() + CAPPED_IDLE_SECONDS
+                quiet = CAPPED_IDLE_SECONDS if route.spec.max_instances else EMPTY_IDLE_SECONDS
+                self._quiet_until[route.spec.name] = time.monotonic() + quiet
                 continue
             started = time.monotonic()
             for message in batch:
@@ -328,15 +330,16 @@ class EventRuntime:
         return pulled
 
     def _wanted(self, route: Route, capacity: int, busy: int) -> int:
-        """How many deliveries to pull for ``route`` now (0: none)."""
+        """How many deliveries to pull for ``route`` now (0: none). A subscription found
+        empty is left alone a moment: a pull takes the bus's write lock, and pulling every
+        function's subscription every step slows the handlers (and a stop) down."""
+        if time.monotonic() < self._quiet_until.get(route.spec.name, 0.0):
+            return 0
         limit = route.spec.max_instances
         if limit is None:
             return min(self.batch_size, capacity)
-        # Its own threads: as many deliveries at once as its instance cap. Pulled even while
-        # the shared workers are full, so an empty subscription is left alone a while (a
-        # pull takes the bus's write lock).
-        if time.monotonic() < self._quiet_until.get(route.spec.name, 0.0):
-            return 0
+        # Its own threads: as many deliveries at once as its instance cap, pulled even while
+        # the shared workers are full.
         return min(self.batch_size, limit - busy)
 
     def _handle(self, route: Route, message: ReceivedMessage) -> _Done:
