@@ -10,6 +10,12 @@ locals {
   data_buckets = {
     for role in ["annotations", "exports", "videos", "frames", "sets", "evaluations", "models", "features", "discovery"] : role => "${local.bucket_prefix}-${role}"
   }
+
+  # shared/platform/settings.py VERSIONS_NOT_KEPT: objects rewritten so often (a training
+  # job's resume checkpoint, every epoch) that their replaced versions are only cost.
+  versions_not_kept = {
+    models = ["_last.pt"]
+  }
 }
 
 resource "google_storage_bucket" "access_logs" {
@@ -95,6 +101,21 @@ resource "google_storage_bucket" "data" {
     }
     action {
       type = "Delete"
+    }
+  }
+
+  # Replaced versions of the objects in local.versions_not_kept go at the next lifecycle pass.
+  dynamic "lifecycle_rule" {
+    for_each = contains(keys(local.versions_not_kept), each.key) ? [local.versions_not_kept[each.key]] : []
+    content {
+      condition {
+        with_state         = "ARCHIVED"
+        num_newer_versions = 1
+        matches_suffix     = lifecycle_rule.value
+      }
+      action {
+        type = "Delete"
+      }
     }
   }
 

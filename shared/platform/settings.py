@@ -37,6 +37,12 @@ BUCKET_ROLES: tuple[BucketRole, ...] = (
     "discovery",
 )
 
+# Objects rewritten so often that their replaced versions are only cost, by bucket role and
+# name ending: a training job's resume checkpoint is rewritten every epoch. The versioned
+# buckets delete such versions once replaced (terraform/buckets.tf's lifecycle rule); the
+# local folders do not keep them.
+VERSIONS_NOT_KEPT: dict[BucketRole, tuple[str, ...]] = {"models": ("_last.pt",)}
+
 
 class PlatformSettings(BaseSettings):
     """Configuration read from ``VIDCURATE_*`` variables (and a ``.env`` file if present).
@@ -169,3 +175,7 @@ class PlatformSettings(BaseSettings):
             "discovery": self.discovery_bucket,
         }
         return names[role]
+
+    def versions_not_kept(self) -> dict[str, tuple[str, ...]]:
+        """Bucket name -> the name endings whose replaced versions are not kept."""
+        return {self.bucket(role): endings for role, endings in VERSIONS_NOT_KEPT.items()}

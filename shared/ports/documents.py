@@ -39,6 +39,15 @@ DELETE_FIELD: Any = _Sentinel("DELETE_FIELD")
 """In ``update`` or a merging ``set``: remove the field."""
 
 
+@dataclass(frozen=True)
+class Increment:
+    """A field value that adds ``amount`` to the stored number (to 0 when the field is
+    absent or not a number), applied by the store at commit: concurrent writers add up
+    without a transaction (a counter kept beside the records it counts)."""
+
+    amount: int | float
+
+
 def split_document_path(path: str) -> tuple[str, str]:
     """``(collection path, document id)`` of a document path, or a clear error."""
     parts = path.split("/")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.core.errors import AlreadyExistsError, NotFoundError, VidcurateError
-from shared.ports import DELETE_FIELD, SERVER_TIMESTAMP
+from shared.ports import DELETE_FIELD, SERVER_TIMESTAMP, Increment
 
 CLOCK_SKEW = timedelta(seconds=5)
 
@@ -79,6 +79,30 @@ def test_delete_field_in_update_and_merge(documents):
 
     documents.set("videos/v1", {"b": DELETE_FIELD, "c": 3}, merge=True)
     assert documents.get("videos/v1").data == {"c": 3, "m": {"y": 2}}
+
+
+def test_increments_add_to_the_stored_number_in_merges_updates_and_batches(documents):
+    # A merge into a missing document and missing fields starts from 0 (nested maps too,
+    # with names holding dots and dashes as model names do)
+    documents.set(
+        "spend/d1", {"calls": Increment(1), "by": {"gpt-4.1": {"usd": Increment(0.5)}}}, merge=True
+    )
+    documents.set(
+        "spend/d1",
+        {"calls": Increment(2), "by": {"gpt-4.1": {"usd": Increment(0.25)}, "o3": {"usd": 1}}},
+        merge=True,
+    )
+    documents.update("spend/d1", {"calls": Increment(-1), "label": "x"})
+    with documents.batch() as batch:
+        batch.set("spend/d1", {"calls": Increment(10)}, merge=True)
+        batch.create("spend/d2", {"calls": Increment(4)})
+
+    assert documents.get("spend/d1").data == {
+        "calls": 12,
+        "by": {"gpt-4.1": {"usd": 0.75}, "o3": {"usd": 1}},
+        "label": "x",
+    }
+    assert documents.get("spend/d2").data == {"calls": 4}
 
 
 def test_server_timestamp_becomes_the_commit_time(documents):

@@ -11,7 +11,7 @@ import re
 from typing import Any, get_args
 
 import pytest
-from terraform_config import REPO, Resource, local, resources, variables
+from terraform_config import REPO, Resource, by_address, local, resources, variables
 
 from shared.captions.messages import EXPORT_REQUESTS, ExportRequest
 from shared.captions.settings import DEFAULT_TASK_SETS, NAME_PATTERN
@@ -32,7 +32,7 @@ from shared.platform.runtime.catalog import (
     TopicTrigger,
     storage_topic,
 )
-from shared.platform.settings import BUCKET_ROLES
+from shared.platform.settings import BUCKET_ROLES, VERSIONS_NOT_KEPT
 from shared.publishing.messages import HUB_UPLOAD_REQUESTS
 
 
@@ -513,6 +513,30 @@ def test_bucket_roles_match_the_settings(root):
 
     roles = re.findall(r'"([a-z]+)"', expression.split(":")[0])
     assert tuple(roles) == BUCKET_ROLES
+
+
+def test_replaced_versions_not_kept_match_the_settings(root):
+    """The lifecycle rule that deletes replaced resume checkpoints covers what the settings
+    (and so the local folders) name, in the buckets they name."""
+    kept = local(root, "versions_not_kept")
+    data = by_address(root)["google_storage_bucket.data"]
+    (rule,) = [
+        block["lifecycle_rule"] for block in data.body["dynamic"] if "lifecycle_rule" in block
+    ]
+
+    assert {role: tuple(endings) for role, endings in kept.items()} == VERSIONS_NOT_KEPT
+    assert set(kept) <= set(BUCKET_ROLES)
+    assert rule["for_each"] == (
+        "${contains(keys(local.versions_not_kept), each.key) ? "
+        "[local.versions_not_kept[each.key]] : []}"
+    )
+    condition = rule["content"][0]["condition"][0]
+    assert {key: value for key, value in condition.items() if not key.startswith("__")} == {
+        "with_state": "ARCHIVED",
+        "num_newer_versions": 1,
+        "matches_suffix": "${lifecycle_rule.value}",
+    }
+    assert rule["content"][0]["action"][0]["type"] == "Delete"
 
 
 def test_function_environment_names_are_settings(root):

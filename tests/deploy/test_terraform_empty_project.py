@@ -606,7 +606,7 @@ def test_access_logs_are_optional(root):
     for address in ("google_storage_bucket.data", "google_storage_bucket.function_sources"):
         bucket = root_resources[address]
         assert "logging" not in bucket.body, address
-        (logging,) = bucket.body["dynamic"]
+        (logging,) = [block for block in bucket.body["dynamic"] if "logging" in block]
         assert logging["logging"]["for_each"] == "${google_storage_bucket.access_logs}", address
 
 

@@ -17,6 +17,7 @@ from shared.ports.documents import (
     SERVER_TIMESTAMP,
     Document,
     Filter,
+    Increment,
     Order,
     Transaction,
     check_collection_path,
@@ -42,6 +43,8 @@ def _to_firestore(value: Any, *, drop_deletes: bool = False) -> Any:
         return firestore.SERVER_TIMESTAMP
     if value is DELETE_FIELD:
         return firestore.DELETE_FIELD
+    if isinstance(value, Increment):
+        return firestore.Increment(value.amount)
     if isinstance(value, Mapping):
         return {
             str(key): _to_firestore(item, drop_deletes=drop_deletes)

@@ -21,7 +21,12 @@ def build_local_services(
         max_backoff_seconds=settings.max_backoff_seconds,
         max_delivery_attempts=settings.max_delivery_attempts,
     )
-    blobs = LocalBlobStore(home / "buckets", bus, project=settings.project)
+    blobs = LocalBlobStore(
+        home / "buckets",
+        bus,
+        project=settings.project,
+        versions_not_kept=settings.versions_not_kept(),
+    )
     documents = SqliteDocumentStore(home / "documents.sqlite")
     return blobs, documents, bus
 

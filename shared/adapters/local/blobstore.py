@@ -115,8 +115,17 @@ class RefusedFile:
 class LocalBlobStore:
     """The blob store port over folders, with GCS generations and preconditions."""
 
-    def __init__(self, root: Path, bus: SqliteMessageBus, *, project: str = "local") -> None:
+    def __init__(
+        self,
+        root: Path,
+        bus: SqliteMessageBus,
+        *,
+        project: str = "local",
+        versions_not_kept: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.root = root
+        # bucket -> name endings whose replaced generations are not kept (a lifecycle rule)
+        self._versions_not_kept = dict(versions_not_kept or {})
         self._bus = bus
         self._db = bus.database
         self._project = project
@@ -125,6 +134,10 @@ class LocalBlobStore:
         self.deferred_files = 0
         remove_stale_uploads(root)
         remove_old_versions(root)
+
+    def _keep_version(self, path: Path, bucket: str, name: str, generation: int) -> None:
+        if not name.endswith(self._versions_not_kept.get(bucket, ())):
+            keep_version(self.root, path, bucket, name, generation)
 
     def _path(self, bucket: str, name: str) -> Path:
         check_name(bucket, name)
@@ -354,7 +367,7 @@ class LocalBlobStore:
                 live = self._live_generation(bucket, name, current)
                 self._check_precondition(bucket, name, live, if_generation_match)
                 if current is not None and live == current[0].generation:
-                    keep_version(self.root, path, bucket, name, live)
+                    self._keep_version(path, bucket, name, live)
                 mtime_ns = self._move_into_place(bucket, name, tmp)
                 previous = current[0].generation if current else 0
                 return self._commit_record(
@@ -531,7 +544,7 @@ class LocalBlobStore:
             if live:
                 self._check_precondition(bucket, name, live, if_generation_match)
                 if current is not None and live == current[0].generation:
-                    keep_version(self.root, path, bucket, name, live)
+                    self._keep_version(path, bucket, name, live)
                 path.unlink()
                 remove_empty_folders(self.root, bucket, path.parent)
             conn.execute("DELETE FROM objects WHERE bucket=? AND name=?", (bucket, name))

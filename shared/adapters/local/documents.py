@@ -46,6 +46,7 @@ from shared.ports.documents import (
     SERVER_TIMESTAMP,
     Document,
     Filter,
+    Increment,
     Order,
     check_collection_path,
     split_document_path,
@@ -74,9 +75,12 @@ CREATE TABLE IF NOT EXISTS documents (
 # --- field values ---------------------------------------------------------------------------
 
 
-def _resolve(value: Any, now: datetime) -> Any:
+def _resolve(value: Any, now: datetime, current: Any = None) -> Any:
     if value is SERVER_TIMESTAMP:
         return now
+    if isinstance(value, Increment):
+        base = current if isinstance(current, int | float) and not isinstance(current, bool) else 0
+        return base + value.amount
     if isinstance(value, Mapping):
         return {k: _resolve(v, now) for k, v in value.items() if v is not DELETE_FIELD}
     return value
@@ -90,7 +94,7 @@ def _deep_merge(base: dict[str, Any], patch: Mapping[str, Any], now: datetime) -
         elif isinstance(value, Mapping) and isinstance(merged.get(key), dict):
             merged[key] = _deep_merge(merged[key], value, now)
         else:
-            merged[key] = _resolve(value, now)
+            merged[key] = _resolve(value, now, merged.get(key))
     return merged
 
 
@@ -113,7 +117,7 @@ def _apply_update(
             if value is DELETE_FIELD:
                 node.pop(keys[-1], None)
             else:
-                node[keys[-1]] = _resolve(value, now)
+                node[keys[-1]] = _resolve(value, now, node.get(keys[-1]))
     return result  # type: ignore[no-any-return]
 
 

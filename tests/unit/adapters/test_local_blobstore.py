@@ -209,3 +209,29 @@ def test_replaced_and_deleted_generations_stay_readable_like_a_versioned_bucket(
         blobs.read("bk", "a.json")
     with pytest.raises(NotFoundError, match="no noncurrent version"):
         blobs.read("bk", "a.json", generation=second.generation + 1)
+
+
+def test_replaced_resume_checkpoints_keep_no_versions(tmp_path):
+    """The models bucket's resume checkpoints (rewritten every epoch) keep no replaced
+    generation, as its lifecycle rule deletes them in the cloud; its other objects and other
+    buckets' objects of the same name keep theirs."""
+    settings = Settings(home=tmp_path)
+    blobs, _documents, _bus = build_local_services(settings)
+    models = settings.models_bucket
+    name = "rounds/round_00/checkpoints/distance_last.pt"
+    first = blobs.write(models, name, b"epoch 1")
+    kept = blobs.write(models, "rounds/round_00/checkpoints/distance_best.pt", b"best 1")
+    other = blobs.write(settings.frames_bucket, name, b"a frames object")
+
+    blobs.write(models, name, b"epoch 2")
+    blobs.write(models, "rounds/round_00/checkpoints/distance_best.pt", b"best 2")
+    blobs.write(settings.frames_bucket, name, b"replaced")
+    blobs.delete(models, name)
+
+    with pytest.raises(NotFoundError):
+        blobs.read(models, name, generation=first.generation)
+    assert not list((tmp_path / "buckets" / ".versions" / models).rglob("*_last.pt#*"))
+    assert blobs.read(models, kept.name, generation=kept.generation) == b"best 1"
+    assert (
+        blobs.read(settings.frames_bucket, name, generation=other.generation) == b"a frames object"
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from captions_support import captured_events, dumps, feedback, review, video_list, watch
@@ -49,11 +50,16 @@ def _content(name: str, variant: int) -> bytes:
     return options[variant % len(options)]
 
 
-def _home() -> Context:
-    folder = Path(tempfile.mkdtemp(prefix="converge-"))
-    built = build_context(Settings(home=folder, log_level="CRITICAL"))
-    watch(built)
-    return built
+@contextlib.contextmanager
+def _home() -> Iterator[Context]:
+    """A new home per example (hypothesis runs many in one test), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="converge-") as folder:
+        built = build_context(Settings(home=Path(folder), log_level="CRITICAL"))
+        try:
+            watch(built)
+            yield built
+        finally:
+            built.close()
 
 
 def _state(services: Context) -> str:
@@ -88,10 +94,15 @@ def _state(services: Context) -> str:
 )
 @given(ops=st.lists(st.one_of(write_op, delete_op), min_size=1, max_size=12), data=st.data())
 def test_random_drops_in_random_order_converge_to_a_from_scratch_ingestion(ops, data):
-    incremental = _home()
-    scratch_documents = SqliteDocumentStore(incremental.settings.home / "scratch.sqlite")
-    scratch = Context(incremental.settings, incremental.blobs, scratch_documents, incremental.bus)
-    try:
+    with (
+        _home() as incremental,
+        contextlib.closing(
+            SqliteDocumentStore(incremental.settings.home / "scratch.sqlite")
+        ) as scratch_documents,
+    ):
+        scratch = Context(
+            incremental.settings, incremental.blobs, scratch_documents, incremental.bus
+        )
         bucket = incremental.settings.annotations_bucket
         # GIVEN a sequence of uploads, replacements and deletions
         for action, name, variant in ops:
@@ -116,14 +127,10 @@ def test_random_drops_in_random_order_converge_to_a_from_scratch_ingestion(ops, 
         for event in events:  # the bus keeps publish order
             ingest_event(scratch, event)
         assert _state(incremental) == _state(scratch)
-    finally:
-        scratch_documents.close()
-        incremental.close()
 
 
 def test_an_old_deletion_delivered_last_does_not_revive_a_deleted_file():
-    services = _home()
-    try:
+    with _home() as services:
         bucket = services.settings.annotations_bucket
         name = "default/subject/v1_feedback.json"
         for caption in ("first", "second"):
@@ -136,5 +143,3 @@ def test_an_old_deletion_delivered_last_does_not_revive_a_deleted_file():
             ingest_event(services, event)
 
         assert json.loads(_state(services))["tasks"] == {}
-    finally:
-        services.close()
