@@ -34,7 +34,10 @@ resource "google_firestore_database" "this" {
 #                                           status == (counts); iterated in id order
 #   critique_runs/<folder>/consolidations   reads by document id only (transactions)
 #   critique_results                        reads by document id only (batched, by item key)
-#   model_calls                             iterated (costs), never filtered or ordered
+#   model_calls                             labels.run == (a run's costs): labels.run's own
+#                                           index, below
+#   model_spend_days                        day >= (the spend since a day); iterated
+#   model_spend_hours                       hour >= (requests per minute, the last hour)
 #   delivery_failures                       read by document id; fingerprint == and
 #                                           function == (a dead letter Pub/Sub forwarded)
 #   discovery_runs                          read by document id; order by created_at desc
@@ -206,10 +209,11 @@ resource "google_firestore_field" "critique_results_unindexed" {
 }
 
 # Single-field index exemptions for the cost ledger, model_calls/<call id> (one document per
-# billed model call, written side by side by every worker). The ledger is only iterated
-# (shared/llm/ledger.py summarize_costs), never filtered or ordered on:
+# billed model call, written side by side by every worker). The ledger is only queried by
+# run (shared/llm/ledger.py summarize_costs: labels.run ==, its own index below); these
+# fields are never filtered or ordered on:
 #   labels
-#       a map: every key would get its own index entries
+#       a map: every key would get its own index entries (labels.run excepted, below)
 #   error
 #       a long string (up to 500 characters), on the answers billed but not used
 #   recorded_at
@@ -227,6 +231,83 @@ resource "google_firestore_field" "model_calls_unindexed" {
   project    = var.project_id
   database   = google_firestore_database.this.name
   collection = local.model_calls_collection_group
+  field      = each.key
+
+  index_config {}
+
+  depends_on = [google_firestore_database.this]
+}
+
+# A run's costs (shared/llm/ledger.py summarize_costs with a run: a discovery run's status, a
+# frame analysis's report) query the ledger with labels.run == run. The exemption of labels
+# above covers its subfields too, and Firestore refuses a filter on a field without an index
+# (FAILED_PRECONDITION): this override gives labels.run back an ascending index at collection
+# scope (what an equality on one collection needs; query_scope's default, spelled out), and
+# no other; labels' other keys stay unindexed. Before dropping the query by run, remove it.
+resource "google_firestore_field" "model_calls_run_label" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.model_calls_collection_group
+  field      = "labels.run"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION"
+    }
+  }
+
+  depends_on = [google_firestore_database.this]
+}
+
+# Single-field index exemptions for the day totals of the ledger, model_spend_days/<day>-
+# <shard> (shared/llm/ledger.py record_call adds each call to one of SPEND_SHARDS documents of
+# its day with Increment transforms, in the batch that writes its ledger entry). Queried on
+# day only (spend_report: day >= since), so day stays indexed; these maps are only read with
+# the document:
+#   total
+#       the day's counters (calls, tokens, dollars, unused calls)
+#   by_model, by_kind, by_run
+#       maps of counters keyed by model, kind and run id: every key would get its own index
+#       entries, each updated at every increment (write cost and latency on the documents
+#       every worker writes)
+# Before filtering or ordering on one of these fields, remove it from this list.
+locals {
+  model_spend_days_collection_group = "model_spend_days"
+  model_spend_days_unindexed_fields = ["total", "by_model", "by_kind", "by_run"]
+}
+
+resource "google_firestore_field" "model_spend_days_unindexed" {
+  for_each = toset(local.model_spend_days_unindexed_fields)
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.model_spend_days_collection_group
+  field      = each.key
+
+  index_config {}
+
+  depends_on = [google_firestore_database.this]
+}
+
+# Single-field index exemptions for the hour totals of the ledger, model_spend_hours/
+# <day>T<hour>-<shard> (written beside the day totals, in the same way). Queried on hour only
+# (recent_requests: hour >= the window's first hour), so hour stays indexed:
+#   minutes
+#       minute -> model -> counters: up to 60 minutes of models, each key its own index
+#       entries, updated at every call
+# Before filtering or ordering on one of these fields, remove it from this list.
+locals {
+  model_spend_hours_collection_group = "model_spend_hours"
+  model_spend_hours_unindexed_fields = ["minutes"]
+}
+
+resource "google_firestore_field" "model_spend_hours_unindexed" {
+  for_each = toset(local.model_spend_hours_unindexed_fields)
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = local.model_spend_hours_collection_group
   field      = each.key
 
   index_config {}

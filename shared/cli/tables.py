@@ -158,7 +158,8 @@ def _print_caption_status(console: Console, report: dict[str, Any]) -> None:
 
 def _print_video_status(console: Console, videos: dict[str, Any]) -> None:
     clips, analyses = videos["clips"], videos["analyses"]
-    if not any(clips.values()) and not any(analyses.values()) and not videos["shards"]:
+    shard_counts = videos["shard_counts"]
+    if not any(clips.values()) and not any(analyses.values()) and not any(shard_counts.values()):
         return
     console.print(
         "Clips: "
@@ -168,9 +169,13 @@ def _print_video_status(console: Console, videos: dict[str, Any]) -> None:
     )
     for row in videos["failed_clips"]:
         console.print(f"  [red]failed[/] {row['clip']}: {escape(str(row['error']))}")
+    if any(shard_counts.values()):
+        console.print(
+            "Dataset shards: " + ", ".join(f"{n} {status}" for status, n in shard_counts.items())
+        )
     if videos["shards"]:
         shards = table(
-            "Dataset shards",
+            "Dataset shards failed or being pulled",
             ("dataset", "shard", "status", "clips written", "already there", "error"),
             fold=True,
         )

@@ -8,6 +8,7 @@ from typing import Any
 from shared.captions.messages import check_export
 from shared.core.errors import NotFoundError
 from shared.critiques import prompts as critique_prompts  # noqa: F401 (registers the prompts)
+from shared.critiques.messages import REQUESTS, CritiqueRequest
 from shared.critiques.settings import CritiqueSettings
 from shared.critiques.store import items_collection, run_counts, runs_path, waiting_for
 from shared.platform.context import Context
@@ -38,3 +39,12 @@ def status_report(services: Context[CritiqueSettings], folder: str) -> dict[str,
         if run.data.get("consolidated_plan") == run.data.get("plan_id")
         else None,
     }
+
+
+def request_rerun(services: Context[CritiqueSettings], folder: str) -> str:
+    """Ask the critique functions to plan the export's run again with its defaults, as
+    `vidcurate critiques run --export-folder` does (what is done is kept, failed items are
+    retried); the request's message id. An export without a run is refused."""
+    if services.documents.get(runs_path(folder)) is None:
+        raise NotFoundError(f"no critique run for {folder}")
+    return REQUESTS.publish(services.bus, CritiqueRequest(export_folder=folder))

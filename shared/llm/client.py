@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, Generic
 
 from tenacity import (
@@ -37,12 +36,12 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from shared.llm.ledger import MODEL_CALLS, cost_usd
+from shared.llm.ledger import cost_usd, record_call
 from shared.llm.limits import RateLimiter
 from shared.llm.prompts import DATA_RULE, Prompt
 from shared.llm.settings import LlmSettings
 from shared.platform.context import Context
-from shared.ports import SERVER_TIMESTAMP, DocumentStore
+from shared.ports import DocumentStore
 from shared.ports.models import (
     MalformedReplyError,
     MediaPart,
@@ -262,8 +261,9 @@ class ModelClient:
         self, result: ModelResult[Any], *, requested_model: str, labels: Mapping[str, str]
     ) -> None:
         # One document per successful call: thousands of workers write side by side.
-        self._documents.create(
-            f"{MODEL_CALLS}/{result.call_id}",
+        record_call(
+            self._documents,
+            result.call_id,
             {
                 "outcome": "success",
                 "provider": result.provider,
@@ -276,8 +276,6 @@ class ModelClient:
                 "cost_usd": result.cost_usd,
                 "attempts": result.attempts,
                 "labels": dict(labels),
-                "day": datetime.now(UTC).strftime("%Y-%m-%d"),
-                "recorded_at": SERVER_TIMESTAMP,
             },
         )
 
@@ -296,8 +294,9 @@ class ModelClient:
             if provider == "offline"
             else cost_usd(self.settings, model, exc.input_tokens, exc.output_tokens)
         )
-        self._documents.create(
-            f"{MODEL_CALLS}/{uuid.uuid4().hex}",
+        record_call(
+            self._documents,
+            uuid.uuid4().hex,
             {
                 "outcome": "malformed" if isinstance(exc, MalformedReplyError) else "refused",
                 "error": str(exc)[:500],
@@ -311,8 +310,6 @@ class ModelClient:
                 "cost_usd": cost,
                 "attempts": attempt,
                 "labels": dict(labels),
-                "day": datetime.now(UTC).strftime("%Y-%m-%d"),
-                "recorded_at": SERVER_TIMESTAMP,
             },
         )
 

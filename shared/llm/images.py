@@ -23,18 +23,17 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from tenacity import Retrying
 
 from shared.core.errors import ConfigError
 from shared.llm.client import RETRYABLE, ModelCallFailedError, retrying
-from shared.llm.ledger import MODEL_CALLS
+from shared.llm.ledger import record_call
 from shared.llm.limits import RateLimiter
 from shared.llm.settings import LlmSettings, ModelLimit
 from shared.platform.context import Context
-from shared.ports import SERVER_TIMESTAMP, DocumentStore
+from shared.ports import DocumentStore
 from shared.ports.images import GeneratedImage, ImageGenerator, ImageRequest
 from shared.ports.models import ModelUnavailableError
 
@@ -222,8 +221,9 @@ class ImageClient:
     def _record(self, call: _Call, image: GeneratedImage, result: ImageResult) -> None:
         # One document per picture, in the ledger text calls use: `vidcurate costs` sums
         # both (by model, and by labels.kind or else prompt_name).
-        self._documents.create(
-            f"{MODEL_CALLS}/{result.call_id}",
+        record_call(
+            self._documents,
+            result.call_id,
             {
                 "outcome": "success",
                 "provider": result.provider,
@@ -239,8 +239,6 @@ class ImageClient:
                 "images": 1,
                 "category": call.request.category,
                 "size": call.request.size,
-                "day": datetime.now(UTC).strftime("%Y-%m-%d"),
-                "recorded_at": SERVER_TIMESTAMP,
             },
         )
 

@@ -22,15 +22,14 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 from shared.core.errors import ConfigError
 from shared.llm.client import RETRYABLE, ModelCallFailedError, retrying
-from shared.llm.ledger import MODEL_CALLS
+from shared.llm.ledger import record_call
 from shared.llm.limits import RateLimiter
 from shared.llm.settings import LlmSettings, ModelLimit
 from shared.platform.context import Context
-from shared.ports import SERVER_TIMESTAMP, DocumentStore
+from shared.ports import DocumentStore
 from shared.ports.speech import (
     Cue,
     ModelUnavailableError,
@@ -189,8 +188,9 @@ class TranscriptionClient:
     def _record(
         self, result: TranscriptionResult, *, requested_model: str, labels: Mapping[str, str]
     ) -> None:
-        self._documents.create(
-            f"{MODEL_CALLS}/{result.call_id}",
+        record_call(
+            self._documents,
+            result.call_id,
             {
                 "outcome": "success",
                 "provider": result.provider,
@@ -204,8 +204,6 @@ class TranscriptionClient:
                 "cost_usd": result.cost_usd,
                 "attempts": result.attempts,
                 "labels": dict(labels),
-                "day": datetime.now(UTC).strftime("%Y-%m-%d"),
-                "recorded_at": SERVER_TIMESTAMP,
             },
         )
 

@@ -16,7 +16,10 @@ from shared.captions.store import list_exports
 from shared.catalog import FUNCTIONS
 from shared.config import Settings
 from shared.core.errors import NotFoundError, VidcurateError
-from shared.media.shards.store import shard_status
+from shared.critiques.status import status_report as critique_status
+from shared.critiques.store import RUNS as CRITIQUE_RUNS
+from shared.critiques.store import items_collection
+from shared.media.shards.store import DATASET_SHARDS
 from shared.media.store import CLIPS
 from shared.platform.context import Context
 from shared.platform.deadletters import list_dead_letters
@@ -25,7 +28,12 @@ from shared.ports import Subscriber
 from shared.publishing.store import hub_upload_status
 from shared.vision.store import ANALYSES
 
-__all__ = ["STATUS_MAX_OBJECTS", "collect_status", "video_progress"]
+__all__ = ["STATUS_MAX_OBJECTS", "collect_status", "critique_runs", "video_progress"]
+
+CRITIQUE_RUNS_SHOWN = 5
+SHARDS_SHOWN = 20  # failed shards first, then those being pulled
+SHARD_FIELDS = ("dataset", "shard", "status", "attempts", "clips_written", "clips_present", "error")
+CRITIQUE_FAILURES_SHOWN = 5
 
 
 def collect_status(services: Context[Settings], subscriber: Subscriber) -> dict[str, Any]:
@@ -44,6 +52,7 @@ def collect_status(services: Context[Settings], subscriber: Subscriber) -> dict[
         "exports": list_exports(services.documents, limit=5),
         "hub_uploads": hub_upload_status(services.documents),
         "videos": video_progress(services),
+        "critiques": critique_runs(services),
     }
 
 
@@ -114,7 +123,7 @@ def _bus_status(services: Context[Settings], subscriber: Subscriber) -> list[dic
 
 def video_progress(services: Context[Settings]) -> dict[str, Any]:
     """Clips by sampling status (with the failed ones and why), frame analyses by status,
-    and dataset shards pulled: counted by the store."""
+    dataset shards by status (and those failed or being pulled): counted by the store."""
     documents = services.documents
     clips = {
         status: documents.count(CLIPS, [("status", "==", status)])
@@ -128,9 +137,56 @@ def video_progress(services: Context[Settings]) -> dict[str, Any]:
         status: documents.count(ANALYSES, [("status", "==", status)])
         for status in ("running", "done", "failed")
     }
+    shards = {
+        status: documents.count(DATASET_SHARDS, [("status", "==", status)])
+        for status in ("pulling", "done", "failed")
+    }
+    unfinished = [
+        {key: doc.data.get(key) for key in SHARD_FIELDS}
+        for status in ("failed", "pulling")
+        for doc in documents.query(
+            DATASET_SHARDS, where=[("status", "==", status)], limit=SHARDS_SHOWN
+        )
+    ]
     return {
         "clips": clips,
         "failed_clips": failed,
         "analyses": analyses,
-        "shards": shard_status(services)[:20],
+        "shard_counts": shards,
+        "shards": unfinished[:SHARDS_SHOWN],
     }
+
+
+def critique_runs(services: Context[Settings]) -> list[dict[str, Any]]:
+    """The latest critique runs: items by type and state, what keeps each from
+    consolidating, its consolidated file, and a few failed items with their reasons."""
+    documents = services.documents
+    runs = []
+    for run in documents.query(
+        CRITIQUE_RUNS, order_by=[("planned_at", "desc")], limit=CRITIQUE_RUNS_SHOWN
+    ):
+        try:
+            report = critique_status(services, run.id)
+        except VidcurateError as exc:  # its export is gone or unfinished: said, not fatal
+            runs.append({"export_folder": run.id, "error": str(exc)})
+            continue
+        failed = documents.query(
+            items_collection(run.id),
+            where=[("status", "==", "failed")],
+            limit=CRITIQUE_FAILURES_SHOWN,
+        )
+        report["failures"] = [
+            {
+                "item": doc.id,
+                "critique_type": doc.data.get("critique_type"),
+                "error": (doc.data.get("record") or {}).get("error") or "(no reason recorded)",
+            }
+            for doc in failed
+        ]
+        report["planned_at"] = _iso(run.data.get("planned_at"))
+        runs.append(report)
+    return runs
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else None

@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 
 from shared.bootstrap import build_subscriber
 from shared.catalog import FUNCTIONS, function_spec
+from shared.core.errors import NotFoundError
+from shared.critiques import request_rerun
 from shared.ops.status import collect_status
 from shared.platform.deadletters import list_dead_letters, replay_dead_letters
 from shared.web.actions import (
@@ -123,3 +125,31 @@ def replay(
         raise PageError(404, f"no dead letter {body.message_id!r} of {body.function}")
     record_action(services, identity, "replay", function=body.function, message_id=body.message_id)
     return {"replayed": len(replayed), "function": body.function, "by": identity.label}
+
+
+class CritiqueRetry(BaseModel):
+    """An export whose critique run is planned again."""
+
+    export_folder: str = Field(pattern=r"^export_\d{8}_\d{4}(_\d+)?$", max_length=64)
+
+
+@router.post(
+    "/api/status/critiques/retry", status_code=202, summary="Run critiques again (operators)"
+)
+def retry_critiques(
+    request: Request, body: CritiqueRetry, state: StateDep, identity: IdentityDep
+) -> dict[str, Any]:
+    """Ask the critique functions to plan the export's run again, as `vidcurate critiques
+    run --export-folder` does (what is done is kept; failed items are retried); operators
+    only, from the page, recorded with who asked."""
+    require_from_page(request, "the status page")
+    require_operator(identity, "run critiques")
+    services = state.services
+    try:
+        message_id = request_rerun(services, body.export_folder)
+    except NotFoundError as exc:
+        raise PageError(404, str(exc)) from exc
+    record_action(
+        services, identity, "critiques-retry", export_folder=body.export_folder, message=message_id
+    )
+    return {"export_folder": body.export_folder, "message_id": message_id, "by": identity.label}

@@ -9,7 +9,9 @@
 - ``index_instances``: the composite indexes firestore.tf declares, one per instance (a
   ``for_each`` over a list variable expanded with its default).
 - ``exempt_fields``: the (collection group, field) pairs whose single-field indexes
-  firestore.tf removes.
+  firestore.tf removes; ``indexed_fields``: those it indexes again (a subfield of an exempt
+  map); ``served_by_single_field_index``: whether a query's fields keep their indexes.
+- ``ledger_queries``: the queries of the cost ledger and its day and hour totals.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -27,6 +30,7 @@ from terraform_config import REPO, Config, Resource, hcl_list, local, render, re
 
 from shared.discovery.runs import latest_run
 from shared.discovery.store import bundle_words, videos_for_word
+from shared.llm.ledger import recent_requests, spend_report, summarize_costs
 from shared.media.api import clip_page
 from shared.ports import DocumentStore
 from shared.vision.api import IN_LIMIT, analyses_of, analysis_summaries
@@ -143,6 +147,17 @@ def explorer_queries(metadata_fields: Iterable[str] = ("factory_id",)) -> list[Q
     return explorer_recorder(metadata_fields).queries
 
 
+def ledger_queries() -> list[Query]:
+    """Every query of shared/llm, as the code builds it: a run's costs (its ledger entries),
+    the spend since a day (the day totals), the last hour's requests per minute (the hour
+    totals)."""
+    recorder = QueryRecorder()
+    summarize_costs(recorder.documents, run="discover-20261204-1905")
+    spend_report(recorder.documents, since=date(2026, 12, 4))
+    recent_requests(recorder.documents, now=datetime(2026, 12, 4, 19, 5, tzinfo=UTC))
+    return recorder.queries
+
+
 def query_calls(paths: Iterable[str]) -> dict[tuple[str, int], range]:
     """The ``<something>.query(...)`` calls in the source of ``paths``: (path, first line) ->
     the lines the call spans."""
@@ -224,10 +239,10 @@ def index_instances(
     return found
 
 
-def exempt_fields(root: Config) -> set[tuple[str, str]]:
-    """(collection group, field) pairs whose single-field indexes a google_firestore_field
-    removes (an empty index_config)."""
-    found: set[tuple[str, str]] = set()
+def field_configs(root: Config) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """(collection group, field) -> the single-field indexes a google_firestore_field
+    declares for it (``[]``: an empty index_config, every index removed)."""
+    found: dict[tuple[str, str], list[dict[str, str]]] = {}
     for r in resources(root, "terraform"):
         if r.type != "google_firestore_field":
             continue
@@ -241,5 +256,49 @@ def exempt_fields(root: Config) -> set[tuple[str, str]]:
             names = hcl_list(local(root, match[1]))
         else:
             names = [r.body["field"]]
-        found |= {(collection, name) for name in names}
+        (config,) = r.body["index_config"]
+        indexes = [
+            {key: value for key, value in index.items() if key != "__is_block__"}
+            for index in config.get("indexes", [])
+        ]
+        for name in names:
+            assert (collection, name) not in found, (r.address, name)  # one override a field
+            found[(collection, name)] = indexes
     return found
+
+
+def exempt_fields(root: Config) -> set[tuple[str, str]]:
+    """(collection group, field) pairs whose single-field indexes a google_firestore_field
+    removes (an empty index_config)."""
+    return {key for key, indexes in field_configs(root).items() if not indexes}
+
+
+def indexed_fields(root: Config) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """(collection group, field) pairs a google_firestore_field gives indexes of its own (a
+    subfield of an exempt map that a query filters on), and those indexes."""
+    return {key: indexes for key, indexes in field_configs(root).items() if indexes}
+
+
+def served_by_single_field_index(
+    query: Query, exempt: set[tuple[str, str]], indexed: dict[tuple[str, str], Any]
+) -> bool:
+    """Whether each field of a query that needs no composite index keeps a single-field
+    index: neither it nor a map above it is exempt, unless a field override of its own
+    indexes it again (the nearest override wins, as in Firestore)."""
+    collection = query.collection.split("/")[-1]
+    for name in query.fields:
+        parts = name.split(".")
+        for depth in range(len(parts), 0, -1):
+            path = ".".join(parts[:depth])
+            if (collection, path) in indexed:
+                # What an adapter's query of one collection uses: an ordered index at
+                # collection scope (the provider's default scope).
+                if not any(
+                    "order" in index and index.get("query_scope", "COLLECTION") == "COLLECTION"
+                    for index in indexed[(collection, path)]
+                ):
+                    return False
+                break
+            if (collection, path) in exempt:
+                return False
+    return not query.needs_composite_index

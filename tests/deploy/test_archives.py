@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,7 +118,7 @@ def create_venv(path: Path, requirements: Path) -> Path:
 @pytest.fixture(scope="session")
 def unpacked(
     tmp_path_factory: pytest.TempPathFactory, build_function: ModuleType
-) -> dict[str, Unpacked]:
+) -> Iterator[dict[str, Unpacked]]:
     """Every function's archive, unpacked; one virtualenv per distinct requirements.txt."""
     work = tmp_path_factory.mktemp("archives")
     venvs: dict[str, Path] = {}
@@ -132,7 +133,8 @@ def unpacked(
         if key not in venvs:
             venvs[key] = create_venv(work / f"venv-{len(venvs)}", requirements)
         result[spec.name] = Unpacked(spec, source, venvs[key])
-    return result
+    yield result
+    shutil.rmtree(work, ignore_errors=True)  # a gigabyte of virtualenvs
 
 
 # --- serve -------------------------------------------------------------------------------

@@ -11,7 +11,14 @@ import re
 from typing import Any, get_args
 
 import pytest
-from terraform_config import REPO, Resource, by_address, local, resources, variables
+from firestore_queries import (
+    exempt_fields,
+    indexed_fields,
+    ledger_queries,
+    query_calls,
+    served_by_single_field_index,
+)
+from terraform_config import REPO, Resource, by_address, hcl_list, local, resources, variables
 
 from shared.captions.messages import EXPORT_REQUESTS, ExportRequest
 from shared.captions.settings import DEFAULT_TASK_SETS, NAME_PATTERN
@@ -23,7 +30,7 @@ from shared.critiques.messages import CONSOLIDATIONS, JOBS, REQUESTS
 from shared.critiques.store import RESULTS, items_collection
 from shared.critiques.types import CRITIQUE_TYPES
 from shared.discovery.messages import CANDIDATES, FETCHES, REVIEWS
-from shared.llm.ledger import MODEL_CALLS
+from shared.llm.ledger import MODEL_CALLS, SPEND_DAYS, SPEND_HOURS
 from shared.llm.settings import DEFAULT_MODEL_LIMITS, DEFAULT_MODEL_PRICES, ModelLimit, ModelPrice
 from shared.platform.deliveries import DELIVERY_FAILURES
 from shared.platform.runtime.catalog import (
@@ -709,6 +716,9 @@ def test_every_firestore_field_exemption_is_checked(root):
         "critique_items_unindexed",
         "critique_results_unindexed",
         "model_calls_unindexed",
+        "model_calls_run_label",
+        "model_spend_days_unindexed",
+        "model_spend_hours_unindexed",
         "delivery_failures_unindexed",
         "delivery_failures_expiry",
     }
@@ -728,9 +738,9 @@ def test_large_and_sequential_task_fields_are_exempt_from_indexing(root):
     assert_exempt_from_indexing(field, "tasks")
 
 
-# Fields of the critique items (critique_runs/<folder>/items/<id>) and of the cost ledger
-# exempt from single-field indexing (firestore.tf), and the fields the code filters or
-# orders them on (shared/critiques/, shared/llm/): never exempt.
+# Fields of the critique items (critique_runs/<folder>/items/<id>), of the cost ledger and
+# of its day and hour totals exempt from single-field indexing (firestore.tf), and the fields
+# the code filters or orders them on (shared/critiques/, shared/llm/): never exempt.
 UNINDEXED_ITEM_FIELDS = {
     "inputs",
     "record",
@@ -742,15 +752,31 @@ UNINDEXED_ITEM_FIELDS = {
 }
 QUERIED_ITEM_FIELDS = {"status", "critique_type"}
 UNINDEXED_RESULT_FIELDS = {"record", "stored_at"}
+QUERIED_RESULT_FIELDS: set[str] = set()  # read by document id only
 UNINDEXED_MODEL_CALL_FIELDS = {"labels", "error", "recorded_at"}
-QUERIED_MODEL_CALL_FIELDS: set[str] = set()
+# A run's costs: labels.run ==, a subfield of the exempt labels map with an index of its own.
+QUERIED_MODEL_CALL_FIELDS = {"labels.run"}
+UNINDEXED_SPEND_DAY_FIELDS = {"total", "by_model", "by_kind", "by_run"}
+QUERIED_SPEND_DAY_FIELDS = {"day"}
+UNINDEXED_SPEND_HOUR_FIELDS = {"minutes"}
+QUERIED_SPEND_HOUR_FIELDS = {"hour"}
 # The entry point's failure records: `vidcurate dlq` finds one by fingerprint and function.
 UNINDEXED_DELIVERY_FAILURE_FIELDS = {"error", "first_failed_at", "last_failed_at"}
 QUERIED_DELIVERY_FAILURE_FIELDS = {"fingerprint", "function"}
-# A filter ("field", "op", value) or an order ("field", "asc"|"desc") in the source.
+# What each module filters or orders on, over all the collections it queries.
+QUERIED_BY_MODULE = {
+    "shared/critiques": QUERIED_ITEM_FIELDS | QUERIED_RESULT_FIELDS,
+    "shared/llm": QUERIED_MODEL_CALL_FIELDS | QUERIED_SPEND_DAY_FIELDS | QUERIED_SPEND_HOUR_FIELDS,
+    "shared/platform/deliveries.py": QUERIED_DELIVERY_FAILURE_FIELDS,
+}
+# Subfields of an exempt map that the code queries, and the field override (firestore.tf)
+# that indexes each again.
+INDEXED_SUBFIELDS = {"model_calls": {"labels.run": "model_calls_run_label"}}
+# A filter ("field", "op", value) or an order ("field", "asc"|"desc") in the source; the
+# field a name or a dotted path into maps ("labels.run").
 FILTER = re.compile(
-    r'\(\s*"(\w+)",\s*"(?:==|!=|<|<=|>|>=|in|not-in|array-contains|array-contains-any|'
-    r'asc|desc)"'
+    r'\(\s*"(\w+(?:\.\w+)*)",\s*"(?:==|!=|<|<=|>|>=|in|not-in|array-contains|'
+    r'array-contains-any|asc|desc)"'
 )
 
 
@@ -780,7 +806,7 @@ def filtered_fields(path: str) -> set[str]:
             RESULTS,
             "shared/critiques",
             UNINDEXED_RESULT_FIELDS,
-            QUERIED_ITEM_FIELDS,  # the module's queries are all on items
+            QUERIED_RESULT_FIELDS,
         ),
         (
             "model_calls",
@@ -788,6 +814,20 @@ def filtered_fields(path: str) -> set[str]:
             "shared/llm",
             UNINDEXED_MODEL_CALL_FIELDS,
             QUERIED_MODEL_CALL_FIELDS,
+        ),
+        (
+            "model_spend_days",
+            SPEND_DAYS,
+            "shared/llm",
+            UNINDEXED_SPEND_DAY_FIELDS,
+            QUERIED_SPEND_DAY_FIELDS,
+        ),
+        (
+            "model_spend_hours",
+            SPEND_HOURS,
+            "shared/llm",
+            UNINDEXED_SPEND_HOUR_FIELDS,
+            QUERIED_SPEND_HOUR_FIELDS,
         ),
         (
             "delivery_failures",
@@ -804,18 +844,84 @@ def test_large_and_sequential_critique_fields_are_exempt_from_indexing(
     field = firestore_field(root, f"{prefix}_unindexed")
     fields = local(root, f"{prefix}_unindexed_fields")
     source = package_source(module_path)
+    filtered = filtered_fields(module_path)
+    subfields = INDEXED_SUBFIELDS.get(prefix, {})
 
     assert collection.split("/")[-1] == local(root, f"{prefix}_collection_group")
     assert len(fields) == len(set(fields))
     assert set(fields) == unindexed
-    # What the module filters or orders on (critiques: its items only; a run document is
-    # read by id) is exactly what stays indexed.
-    assert filtered_fields(module_path) == queried
-    assert not set(fields) & queried
+    # What the module filters or orders on, over the collections it queries (critiques: its
+    # items only, a run document is read by id; the ledger: a run's calls, the day and hour
+    # totals), is exactly what stays indexed.
+    assert filtered == QUERIED_BY_MODULE[module_path]
+    assert queried <= filtered
+    assert not set(fields) & filtered
+    # An exempt map takes its subfields with it: a subfield the module filters on is indexed
+    # again by a field override of its own (the ledger: labels.run, while labels stays exempt).
+    assert {name for name in filtered if name.split(".")[0] in fields} == set(subfields)
+    for name, override in subfields.items():
+        assert name in queried
+        assert name.split(".")[0] in fields
+        assert firestore_field(root, override).body["field"] == name
+        assert firestore_field(root, override).body["collection"] == field.body["collection"]
     # Fields the module writes (a renamed field would leave its exemption behind).
     for name in fields:
         assert f'"{name}"' in source, name
     assert_exempt_from_indexing(field, prefix)
+
+
+def test_the_run_label_of_the_ledger_is_indexed_again(root):
+    """summarize_costs(run=...) queries model_calls with labels.run ==: with labels exempt,
+    Firestore refuses it unless labels.run has an index of its own, ascending at collection
+    scope (the adapter queries one collection)."""
+    field = firestore_field(root, "model_calls_run_label")
+
+    assert "for_each" not in field.body
+    assert field.body["project"] == "${var.project_id}"
+    assert field.body["database"] == "${google_firestore_database.this.name}"
+    assert field.body["collection"] == "${local.model_calls_collection_group}"
+    assert local(root, "model_calls_collection_group") == MODEL_CALLS
+    assert field.body["field"] == "labels.run"
+    (config,) = field.body["index_config"]
+    assert set(config) == {"indexes", "__is_block__"}
+    assert [
+        {k: v for k, v in index.items() if k != "__is_block__"} for index in config["indexes"]
+    ] == [{"order": "ASCENDING", "query_scope": "COLLECTION"}]
+    assert "ttl_config" not in field.body
+    assert "${google_firestore_database.this}" in field.body["depends_on"]
+    # The map above it stays exempt: its other keys get no index entries.
+    assert "labels" in hcl_list(local(root, "model_calls_unindexed_fields"))
+    assert (MODEL_CALLS, "labels") in exempt_fields(root)
+    assert (MODEL_CALLS, "labels.run") not in exempt_fields(root)
+    assert set(indexed_fields(root)) == {(MODEL_CALLS, "labels.run")}
+
+
+def test_every_ledger_query_is_served_by_a_single_field_index(root):
+    """A run's calls (labels.run ==), the spend since a day (day >=) and the last hour's
+    requests (hour >=): one field each, so no composite index; and no exemption in
+    firestore.tf removes that field's index (labels.run's override gives it back)."""
+    queries = ledger_queries()
+    sites = query_calls(
+        sorted(
+            path.relative_to(REPO).as_posix() for path in (REPO / "shared" / "llm").rglob("*.py")
+        )
+    )
+    exempt = exempt_fields(root)
+    indexed = indexed_fields(root)
+
+    # Every query of shared/llm is recorded by ledger_queries (firestore_queries.py).
+    assert len(sites) == len(queries)
+    assert {(q.collection, q.where[0][:2]) for q in queries} == {
+        (MODEL_CALLS, ("labels.run", "==")),
+        (SPEND_DAYS, ("day", ">=")),
+        (SPEND_HOURS, ("hour", ">=")),
+    }
+    for query in queries:
+        assert not query.order_by, query
+        assert served_by_single_field_index(query, exempt, indexed), query
+    # The same check fails without the override: labels' exemption covers labels.run.
+    (by_run,) = [q for q in queries if q.collection == MODEL_CALLS]
+    assert not served_by_single_field_index(by_run, exempt, {})
 
 
 def test_delivery_failure_records_expire(root):

@@ -90,6 +90,8 @@ def test_the_other_discovery_queries_use_automatic_indexes(root):
             "critique_items_collection_group",
             "critique_results_collection_group",
             "model_calls_collection_group",
+            "model_spend_days_collection_group",
+            "model_spend_hours_collection_group",
             "delivery_failures_collection_group",
         )
     }

@@ -16,7 +16,18 @@
     try {
       const response = await fetch("/status/report", { credentials: "same-origin" });
       if (response.ok) {
-        report.innerHTML = await response.text();
+        const html = await response.text();
+        // A keyboard user keeps their place: the focused link or button is focused again
+        // in the new report (or the report itself, if it is gone).
+        const focused = report.contains(document.activeElement) ? document.activeElement : null;
+        const key = focused && (focused.dataset.message || focused.getAttribute("href"));
+        report.innerHTML = html;
+        if (focused) {
+          const again = [...report.querySelectorAll("a, button")].find(
+            (el) => (el.dataset.message || el.getAttribute("href")) === key,
+          );
+          (again || report).focus();
+        }
         stamp.textContent = new Date().toLocaleTimeString();
         window.vidcurateRefreshes += 1;
       } else {
@@ -29,6 +40,21 @@
   }
 
   report.addEventListener("click", async (event) => {
+    const retry = event.target.closest("button.retry");
+    if (retry) {
+      retry.disabled = true;
+      const response = await fetch("/api/status/critiques/retry", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", [config.header]: csrf() },
+        body: JSON.stringify({ export_folder: retry.dataset.run }),
+      });
+      const answer = await response.json().catch(() => ({}));
+      notice.textContent = response.ok
+        ? `Asked for another run of ${retry.dataset.run}: it is planned by the critique functions.`
+        : `Not run again: ${answer.error || response.status}`;
+      return;
+    }
     const button = event.target.closest("button.replay");
     if (!button) return;
     button.disabled = true;

@@ -38,14 +38,22 @@ def test_the_report_and_its_fragment(site):
     services, base = site
     viewer = signed_in(base, invite(services.documents, "viv"))
     report = viewer.get(f"{base}/api/status", timeout=10).json()
-    assert {"captions", "bus", "videos", "buckets", "documents", "dead_letters"} <= set(report)
+    assert {
+        "captions",
+        "critiques",
+        "bus",
+        "videos",
+        "buckets",
+        "documents",
+        "dead_letters",
+    } <= set(report)
     (dead,) = report["dead_letters"]
     assert dead["function"] == "ping"
     page = viewer.get(f"{base}/status", timeout=10)
     assert page.status_code == 200
     assert dead["message_id"] in page.text
     assert "operators replay" in page.text  # a viewer sees no button
-    assert viewer.get(f"{base}/status/report", timeout=10).text.count("<section") == 5
+    assert viewer.get(f"{base}/status/report", timeout=10).text.count("<section") == 6
     assert requests.get(f"{base}/api/status", timeout=10).status_code == 401
 
 
