@@ -18,20 +18,25 @@ resource "google_firestore_database" "this" {
   depends_on = [google_project_service.enabled]
 }
 
-# Indexes: two composite indexes to declare (word_to_video, and clips by metadata, below).
-# Every other query of the code (shared/adapters/gcp/firestore.py queries one collection,
-# never a collection group) is served by the single-field indexes Firestore keeps
-# automatically for each field at collection scope (ascending, descending and
-# array-contains):
+# Indexes: three composite indexes to declare (word_to_video, clips by metadata, and
+# trainsets by status, below). Every other query of the code (shared/adapters/gcp/firestore.py
+# queries one collection, never a collection group; a count query uses the indexes its query
+# would) is served by the single-field indexes Firestore keeps automatically for each field at
+# collection scope (ascending, descending and array-contains):
 #   caption_configs/<config>/tasks          task == and status ==; has_edge_cases == (counts)
 #   caption_configs/<config>/video_sources  list_id ==
 #   quarantine                              config_type ==
-#   exports                                 order by folder desc (limit)
+#   exports                                 order by folder desc (limit); state == writing
 #   hub_uploads                             reads by document id only
-#   critique_runs                           reads by document id only
+#   critique_runs                           read by document id; order by planned_at desc
+#                                           (limit: the status page's latest runs,
+#                                           shared/ops/status.py); request.max_cost_usd > 0
+#                                           (limit: the costs page's budget caps,
+#                                           shared/ops/costs.py)
 #   critique_runs/<folder>/items            status in [pending, running, deferred, failed]
 #                                           limit 1 (anything open?); critique_type == and
-#                                           status == (counts); iterated in id order
+#                                           status == (counts); status == failed (limit: the
+#                                           status page's failed items); iterated in id order
 #   critique_runs/<folder>/consolidations   reads by document id only (transactions)
 #   critique_results                        reads by document id only (batched, by item key)
 #   model_calls                             labels.run == (a run's costs): labels.run's own
@@ -41,21 +46,45 @@ resource "google_firestore_database" "this" {
 #   delivery_failures                       read by document id; fingerprint == and
 #                                           function == (a dead letter Pub/Sub forwarded)
 #   discovery_runs                          read by document id; order by created_at desc
-#                                           (limit 1: the latest run)
-#   discovery_runs/<run>/words, .../clips   reads by document id; iterated in id order
+#                                           (limit 1: the latest run; limit: the discovery
+#                                           page's latest runs, shared/discovery/overview.py);
+#                                           max_cost_usd > 0 (limit: the costs page's caps)
+#   discovery_runs/<run>/words              reads by document id; iterated in id order;
+#                                           status == (counts: the discovery page)
+#   discovery_runs/<run>/clips              reads by document id; iterated in id order
 #   words                                   bundles array-contains (a bundle's words)
-#   videos, bundles, rate_gates             reads by document id only
+#   bundles                                 read by document id; listed in id order (limit:
+#                                           the discovery page)
+#   videos, rate_gates                      reads by document id only
 #   discovery_scores, discovery_transcripts,
 #   discovery_reviews                       reads by document id only (cached answers)
 #   word_to_video                           word == and language ==, order by
-#                                           relevance_score desc: a composite index, below
+#                                           relevance_score desc: a composite index, below;
+#                                           relevance_score >= and < (or <=) (counts by tenth
+#                                           of the score: the discovery page's histogram)
 #   clips                                   name >= prefix and < prefix + \uf8ff, name >
 #                                           cursor, order by name (the clip explorer's pages,
 #                                           shared/media/api.py); status == (sampled clips,
-#                                           failed ones); with metadata.<field> == value: a
-#                                           composite index per field, below
+#                                           failed ones; counts: the status page); with
+#                                           metadata.<field> == value: a composite index per
+#                                           field, below
 #   frame_analyses                          clip == (a clip's analyses); clip in [at most 30
-#                                           names] (a page's summaries, shared/vision/api.py)
+#                                           names] (a page's summaries, shared/vision/api.py);
+#                                           status == (counts: the status page)
+#   dataset_shards                          read by document id; status == (counts, and
+#                                           limit: the status page's failed and pulling shards)
+#   trainsets                               read by document id; order by set_id, with
+#                                           set_id > cursor (the image-sets page's pages,
+#                                           shared/trainsets/api.py set_page); with status ==:
+#                                           a composite index, below; status == (counts by
+#                                           status); status == and balanced == (a count)
+#   trainsets/<set>/changes                 order by id desc (limit: a set's page); operation
+#                                           == (a rollback, shared/trainsets/execute.py)
+#   learning_rounds                         read by document id; order by round desc (limit:
+#                                           the rounds page, shared/learning/roundviews.py);
+#                                           status == done (the next round's number)
+#   annotators                              token_sha256 == and email == (limit 1)
+#   labels                                  annotator == (an annotator's labels)
 # Equality filters on several fields are answered by merging those single-field indexes, and
 # a single-field order needs nothing more; a composite index (google_firestore_index) is only
 # required for a range or inequality filter, or an order, combined with filters on other
@@ -115,6 +144,33 @@ resource "google_firestore_index" "clips_by_metadata" {
 
   fields {
     field_path = "name"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_firestore_database.this]
+}
+
+# The image-sets page filtered by status (shared/trainsets/api.py set_page, behind /sets and
+# /api/sets of the web app): status == s, after the page's cursor (set_id > cursor), ordered by
+# set_id. An equality on one field ordered by another needs a composite index, (status,
+# set_id) ascending; the same index serves the first page (no cursor). The unfiltered pages
+# (set_id's range and order alone) are served by set_id's single-field index, and the counts
+# by status (status ==; status == and balanced ==: equalities only) by merging single-field
+# ones. Not gated on the web app's image, like the explorer's: `vidcurate web` on a laptop
+# against this project pages with it too. Each index adds a write per set document written.
+resource "google_firestore_index" "trainsets_by_status" {
+  project     = var.project_id
+  database    = google_firestore_database.this.name
+  collection  = "trainsets"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "set_id"
     order      = "ASCENDING"
   }
 

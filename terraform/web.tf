@@ -78,6 +78,9 @@ locals {
   #     account, not as the operator: the app lets admins alone replay, from the page
   #     (its anti-forgery header), and records who asked in operator_actions. The CLI runs
   #     with whoever's credentials run it; nothing reserves replays to those.
+  #     The status page's "run again" of a critique run (POST /api/status/critiques/retry,
+  #     shared/critiques/status.py request_rerun) publishes one CritiqueRequest to
+  #     critique-requests, critique_fanout's source topic: the same grant.
   # frame-analysis is analyze_frames' source topic too: one set, one grant per topic.
   web_publishes = toset(local.web_enabled ? concat(
     ["frame-analysis"],

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from shared.captions.counts import count_change, start_counting
 from shared.captions.files import parse_task_file, parse_video_list
 from shared.captions.layout import InvalidFileError, TaskFileName, VideoListName, parse_object_name
 from shared.captions.settings import CaptionSettings
@@ -177,12 +178,15 @@ def _apply_task_file(documents: DocumentStore, parsed: TaskFileName, fact: _Fact
             if current is not None
             else new_task_document(config, parsed.video_id, parsed.task)
         )
+        state_before = (data["status"], data["has_edge_cases"]) if current is not None else None
         remembered = _remember(data["history"], _history_entry(name, fact))
         slot = data["files"].get(parsed.kind) or new_slot(name)
         latest_before = slot["latest"]
         if not _observe_into(slot, fact, valid):
             if remembered:
                 tx.set(path, {**data, "updated_at": SERVER_TIMESTAMP})
+                count_change(tx, config, parsed.video_id, parsed.task, state_before,
+                             (data["status"], data["has_edge_cases"]))  # fmt: skip
             duplicate = latest_before is not None and _order(latest_before) == _order(
                 fact.observation
             )
@@ -202,6 +206,8 @@ def _apply_task_file(documents: DocumentStore, parsed: TaskFileName, fact: _Fact
             )
             del data["transitions"][:-MAX_HISTORY]
         tx.set(path, {**data, "updated_at": SERVER_TIMESTAMP})
+        count_change(tx, config, parsed.video_id, parsed.task, state_before,
+                     (data["status"], data["has_edge_cases"]))  # fmt: skip
         _sync_quarantine(tx, quarantine_path, quarantined, name, slot["latest"], config)
         outcome = "quarantined" if fact.state == "invalid" else "applied"
         return IngestResult(
@@ -273,6 +279,7 @@ def _quarantine_name(
 def _apply_video_list(documents: DocumentStore, parsed: VideoListName, fact: _Fact) -> IngestResult:
     """Register (or forget) the videos of one list; safe to redo after a crash."""
     config = parsed.config_type
+    start_counting(documents, config)  # a campaign's lists usually come first
     name = parsed.name
     list_id = file_id(name)
     list_path = f"{video_lists_collection(config)}/{list_id}"

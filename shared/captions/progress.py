@@ -1,9 +1,11 @@
-"""Per-task progress of a campaign, counted by queries."""
+"""Per-task progress of a campaign: the counts kept beside the tasks (shared/captions/
+counts.py), or count queries until those are known complete."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.captions.counts import counted_tasks
 from shared.captions.settings import CaptionSettings
 from shared.captions.status import Status
 from shared.captions.store import QUARANTINE, counted_lists, tasks_collection
@@ -12,7 +14,7 @@ from shared.ports import DocumentStore
 
 @dataclass(frozen=True)
 class CaptionProgress:
-    """Per task status counts of one config, counted by the store (no hot counters)."""
+    """Per task status counts of one config."""
 
     config_type: str
     registered_videos: int
@@ -32,10 +34,13 @@ def caption_progress(documents: DocumentStore, settings: CaptionSettings) -> lis
     for config_type, tasks in settings.task_sets.items():
         collection = tasks_collection(config_type)
         registered = sum(int(v["videos"]) for v in counted_lists(documents, config_type).values())
+        kept = counted_tasks(documents, config_type, tasks)
         per_task: dict[str, dict[str, int]] = {}
         for task in tasks:
             counts = {
-                status.value: documents.count(
+                status.value: kept[0][task].get(status.value, 0)
+                if kept is not None
+                else documents.count(
                     collection, [("task", "==", task), ("status", "==", status.value)]
                 )
                 for status in Status
@@ -51,7 +56,9 @@ def caption_progress(documents: DocumentStore, settings: CaptionSettings) -> lis
                 config_type=config_type,
                 registered_videos=registered,
                 tasks=per_task,
-                edge_case_tasks=documents.count(collection, [("has_edge_cases", "==", True)]),
+                edge_case_tasks=kept[1]
+                if kept is not None
+                else documents.count(collection, [("has_edge_cases", "==", True)]),
                 quarantined_files=documents.count(QUARANTINE, [("config_type", "==", config_type)]),
             )
         )

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from shared.captions.counts import recount as recount_tasks
+from shared.captions.counts import start_counting
 from shared.captions.export import ExportBlockedError, ExportResult, run_export
 from shared.captions.messages import ExportRequest
 from shared.captions.progress import caption_progress
@@ -173,6 +175,25 @@ def quarantine(
         console.print(listed)
 
 
+def recount(
+    config_type: Annotated[
+        str | None, typer.Option("--config-type", help="Only this task set (default: every one).")
+    ] = None,
+) -> None:
+    """Count each task set's tasks by status once, by queries, and keep the counts from then
+    on (status reads them instead of counting): for campaigns ingested by a version before
+    the counts. Stop ingestion (`vidcurate serve`, the functions) while it runs."""
+    with session(create_home=False) as services:
+        task_sets = services.settings.task_sets
+        if config_type is not None and config_type not in task_sets:
+            known = ", ".join(sorted(task_sets))
+            console.print(f"--config-type {config_type}: no such task set (known: {known})")
+            raise typer.Exit(2)
+        for name in [config_type] if config_type is not None else sorted(task_sets):
+            recount_tasks(services.documents, name, task_sets[name])
+            console.print(f"{name}: counted; status reads the kept counts from now on")
+
+
 def _refused_files(services: Context[Settings], config_type: str | None) -> list[dict[str, Any]]:
     """Files of local bucket folders that are no objects (only the local backend has them);
     with a config type, those of its annotations folder."""
@@ -205,6 +226,7 @@ def ingest_folder(
     force: bool = False,
 ) -> IngestReport:
     """Upload ``folder`` as an annotation tool would, then process the events until idle."""
+    start_counting(services.documents, config_type)  # a new campaign: its counts kept
     summary = _upload(console, services, folder, config_type, force=force)
     stats = run_until_idle(console, services, timeout=3600)
     (progress_row,) = [

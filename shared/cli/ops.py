@@ -60,13 +60,20 @@ def serve(
             f"handled {stats.total_handled} events, {stats.total_failed} failed attempts, "
             f"{stats.scanned_files} files picked up from bucket folders"
         )
-    if stats.left_running:
-        # Handlers past the grace were handed back; their threads would only slow the exit
-        # (the interpreter's shutdown shares the CPU with them): leave without them.
-        err_console.print(f"{stats.left_running} handler(s) cut short: handed back for next time")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+        if stats.left_running:
+            err_console.print(
+                f"{stats.left_running} handler(s) cut short: handed back for next time"
+            )
+        if not until_idle:
+            # Stopped by a signal: every delivery is acknowledged or handed back and every
+            # write is on disk (SQLite commits, files renamed into place), so nothing is
+            # left to do. Leave at once, as servers do: handlers past the grace would only
+            # slow the interpreter's shutdown, and closing the stores while another serve
+            # of the same home holds them may wait on its locks (the exit is promised
+            # within seconds of the signal).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
 
 def _serve_until_stopped(services: Context[Settings]) -> RuntimeStats:
@@ -217,10 +224,21 @@ def provision() -> None:
     )
 
 
-def costs(as_json: JsonOption = False) -> None:
-    """Model spend from the cost ledger, by model and by kind (critique type, vision...)."""
+def costs(
+    as_json: JsonOption = False,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="Only the calls of this run (a critique export folder, a discovery run...), "
+            "summed from their ledger entries.",
+        ),
+    ] = None,
+) -> None:
+    """Model spend by model and by kind (critique type, vision...): of every call, from the
+    day totals kept beside the cost ledger, or of one run's calls."""
     with session() as services:
-        summary = summarize_costs(services.documents)
+        summary = summarize_costs(services.documents, run=run or None)
     if as_json:
         console.print_json(json.dumps(asdict(summary)))
         return

@@ -106,8 +106,9 @@ def print_status(console: Console, report: dict[str, Any]) -> None:
         )
     console.print(bus)
     docs = table("Documents", ("collection", "documents"), right=("documents",))
+    over = set(report.get("documents_more", ()))
     for name, count in report["documents"].items():
-        docs.add_row(name, str(count))
+        docs.add_row(name, f"{count}+" if name in over else str(count))
     console.print(docs)
     _print_caption_status(console, report)
     _print_video_status(console, report["videos"])

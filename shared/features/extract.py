@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from shared.core.errors import PermanentError
 from shared.features.extractors import Extractor, VideoFacts
 from shared.features.settings import Limits
-from shared.features.specs import EXTRACTORS, ExtractorSpec
+from shared.features.specs import ExtractorSpec, plan
 from shared.media import Sampling
 from shared.media.decode import EPSILON, Clip, ClipInfo, DecodedFrame, open_clip
 
@@ -34,22 +34,6 @@ MAX_TARGETS = 100_000
 class VideoRejectedError(PermanentError):
     """A readable video outside the configured limits (zero length, absurd dimensions, too
     long): recorded with the reason, never retried."""
-
-
-def plan(names: Iterable[str]) -> list[ExtractorSpec]:
-    """The specs of ``names`` and of what they require, a requirement before what needs it
-    (KeyError names an unknown extractor)."""
-    wanted: set[str] = set()
-
-    def add(name: str) -> None:
-        if name not in wanted:
-            for required in EXTRACTORS[name].requires:
-                add(required)
-            wanted.add(name)
-
-    for name in names:
-        add(name)
-    return [spec for name, spec in EXTRACTORS.items() if name in wanted]
 
 
 def schedule(specs: Sequence[ExtractorSpec], duration: float) -> dict[float, list[int]]:

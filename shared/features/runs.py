@@ -9,7 +9,10 @@ Layout of the features bucket (``VIDCURATE_FEATURES_BUCKET``)::
                                    by every run (a later run over the same videos reuses it)
     failures/<object>.json         a video that could not be extracted, and why
     tables/<run>/<extractor>.parquet
-                                   the run's results, one row per video
+                                   the run's results, one row per video (their number in
+                                   the object's metadata, ``rows``)
+    progress/<run>/<extractors>/<tasks>/<task>.json
+                                   what each task has done so far (shared.features.progress)
 
 Selection: every video object under the prefix (by suffix or content type), optionally only
 those whose id is in a metadata list (CSV with a ``video_id`` or ``id`` column, or JSONL with

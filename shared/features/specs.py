@@ -6,10 +6,11 @@ import it; an extractor's libraries load when it runs (:meth:`ExtractorSpec.load
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EXTRACTORS", "QUALITY_SIDE", "ExtractorSpec", "Needs"]
+__all__ = ["EXTRACTORS", "QUALITY_SIDE", "ExtractorSpec", "Needs", "plan"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,19 @@ EXTRACTORS: dict[str, ExtractorSpec] = {
     )
 }
 """Every extractor, by name, in the order they run (a requirement before what needs it)."""
+
+
+def plan(names: Iterable[str]) -> list[ExtractorSpec]:
+    """The specs of ``names`` and of what they require, a requirement before what needs it
+    (KeyError names an unknown extractor)."""
+    wanted: set[str] = set()
+
+    def add(name: str) -> None:
+        if name not in wanted:
+            for required in EXTRACTORS[name].requires:
+                add(required)
+            wanted.add(name)
+
+    for name in names:
+        add(name)
+    return [spec for name, spec in EXTRACTORS.items() if name in wanted]

@@ -155,6 +155,7 @@ def consolidate(
             table_path(run, spec.name),
             _parquet(table),
             content_type="application/vnd.apache.parquet",
+            metadata={"rows": str(table.num_rows)},
         )
         rows[spec.name] = table.num_rows
     return rows

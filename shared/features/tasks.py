@@ -13,6 +13,9 @@ or an extractor failing on it) is recorded in ``failures/`` with the reason and 
 and by later tasks of any run (``retry_failed`` tries it again); the task goes on. What is
 not the video's fault (the bucket unreachable) propagates: the task fails and Cloud Run
 retries it, and the retry resumes where it stopped.
+
+The task keeps a progress record of its slice as it goes (:mod:`shared.features.progress`):
+what the web app's features page shows, without listing the results.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from shared.core.errors import (
     TransientError,
 )
 from shared.features.extract import extract_video, plan
+from shared.features.progress import TaskRecorder
 from shared.features.runs import (
     ManifestEntry,
     failure_path,
@@ -167,11 +171,21 @@ def run_task(
         ",".join(s.name for s in specs),
     )
     counts = dict.fromkeys(("computed", "already_done", "failed", "skipped_failed"), 0)
-    for entry in mine:
-        outcome = _video(services, entry, specs, retry_failed=retry_failed)
-        counts[outcome.kind] += 1
-        if on_video is not None and outcome.kind != "skipped_failed":
-            on_video(outcome)
+    recorder = TaskRecorder(services, run, slot.index, slot.count, specs, len(mine))
+    recorder.start()
+    try:
+        for entry in mine:
+            outcome = _video(services, entry, specs, retry_failed=retry_failed)
+            counts[outcome.kind] += 1
+            recorder.video(
+                outcome.kind, entry, [*outcome.computed, *outcome.skipped], outcome.failed
+            )
+            if on_video is not None and outcome.kind != "skipped_failed":
+                on_video(outcome)
+    except BaseException as exc:
+        recorder.stop(f"{type(exc).__name__}: {exc}")
+        raise
+    recorder.finish()
     return TaskReport(
         run=run,
         task=slot.index,
@@ -191,9 +205,15 @@ def _video(
 ) -> VideoOutcome:
     began = time.monotonic()
     previous = _read_json(services, failure_path(entry.object))
-    if previous is not None and previous.get("md5") == entry.md5 and not retry_failed:
-        return VideoOutcome(kind="skipped_failed", object=entry.object, seconds=0.0)
     done = {spec.name for spec in specs if _done(services, spec, entry)}
+    if previous is not None and previous.get("md5") == entry.md5 and not retry_failed:
+        return VideoOutcome(
+            kind="skipped_failed",
+            object=entry.object,
+            skipped=sorted(done),
+            failed=str(previous.get("reason", "(not recorded)")),
+            seconds=0.0,
+        )
     todo = [spec for spec in specs if spec.name not in done]
     if not todo:
         return VideoOutcome(
@@ -215,12 +235,13 @@ def _video(
     except (TransientError, OSError):
         raise  # not the video's fault: the task fails and is retried
     except NotFoundError as exc:
-        return _fail(services, entry, todo, f"gone from the videos bucket ({exc})", began)
+        reason = f"gone from the videos bucket ({exc})"
+        return _fail(services, entry, todo, done, reason, began)
     except PermanentError as exc:
-        return _fail(services, entry, todo, str(exc), began)
+        return _fail(services, entry, todo, done, str(exc), began)
     except Exception as exc:  # an extractor failing on this video: recorded, not fatal
         log.exception("features: %s failed", entry.object)
-        return _fail(services, entry, todo, f"{type(exc).__name__}: {exc}", began)
+        return _fail(services, entry, todo, done, f"{type(exc).__name__}: {exc}", began)
     seconds = round(time.monotonic() - began, 3)
     finished = datetime.now(UTC)
     for spec in todo:
@@ -271,6 +292,7 @@ def _fail(
     services: Context[FeatureSettings],
     entry: ManifestEntry,
     todo: Sequence[ExtractorSpec],
+    done: set[str],
     reason: str,
     began: float,
 ) -> VideoOutcome:
@@ -292,6 +314,7 @@ def _fail(
     return VideoOutcome(
         kind="failed",
         object=entry.object,
+        skipped=sorted(done),
         failed=reason,
         seconds=round(time.monotonic() - began, 3),
     )

@@ -2,7 +2,8 @@
 (tasks and their classes, the unusable-frame flag), every annotator's queue (computed, never
 stored), the label documents (one per annotator and frame, with their history), the
 annotators and how they sign in, and the agreement between annotators (Cohen's and Fleiss'
-kappa). :class:`Labelling` is what the CLI and the web app call."""
+kappa). :class:`Labelling` is what the CLI and the web app call. What the active-learning
+rounds recorded, for the web app: :func:`round_rows` and :func:`round_report`."""
 
 from shared.learning.agreement import (
     Kappa,
@@ -23,6 +24,20 @@ from shared.learning.annotators import (
 from shared.learning.frames import AnnotatorQueue, FrameCatalog, FrameIndex, load_frames
 from shared.learning.labels import LabelConflictError, LabelRecord, label_path, record_label
 from shared.learning.queues import ActiveQueue, queue_for, resume_position
+from shared.learning.roundviews import (
+    QUEUE_HEAD,
+    QueueFrame,
+    RoundPlot,
+    RoundReport,
+    RoundRow,
+    SetMetrics,
+    TaskRound,
+    confusion_kappa,
+    queue_frame,
+    round_plot,
+    round_report,
+    round_rows,
+)
 from shared.learning.schema import DEFAULT_TASKS, Label, LabelSchema, validate_label
 from shared.learning.service import (
     AnnotatorProgress,
@@ -36,6 +51,7 @@ from shared.learning.service import (
 
 __all__ = [
     "DEFAULT_TASKS",
+    "QUEUE_HEAD",
     "ActiveQueue",
     "Annotator",
     "AnnotatorProgress",
@@ -51,21 +67,32 @@ __all__ = [
     "LabelSchema",
     "LabelStatus",
     "Labelling",
+    "QueueFrame",
+    "RoundPlot",
+    "RoundReport",
+    "RoundRow",
+    "SetMetrics",
     "StaleQueueError",
     "TaskAgreement",
+    "TaskRound",
     "UnknownAnnotatorError",
     "agreement",
     "annotator_by_email",
     "annotator_by_token",
     "check_name",
     "cohen_kappa",
+    "confusion_kappa",
     "fleiss_kappa",
     "invite",
     "label_path",
     "load_frames",
     "queue_for",
+    "queue_frame",
     "record_label",
     "resume_position",
+    "round_plot",
+    "round_report",
+    "round_rows",
     "task_agreement",
     "validate_label",
     "write_export",

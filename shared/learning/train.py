@@ -709,6 +709,7 @@ def _plots(
 
     matplotlib.use("Agg")
     from matplotlib import pyplot  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
     for task, history in histories.items():
         figure, (loss, accuracy) = pyplot.subplots(1, 2, figsize=(9, 3.5))
@@ -718,7 +719,10 @@ def _plots(
             accuracy.plot(epochs, [h[f"{kind}_accuracy"] for h in history], label=kind)
         loss.set(title=f"{task}: loss", xlabel="epoch")
         accuracy.set(title=f"{task}: accuracy", xlabel="epoch", ylim=(0, 1))
+        for axes in (loss, accuracy):
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
         loss.legend()
+        figure.tight_layout()  # the axis labels inside the picture
         _save_figure(services, config, figure, f"plots/{task}_curves.png")
         pyplot.close(figure)
         classes = tasks[task]
@@ -728,9 +732,13 @@ def _plots(
         axes.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
         axes.set_yticks(range(len(classes)), classes)
         axes.set(title=f"{task}: test confusion", xlabel="predicted", ylabel="true")
+        darkest = max((max(row) for row in matrix), default=0)
         for i, row in enumerate(matrix):
             for j, count in enumerate(row):
-                axes.text(j, i, str(count), ha="center", va="center")
+                # white on the dark half of the colour map, black on the light half
+                light = darkest == 0 or count < darkest / 2
+                axes.text(j, i, str(count), ha="center", va="center",
+                          color="black" if light else "white")  # fmt: skip
         figure.tight_layout()
         _save_figure(services, config, figure, f"plots/{task}_confusion.png")
         pyplot.close(figure)

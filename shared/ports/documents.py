@@ -131,8 +131,12 @@ class DocumentStore(Writer, Protocol):
         """Documents directly in ``collection`` that match every filter."""
         ...
 
-    def count(self, collection: str, where: Sequence[Filter] = ()) -> int:
-        """How many documents match, counted by the store (no hot counter needed)."""
+    def count(
+        self, collection: str, where: Sequence[Filter] = (), *, up_to: int | None = None
+    ) -> int:
+        """How many documents match, counted by the store (no hot counter needed); with
+        ``up_to``, at most that many (the store stops there: a bounded cost, whatever the
+        collection's size)."""
         ...
 
     def collections(self) -> list[str]:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from shared.web.auth import Identity
-from shared.web.state import AppState, PageError, app_state, identity_of, page_context
+from shared.web.state import (
+    IdentityDep,
+    PageError,
+    StateDep,
+    page_context,
+)
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-StateDep = Annotated[AppState, Depends(app_state)]
-IdentityDep = Annotated[Identity, Depends(identity_of)]
 
 
 def _admin(identity: Identity) -> None:

@@ -21,7 +21,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.config import Settings
 from shared.learning import Labelling
 from shared.platform.context import Context
-from shared.web import admin, costs, explorer, labelling, status, words_api
+from shared.web import (
+    admin,
+    costs,
+    discovery_page,
+    explorer,
+    features_page,
+    labelling,
+    rounds_page,
+    sets_page,
+    status,
+    words_api,
+)
 from shared.web.auth import IapVerifier
 from shared.web.state import HERE, AppState, PageError, page_context
 
@@ -59,6 +70,10 @@ def create_app(services: Context[Settings]) -> FastAPI:
     app.include_router(explorer.router)
     app.include_router(status.router)
     app.include_router(costs.router)
+    app.include_router(sets_page.router)
+    app.include_router(rounds_page.router)
+    app.include_router(features_page.router)
+    app.include_router(discovery_page.router)
     app.include_router(words_api.router)
     _errors(app, templates)
     upload_limit = settings.max_upload_batch_bytes

@@ -7,19 +7,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from shared.ops.costs import COST_TABLES, WINDOWS, CostTable, collect_costs, costs_csv
-from shared.web.auth import Identity
-from shared.web.state import AppState, app_state, identity_of, page_context
+from shared.web.state import AppState, IdentityDep, StateDep, page_context
 
 __all__ = ["router"]
 
 router = APIRouter()
 
-StateDep = Annotated[AppState, Depends(app_state)]
-IdentityDep = Annotated[Identity, Depends(identity_of)]
 DaysQuery = Annotated[
     int, Query(ge=1, le=max(WINDOWS), description="Days ending today (UTC) to show.")
 ]

@@ -16,7 +16,7 @@ import re
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -39,16 +39,19 @@ from shared.web.actions import (
     require_from_page,
     require_operator,
 )
-from shared.web.auth import Identity
-from shared.web.state import AppState, PageError, app_state, identity_of, page_context
+from shared.web.state import (
+    AppState,
+    IdentityDep,
+    PageError,
+    StateDep,
+    page_context,
+)
 from shared.web.streaming import stream_object
 
 __all__ = ["router"]
 
 router = APIRouter()
 
-StateDep = Annotated[AppState, Depends(app_state)]
-IdentityDep = Annotated[Identity, Depends(identity_of)]
 PrefixQuery = Annotated[str, Query(max_length=512, description="Clips whose name starts so.")]
 FieldQuery = Annotated[
     str | None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,7 +35,13 @@ from shared.web.auth import (
     SESSION_COOKIE,
     Identity,
 )
-from shared.web.state import AppState, PageError, app_state, identity_of, page_context
+from shared.web.state import (
+    AppState,
+    IdentityDep,
+    PageError,
+    StateDep,
+    page_context,
+)
 
 __all__ = ["KEY_ROWS", "UNUSABLE_KEY", "router", "shortcuts"]
 
@@ -45,9 +51,6 @@ router = APIRouter()
 KEY_ROWS = ("123456789", "qwertyiop", "asdfghjkl", "zxcvbnm")
 UNUSABLE_KEY = "u"
 MAX_BATCH = 50
-
-StateDep = Annotated[AppState, Depends(app_state)]
-IdentityDep = Annotated[Identity, Depends(identity_of)]
 
 
 class LabelIn(BaseModel):

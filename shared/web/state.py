@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
 from shared.config import Settings
@@ -26,7 +26,16 @@ from shared.web.auth import (
     KeysUnavailableError,
 )
 
-__all__ = ["HERE", "AppState", "PageError", "app_state", "identity_of", "page_context"]
+__all__ = [
+    "HERE",
+    "AppState",
+    "IdentityDep",
+    "PageError",
+    "StateDep",
+    "app_state",
+    "identity_of",
+    "page_context",
+]
 
 HERE = Path(__file__).parent
 _IDENTITY_SECONDS = 30.0  # how long a token's or an e-mail's annotator is remembered
@@ -120,3 +129,10 @@ def identity_of(request: Request) -> Identity:
 def page_context(request: Request, identity: Identity | None, **extra: Any) -> dict[str, Any]:
     """What every template gets: the caller and the navigation."""
     return {"request": request, "identity": identity, **extra}
+
+
+StateDep = Annotated[AppState, Depends(app_state)]
+"""A route's app state (``state: StateDep``)."""
+
+IdentityDep = Annotated[Identity, Depends(identity_of)]
+"""A route's signed-in identity (``identity: IdentityDep``): a viewer at least."""

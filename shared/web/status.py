@@ -7,9 +7,9 @@ recorded with who asked (``operator_actions``, :mod:`shared.web.actions`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
@@ -27,17 +27,21 @@ from shared.web.actions import (
     require_from_page,
     require_operator,
 )
-from shared.web.auth import Identity
-from shared.web.state import AppState, PageError, app_state, identity_of, page_context
+from shared.web.state import (
+    AppState,
+    IdentityDep,
+    PageError,
+    StateDep,
+    page_context,
+)
 
 __all__ = ["OPERATOR_ACTIONS", "router"]
 
 router = APIRouter()
 
-StateDep = Annotated[AppState, Depends(app_state)]
-IdentityDep = Annotated[Identity, Depends(identity_of)]
 REFRESH_SECONDS = 2
 DEAD_LETTERS_SHOWN = 50
+DEAD_LETTER_BODY_SHOWN = 4096  # bytes of a dead letter's body shown
 
 
 def _report(state: AppState) -> dict[str, Any]:
@@ -56,6 +60,9 @@ def _report(state: AppState) -> dict[str, Any]:
             "attempts": d.attempts,
             "published": d.published.isoformat(),
             "size": len(d.data),
+            # what an operator inspects before a replay: the body (its start) and attributes
+            "body": d.data[:DEAD_LETTER_BODY_SHOWN].decode("utf-8", errors="replace"),
+            "attributes": dict(sorted(d.attributes.items())),
         }
         for d in dead[:DEAD_LETTERS_SHOWN]
     ]

@@ -34,14 +34,13 @@ from shared.discovery.api import (
     stored_object,
     word_videos,
 )
-from shared.web.state import AppState, PageError, app_state
+from shared.web.state import PageError, StateDep
 from shared.web.streaming import stream_object
 
 __all__ = ["UPLOAD_PATH", "router"]
 
 router = APIRouter(prefix="/v3", tags=["word videos"])
 
-StateDep = Annotated[AppState, Depends(app_state)]
 UPLOAD_PATH = "/v3/admin/videos/batch-upload"
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$"

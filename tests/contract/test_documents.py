@@ -271,6 +271,17 @@ def test_count_without_filters(videos):
     assert videos.count("empty") == 0
 
 
+def test_count_up_to_stops_at_the_bound(videos):
+    everything = videos.count("videos")
+    approved = videos.count("videos", [("status", "==", "approved")])
+
+    assert videos.count("videos", up_to=2) == min(2, everything)
+    assert videos.count("videos", up_to=everything + 5) == everything
+    assert videos.count("videos", [("status", "==", "approved")], up_to=1) == min(1, approved)
+    assert videos.count("videos", up_to=0) == 0
+    assert everything > 2
+
+
 def test_collections_lists_top_level_ids(videos):
     videos.set("videos/v1/frames/f1", {"i": 1})
 

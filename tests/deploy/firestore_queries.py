@@ -1,9 +1,13 @@
 """The Firestore queries the code makes, and the indexes firestore.tf declares for them.
 
-- ``QueryRecorder``: a document store that notes each query it is asked (and where in the
-  source it was asked), so a test can run the code and see the queries it builds.
+- ``QueryRecorder``: a document store that notes each query and count query it is asked (and
+  where in the source it was asked), so a test can run the code and see the queries it
+  builds; alone it finds nothing, over a store (``recording``: a local one, seeded) it answers
+  what that store holds, so the code goes on to the queries that depend on what it found.
 - ``discovery_queries``/``explorer_queries``: every query of shared/discovery and of the web
   app's clip explorer, as the code builds them.
+- ``page_recorder``: every query and count query of the web app's pages over training sets,
+  learning rounds, discovery, costs and status (``PAGE_MODULES``), as the code builds them.
 - ``Query.needs_composite_index``/``composite_fields``: whether Firestore needs a composite
   index for a query, and which.
 - ``index_instances``: the composite indexes firestore.tf declares, one per instance (a
@@ -17,9 +21,12 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import sys
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,11 +35,23 @@ from typing import Any, cast
 
 from terraform_config import REPO, Config, Resource, hcl_list, local, render, resources, variables
 
+from shared.bootstrap import build_context, build_subscriber
+from shared.config import Settings
+from shared.critiques.store import RUNS as CRITIQUE_RUNS
+from shared.discovery.overview import bundle_report, discovery_overview, discovery_run
+from shared.discovery.runs import RUNS as DISCOVERY_RUNS
 from shared.discovery.runs import latest_run
-from shared.discovery.store import bundle_words, videos_for_word
+from shared.discovery.store import BUNDLES, bundle_words, videos_for_word
+from shared.learning.roundstore import ROUNDS
+from shared.learning.roundviews import round_report, round_rows
 from shared.llm.ledger import recent_requests, spend_report, summarize_costs
 from shared.media.api import clip_page
+from shared.ops.costs import WINDOWS, collect_costs
+from shared.ops.status import collect_status
+from shared.platform.context import Context
 from shared.ports import DocumentStore
+from shared.trainsets.api import CHANGES_SHOWN, SET_STATUSES, set_page, set_review
+from shared.trainsets.execute import SETS, changes_collection
 from shared.vision.api import IN_LIMIT, analyses_of, analysis_summaries
 
 INEQUALITIES = {"<", "<=", ">", ">=", "!=", "not-in"}
@@ -45,6 +64,20 @@ EXPLORER_MODULES = (
     "shared/media/api.py",
     "shared/vision/api.py",
 )
+# The web app's pages over training sets, learning rounds, discovery, costs and status: each
+# page's module (which queries nothing itself) and the module that reads for it.
+PAGE_MODULES = (
+    "shared/web/sets_page.py",
+    "shared/trainsets/api.py",
+    "shared/web/rounds_page.py",
+    "shared/learning/roundviews.py",
+    "shared/web/discovery_page.py",
+    "shared/discovery/overview.py",
+    "shared/web/costs.py",
+    "shared/ops/costs.py",
+    "shared/web/status.py",
+    "shared/ops/status.py",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +85,8 @@ class Query:
     collection: str
     where: tuple[tuple[str, str, Any], ...]
     order_by: tuple[tuple[str, str], ...]
+    # Where in the source it was asked (repository path, line); not part of what it is.
+    site: tuple[str, int] | None = field(default=None, compare=False)
 
     @property
     def fields(self) -> set[str]:
@@ -88,11 +123,15 @@ class Query:
 
 @dataclass
 class QueryRecorder:
-    """A document store that only notes the queries it is asked (and finds nothing), and the
-    source line of each call."""
+    """A document store that notes the queries and count queries it is asked, and the source
+    line of each call. Alone it finds nothing (and counts 0); over ``store`` it answers (and
+    reads, and writes) with that store."""
 
     queries: list[Query] = field(default_factory=list)
     sites: set[tuple[str, int]] = field(default_factory=set)
+    counts: list[Query] = field(default_factory=list)
+    count_sites: set[tuple[str, int]] = field(default_factory=set)
+    store: DocumentStore | None = None
 
     def query(
         self,
@@ -101,12 +140,31 @@ class QueryRecorder:
         order_by: Sequence[tuple[str, str]] = (),
         limit: int | None = None,
     ) -> list[Any]:
-        del limit
-        caller = sys._getframe(1)
-        path = Path(caller.f_code.co_filename).resolve()
-        self.sites.add((path.relative_to(REPO).as_posix(), caller.f_lineno))
-        self.queries.append(Query(collection, tuple(where), tuple(order_by)))
-        return []
+        site = _site(sys._getframe(1))
+        self.sites.add(site)
+        self.queries.append(Query(collection, tuple(where), tuple(order_by), site))
+        if self.store is None:
+            return []
+        return self.store.query(collection, where, order_by, limit)
+
+    def count(
+        self, collection: str, where: Sequence[tuple[str, str, Any]] = (), **options: Any
+    ) -> int:
+        """Noted as a query with no order (a count uses the indexes its query would);
+        ``options`` (``up_to``: a bounded count) are the store's."""
+        site = _site(sys._getframe(1))
+        self.count_sites.add(site)
+        self.counts.append(Query(collection, tuple(where), (), site))
+        if self.store is None:
+            return 0
+        return self.store.count(collection, where, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (reads by id, writes, transactions) is the store's.
+        store = self.__dict__.get("store")
+        if store is None:
+            raise AttributeError(name)
+        return getattr(store, name)
 
     @property
     def documents(self) -> DocumentStore:
@@ -117,14 +175,83 @@ class QueryRecorder:
         """A context whose document store is this recorder."""
         return SimpleNamespace(documents=self.documents)
 
+    def under(self, paths: Iterable[str]) -> tuple[list[Query], list[Query]]:
+        """The queries and count queries asked from the source of ``paths`` (files, or the
+        folders they are in)."""
+        prefixes = tuple(paths)
+
+        def asked_there(query: Query) -> bool:
+            return query.site is not None and query.site[0].startswith(prefixes)
+
+        return (
+            [q for q in self.queries if asked_there(q)],
+            [q for q in self.counts if asked_there(q)],
+        )
+
+
+def _site(caller: Any) -> tuple[str, int]:
+    path = Path(caller.f_code.co_filename).resolve()
+    return (path.relative_to(REPO).as_posix(), caller.f_lineno)
+
+
+@contextmanager
+def recording(
+    seed: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Iterator[tuple[QueryRecorder, Context[Settings]]]:
+    """A context over a fresh local home whose documents are ``seed`` (path -> data), and
+    the recorder its document store is: the code runs against real stores, and its queries
+    are noted."""
+    with tempfile.TemporaryDirectory(prefix="vidcurate-queries-") as home:
+        settings = Settings(
+            _env_file=None,
+            backend="local",
+            home=Path(home) / "home",
+            log_level="CRITICAL",
+            llm_provider="offline",
+        )
+        services = build_context(settings)
+        try:
+            with services.documents.batch() as batch:
+                for path, data in (seed or {}).items():
+                    batch.set(path, dict(data))
+            recorder = QueryRecorder(store=services.documents)
+            yield recorder, dataclasses.replace(services, documents=recorder.documents)
+        finally:
+            services.close()
+
+
+DISCOVERY_RUN = "discover-20261204-1905"
+BUNDLE = "toefl-intermediate"
+
+
+def discovery_recorder() -> QueryRecorder:
+    """Every query of shared/discovery, as the code builds it: a word's clips, a bundle's
+    words, the latest run; the discovery page's overview (the latest runs with their words
+    counted by status, the bundles, the relevance histogram), a run's page and a bundle's,
+    over a store holding one run and one bundle (so the page goes on to count each run's
+    words and report each bundle). Other packages' queries the pages make on the way (a
+    run's costs: shared/llm) are recorded too, with their sites."""
+    seed = {
+        f"{DISCOVERY_RUNS}/{DISCOVERY_RUN}": {
+            "created_at": datetime(2026, 12, 4, 19, 5, tzinfo=UTC),
+            "queued": 3,
+            "max_cost_usd": 2.5,
+        },
+        f"{BUNDLES}/{BUNDLE}": {"languages": ["en"]},
+    }
+    with recording(seed) as (recorder, services):
+        videos_for_word(recorder.documents, "Serendipity", "en", 10)
+        list(bundle_words(recorder.documents, BUNDLE))
+        latest_run(services)
+        discovery_overview(services)
+        discovery_run(services, DISCOVERY_RUN)
+        bundle_report(recorder.documents, BUNDLE)
+    return recorder
+
 
 def discovery_queries() -> list[Query]:
-    """Every query of shared/discovery, as the code builds it."""
-    recorder = QueryRecorder()
-    videos_for_word(recorder.documents, "Serendipity", "en", 10)
-    list(bundle_words(recorder.documents, "toefl-intermediate"))
-    latest_run(recorder.services)
-    return recorder.queries
+    """Every query of shared/discovery, as the code builds it (discovery_recorder)."""
+    return discovery_recorder().under(["shared/discovery/"])[0]
 
 
 def explorer_recorder(metadata_fields: Iterable[str] = ("factory_id",)) -> QueryRecorder:
@@ -158,6 +285,69 @@ def ledger_queries() -> list[Query]:
     return recorder.queries
 
 
+TRAINING_SET = "set-1"
+CRITIQUE_FOLDER = "export_20250101_0000"
+
+
+def page_recorder() -> QueryRecorder:
+    """Every query and count query of the web app's pages over training sets, learning
+    rounds, discovery, costs and status (PAGE_MODULES), as the code builds them, over a store
+    holding a set (with a full page of changes, so its page counts them all), a round, a
+    discovery run and a critique run under budget caps (so the pages go on to read each):
+
+    - the image-sets page (shared/trainsets/api.py set_page): every status and none, with and
+      without a cursor; the counts by status; a set's page (set_review), its changes;
+    - the rounds page (shared/learning/roundviews.py): the rounds, newest first; a round's;
+    - the discovery page (shared/discovery/overview.py, discovery_recorder);
+    - the costs page (shared/ops/costs.py collect_costs): each window the page offers;
+    - the status page (shared/ops/status.py collect_status): documents per collection, clips,
+      analyses and shards by status, the latest critique runs and their failed items.
+
+    The queries of other packages the pages make on the way are recorded too, each with its
+    site (``QueryRecorder.under`` picks a module's)."""
+    now = datetime(2026, 12, 4, 19, 5, tzinfo=UTC)
+    seed: dict[str, Mapping[str, Any]] = {
+        f"{SETS}/{TRAINING_SET}": {
+            "set_id": TRAINING_SET,
+            "status": "evaluated",
+            "balanced": False,
+            "run": "sets-20261204-1905",
+        },
+        **{
+            f"{changes_collection(TRAINING_SET)}/{i:04}": {
+                "id": f"{i:04}",
+                "operation": "sets-20261204-1905",
+                "kind": "delete",
+                "status": "done",
+            }
+            for i in range(CHANGES_SHOWN)
+        },
+        f"{ROUNDS}/round_00": {"round": 0, "status": "done"},
+        f"{CRITIQUE_RUNS}/{CRITIQUE_FOLDER}": {
+            "planned_at": now,
+            "captions": 1,
+            "request": {"export_folder": CRITIQUE_FOLDER, "max_cost_usd": 5.0},
+        },
+        f"{DISCOVERY_RUNS}/{DISCOVERY_RUN}": {"created_at": now, "max_cost_usd": 2.5},
+    }
+    with recording(seed) as (recorder, services):
+        for status in (None, *SET_STATUSES):
+            for after in (None, "set-0"):
+                set_page(services, status=status, after=after)
+        set_review(services, TRAINING_SET)
+        round_rows(services)
+        round_report(services, 0)
+        for days in WINDOWS:
+            collect_costs(services, days=days, now=now)
+        collect_status(services, build_subscriber(services))
+    discovery = discovery_recorder()
+    recorder.queries += discovery.queries
+    recorder.sites |= discovery.sites
+    recorder.counts += discovery.counts
+    recorder.count_sites |= discovery.count_sites
+    return recorder
+
+
 def query_calls(paths: Iterable[str]) -> dict[tuple[str, int], range]:
     """The ``<something>.query(...)`` calls in the source of ``paths``: (path, first line) ->
     the lines the call spans."""
@@ -173,6 +363,42 @@ def query_calls(paths: Iterable[str]) -> dict[tuple[str, int], range]:
                 end = node.end_lineno or node.lineno
                 calls[(path, node.lineno)] = range(node.lineno, end + 1)
     return calls
+
+
+def count_calls(paths: Iterable[str]) -> dict[tuple[str, int], range]:
+    """The count queries in the source of ``paths``, ``documents.count(...)`` or
+    ``<something>.documents.count(...)`` (not a string's or a list's count): (path, first
+    line) -> the lines the call spans."""
+    calls: dict[tuple[str, int], range] = {}
+    for path in paths:
+        tree = ast.parse((REPO / path).read_text())
+        for node in ast.walk(tree):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "count"
+            ):
+                continue
+            owner = node.func.value
+            if (isinstance(owner, ast.Name) and owner.id == "documents") or (
+                isinstance(owner, ast.Attribute) and owner.attr == "documents"
+            ):
+                end = node.end_lineno or node.lineno
+                calls[(path, node.lineno)] = range(node.lineno, end + 1)
+    return calls
+
+
+def recorded_everywhere(
+    calls: Mapping[tuple[str, int], range], sites: Iterable[tuple[str, int]]
+) -> list[tuple[str, int]]:
+    """The calls (path, first line) that no recorded site lies in: none, when a recorder ran
+    every one of them."""
+    sites = list(sites)
+    return [
+        (path, first)
+        for (path, first), lines in calls.items()
+        if not any(p == path and line in lines for p, line in sites)
+    ]
 
 
 # --- what firestore.tf declares --------------------------------------------------------------

@@ -17,7 +17,18 @@ from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 import pytest
-from firestore_queries import discovery_queries, index_fields, index_instances
+from firestore_queries import (
+    count_calls,
+    discovery_queries,
+    discovery_recorder,
+    exempt_fields,
+    index_fields,
+    index_instances,
+    indexed_fields,
+    query_calls,
+    recorded_everywhere,
+    served_by_single_field_index,
+)
 from terraform_config import REPO, Config, by_address, local, variables
 
 from shared.adapters.local.documents import SqliteDocumentStore
@@ -25,7 +36,7 @@ from shared.config import Settings
 from shared.discovery.runs import RUNS, DiscoveryRequest
 from shared.discovery.settings import DiscoverySettings
 from shared.discovery.sourcing import REFRESH_PAGES, Searcher
-from shared.discovery.store import WORD_TO_VIDEO, WORDS
+from shared.discovery.store import BUNDLES, WORD_TO_VIDEO, WORDS
 from shared.platform.ratelimit import RateGate
 from shared.ports import DocumentStore
 from shared.ports.clips import ClipHit, ClipPage, ClipQuery, DownloadExpiredError
@@ -39,15 +50,29 @@ CLIPCAFE_KEY = "CLIPCAFE_API_KEY"
 # and that every composite index serves some query of the code there too)
 
 
-def test_every_discovery_query_is_recorded_here():
-    """A new query in shared/discovery must be added to discovery_queries
-    (firestore_queries.py), and get its index below if it needs one."""
-    calls = sum(
-        len(re.findall(r"\.query\(", path.read_text()))
-        for path in sorted((REPO / "shared" / "discovery").rglob("*.py"))
+def discovery_modules() -> list[str]:
+    return sorted(
+        path.relative_to(REPO).as_posix() for path in (REPO / "shared" / "discovery").rglob("*.py")
     )
 
-    assert calls == len(discovery_queries())
+
+def test_every_discovery_query_is_recorded_here():
+    """A new query or count query in shared/discovery must be made by discovery_recorder
+    (firestore_queries.py), and get its index below if it needs one."""
+    recorder = discovery_recorder()
+    queries = query_calls(discovery_modules())
+    counts = count_calls(discovery_modules())
+    recorded, counted = recorder.under(["shared/discovery/"])
+
+    assert recorded_everywhere(queries, recorder.sites) == []
+    assert recorded_everywhere(counts, recorder.count_sites) == []
+    # Every site recorded there is one of those calls.
+    for calls, found in ((queries, recorded), (counts, counted)):
+        for query in found:
+            assert query.site is not None
+            path, line = query.site
+            assert any(p == path and line in lines for (p, _), lines in calls.items()), query
+    assert discovery_queries() == recorded
 
 
 def test_the_queries_that_need_a_composite_index_have_one(root):
@@ -78,11 +103,17 @@ def test_the_word_index_serves_word_and_language_by_relevance(root):
 
 
 def test_the_other_discovery_queries_use_automatic_indexes(root):
-    """A bundle's words (array-contains on one field) and the latest run (one field's
-    order): single-field indexes, which no exemption in firestore.tf removes."""
+    """A bundle's words (array-contains on one field), the latest runs (one field's order),
+    the bundles in id order; the discovery page's counts (a run's words by status, the
+    mappings by tenth of relevance_score: a range on one field, and all of them):
+    single-field indexes, which no exemption in firestore.tf removes."""
+    recorder = discovery_recorder()
+    queries, counts = recorder.under(["shared/discovery/"])
     by_collection = {
-        query.collection: query for query in discovery_queries() if not query.needs_composite_index
+        query.collection: query for query in queries if not query.needs_composite_index
     }
+    exempt = exempt_fields(root)
+    indexed = indexed_fields(root)
     exempt_groups = {
         local(root, name)
         for name in (
@@ -96,11 +127,23 @@ def test_the_other_discovery_queries_use_automatic_indexes(root):
         )
     }
 
-    assert set(by_collection) == {WORDS, RUNS}
+    assert set(by_collection) == {WORDS, RUNS, BUNDLES}
     assert by_collection[WORDS].where[0][:2] == ("bundles", "array-contains")
     assert by_collection[RUNS].order_by == (("created_at", "desc"),)
+    assert not by_collection[BUNDLES].where
+    assert not by_collection[BUNDLES].order_by
     for collection in by_collection:
         assert collection not in exempt_groups, collection
+    assert {(q.collection, tuple(f[:2] for f in q.where)) for q in counts} == {
+        (f"{RUNS}/discover-20261204-1905/words", (("status", "=="),)),
+        (WORD_TO_VIDEO, (("relevance_score", ">="), ("relevance_score", "<"))),
+        (WORD_TO_VIDEO, (("relevance_score", ">="), ("relevance_score", "<="))),
+        (WORD_TO_VIDEO, ()),
+    }
+    for query in [*queries, *counts]:
+        if not query.needs_composite_index:
+            assert query.collection.split("/")[-1] not in exempt_groups, query
+            assert served_by_single_field_index(query, exempt, indexed), query
 
 
 # --- the clip source's key ------------------------------------------------------------------

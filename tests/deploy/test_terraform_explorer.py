@@ -4,8 +4,9 @@ var.explorer_metadata_fields), and read-only access for the web app's account to
 buckets it plays clips and shows frames from.
 
 The web account's roles as a whole are checked in test_terraform_web.py; the discovery
-queries' indexes in test_terraform_discovery.py. Every composite index firestore.tf declares
-must serve a query of one or the other (below).
+queries' indexes in test_terraform_discovery.py, the other pages' (training sets, rounds,
+costs, status) in test_terraform_pages.py. Every composite index firestore.tf declares must
+serve a query of one of them (below).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from firestore_queries import (
     explorer_recorder,
     for_each_variable,
     index_instances,
+    page_recorder,
     query_calls,
 )
 from terraform_config import (
@@ -205,7 +207,13 @@ def test_the_other_explorer_queries_use_automatic_indexes(root):
 
 def test_every_composite_index_serves_a_query_of_the_code(root):
     """No index that no query uses (each costs a write per document), none declared twice."""
-    queries = [*discovery_queries(), *explorer_queries(searchable(root))]
+    pages = page_recorder()
+    queries = [
+        *discovery_queries(),
+        *explorer_queries(searchable(root)),
+        *pages.queries,
+        *pages.counts,
+    ]
     needed = {q.index_key for q in queries if q.needs_composite_index}
     instances = index_instances(root)
 

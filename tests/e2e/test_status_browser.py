@@ -61,6 +61,13 @@ def test_the_status_page_follows_an_ingest_and_replays_a_dead_letter(
         assert sum(int(n) for n in approved) > 0
         screenshot(page, "status-page.png")
 
+        # the dead letter inspected first: its body, kept open across refreshes
+        page.click("details.dead-letter summary")
+        refreshes = page.evaluate("window.vidcurateRefreshes")
+        page.wait_for_function(f"() => window.vidcurateRefreshes >= {refreshes + 2}")
+        assert page.evaluate("document.querySelector('details.dead-letter').open") is True
+        assert page.inner_text("details.dead-letter pre") == '{"n": 1}'
+
         # an operator replays the dead letter from the page
         page.click("button.replay")
         page.wait_for_function(

@@ -220,9 +220,16 @@ class FirestoreDocumentStore:
         with translated(f"firestore query {collection}"):
             return [doc for snapshot in query.stream() if (doc := _document(snapshot))]
 
-    def count(self, collection: str, where: Sequence[Filter] = ()) -> int:
-        """How many documents match, by a server-side count aggregation."""
+    def count(
+        self, collection: str, where: Sequence[Filter] = (), *, up_to: int | None = None
+    ) -> int:
+        """How many documents match, by a server-side count aggregation (of a limited query
+        with ``up_to``: Firestore reads no more index entries than that)."""
+        if up_to is not None and up_to <= 0:
+            return 0
         query = self._query(collection, where)
+        if up_to is not None:
+            query = query.limit(up_to)
         with translated(f"firestore count {collection}"):
             results = query.count(alias="count").get()
         return int(results[0][0].value)

@@ -386,21 +386,26 @@ class SqliteDocumentStore:
         docs = [found[path] for path in sorted(found)]
         return [d for d in docs if all(matches(d.data, flt) for flt in where)][:limit]
 
-    def count(self, collection: str, where: Sequence[Filter] = ()) -> int:
+    def count(
+        self, collection: str, where: Sequence[Filter] = (), *, up_to: int | None = None
+    ) -> int:
         """How many documents match: counted on an index (no document read) when SQL can
-        decide the filters."""
+        decide the filters; with ``up_to``, the index is read no further than that."""
         check_collection_path(collection)
+        if up_to is not None and up_to <= 0:
+            return 0
         plan = plan_sql(where)
         if not plan.exact:
-            return len(self.query(collection, where))
+            return len(self.query(collection, where, limit=up_to))
         source = self._indexed(plan, collection)
+        rows = f"SELECT 1 FROM {source.sql}" + plan.where()  # noqa: S608 (placeholders only)
+        params: list[Any] = [*source.params, *plan.params]
+        if up_to is not None:
+            rows += " LIMIT ?"
+            params.append(up_to)
         row = (
             self._db.connection()
-            .execute(
-                f"SELECT count(*) FROM {source.sql}"  # noqa: S608 (placeholders only)
-                + plan.where(),
-                [*source.params, *plan.params],
-            )
+            .execute(f"SELECT count(*) FROM ({rows})", params)  # noqa: S608
             .fetchone()
         )
         return int(row[0])
@@ -446,12 +451,24 @@ class SqliteDocumentStore:
         return int(row[0])
 
     def collections(self) -> list[str]:
-        """Top-level collection ids."""
-        rows = self._db.connection().execute(
-            "SELECT DISTINCT collection FROM documents WHERE instr(collection, '/') = 0"
-            " ORDER BY collection"
-        )
-        return [row[0] for row in rows]
+        """Top-level collection ids: one step of the primary key per collection (and per
+        parent of subcollections), never a read of every document."""
+        conn = self._db.connection()
+        found: list[str] = []
+        after = ""
+        while True:
+            row = conn.execute(
+                "SELECT min(collection) FROM documents WHERE collection > ?", (after,)
+            ).fetchone()
+            if row is None or row[0] is None:
+                return found
+            name = str(row[0])
+            top, _, rest = name.partition("/")
+            if not rest:
+                found.append(name)
+                after = name
+            else:  # a subcollection: on past every path under the same top-level collection
+                after = top + "/\U0010ffff"
 
     def iter_collection(
         self, collection: str, page_size: int = 500, *, fields: Sequence[str] | None = None

@@ -2,20 +2,10 @@
 // numbers its tables show). No network request: the page is the data.
 (function () {
   "use strict";
-  const data = JSON.parse(document.getElementById("costs-data").textContent);
-  // Dark enough for 3:1 against white (WCAG non-text contrast).
-  const palette = ["#0b57d0", "#b3261e", "#146c2e", "#8a4b00", "#6f2da8", "#00696b", "#5f6368", "#a8005a"];
-  const colour = (i) => palette[i % palette.length];
-  const usd = (v) => "$" + Number(v).toFixed(4);
-  Chart.defaults.color = "#1a1a1a";
-  Chart.defaults.font.family = "system-ui, sans-serif";
-  Chart.defaults.animation = false; // drawn at once: nothing moves for a reader or a test
-
-  function draw(id, config) {
-    const canvas = document.getElementById(id);
-    if (canvas) {
-      new Chart(canvas, config);
-    }
+  const { colour, usd, draw } = window.vidcurateCharts;
+  const data = window.vidcurateCharts.data("costs-data");
+  if (!data) {
+    return;
   }
 
   const days = data.per_day.map((d) => d.day);

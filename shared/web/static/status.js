@@ -21,7 +21,14 @@
         // in the new report (or the report itself, if it is gone).
         const focused = report.contains(document.activeElement) ? document.activeElement : null;
         const key = focused && (focused.dataset.message || focused.getAttribute("href"));
+        // What a reader opened stays open (a dead letter being inspected).
+        const opened = new Set(
+          [...report.querySelectorAll("details[open]")].map((el) => el.dataset.message || el.id),
+        );
         report.innerHTML = html;
+        for (const el of report.querySelectorAll("details")) {
+          if (opened.has(el.dataset.message || el.id)) el.open = true;
+        }
         if (focused) {
           const again = [...report.querySelectorAll("a, button")].find(
             (el) => (el.dataset.message || el.getAttribute("href")) === key,

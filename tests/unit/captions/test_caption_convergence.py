@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 
 from shared.adapters.local import SqliteDocumentStore
 from shared.bootstrap import Context, build_context
+from shared.captions.counts import counted_tasks
 from shared.captions.ingest import ingest_event
 from shared.captions.slots import task_contents
 from shared.captions.snapshot import registered_videos
+from shared.captions.status import Status
 from shared.captions.store import QUARANTINE, tasks_collection
 from shared.config import Settings
 from shared.core.errors import NotFoundError
@@ -36,6 +38,7 @@ NAMES = {
     "default/videos/a.jsonl": [video_list("v1"), video_list("v1", "v2")],
 }
 BAD = [b"", b"{not json", dumps({"user": "x"})]
+TASKS = ("subject", "scene")
 
 write_op = st.tuples(
     st.just("write"),
@@ -104,6 +107,7 @@ def test_random_drops_in_random_order_converge_to_a_from_scratch_ingestion(ops, 
             incremental.settings, incremental.blobs, scratch_documents, incremental.bus
         )
         bucket = incremental.settings.annotations_bucket
+        assert counted_tasks(incremental.documents, "default", TASKS) is not None  # kept now
         # GIVEN a sequence of uploads, replacements and deletions
         for action, name, variant in ops:
             if action == "write":
@@ -127,6 +131,16 @@ def test_random_drops_in_random_order_converge_to_a_from_scratch_ingestion(ops, 
         for event in events:  # the bus keeps publish order
             ingest_event(scratch, event)
         assert _state(incremental) == _state(scratch)
+        # ... and the counts kept beside the tasks are what count queries find
+        kept, edge_cases = counted_tasks(incremental.documents, "default", TASKS)
+        collection = tasks_collection("default")
+        for task in TASKS:
+            for status in Status:
+                where = [("task", "==", task), ("status", "==", status.value)]
+                assert kept[task][status.value] == incremental.documents.count(collection, where)
+        assert edge_cases == incremental.documents.count(
+            collection, [("has_edge_cases", "==", True)]
+        )
 
 
 def test_an_old_deletion_delivered_last_does_not_revive_a_deleted_file():

@@ -572,3 +572,66 @@ def test_the_gcp_backend_without_credentials_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert "--backend gcp: no Google Cloud credentials" in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_costs_of_everything_and_of_one_run(tmp_path):
+    from shared.bootstrap import build_context  # noqa: PLC0415
+    from shared.config import Settings  # noqa: PLC0415
+    from shared.llm.ledger import record_call  # noqa: PLC0415
+
+    home = tmp_path / "home"
+    services = build_context(Settings(home=home))
+    try:
+        for n, run_id in enumerate(["r1", "r1", "r2"]):
+            record_call(services.documents, f"c{n}", {
+                "outcome": "success", "model": "gpt-4.1", "prompt_name": "p",
+                "input_tokens": 100, "output_tokens": 10, "cost_usd": 0.25,
+                "labels": {"kind": "vision", "run": run_id},
+            })  # fmt: skip
+    finally:
+        services.close()
+
+    everything = json.loads(run(home, "costs", "--json"))
+    one = json.loads(run(home, "costs", "--json", "--run", "r1"))
+
+    assert (everything["calls"], everything["cost_usd"]) == (3, 0.75)
+    assert (one["calls"], one["cost_usd"], one["by_kind"]["vision"]["calls"]) == (2, 0.5, 2)
+
+
+def test_recount_keeps_the_counts_status_shows(tmp_path):
+    from shared.bootstrap import build_context  # noqa: PLC0415
+    from shared.captions.counts import CAPTION_COUNTS, counted_tasks  # noqa: PLC0415
+    from shared.config import Settings  # noqa: PLC0415
+
+    campaign = tmp_path / "campaign"
+    generate_campaign(campaign, videos=30, seed=5, include_bad_files=False)
+    home = tmp_path / "home"
+    run(home, "ingest", str(campaign), "--config-type", "default")
+    kept_while_ingesting = json.loads(run(home, "status", "--json"))["captions"]
+    # as a campaign ingested by a version before the counts: none kept
+    services = build_context(Settings(home=home))
+    try:
+        for doc in list(services.documents.iter_collection(CAPTION_COUNTS)):
+            services.documents.delete(doc.path)
+    finally:
+        services.close()
+    by_queries = json.loads(run(home, "status", "--json"))["captions"]
+
+    said = run(home, "recount")
+
+    assert "default: counted" in said
+    assert by_queries == kept_while_ingesting
+    assert json.loads(run(home, "status", "--json"))["captions"] == by_queries
+    assert sum(by_queries[0]["tasks"]["subject"].values()) == 30
+    services = build_context(Settings(home=home))
+    try:
+        kept, _ = counted_tasks(services.documents, "default", ["subject"])  # read again
+    finally:
+        services.close()
+    subject = by_queries[0]["tasks"]["subject"]
+    assert {s: n for s, n in kept["subject"].items() if s != "not_completed"} == {
+        s: n for s, n in subject.items() if s != "not_completed"
+    }
+    wrong = runner.invoke(app, ["--home", str(home), "recount", "--config-type", "nope"])
+    assert wrong.exit_code == 2
+    assert "--config-type nope: no such task set" in wrong.output

@@ -11,6 +11,7 @@ bound is killed and reported.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import random
@@ -36,6 +37,7 @@ def _child(argv: list[str], report: int) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(report, 2)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a stuck child tells where
     sys.argv = ["vidcurate", *argv]
     run()
     sys.exit(0)
@@ -111,6 +113,9 @@ def _serve_and_signal(
             late = now - child.get("sent", child["forked"] + STARTUP_BOUND_S) > bound
             if done or late:
                 if not done:
+                    os.kill(pid, signal.SIGUSR1)  # every thread's stack, to see where it hangs
+                    time.sleep(0.5)
+                    child["seen"] = (child["seen"] + _drain(child["stderr"]))[-16384:]
                     os.kill(pid, signal.SIGKILL)
                     _, status = os.waitpid(pid, 0)
                 os.close(child["stderr"])
@@ -119,7 +124,7 @@ def _serve_and_signal(
                 line = {"round": child["round"], "signal": child["signal"], "exit_s": took}
                 line["cut_short"] = b"cut short" in child["seen"]
                 if took is None:  # what it said last, to see why
-                    line["said"] = child["seen"][-600:].decode(errors="replace")
+                    line["said"] = child["seen"][-6000:].decode(errors="replace")
                 print(json.dumps({**line, "code": code}), flush=True)
                 del children[pid]
         time.sleep(0.01)

@@ -77,7 +77,7 @@ def test_every_signal_to_a_busy_serve_ends_it_within_five_seconds(tmp_path):
     results = [json.loads(line) for line in driver.stdout.splitlines()]
     assert len(results) == rounds
     slow = [r for r in results if r["exit_s"] is None or r["exit_s"] > 5.0]
-    assert not slow, [(r["round"], r["exit_s"], r.get("said", "")[-300:]) for r in slow[:3]]
+    assert not slow, [(r["round"], r["exit_s"], r.get("said", "")[-4000:]) for r in slow[:2]]
     assert {r["code"] for r in results} == {0}
     assert max(r["exit_s"] for r in results) < SHUTDOWN_GRACE_SECONDS + 2.5
     # ... and the serves were busy: pings got done between the signals, and many a signal
