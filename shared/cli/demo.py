@@ -130,8 +130,8 @@ def run_demo(
     discovery_ok = _discovery(services, console, home / "discovery" / f"demo-{run}")
     console.print(
         "Next: [bold]vidcurate status[/] (per task progress), [bold]vidcurate web[/] with a "
-        "[bold]vidcurate labels invite NAME --admin[/] link (the clip explorer, the status page, "
-        "the labelling page), open the export folder above, "
+        "[bold]vidcurate labels invite NAME --admin[/] link (clips, labelling, status, costs, "
+        "image sets, rounds, features, discovery), open the export folder above, "
         "or edit a file under the campaign folder and run "
         f"[bold]vidcurate ingest {campaign_dir} --config-type default[/] again."
     )
