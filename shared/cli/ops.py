@@ -242,4 +242,10 @@ def costs(
     if as_json:
         console.print_json(json.dumps(asdict(summary)))
         return
+    if run and not summary.calls:
+        console.print(
+            f"--run {run}: no model call is labelled with this run (critique runs are named "
+            "by their export folder, discovery runs disc_..., frame analyses by their run id)"
+        )
+        return
     print_costs(console, summary)

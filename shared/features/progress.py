@@ -48,6 +48,7 @@ from shared.features.runs import (
 from shared.features.specs import EXTRACTORS, ExtractorSpec, plan
 from shared.platform.context import Context
 from shared.platform.settings import PlatformSettings
+from shared.platform.sharding import TaskSlot
 
 __all__ = [
     "FAILURES_KEPT",
@@ -307,10 +308,6 @@ class RunProgress(BaseModel):
     checked: datetime
 
 
-def _slice_size(videos: int, task: int, tasks: int) -> int:
-    return len(range(task, videos, tasks))
-
-
 def _records(services: Context[PlatformSettings], run: str) -> list[tuple[str, TaskProgress]]:
     """The run's progress records from their metadata: one bounded listing, no body read."""
     found = []
@@ -337,7 +334,7 @@ def _task_set(
     for index in range(tasks):
         record = by_task.get(index)
         if record is None:
-            row = TaskRow(task=index, videos=_slice_size(run.videos, index, tasks))
+            row = TaskRow(task=index, videos=TaskSlot(index, tasks).size(run.videos))
         else:
             row = TaskRow.model_validate(record.model_dump(exclude={"failures"}))
         counts[row.state] += 1

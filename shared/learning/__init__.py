@@ -10,6 +10,7 @@ from shared.learning.agreement import (
     TaskAgreement,
     agreement,
     cohen_kappa,
+    confusion_kappa,
     fleiss_kappa,
     task_agreement,
 )
@@ -32,7 +33,6 @@ from shared.learning.roundviews import (
     RoundRow,
     SetMetrics,
     TaskRound,
-    confusion_kappa,
     queue_frame,
     round_plot,
     round_report,

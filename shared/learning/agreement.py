@@ -36,7 +36,7 @@ floats.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from itertools import combinations
 
@@ -111,6 +111,20 @@ def cohen_kappa(first: Mapping[str, str], second: Mapping[str, str]) -> Kappa:
     observed = Fraction(agreed, n)
     expected = Fraction(
         sum(count * counts_second[name] for name, count in counts_first.items()), n * n
+    )
+    return _kappa(observed, expected, n)
+
+
+def confusion_kappa(confusion: Sequence[Sequence[int]]) -> Kappa:
+    """Cohen's kappa of a model's predictions against the true classes, from a confusion
+    matrix (rows: true, columns: predicted): the agreement of two raters, as above."""
+    n = sum(sum(row) for row in confusion)
+    if not n:
+        return Kappa(kappa=None, reason="no frames in this set")
+    size = len(confusion)
+    observed = Fraction(sum(confusion[i][i] for i in range(size)), n)
+    expected = Fraction(
+        sum(sum(confusion[k]) * sum(row[k] for row in confusion) for k in range(size)), n * n
     )
     return _kappa(observed, expected, n)
 

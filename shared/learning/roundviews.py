@@ -20,13 +20,12 @@ import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from fractions import Fraction
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.core.errors import NotFoundError
-from shared.learning.agreement import Kappa
+from shared.learning.agreement import Kappa, confusion_kappa
 from shared.learning.rounds import Guidance, TaskMetrics
 from shared.learning.roundstore import ROUNDS, read_json, round_path
 from shared.learning.settings import LabelSettings
@@ -44,7 +43,6 @@ __all__ = [
     "RoundRow",
     "SetMetrics",
     "TaskRound",
-    "confusion_kappa",
     "queue_frame",
     "round_plot",
     "round_report",
@@ -140,29 +138,6 @@ class QueueFrame(BaseModel):
     frame_id: str
     data: bytes
     content_type: str
-
-
-def confusion_kappa(confusion: Sequence[Sequence[int]]) -> Kappa:
-    """Cohen's kappa of the predictions against the true classes of a confusion matrix
-    (rows: true, columns: predicted)."""
-    n = sum(sum(row) for row in confusion)
-    if not n:
-        return Kappa(kappa=None, reason="no frames in this set")
-    size = len(confusion)
-    observed = Fraction(sum(confusion[i][i] for i in range(size)), n)
-    expected = Fraction(
-        sum(sum(confusion[k]) * sum(row[k] for row in confusion) for k in range(size)), n * n
-    )
-    if expected == 1:
-        return Kappa(
-            kappa=None,
-            observed=float(observed),
-            expected=1.0,
-            frames=n,
-            reason="every frame is of one class and predicted so: kappa is undefined",
-        )
-    kappa = (observed - expected) / (1 - expected)
-    return Kappa(kappa=float(kappa), observed=float(observed), expected=float(expected), frames=n)
 
 
 def _time(value: Any) -> datetime | None:

@@ -49,3 +49,7 @@ class TaskSlot:
     def take(self, items: Sequence[T]) -> list[T]:
         """This task's items, in the list's order."""
         return list(items[self.index :: self.count])
+
+    def size(self, total: int) -> int:
+        """How many of ``total`` items :meth:`take` gives this task."""
+        return len(range(self.index, total, self.count))

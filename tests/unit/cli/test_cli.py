@@ -596,6 +596,7 @@ def test_costs_of_everything_and_of_one_run(tmp_path):
 
     assert (everything["calls"], everything["cost_usd"]) == (3, 0.75)
     assert (one["calls"], one["cost_usd"], one["by_kind"]["vision"]["calls"]) == (2, 0.5, 2)
+    assert "--run r9: no model call is labelled with this run" in run(home, "costs", "--run", "r9")
 
 
 def test_recount_keeps_the_counts_status_shows(tmp_path):
